@@ -1,0 +1,130 @@
+// The runtime partition's on-flash format: the single implementation used by
+// the device and by host tools. FORMAT.md beside this file is the authority;
+// the names here are the names there. All integers are little-endian.
+
+import { crc32 } from './crc32.ts';
+
+export const FORMAT_VERSION = 1;
+/** "DLRT" read as a little-endian u32. */
+export const SECTOR_MAGIC = 0x54524c44;
+export const SECTOR_HEADER_SIZE = 32;
+export const RECORD_HEADER_SIZE = 16;
+export const RECORD_TRAILER_SIZE = 4;
+export const NONE = 0xffffffff;
+export const MAX_KEY_BYTES = 255;
+
+/** SectorHeader.flags bits. A set bit (1) is the erased state, so flags are "cleared to assert". */
+export const SECTOR_FLAG_FRESH = 0x01; // cleared: every sector physically after this one was blank at format
+
+export enum RecordKind {
+  Pad = 0x00, // skip to the next program-unit boundary
+  Put = 0x01,
+  Delete = 0x02,
+  Checkpoint = 0x03,
+  Erased = 0xff, // nothing written here
+}
+
+export interface SectorHeader {
+  seq: number;
+  eraseCount: number;
+  /** Bytes at the start of the payload that continue a record begun in an earlier sector. */
+  carry: number;
+  /** Physical index of the oldest sector holding live data when this sector was opened. */
+  tailSector: number;
+  /** Partition offset of the newest complete checkpoint record when opened, or NONE. */
+  checkpoint: number;
+  fresh: boolean;
+}
+
+export function encodeSectorHeader(h: SectorHeader, into: Uint8Array, at = 0): void {
+  const v = new DataView(into.buffer, into.byteOffset + at, SECTOR_HEADER_SIZE);
+  v.setUint32(0, SECTOR_MAGIC, true);
+  v.setUint8(4, FORMAT_VERSION);
+  v.setUint8(5, h.fresh ? 0xff & ~SECTOR_FLAG_FRESH : 0xff);
+  v.setUint16(6, 0xffff, true);
+  v.setUint32(8, h.seq, true);
+  v.setUint32(12, h.eraseCount, true);
+  v.setUint32(16, h.carry, true);
+  v.setUint32(20, h.tailSector, true);
+  v.setUint32(24, h.checkpoint, true);
+  v.setUint32(28, crc32(into, 0, at, at + 28), true);
+}
+
+export type SectorHeaderState =
+  | { kind: 'valid'; header: SectorHeader }
+  | { kind: 'blank' } // all 0xFF: never written since the last erase
+  | { kind: 'invalid'; reason: string }; // torn, worn, corrupt, foreign, or a newer format
+
+export function decodeSectorHeader(bytes: Uint8Array, at = 0): SectorHeaderState {
+  let blank = true;
+  for (let i = 0; i < SECTOR_HEADER_SIZE; i++) {
+    if (bytes[at + i] !== 0xff) {
+      blank = false;
+      break;
+    }
+  }
+  if (blank) return { kind: 'blank' };
+  const v = new DataView(bytes.buffer, bytes.byteOffset + at, SECTOR_HEADER_SIZE);
+  if (v.getUint32(0, true) !== SECTOR_MAGIC) return { kind: 'invalid', reason: 'magic' };
+  if (v.getUint32(28, true) !== crc32(bytes, 0, at, at + 28)) return { kind: 'invalid', reason: 'crc' };
+  if (v.getUint8(4) !== FORMAT_VERSION) return { kind: 'invalid', reason: `version ${v.getUint8(4)}` };
+  return {
+    kind: 'valid',
+    header: {
+      seq: v.getUint32(8, true),
+      eraseCount: v.getUint32(12, true),
+      carry: v.getUint32(16, true),
+      tailSector: v.getUint32(20, true),
+      checkpoint: v.getUint32(24, true),
+      fresh: (v.getUint8(5) & SECTOR_FLAG_FRESH) === 0,
+    },
+  };
+}
+
+export interface RecordHeader {
+  kind: RecordKind;
+  keyLength: number;
+  /** Application's value type tag (see value-codec.ts); the store treats it as opaque. */
+  encoding: number;
+  valueLength: number;
+  /** Seconds since 1970 when the value was first written (kept across GC moves). */
+  writtenAt: number;
+}
+
+export function recordSize(keyLength: number, valueLength: number): number {
+  return RECORD_HEADER_SIZE + keyLength + valueLength + RECORD_TRAILER_SIZE;
+}
+
+export function encodeRecordHeader(h: RecordHeader, into: Uint8Array, at = 0): void {
+  const v = new DataView(into.buffer, into.byteOffset + at, RECORD_HEADER_SIZE);
+  v.setUint8(0, h.kind);
+  v.setUint8(1, h.keyLength);
+  v.setUint8(2, h.encoding);
+  v.setUint8(3, 0xff);
+  v.setUint32(4, h.valueLength, true);
+  v.setUint32(8, h.writtenAt, true);
+  v.setUint32(12, crc32(into, 0, at, at + 12), true);
+}
+
+/** Returns null when the header's CRC or kind is not valid. */
+export function decodeRecordHeader(bytes: Uint8Array, at = 0): RecordHeader | null {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + at, RECORD_HEADER_SIZE);
+  if (v.getUint32(12, true) !== crc32(bytes, 0, at, at + 12)) return null;
+  const kind = v.getUint8(0);
+  if (kind !== RecordKind.Put && kind !== RecordKind.Delete && kind !== RecordKind.Checkpoint) return null;
+  return {
+    kind,
+    keyLength: v.getUint8(1),
+    encoding: v.getUint8(2),
+    valueLength: v.getUint32(4, true),
+    writtenAt: v.getUint32(8, true),
+  };
+}
+
+/** Checkpoint payload: a snapshot of the index so mount need not replay the log. */
+export const CHECKPOINT_FIXED_SIZE = 20;
+export const CHECKPOINT_ENTRY_SIZE = 8;
+
+export function checkpointSize(entries: number, retired: number): number {
+  return CHECKPOINT_FIXED_SIZE + 4 * retired + CHECKPOINT_ENTRY_SIZE * entries;
+}

@@ -1,0 +1,305 @@
+// The record log: an append-only byte stream laid over the sector ring.
+// Each sector contributes its payload (everything after its 32-byte header);
+// records may cross sector boundaries. New bytes collect in a one-sector
+// write buffer and reach flash on `flush()` (a commit point) or when the
+// sector fills. Sectors are erased only when the head opens them.
+
+import { FlashError, type FlashPartition } from '../../hal/flash.ts';
+import {
+  encodeSectorHeader,
+  NONE,
+  RecordKind,
+  SECTOR_HEADER_SIZE,
+} from './format.ts';
+import { StoreError } from './errors.ts';
+import type { SectorRing } from './sector-ring.ts';
+
+export interface HeadState {
+  sector: number;
+  seq: number;
+  eraseCount: number;
+  fresh: boolean;
+  /** Bytes of the sector already on flash (unit-aligned). */
+  programmed: number;
+  /** True if appends may continue in this sector; false after a crash or a forced close. */
+  open: boolean;
+}
+
+export class RecordLog {
+  readonly ring: SectorRing;
+  readonly flash: FlashPartition;
+  readonly unit: number;
+  readonly sectorSize: number;
+
+  // Head sector and its write buffer: buf[0, progPos) is on flash, buf[progPos, bufPos) pending.
+  headSector = -1;
+  headSeq = 0;
+  headEraseCount = 0;
+  headFresh = false;
+  headOpen = false;
+  private readonly buf: Uint8Array;
+  private progPos = 0;
+  private bufPos = 0;
+  private recordRemaining = 0;
+
+  /** What the next sector header records. */
+  tailSector = 0;
+  latestCheckpoint = NONE;
+  /** The checkpoint and tail named by the head's own header: what a mount would use. */
+  durableCheckpoint = NONE;
+  durableTail = 0;
+  /** False until the first open after mount: never trust a blank header after a possible crash. */
+  trustBlank = false;
+
+  /** Called after each sector open (checkpoint policy). */
+  onSectorOpened: (() => void) | null = null;
+  sectorsOpened = 0;
+
+  constructor(ring: SectorRing) {
+    this.ring = ring;
+    this.flash = ring.flash;
+    this.unit = ring.flash.programUnit;
+    this.sectorSize = ring.sectorSize;
+    this.buf = new Uint8Array(ring.sectorSize);
+  }
+
+  /** Resume appending after mount. */
+  restoreHead(h: HeadState): void {
+    this.headSector = h.sector;
+    this.headSeq = h.seq;
+    this.headEraseCount = h.eraseCount;
+    this.headFresh = h.fresh;
+    this.headOpen = h.open;
+    this.buf.fill(0xff);
+    this.progPos = this.bufPos = h.programmed;
+  }
+
+  /** Partition offset where the next appended byte goes (the log's end). */
+  get endOffset(): number {
+    if (!this.headOpen || this.bufPos === this.sectorSize) return NONE;
+    return this.headSector * this.sectorSize + this.bufPos;
+  }
+
+  /** Bytes that can still be appended to the head sector without opening another. */
+  get headRoom(): number {
+    return this.headOpen ? this.sectorSize - this.bufPos : 0;
+  }
+
+  get pendingBytes(): number {
+    return this.bufPos - this.progPos;
+  }
+
+  // ---- reading -------------------------------------------------------------
+
+  /** Read a range that lies within one sector; pending head bytes come from the buffer. */
+  readSector(offset: number, into: Uint8Array, start = 0, length = into.length - start): void {
+    if (length === 0) return;
+    const headStart = this.headSector * this.sectorSize;
+    const pendFrom = headStart + this.progPos;
+    const pendTo = headStart + this.bufPos;
+    const end = offset + length;
+    if (this.headSector < 0 || end <= pendFrom || offset >= pendTo) {
+      this.flash.read(offset, into.subarray(start, start + length));
+      return;
+    }
+    let o = offset;
+    let i = start;
+    if (o < pendFrom) {
+      const n = pendFrom - o;
+      this.flash.read(o, into.subarray(i, i + n));
+      o += n;
+      i += n;
+    }
+    const n = Math.min(end, pendTo) - o;
+    into.set(this.buf.subarray(o - headStart, o - headStart + n), i);
+    o += n;
+    i += n;
+    if (o < end) into.fill(0xff, i, i + (end - o)); // past the log's end reads as erased
+  }
+
+  /** Read `length` stream bytes starting at `pos`, following the ring. Returns the position after. */
+  read(pos: number, into: Uint8Array, start = 0, length = into.length - start): number {
+    let p = pos;
+    let i = start;
+    let left = length;
+    while (left > 0) {
+      const sectorEnd = (Math.floor(p / this.sectorSize) + 1) * this.sectorSize;
+      const n = Math.min(left, sectorEnd - p);
+      this.readSector(p, into, i, n);
+      p += n;
+      i += n;
+      left -= n;
+      if (p === sectorEnd) p = this.ring.payloadStart(this.ring.next(p / this.sectorSize - 1));
+    }
+    return p;
+  }
+
+  /** Position `length` stream bytes after `pos`. */
+  advance(pos: number, length: number): number {
+    let p = pos;
+    let left = length;
+    for (;;) {
+      const sectorEnd = (Math.floor(p / this.sectorSize) + 1) * this.sectorSize;
+      if (left < sectorEnd - p) return p + left;
+      left -= sectorEnd - p;
+      p = this.ring.payloadStart(this.ring.next(sectorEnd / this.sectorSize - 1));
+    }
+  }
+
+  // ---- appending -------------------------------------------------------------
+
+  /** Start a record of `size` bytes; returns its partition offset. */
+  beginRecord(size: number): number {
+    if (!this.headOpen || this.bufPos === this.sectorSize) this.openNext(0);
+    this.recordRemaining = size;
+    return this.headSector * this.sectorSize + this.bufPos;
+  }
+
+  put(bytes: Uint8Array, start = 0, length = bytes.length - start): void {
+    let i = start;
+    let left = length;
+    while (left > 0) {
+      const n = this.room(left);
+      this.buf.set(bytes.subarray(i, i + n), this.bufPos);
+      this.bufPos += n;
+      this.recordRemaining -= n;
+      i += n;
+      left -= n;
+    }
+  }
+
+  /** Append `length` bytes produced by `fill` straight into the write buffer (no extra copy). */
+  putFrom(length: number, fill: (into: Uint8Array) => void): void {
+    let left = length;
+    while (left > 0) {
+      const n = this.room(left);
+      fill(this.buf.subarray(this.bufPos, this.bufPos + n));
+      this.bufPos += n;
+      this.recordRemaining -= n;
+      left -= n;
+    }
+  }
+
+  /** Commit point: pad to the program unit and program everything pending. */
+  flush(): void {
+    if (!this.headOpen || this.bufPos === this.progPos) return;
+    const end = Math.min(this.sectorSize, Math.ceil(this.bufPos / this.unit) * this.unit);
+    if (end > this.bufPos) {
+      this.buf.fill(RecordKind.Pad, this.bufPos, end);
+      this.bufPos = end;
+    }
+    this.programPending(end);
+  }
+
+  /** Flush and stop appending to the head sector; the next append opens a new one. */
+  closeHead(): void {
+    this.flush();
+    this.headOpen = false;
+  }
+
+  /** Open a new head sector holding only its header, and program it. */
+  openEmpty(): void {
+    this.closeHead();
+    this.openNext(0);
+    this.flush();
+  }
+
+  private room(wanted: number): number {
+    if (this.bufPos === this.sectorSize) {
+      this.programPending(this.sectorSize);
+      this.openNext(Math.min(this.recordRemaining, this.ring.payloadSize));
+    }
+    return Math.min(wanted, this.sectorSize - this.bufPos);
+  }
+
+  private programPending(end: number): void {
+    if (end <= this.progPos) return;
+    const at = this.headSector * this.sectorSize + this.progPos;
+    try {
+      this.flash.program(at, this.buf.subarray(this.progPos, end));
+    } catch (e) {
+      if (e instanceof FlashError && e.code === 'worn') {
+        throw new StoreError('flash-failure', `flash program failed at offset ${at} (sector ${this.headSector} worn); the write did not complete. Remount the store: the sector will be retired.`);
+      }
+      throw e;
+    }
+    this.progPos = end;
+  }
+
+  /**
+   * Open the next usable sector as head. Erases it unless it is known blank;
+   * a sector that fails to erase is retired and the next one is tried.
+   */
+  openNext(carry: number, newLog = false): void {
+    const ring = this.ring;
+    let x = this.headSector < 0 ? 0 : ring.next(this.headSector);
+    for (let tries = 0; tries < ring.sectorCount; tries++) {
+      if (!newLog && x === this.tailSector && this.headSector !== this.tailSector) {
+        throw new StoreError('partition-full', 'internal: the log head reached its tail (no free sector); the reserve was not kept');
+      }
+      const prev = ring.readHeader(x);
+      // Only a sector after the head in the first pass since a fresh format may be trusted blank by its header.
+      const fresh = newLog ? this.headFresh : this.headFresh && x > this.headSector;
+      let erase: boolean;
+      let eraseCount: number;
+      if (prev.kind === 'valid') {
+        erase = true;
+        eraseCount = prev.header.eraseCount + 1;
+      } else if (prev.kind === 'blank') {
+        erase = !(fresh && this.trustBlank) && !this.isBlank(x);
+        eraseCount = erase ? 1 : 0;
+      } else {
+        erase = true;
+        eraseCount = this.headEraseCount; // lost with the header: neighbours wear alike in a ring
+      }
+      if (erase) {
+        try {
+          this.flash.erase(x);
+        } catch (e) {
+          if (e instanceof FlashError && e.code === 'worn') {
+            ring.retire(x);
+            this.spoilHeader(x);
+            x = ring.next(x);
+            continue;
+          }
+          throw e;
+        }
+      }
+      if (newLog) this.tailSector = x;
+      this.buf.fill(0xff);
+      this.headSeq = (this.headSeq + 1) >>> 0;
+      encodeSectorHeader(
+        { seq: this.headSeq, eraseCount, carry, tailSector: this.tailSector, checkpoint: this.latestCheckpoint, fresh },
+        this.buf,
+      );
+      this.headFresh = fresh;
+      this.headSector = x;
+      this.headEraseCount = eraseCount;
+      this.headOpen = true;
+      this.progPos = 0;
+      this.bufPos = SECTOR_HEADER_SIZE;
+      this.durableCheckpoint = this.latestCheckpoint;
+      this.durableTail = this.tailSector;
+      this.trustBlank = true;
+      this.sectorsOpened++;
+      this.onSectorOpened?.();
+      return;
+    }
+    throw new StoreError('flash-failure', 'every sector of the partition is worn out');
+  }
+
+  private isBlank(sector: number): boolean {
+    this.flash.read(sector * this.sectorSize, this.buf);
+    for (let i = 0; i < this.sectorSize; i++) if (this.buf[i] !== 0xff) return false;
+    return true;
+  }
+
+  /** Best effort: clear a retired sector's header so no mount mistakes it for live. */
+  private spoilHeader(sector: number): void {
+    try {
+      this.flash.program(sector * this.sectorSize, new Uint8Array(Math.max(this.unit, SECTOR_HEADER_SIZE)));
+    } catch {
+      // A worn sector may refuse; its header is garbage after the failed erase anyway.
+    }
+  }
+}

@@ -1,0 +1,871 @@
+// The runtime tier: a power-safe, log-structured key-value and blob store
+// over a NOR-flash partition. FORMAT.md beside this file gives the bytes and
+// the reasoning; this file is the engine.
+//
+// - Writes append records to a log laid over the sector ring (record-log.ts).
+// - The newest record of each key is found through a compact hash index
+//   (key-index.ts) rebuilt at mount from the newest checkpoint plus the
+//   records written after it.
+// - Garbage collection is first-in first-out: the oldest sector (the tail)
+//   has its live records copied to the head, then it is free. Every sector
+//   is erased once per pass round the ring, so wear is level by construction.
+
+import type { FlashPartition } from '../../hal/flash.ts';
+import type { Clock } from '../../hal/clock.ts';
+import {
+  CHECKPOINT_ENTRY_SIZE,
+  CHECKPOINT_FIXED_SIZE,
+  checkpointSize,
+  decodeRecordHeader,
+  encodeRecordHeader,
+  MAX_KEY_BYTES,
+  NONE,
+  RECORD_HEADER_SIZE,
+  RECORD_TRAILER_SIZE,
+  RecordKind,
+  recordSize,
+  SECTOR_HEADER_SIZE,
+  type RecordHeader,
+} from './format.ts';
+import { crc32 } from './crc32.ts';
+import { KeyIndex } from './key-index.ts';
+import { keyHash, utf8Decode, utf8Encode } from './key-text.ts';
+import { RecordLog } from './record-log.ts';
+import { ReplayCursor } from './replay-cursor.ts';
+import { SectorRing } from './sector-ring.ts';
+import {
+  CorruptRecordError,
+  KeyInvalidError,
+  KeyTooLongError,
+  NotFormattedError,
+  PartitionFullError,
+  StoreError,
+  ValueTooLargeError,
+} from './errors.ts';
+
+export type Durability = 'immediate' | 'batched';
+
+export interface RuntimeStoreOptions {
+  /**
+   * 'immediate': every set/delete is on flash when it returns.
+   * 'batched': writes collect in RAM and are committed every `batchSize`
+   * operations, when a sector fills, or on flush(). A power cut loses the
+   * operations since the last commit (the newest ones; order is kept).
+   */
+  durability?: Durability;
+  batchSize?: number;
+  clock?: Clock;
+  /** Largest value accepted; default: 40 % of the partition's payload capacity. */
+  maxValueBytes?: number;
+  /** Sectors of log between periodic checkpoints (bounds replay after a power cut). */
+  checkpointEverySectors?: number;
+}
+
+export interface WriteOptions {
+  /** Application's value type tag, returned by get/info. Default 0 (raw bytes). */
+  encoding?: number;
+  /** Commit this write before returning even in 'batched' mode (a critical value). */
+  flush?: boolean;
+}
+
+export interface RecordInfo {
+  key: string;
+  /** Value size in bytes. */
+  size: number;
+  encoding: number;
+  /** Seconds since 1970 when the value was written. */
+  writtenAt: number;
+  /** Partition offset of the record (for tokens and inspection). */
+  offset: number;
+}
+
+export interface StoreStats {
+  keys: number;
+  liveBytes: number;
+  freeBytes: number;
+  capacityBytes: number;
+  usableSectors: number;
+  retiredSectors: number[];
+  indexHeapBytes: number;
+  corruptRecordsSkipped: number;
+  mountedCleanly: boolean;
+  headSector: number;
+  tailSector: number;
+}
+
+const CHUNK = 512;
+
+export class RuntimeStore {
+  readonly flash: FlashPartition;
+  private readonly ring: SectorRing;
+  private readonly log: RecordLog;
+  private index: KeyIndex;
+  private readonly opts: Required<Omit<RuntimeStoreOptions, 'clock'>> & { clock: Clock | null };
+
+  private liveBytes = 0;
+  private largestRecord = 0;
+  private checkpointBytes = 0;
+  private tailPos = 0;
+  private pendingOps = 0;
+  private sectorsSinceCheckpoint = 0;
+  private changedSinceCheckpoint = false;
+  private inMaintenance = false;
+  private mounted = true;
+  private corruptSkipped = 0;
+  private cleanMount = true;
+  private readonly scratch = new Uint8Array(CHUNK);
+  private readonly hdr = new Uint8Array(RECORD_HEADER_SIZE);
+
+  private constructor(flash: FlashPartition, options: RuntimeStoreOptions) {
+    this.flash = flash;
+    if (flash.size % flash.sectorSize !== 0 || flash.sectorSize < 512 || flash.sectorSize % flash.programUnit !== 0) {
+      throw new StoreError('geometry', `unsupported flash geometry: size ${flash.size}, sector ${flash.sectorSize}, program unit ${flash.programUnit}. Sectors must be at least 512 bytes and divide the partition.`);
+    }
+    this.ring = new SectorRing(flash);
+    if (this.ring.sectorCount < 8) throw new StoreError('geometry', `the partition has ${this.ring.sectorCount} sectors; the store needs at least 8.`);
+    this.log = new RecordLog(this.ring);
+    this.log.onSectorOpened = () => {
+      this.sectorsSinceCheckpoint++;
+    };
+    this.index = new KeyIndex();
+    const payload = this.ring.payloadSize * this.ring.sectorCount;
+    this.opts = {
+      durability: options.durability ?? 'immediate',
+      batchSize: Math.max(1, options.batchSize ?? 16),
+      clock: options.clock ?? null,
+      maxValueBytes: options.maxValueBytes ?? Math.floor(payload * 0.4),
+      checkpointEverySectors: options.checkpointEverySectors ?? 256,
+    };
+  }
+
+  // ---- lifecycle -------------------------------------------------------------
+
+  /**
+   * Make an empty store. Over an existing store this is atomic: one new
+   * sector whose header says "the log starts here" (old sectors become free
+   * space). Over anything else every sector is blank-checked and erased
+   * if needed, so the first pass round the ring needs no erases.
+   */
+  static format(flash: FlashPartition, options: RuntimeStoreOptions = {}): RuntimeStore {
+    const store = new RuntimeStore(flash, options);
+    const ring = store.ring;
+    const log = store.log;
+    const head = ring.scanHead();
+    if (head) {
+      // Continue the old sequence so seq stays a rotated sorted sequence round the ring.
+      log.headSector = head.sector;
+      log.headSeq = head.seq;
+      log.headFresh = false;
+    } else {
+      const buf = new Uint8Array(flash.sectorSize);
+      for (let s = 0; s < ring.sectorCount; s++) {
+        flash.read(s * flash.sectorSize, buf);
+        let blank = true;
+        for (let i = 0; i < buf.length; i++) if (buf[i] !== 0xff) { blank = false; break; }
+        if (!blank) flash.erase(s);
+      }
+      log.headSeq = 0;
+      log.headFresh = true;
+      log.trustBlank = true;
+    }
+    log.latestCheckpoint = NONE;
+    log.openNext(0, true);
+    log.flush();
+    store.tailPos = ring.payloadStart(log.tailSector);
+    return store;
+  }
+
+  /** Mount an existing store; throws NotFormattedError if there is none. */
+  static mount(flash: FlashPartition, options: RuntimeStoreOptions = {}): RuntimeStore {
+    const store = new RuntimeStore(flash, options);
+    store.recover();
+    return store;
+  }
+
+  /** Mount, or format if the partition holds no store (first boot). */
+  static open(flash: FlashPartition, options: RuntimeStoreOptions = {}): RuntimeStore {
+    try {
+      return RuntimeStore.mount(flash, options);
+    } catch (e) {
+      if (e instanceof NotFormattedError) return RuntimeStore.format(flash, options);
+      throw e;
+    }
+  }
+
+  /** Commit pending writes, write a checkpoint so the next mount is fast, and stop. */
+  unmount(): void {
+    if (!this.mounted) return;
+    this.flush();
+    if (this.changedSinceCheckpoint || this.log.durableCheckpoint === NONE) {
+      this.ensureSpace(this.checkpointRecordSize(), '(checkpoint)');
+      this.writeCheckpoint();
+      this.log.openEmpty();
+    }
+    this.mounted = false;
+  }
+
+  // ---- reads -----------------------------------------------------------------
+
+  has(key: string): boolean {
+    return this.lookup(key) >= 0;
+  }
+
+  /** The value's bytes, or undefined when the key has no value. Never returns corrupt bytes. */
+  get(key: string): Uint8Array | undefined {
+    return this.getRecord(key)?.value;
+  }
+
+  getRecord(key: string): { value: Uint8Array; info: RecordInfo } | undefined {
+    const keyBytes = this.checkKey(key);
+    const slot = this.findSlot(keyBytes);
+    if (slot < 0) return undefined;
+    const offset = this.index.offsetAt(slot);
+    for (let attempt = 0; ; attempt++) {
+      const h = this.readHeader(offset);
+      if (!h) {
+        if (attempt < 2) continue;
+        throw new CorruptRecordError(key, offset, 'record header checksum');
+      }
+      const size = recordSize(h.keyLength, h.valueLength);
+      const body = new Uint8Array(size - RECORD_HEADER_SIZE);
+      this.log.read(this.log.advance(offset, RECORD_HEADER_SIZE), body);
+      const dataEnd = h.keyLength + h.valueLength;
+      const stored = readU32(body, dataEnd);
+      if (crc32(body, 0, 0, dataEnd) !== stored) {
+        if (attempt < 2) continue; // a transient read error is retried, not reported
+        throw new CorruptRecordError(key, offset, 'data checksum');
+      }
+      return {
+        value: body.subarray(h.keyLength, dataEnd),
+        info: { key, size: h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset },
+      };
+    }
+  }
+
+  /** Metadata without reading the value. */
+  info(key: string): RecordInfo | undefined {
+    const keyBytes = this.checkKey(key);
+    const slot = this.findSlot(keyBytes);
+    if (slot < 0) return undefined;
+    const offset = this.index.offsetAt(slot);
+    const h = this.readHeader(offset);
+    if (!h) throw new CorruptRecordError(key, offset, 'record header checksum');
+    return { key, size: h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset };
+  }
+
+  /**
+   * Copy part of a value into `into` without reading the rest (large blobs,
+   * image tokens). Not checksummed: call verify(key) once if it matters.
+   */
+  readRange(key: string, valueOffset: number, into: Uint8Array): number {
+    const info = this.info(key);
+    if (!info) return 0;
+    const n = Math.max(0, Math.min(into.length, info.size - valueOffset));
+    const keyLength = utf8Encode(key).length;
+    const at = this.log.advance(info.offset, RECORD_HEADER_SIZE + keyLength + valueOffset);
+    this.log.read(at, into, 0, n);
+    return n;
+  }
+
+  /** Keys that have values, in no particular order. */
+  keys(): string[] {
+    const out: string[] = [];
+    this.index.forEach((_hash, offset) => {
+      const h = this.readHeader(offset);
+      if (!h) return;
+      const key = new Uint8Array(h.keyLength);
+      this.log.read(this.log.advance(offset, RECORD_HEADER_SIZE), key);
+      out.push(utf8Decode(key));
+    });
+    return out;
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  stats(): StoreStats {
+    const capacity = this.capacityBytes();
+    return {
+      keys: this.index.size,
+      liveBytes: this.liveBytes,
+      freeBytes: Math.max(0, capacity - this.liveBytes),
+      capacityBytes: capacity,
+      usableSectors: this.ring.usableSectors(),
+      retiredSectors: this.ring.retiredList(),
+      indexHeapBytes: this.index.heapBytes,
+      corruptRecordsSkipped: this.corruptSkipped,
+      mountedCleanly: this.cleanMount,
+      headSector: this.log.headSector,
+      tailSector: this.log.tailSector,
+    };
+  }
+
+  // ---- writes ----------------------------------------------------------------
+
+  set(key: string, value: Uint8Array, options: WriteOptions = {}): void {
+    this.assertMounted();
+    const keyBytes = this.checkKey(key);
+    if (value.length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, value.length, this.opts.maxValueBytes);
+    const size = recordSize(keyBytes.length, value.length);
+    this.ensureSpace(size, key);
+    const header: RecordHeader = {
+      kind: RecordKind.Put,
+      keyLength: keyBytes.length,
+      encoding: options.encoding ?? 0,
+      valueLength: value.length,
+      writtenAt: this.now(),
+    };
+    const offset = this.appendRecord(header, keyBytes, value);
+    const hash = keyHash(keyBytes);
+    const slot = this.findSlot(keyBytes, hash);
+    if (slot >= 0) {
+      this.liveBytes -= this.recordSizeAt(this.index.offsetAt(slot));
+      this.index.setOffset(slot, offset);
+    } else {
+      this.index.insert(hash, offset);
+    }
+    this.liveBytes += size;
+    if (size > this.largestRecord) this.largestRecord = size;
+    this.committed(options.flush === true);
+  }
+
+  /** Remove a key. Returns false (and writes nothing) if it had no value. */
+  delete(key: string, options: { flush?: boolean } = {}): boolean {
+    this.assertMounted();
+    const keyBytes = this.checkKey(key);
+    const slot = this.findSlot(keyBytes);
+    if (slot < 0) return false;
+    const size = recordSize(keyBytes.length, 0);
+    this.ensureSpace(size, key);
+    const header: RecordHeader = { kind: RecordKind.Delete, keyLength: keyBytes.length, encoding: 0, valueLength: 0, writtenAt: this.now() };
+    this.appendRecord(header, keyBytes, new Uint8Array(0));
+    // ensureSpace may have moved records: look the slot up again.
+    const again = this.findSlot(keyBytes);
+    this.liveBytes -= this.recordSizeAt(this.index.offsetAt(again));
+    this.index.removeAt(again);
+    this.committed(options.flush === true);
+    return true;
+  }
+
+  /** Commit every pending write to flash. */
+  flush(): void {
+    this.assertMounted();
+    this.log.flush();
+    this.pendingOps = 0;
+  }
+
+  private committed(forceFlush: boolean): void {
+    this.changedSinceCheckpoint = true;
+    this.pendingOps++;
+    if (this.opts.durability === 'immediate' || forceFlush || this.pendingOps >= this.opts.batchSize) {
+      this.log.flush();
+      this.pendingOps = 0;
+    }
+    if (this.sectorsSinceCheckpoint >= this.opts.checkpointEverySectors && !this.inMaintenance) {
+      const want = this.checkpointRecordSize();
+      // Cheap relative to the log written since the last one: at most ~1/32 of it.
+      if (this.sectorsSinceCheckpoint * this.ring.payloadSize >= 32 * want) {
+        this.ensureSpace(want, '(checkpoint)');
+        this.writeCheckpoint();
+        this.log.flush();
+        this.pendingOps = 0;
+      }
+    }
+  }
+
+  // ---- space and garbage collection -------------------------------------------
+
+  private capacityBytes(): number {
+    return (this.ring.usableSectors() - this.reserveSectors()) * this.ring.payloadSize;
+  }
+
+  /** Free sectors GC must keep so it can always move the largest record and write a checkpoint. */
+  private reserveSectors(): number {
+    const p = this.ring.payloadSize;
+    return 3 + Math.ceil(this.largestRecord / p) + Math.ceil(this.checkpointRecordSize() / p);
+  }
+
+  private freeSectors(): number {
+    return this.ring.between(this.log.headSector, this.log.tailSector);
+  }
+
+  private sectorsFor(bytes: number): number {
+    const room = this.log.headRoom;
+    return bytes <= room ? 0 : Math.ceil((bytes - room) / this.ring.payloadSize);
+  }
+
+  /** Make room for `bytes` more log, collecting garbage if needed; throws if the data cannot fit. */
+  private ensureSpace(bytes: number, key: string): void {
+    const need = () => this.sectorsFor(bytes) + this.reserveSectors() + (bytes > this.largestRecord ? Math.ceil(bytes / this.ring.payloadSize) : 0);
+    if (this.freeSectors() >= need()) return;
+    if (this.liveBytes + bytes > this.capacityBytes()) {
+      this.recomputeLargest();
+      const capacity = this.capacityBytes();
+      if (this.liveBytes + bytes > capacity) throw new PartitionFullError(key, bytes, Math.max(0, capacity - this.liveBytes));
+    }
+    const limit = this.ring.usableSectors() * 2;
+    for (let steps = 0; this.freeSectors() < need(); steps++) {
+      if (steps > limit || this.log.tailSector === this.log.headSector) {
+        throw new PartitionFullError(key, bytes, Math.max(0, this.capacityBytes() - this.liveBytes));
+      }
+      this.collectTail();
+    }
+  }
+
+  /** Recompute the largest live record exactly (it only ever grows otherwise). */
+  private recomputeLargest(): void {
+    let largest = 0;
+    this.index.forEach((_h, offset) => {
+      const size = this.recordSizeAt(offset);
+      if (size > largest) largest = size;
+    });
+    this.largestRecord = largest;
+  }
+
+  /**
+   * Free the tail sector: copy its live records to the head, then move the
+   * tail on. The sector is erased later, when the head reaches it.
+   */
+  private collectTail(): void {
+    const wasMaintaining = this.inMaintenance;
+    this.inMaintenance = true;
+    try {
+      const log = this.log;
+      const ring = this.ring;
+      const sector = log.tailSector;
+      if (log.durableCheckpoint !== NONE && ring.sectorOf(log.durableCheckpoint) === sector) {
+        // A mount reads that checkpoint: write a newer one and point a header at it first.
+        this.writeCheckpoint();
+        log.openEmpty();
+      }
+      let pos = this.tailPos;
+      let endOfSector = false;
+      while (ring.sectorOf(pos) === sector) {
+        const at = pos - sector * ring.sectorSize;
+        log.readSector(pos, this.hdr, 0, 1);
+        const kind = this.hdr[0];
+        if (kind === RecordKind.Erased) { endOfSector = true; break; }
+        if (kind === RecordKind.Pad) {
+          const next = Math.ceil((at + 1) / log.unit) * log.unit;
+          if (next >= ring.sectorSize) { endOfSector = true; break; }
+          pos = sector * ring.sectorSize + next;
+          continue;
+        }
+        const h = this.readHeader(pos);
+        if (!h) { endOfSector = true; break; } // unreadable: the rest of this sector is lost anyway
+        const size = recordSize(h.keyLength, h.valueLength);
+        if (h.kind === RecordKind.Put) {
+          const key = new Uint8Array(h.keyLength);
+          log.read(log.advance(pos, RECORD_HEADER_SIZE), key);
+          const slot = this.index.findOffset(keyHash(key), pos);
+          if (slot >= 0) this.index.setOffset(slot, this.relocate(pos, size));
+        }
+        pos = log.advance(pos, size);
+      }
+      if (endOfSector) {
+        const next = ring.next(sector);
+        const header = new Uint8Array(SECTOR_HEADER_SIZE);
+        log.readSector(next * ring.sectorSize, header);
+        const carry = readU32(header, 16);
+        pos = ring.payloadStart(next) + (carry <= ring.payloadSize ? carry : 0);
+      }
+      this.tailPos = pos;
+      log.tailSector = ring.sectorOf(pos);
+      log.flush();
+    } finally {
+      this.inMaintenance = wasMaintaining;
+    }
+  }
+
+  /** Copy a record verbatim to the head; verifies it on the way so a read error is not made permanent. */
+  private relocate(from: number, size: number): number {
+    const log = this.log;
+    for (let attempt = 0; ; attempt++) {
+      let src = from;
+      let crc = 0;
+      let done = 0;
+      const keyAndValue = size - RECORD_HEADER_SIZE - RECORD_TRAILER_SIZE;
+      const to = log.beginRecord(size);
+      log.putFrom(size, (into) => {
+        src = log.read(src, into);
+        // Running CRC over key+value bytes only (they sit between header and trailer).
+        const a = Math.max(0, RECORD_HEADER_SIZE - done);
+        const b = Math.min(into.length, RECORD_HEADER_SIZE + keyAndValue - done);
+        if (b > a) crc = crc32(into, crc, a, b);
+        done += into.length;
+      });
+      // Check the copy in place: header CRC and data CRC.
+      const h = this.readHeader(to);
+      const trailer = new Uint8Array(4);
+      log.read(log.advance(to, size - RECORD_TRAILER_SIZE), trailer);
+      if ((h && readU32(trailer, 0) === crc) || attempt >= 2) return to;
+      // The copy (or the source) read badly: this copy stays as dead weight; try again.
+    }
+  }
+
+  // ---- checkpoints -------------------------------------------------------------
+
+  private checkpointRecordSize(): number {
+    return recordSize(0, checkpointSize(this.index.size + 1, this.ring.retiredCount));
+  }
+
+  /** Append a snapshot of the index. It is what a mount loads once a sector header points at it. */
+  private writeCheckpoint(): void {
+    const wasMaintaining = this.inMaintenance;
+    this.inMaintenance = true;
+    try {
+      const log = this.log;
+      const retired = this.ring.retiredList();
+      const payloadSize = checkpointSize(this.index.size, retired.length);
+      const fixed = new Uint8Array(CHECKPOINT_FIXED_SIZE + 4 * retired.length);
+      const v = new DataView(fixed.buffer);
+      v.setUint32(0, 1, true); // checkpoint payload version
+      v.setUint32(4, this.index.size, true);
+      v.setUint32(8, this.liveBytes, true);
+      v.setUint32(12, this.largestRecord, true);
+      v.setUint32(16, retired.length, true);
+      retired.forEach((s, i) => v.setUint32(CHECKPOINT_FIXED_SIZE + 4 * i, s, true));
+      const header: RecordHeader = { kind: RecordKind.Checkpoint, keyLength: 0, encoding: 0, valueLength: payloadSize, writtenAt: this.now() };
+      const size = recordSize(0, payloadSize);
+      const at = log.beginRecord(size);
+      encodeRecordHeader(header, this.hdr);
+      log.put(this.hdr);
+      let crc = crc32(fixed);
+      log.put(fixed);
+      const entries = new Uint8Array(CHUNK);
+      const ev = new DataView(entries.buffer);
+      let n = 0;
+      this.index.forEach((hash, offset) => {
+        ev.setUint32(n, hash, true);
+        ev.setUint32(n + 4, offset, true);
+        n += CHECKPOINT_ENTRY_SIZE;
+        if (n === CHUNK) {
+          crc = crc32(entries, crc);
+          log.put(entries);
+          n = 0;
+        }
+      });
+      crc = crc32(entries, crc, 0, n);
+      log.put(entries, 0, n);
+      const trailer = new Uint8Array(4);
+      writeU32(trailer, 0, crc);
+      log.put(trailer);
+      log.flush();
+      log.latestCheckpoint = at;
+      this.checkpointBytes = size;
+      this.sectorsSinceCheckpoint = 0;
+      this.changedSinceCheckpoint = false;
+    } finally {
+      this.inMaintenance = wasMaintaining;
+    }
+  }
+
+  // ---- mount -----------------------------------------------------------------
+
+  private recover(): void {
+    const ring = this.ring;
+    let head = ring.findHead();
+    if (!head) throw new NotFormattedError('no valid sector header');
+    if (!this.recoverFrom(head.sector)) {
+      // The fast search may have been misled by damaged headers: take the certain way.
+      head = ring.scanHead();
+      if (!head || !this.recoverFrom(head.sector)) throw new NotFormattedError('the newest sector names no readable tail');
+    }
+  }
+
+  private recoverFrom(headSector: number): boolean {
+    const ring = this.ring;
+    const hs = ring.readHeader(headSector);
+    if (hs.kind !== 'valid') return false;
+    const head = hs.header;
+    this.index.clear();
+    this.liveBytes = 0;
+    this.largestRecord = 0;
+    this.corruptSkipped = 0;
+
+    let cursor: ReplayCursor | null = null;
+    let checkpoint = NONE;
+    if (head.checkpoint !== NONE) {
+      cursor = this.loadCheckpoint(headSector, head.checkpoint);
+      if (cursor) checkpoint = head.checkpoint;
+    }
+    if (!cursor) {
+      this.index.clear();
+      this.liveBytes = 0;
+      this.largestRecord = 0;
+      if (head.tailSector >= ring.sectorCount) return false;
+      const ts = ring.readHeader(head.tailSector);
+      if (ts.kind !== 'valid') return false;
+      cursor = new ReplayCursor(ring, headSector, head.tailSector, ts.header, ring.payloadStart(head.tailSector) + ts.header.carry);
+      this.cleanMount = false;
+    }
+    const end = this.replay(cursor);
+    if (cursor.sector !== headSector) return false;
+
+    const log = this.log;
+    const tail = ring.readHeader(head.tailSector);
+    log.restoreHead({
+      sector: headSector,
+      seq: head.seq,
+      eraseCount: head.eraseCount,
+      fresh: head.fresh,
+      programmed: end.clean ? end.pos - headSector * ring.sectorSize : ring.sectorSize,
+      open: end.clean,
+    });
+    if (!end.clean) this.cleanMount = false;
+    log.tailSector = head.tailSector;
+    log.durableTail = head.tailSector;
+    log.latestCheckpoint = end.latestCheckpoint !== NONE ? end.latestCheckpoint : checkpoint;
+    log.durableCheckpoint = checkpoint;
+    log.trustBlank = false;
+    this.tailPos = ring.payloadStart(head.tailSector) + (tail.kind === 'valid' ? tail.header.carry : 0);
+    this.checkpointBytes = this.checkpointRecordSize();
+    this.changedSinceCheckpoint = end.replayed > 0;
+    return true;
+  }
+
+  /** Load the index from the checkpoint at `offset`; returns a cursor after it, or null if unusable. */
+  private loadCheckpoint(headSector: number, offset: number): ReplayCursor | null {
+    const ring = this.ring;
+    const sector = ring.sectorOf(offset);
+    if (sector >= ring.sectorCount) return null;
+    const sh = ring.readHeader(sector);
+    if (sh.kind !== 'valid') return null;
+    const cursor = new ReplayCursor(ring, headSector, sector, sh.header, offset);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      cursor.sector = sector;
+      cursor.header = sh.header;
+      cursor.pos = offset;
+      if (!cursor.read(this.hdr)) return null;
+      const h = decodeRecordHeader(this.hdr);
+      if (!h || h.kind !== RecordKind.Checkpoint || h.valueLength < CHECKPOINT_FIXED_SIZE) continue;
+      const fixed = new Uint8Array(CHECKPOINT_FIXED_SIZE);
+      if (!cursor.read(fixed)) return null;
+      const v = new DataView(fixed.buffer);
+      const count = v.getUint32(4, true);
+      const retiredCount = v.getUint32(16, true);
+      if (checkpointSize(count, retiredCount) !== h.valueLength) continue;
+      let crc = crc32(fixed);
+      const retiredBytes = new Uint8Array(4 * retiredCount);
+      if (!cursor.read(retiredBytes)) return null;
+      crc = crc32(retiredBytes, crc);
+      const index = new KeyIndex(count);
+      let left = count * CHECKPOINT_ENTRY_SIZE;
+      const ev = new DataView(this.scratch.buffer);
+      while (left > 0) {
+        const n = Math.min(left, CHUNK);
+        if (!cursor.read(this.scratch, 0, n)) return null;
+        crc = crc32(this.scratch, crc, 0, n);
+        for (let i = 0; i < n; i += CHECKPOINT_ENTRY_SIZE) index.insert(ev.getUint32(i, true), ev.getUint32(i + 4, true));
+        left -= n;
+      }
+      const trailer = new Uint8Array(4);
+      if (!cursor.read(trailer)) return null;
+      if (readU32(trailer, 0) !== crc) continue;
+      this.index = index;
+      this.liveBytes = v.getUint32(8, true);
+      this.largestRecord = v.getUint32(12, true);
+      for (let i = 0; i < retiredCount; i++) {
+        const s = readU32(retiredBytes, 4 * i);
+        if (s < ring.sectorCount) ring.retire(s);
+      }
+      if (!cursor.settle()) cursor.pos = cursor.sectorEnd;
+      return cursor;
+    }
+    return null;
+  }
+
+  /**
+   * Apply every record from the cursor to the end of the log. In the head
+   * sector, the first unreadable record is where power was cut: the log
+   * ends there. Elsewhere an unreadable record is corruption: skip it.
+   */
+  private replay(cursor: ReplayCursor): { pos: number; clean: boolean; latestCheckpoint: number; replayed: number } {
+    const ring = this.ring;
+    const unit = this.flash.programUnit;
+    let latestCheckpoint = NONE;
+    let replayed = 0;
+    const one = new Uint8Array(1);
+    for (;;) {
+      if (cursor.pos === cursor.sectorEnd && !cursor.settle()) {
+        // Stream ended exactly at a sector end: only clean if that sector is the head.
+        return { pos: cursor.pos, clean: false, latestCheckpoint, replayed };
+      }
+      const pos = cursor.pos;
+      ring.flash.read(pos, one);
+      if (one[0] === RecordKind.Erased) {
+        if (cursor.inHead) {
+          // Appending may resume here only after a clean unmount: a head holding just its
+          // header (an interrupted program can leave units marked that read as erased).
+          const emptyHead = pos === cursor.sector * ring.sectorSize + Math.ceil(SECTOR_HEADER_SIZE / unit) * unit;
+          return { pos, clean: emptyHead && this.blankFrom(pos, cursor.sectorEnd), latestCheckpoint, replayed };
+        }
+        if (!cursor.skipToNextSector()) return { pos, clean: false, latestCheckpoint, replayed };
+        continue;
+      }
+      if (one[0] === RecordKind.Pad) {
+        const inSector = pos - cursor.sector * ring.sectorSize;
+        const next = Math.ceil((inSector + 1) / unit) * unit;
+        cursor.pos = cursor.sector * ring.sectorSize + Math.min(next, ring.sectorSize);
+        continue;
+      }
+      const startSector = cursor.sector;
+      const startHeader = cursor.header;
+      const ok = this.replayRecord(cursor);
+      if (ok === 'applied') { replayed++; continue; }
+      if (ok === 'checkpoint') { latestCheckpoint = pos; continue; }
+      // Unreadable. In the head sector (or running into it) this is the torn last write.
+      if (cursor.inHead || startSector === cursor.headSector) {
+        if (ok === 'bad-data' && this.validRecordAt(cursor)) { this.corruptSkipped++; continue; }
+        return { pos, clean: false, latestCheckpoint, replayed };
+      }
+      this.corruptSkipped++;
+      if (ok === 'bad-data' && !cursor.broken) continue; // length known: carry on after it
+      cursor.sector = startSector;
+      cursor.header = startHeader;
+      if (!cursor.skipToNextSector()) return { pos, clean: false, latestCheckpoint, replayed };
+    }
+  }
+
+  /** Read one record at the cursor, verify it and apply it to the index. */
+  private replayRecord(cursor: ReplayCursor): 'applied' | 'checkpoint' | 'bad-header' | 'bad-data' {
+    const start = cursor.pos;
+    const sector = cursor.sector;
+    const header = cursor.header;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      cursor.pos = start;
+      cursor.sector = sector;
+      cursor.header = header;
+      if (!cursor.read(this.hdr)) continue;
+      const h = decodeRecordHeader(this.hdr);
+      if (!h) continue;
+      const key = new Uint8Array(h.keyLength);
+      if (!cursor.read(key)) return 'bad-data';
+      let crc = crc32(key);
+      let left = h.valueLength;
+      let bad = false;
+      while (left > 0) {
+        const n = Math.min(left, CHUNK);
+        if (!cursor.read(this.scratch, 0, n)) { bad = true; break; }
+        crc = crc32(this.scratch, crc, 0, n);
+        left -= n;
+      }
+      const trailer = new Uint8Array(4);
+      if (bad || !cursor.read(trailer) || readU32(trailer, 0) !== crc) {
+        if (attempt < 2) continue;
+        return 'bad-data';
+      }
+      if (h.kind === RecordKind.Checkpoint) return 'checkpoint';
+      this.applyRecord(h, key, start);
+      return 'applied';
+    }
+    return 'bad-header';
+  }
+
+  private applyRecord(h: RecordHeader, key: Uint8Array, offset: number): void {
+    const hash = keyHash(key);
+    const slot = this.findSlot(key, hash);
+    if (slot >= 0) this.liveBytes -= this.recordSizeAt(this.index.offsetAt(slot));
+    if (h.kind === RecordKind.Put) {
+      const size = recordSize(h.keyLength, h.valueLength);
+      if (slot >= 0) this.index.setOffset(slot, offset);
+      else this.index.insert(hash, offset);
+      this.liveBytes += size;
+      if (size > this.largestRecord) this.largestRecord = size;
+    } else if (slot >= 0) {
+      this.index.removeAt(slot);
+    }
+  }
+
+  /** Is there a complete, valid record header right after a damaged record? (then it was not torn) */
+  private validRecordAt(cursor: ReplayCursor): boolean {
+    const at = cursor.pos;
+    if (at >= cursor.sectorEnd) return false;
+    const probe = new Uint8Array(RECORD_HEADER_SIZE);
+    if (at + RECORD_HEADER_SIZE > cursor.sectorEnd) return false;
+    this.flash.read(at, probe);
+    return decodeRecordHeader(probe) !== null;
+  }
+
+  private blankFrom(pos: number, end: number): boolean {
+    const buf = new Uint8Array(end - pos);
+    this.flash.read(pos, buf);
+    for (let i = 0; i < buf.length; i++) if (buf[i] !== 0xff) return false;
+    return true;
+  }
+
+  // ---- helpers -----------------------------------------------------------------
+
+  private appendRecord(h: RecordHeader, key: Uint8Array, value: Uint8Array): number {
+    const size = recordSize(h.keyLength, h.valueLength);
+    const at = this.log.beginRecord(size);
+    encodeRecordHeader(h, this.hdr);
+    this.log.put(this.hdr);
+    this.log.put(key);
+    this.log.put(value);
+    const trailer = new Uint8Array(4);
+    writeU32(trailer, 0, crc32(value, crc32(key)));
+    this.log.put(trailer);
+    return at;
+  }
+
+  private readHeader(offset: number): RecordHeader | null {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      this.log.read(offset, this.hdr);
+      const h = decodeRecordHeader(this.hdr);
+      if (h) return h;
+    }
+    return null;
+  }
+
+  private recordSizeAt(offset: number): number {
+    const h = this.readHeader(offset);
+    return h ? recordSize(h.keyLength, h.valueLength) : 0;
+  }
+
+  private lookup(key: string): number {
+    return this.findSlot(this.checkKey(key));
+  }
+
+  private findSlot(keyBytes: Uint8Array, hash = keyHash(keyBytes)): number {
+    const probe = new Uint8Array(RECORD_HEADER_SIZE + keyBytes.length);
+    return this.index.find(hash, (offset) => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        this.log.read(offset, probe);
+        const h = decodeRecordHeader(probe);
+        if (!h) continue;
+        if (h.keyLength !== keyBytes.length) return false;
+        for (let i = 0; i < keyBytes.length; i++) if (probe[RECORD_HEADER_SIZE + i] !== keyBytes[i]) return false;
+        return true;
+      }
+      return false;
+    });
+  }
+
+  private checkKey(key: string): Uint8Array {
+    if (typeof key !== 'string' || key.length === 0) throw new KeyInvalidError(typeof key !== 'string' ? `expected a string, got ${typeof key}` : 'empty');
+    const bytes = utf8Encode(key);
+    if (bytes.length > MAX_KEY_BYTES) throw new KeyTooLongError(key, bytes.length, MAX_KEY_BYTES);
+    return bytes;
+  }
+
+  private now(): number {
+    return this.opts.clock ? Math.floor(this.opts.clock.now() / 1000) >>> 0 : 0;
+  }
+
+  private assertMounted(): void {
+    if (!this.mounted) throw new StoreError('unmounted', 'the store was unmounted; mount it again to write.');
+  }
+}
+
+function readU32(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+
+function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = (v >>> 24) & 0xff;
+}
