@@ -150,7 +150,8 @@ export class RecordLog {
 
   /** Start a record of `size` bytes; returns its partition offset. */
   beginRecord(size: number): number {
-    if (!this.headOpen || this.bufPos === this.sectorSize) this.openNext(0);
+    if (!this.headOpen) this.openNext(0);
+    else if (this.bufPos === this.sectorSize) this.nextSector(0);
     this.recordRemaining = size;
     return this.headSector * this.sectorSize + this.bufPos;
   }
@@ -205,11 +206,14 @@ export class RecordLog {
   }
 
   private room(wanted: number): number {
-    if (this.bufPos === this.sectorSize) {
-      this.programPending(this.sectorSize);
-      this.openNext(Math.min(this.recordRemaining, this.ring.payloadSize));
-    }
+    if (this.bufPos === this.sectorSize) this.nextSector(Math.min(this.recordRemaining, this.ring.payloadSize));
     return Math.min(wanted, this.sectorSize - this.bufPos);
+  }
+
+  /** The head is full: put all of it on flash, then open the next sector. */
+  private nextSector(carry: number): void {
+    this.programPending(this.sectorSize);
+    this.openNext(carry);
   }
 
   private programPending(end: number): void {

@@ -103,6 +103,7 @@ export class RuntimeStore {
   private readonly opts: Required<Omit<RuntimeStoreOptions, 'clock'>> & { clock: Clock | null };
 
   private liveBytes = 0;
+  private liveBytesExact = true;
   private largestRecord = 0;
   private checkpointBytes = 0;
   private tailPos = 0;
@@ -197,7 +198,7 @@ export class RuntimeStore {
     if (!this.mounted) return;
     this.flush();
     if (this.changedSinceCheckpoint || this.log.durableCheckpoint === NONE) {
-      this.ensureSpace(this.checkpointRecordSize(), '(checkpoint)');
+      this.ensureSpace(this.checkpointRecordSize(), '(checkpoint)', 'checkpoint');
       this.writeCheckpoint();
       this.log.openEmpty();
     }
@@ -285,11 +286,12 @@ export class RuntimeStore {
   }
 
   stats(): StoreStats {
+    if (!this.liveBytesExact) this.recount();
     const capacity = this.capacityBytes();
     return {
       keys: this.index.size,
       liveBytes: this.liveBytes,
-      freeBytes: Math.max(0, capacity - this.liveBytes),
+      freeBytes: Math.max(0, capacity - this.usedBytes()),
       capacityBytes: capacity,
       usableSectors: this.ring.usableSectors(),
       retiredSectors: this.ring.retiredList(),
@@ -337,7 +339,7 @@ export class RuntimeStore {
     const slot = this.findSlot(keyBytes);
     if (slot < 0) return false;
     const size = recordSize(keyBytes.length, 0);
-    this.ensureSpace(size, key);
+    this.ensureSpace(size, key, 'delete');
     const header: RecordHeader = { kind: RecordKind.Delete, keyLength: keyBytes.length, encoding: 0, valueLength: 0, writtenAt: this.now() };
     this.appendRecord(header, keyBytes, new Uint8Array(0));
     // ensureSpace may have moved records: look the slot up again.
@@ -366,7 +368,7 @@ export class RuntimeStore {
       const want = this.checkpointRecordSize();
       // Cheap relative to the log written since the last one: at most ~1/32 of it.
       if (this.sectorsSinceCheckpoint * this.ring.payloadSize >= 32 * want) {
-        this.ensureSpace(want, '(checkpoint)');
+        this.ensureSpace(want, '(checkpoint)', 'checkpoint');
         this.writeCheckpoint();
         this.log.flush();
         this.pendingOps = 0;
@@ -375,6 +377,11 @@ export class RuntimeStore {
   }
 
   // ---- space and garbage collection -------------------------------------------
+
+  /** Live records plus the padding each may carry until GC packs it (a bound, not a guess). */
+  private usedBytes(): number {
+    return this.liveBytes + this.index.size * (this.flash.programUnit - 1);
+  }
 
   private capacityBytes(): number {
     return (this.ring.usableSectors() - this.reserveSectors()) * this.ring.payloadSize;
@@ -396,31 +403,40 @@ export class RuntimeStore {
   }
 
   /** Make room for `bytes` more log, collecting garbage if needed; throws if the data cannot fit. */
-  private ensureSpace(bytes: number, key: string): void {
-    const need = () => this.sectorsFor(bytes) + this.reserveSectors() + (bytes > this.largestRecord ? Math.ceil(bytes / this.ring.payloadSize) : 0);
+  private ensureSpace(bytes: number, key: string, kind: 'write' | 'delete' | 'checkpoint' = 'write'): void {
+    // A delete frees more than its tombstone takes, and a checkpoint is what the reserve is
+    // kept for: both may dip into the reserve, so a full partition can always be emptied
+    // and unmounted.
+    const p = this.ring.payloadSize;
+    const spare = kind === 'write' ? 0 : kind === 'delete' ? 2 : 2 + Math.ceil(this.checkpointRecordSize() / p);
+    const need = () => this.sectorsFor(bytes) + this.reserveSectors() - spare + (bytes > this.largestRecord ? Math.ceil(bytes / p) : 0);
     if (this.freeSectors() >= need()) return;
-    if (this.liveBytes + bytes > this.capacityBytes()) {
-      this.recomputeLargest();
+    if (kind === 'write' && this.usedBytes() + bytes > this.capacityBytes()) {
+      this.recount();
       const capacity = this.capacityBytes();
-      if (this.liveBytes + bytes > capacity) throw new PartitionFullError(key, bytes, Math.max(0, capacity - this.liveBytes));
+      if (this.usedBytes() + bytes > capacity) throw new PartitionFullError(key, bytes, Math.max(0, capacity - this.usedBytes()));
     }
     const limit = this.ring.usableSectors() * 2;
     for (let steps = 0; this.freeSectors() < need(); steps++) {
       if (steps > limit || this.log.tailSector === this.log.headSector) {
-        throw new PartitionFullError(key, bytes, Math.max(0, this.capacityBytes() - this.liveBytes));
+        throw new PartitionFullError(key, bytes, Math.max(0, this.capacityBytes() - this.usedBytes()));
       }
       this.collectTail();
     }
   }
 
-  /** Recompute the largest live record exactly (it only ever grows otherwise). */
-  private recomputeLargest(): void {
+  /** Recount live bytes and the largest live record exactly (one header read per key). */
+  private recount(): void {
     let largest = 0;
+    let live = 0;
     this.index.forEach((_h, offset) => {
       const size = this.recordSizeAt(offset);
+      live += size;
       if (size > largest) largest = size;
     });
     this.largestRecord = largest;
+    this.liveBytes = live;
+    this.liveBytesExact = true;
   }
 
   /**
@@ -516,6 +532,7 @@ export class RuntimeStore {
     this.inMaintenance = true;
     try {
       const log = this.log;
+      if (!this.liveBytesExact) this.recount();
       const retired = this.ring.retiredList();
       const payloadSize = checkpointSize(this.index.size, retired.length);
       const fixed = new Uint8Array(CHECKPOINT_FIXED_SIZE + 4 * retired.length);
@@ -581,6 +598,7 @@ export class RuntimeStore {
     const head = hs.header;
     this.index.clear();
     this.liveBytes = 0;
+    this.liveBytesExact = true;
     this.largestRecord = 0;
     this.corruptSkipped = 0;
 
@@ -647,6 +665,13 @@ export class RuntimeStore {
       const retiredCount = v.getUint32(16, true);
       if (checkpointSize(count, retiredCount) !== h.valueLength) continue;
       let crc = crc32(fixed);
+      // Entries pointing into a sector the head has entered since this checkpoint are stale:
+      // that sector was collected (its live records copied forward, where replay finds them)
+      // and erased. Drop them now, before replay could mistake them for live records.
+      const cpSector = sector;
+      const n = ring.sectorCount;
+      const headDistance = (headSector - cpSector + n) % n;
+      let stale = 0;
       const retiredBytes = new Uint8Array(4 * retiredCount);
       if (!cursor.read(retiredBytes)) return null;
       crc = crc32(retiredBytes, crc);
@@ -654,11 +679,16 @@ export class RuntimeStore {
       let left = count * CHECKPOINT_ENTRY_SIZE;
       const ev = new DataView(this.scratch.buffer);
       while (left > 0) {
-        const n = Math.min(left, CHUNK);
-        if (!cursor.read(this.scratch, 0, n)) return null;
-        crc = crc32(this.scratch, crc, 0, n);
-        for (let i = 0; i < n; i += CHECKPOINT_ENTRY_SIZE) index.insert(ev.getUint32(i, true), ev.getUint32(i + 4, true));
-        left -= n;
+        const chunk = Math.min(left, CHUNK);
+        if (!cursor.read(this.scratch, 0, chunk)) return null;
+        crc = crc32(this.scratch, crc, 0, chunk);
+        for (let i = 0; i < chunk; i += CHECKPOINT_ENTRY_SIZE) {
+          const offset = ev.getUint32(i + 4, true);
+          const d = (Math.floor(offset / ring.sectorSize) - cpSector + n) % n;
+          if (d >= 1 && d <= headDistance) stale++;
+          else index.insert(ev.getUint32(i, true), offset);
+        }
+        left -= chunk;
       }
       const trailer = new Uint8Array(4);
       if (!cursor.read(trailer)) return null;
@@ -666,6 +696,9 @@ export class RuntimeStore {
       this.index = index;
       this.liveBytes = v.getUint32(8, true);
       this.largestRecord = v.getUint32(12, true);
+      // The dropped entries' sizes are unknown now (their sectors were rewritten); until a
+      // recount, liveBytes over-counts by their copies, which errs towards "full".
+      if (stale > 0) this.liveBytesExact = false;
       for (let i = 0; i < retiredCount; i++) {
         const s = readU32(retiredBytes, 4 * i);
         if (s < ring.sectorCount) ring.retire(s);
@@ -780,10 +813,15 @@ export class RuntimeStore {
 
   /** Is there a complete, valid record header right after a damaged record? (then it was not torn) */
   private validRecordAt(cursor: ReplayCursor): boolean {
-    const at = cursor.pos;
-    if (at >= cursor.sectorEnd) return false;
-    const probe = new Uint8Array(RECORD_HEADER_SIZE);
+    let at = cursor.pos;
+    const sectorStart = cursor.sector * this.ring.sectorSize;
+    const one = new Uint8Array(1);
+    if (at < cursor.sectorEnd) {
+      this.flash.read(at, one);
+      if (one[0] === RecordKind.Pad) at = sectorStart + Math.ceil((at - sectorStart + 1) / this.flash.programUnit) * this.flash.programUnit;
+    }
     if (at + RECORD_HEADER_SIZE > cursor.sectorEnd) return false;
+    const probe = new Uint8Array(RECORD_HEADER_SIZE);
     this.flash.read(at, probe);
     return decodeRecordHeader(probe) !== null;
   }

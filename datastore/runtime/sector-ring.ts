@@ -9,6 +9,8 @@
 import type { FlashPartition } from '../../hal/flash.ts';
 import { decodeSectorHeader, SECTOR_HEADER_SIZE, type SectorHeaderState } from './format.ts';
 
+const ASCENT_WINDOW = 8;
+
 export class SectorRing {
   readonly flash: FlashPartition;
   readonly sectorCount: number;
@@ -131,7 +133,33 @@ export class SectorRing {
       }
       if (!decided) hi = mid - 1;
     }
-    return { sector: lo, seq: loSeq };
+    return this.ascend(lo, loSeq);
+  }
+
+  /**
+   * The binary search assumes seq rises along the ring. A worn sector that the
+   * writer skipped may still read as blank or carry a stale header, and can
+   * steer the search short of the head. So walk on from the candidate: while a
+   * newer sector lies within ASCENT_WINDOW sectors ahead, move to it. Costs
+   * ASCENT_WINDOW header reads on a healthy ring; tolerates runs of up to
+   * ASCENT_WINDOW - 1 such sectors.
+   */
+  private ascend(sector: number, seq: number): { sector: number; seq: number } {
+    const n = this.sectorCount;
+    let best = sector;
+    let bestSeq = seq;
+    let s = sector;
+    for (let ahead = 1, walked = 0; ahead <= ASCENT_WINDOW && walked < n; ahead++, walked++) {
+      s = s + 1 === n ? 0 : s + 1;
+      if (this.retired[s]) continue;
+      const h = this.readHeader(s);
+      if (h.kind === 'valid' && seqAtLeast(h.header.seq, bestSeq + 1)) {
+        best = s;
+        bestSeq = h.header.seq;
+        ahead = 0;
+      }
+    }
+    return { sector: best, seq: bestSeq };
   }
 
   /** The slow, certain way: read every header and take the highest seq. */

@@ -1,0 +1,384 @@
+// A simulated NOR-flash partition that enforces the hal/flash.ts rules,
+// counts every operation, models time, and fails on demand: power cuts
+// (clean or torn), transient read bit flips, stored bit rot, worn sectors.
+// Deterministic: every random choice comes from a seeded PRNG.
+
+import { FlashError, type FlashPartition } from '../../hal/flash.ts';
+import { DEFAULT_TIMING, eraseTimeUs, programTimeUs, readTimeUs, type TimingModel } from './timing.ts';
+
+export interface SimFlashOptions {
+  size: number;
+  sectorSize: number;
+  programUnit: number;
+  /** Refuse a second program of a unit between erases (as parts with ECC do). Default true. */
+  strictReprogram?: boolean;
+  timing?: Partial<TimingModel>;
+  seed?: number;
+  /** Erases a sector survives; the next one fails. Default Infinity. */
+  endurance?: number;
+  /** Initial content (default: all 0xFF, as NOR ships). */
+  image?: Uint8Array;
+}
+
+export interface SimFlashStats {
+  reads: number;
+  bytesRead: number;
+  programs: number;
+  bytesProgrammed: number;
+  erases: number;
+  /** Modelled microseconds spent in flash operations. */
+  timeUs: number;
+  /** Program and erase attempts, including interrupted ones: the power-cut operation index. */
+  mutatingOps: number;
+  bitFlips: number;
+}
+
+export interface PowerCut {
+  /** Index (from 0) among counted operations of the operation to interrupt. */
+  atOp: number;
+  /** 'clean': the operation does nothing. 'torn': part of it happens. */
+  effect: 'clean' | 'torn';
+  /** Count only programs or only erases towards atOp. Default 'any'. */
+  kind?: 'any' | 'program' | 'erase';
+}
+
+function isPow2(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+export class SimFlash implements FlashPartition {
+  readonly size: number;
+  readonly sectorSize: number;
+  readonly programUnit: number;
+  readonly strictReprogram: boolean;
+  readonly timing: TimingModel;
+  readonly stats: SimFlashStats;
+  protected readonly cells: Uint8Array;
+  /** 1 per program unit programmed since its sector's last erase. */
+  protected readonly programmed: Uint8Array;
+  protected readonly eraseCounts: Uint32Array;
+  protected readonly endurance: Float64Array;
+  private rand: () => number;
+  private cut: PowerCut | null = null;
+  private cutCounter = 0;
+  private off = false;
+  private flipRate = 0;
+  private nextFlipIn = Infinity;
+
+  constructor(o: SimFlashOptions) {
+    if (!isPow2(o.sectorSize)) throw new RangeError(`sectorSize ${o.sectorSize} must be a power of two`);
+    if (!isPow2(o.programUnit) || o.programUnit > o.sectorSize) throw new RangeError(`programUnit ${o.programUnit} must be a power of two no larger than the sector`);
+    if (!Number.isInteger(o.size) || o.size <= 0 || o.size % o.sectorSize !== 0) throw new RangeError(`size ${o.size} must be a positive multiple of sectorSize ${o.sectorSize}`);
+    this.size = o.size;
+    this.sectorSize = o.sectorSize;
+    this.programUnit = o.programUnit;
+    this.strictReprogram = o.strictReprogram ?? true;
+    this.timing = { ...DEFAULT_TIMING, ...o.timing };
+    this.cells = new Uint8Array(o.size);
+    if (o.image) {
+      if (o.image.length !== o.size) throw new RangeError(`image is ${o.image.length} bytes, partition ${o.size}`);
+      this.cells.set(o.image);
+    } else this.cells.fill(0xff);
+    this.programmed = new Uint8Array(o.size / o.programUnit);
+    if (o.image) this.markProgrammedFromContent();
+    const sectors = o.size / o.sectorSize;
+    this.eraseCounts = new Uint32Array(sectors);
+    this.endurance = new Float64Array(sectors).fill(o.endurance ?? Infinity);
+    this.rand = mulberry32(o.seed ?? 1);
+    this.stats = { reads: 0, bytesRead: 0, programs: 0, bytesProgrammed: 0, erases: 0, timeUs: 0, mutatingOps: 0, bitFlips: 0 };
+  }
+
+  get sectorCount(): number {
+    return this.size / this.sectorSize;
+  }
+
+  get opCount(): number {
+    return this.stats.mutatingOps;
+  }
+
+  get poweredOff(): boolean {
+    return this.off;
+  }
+
+  // ---- the FlashPartition operations ----------------------------------------
+
+  read(offset: number, into: Uint8Array): void {
+    this.checkPower(offset);
+    this.checkRange(offset, into.length);
+    into.set(this.cells.subarray(offset, offset + into.length));
+    this.stats.reads++;
+    this.stats.bytesRead += into.length;
+    this.stats.timeUs += readTimeUs(this.timing, into.length);
+    if (this.flipRate > 0) this.flipOnRead(into);
+  }
+
+  program(offset: number, data: Uint8Array): void {
+    this.checkPower(offset);
+    this.checkRange(offset, data.length);
+    const u = this.programUnit;
+    if (offset % u !== 0 || data.length % u !== 0) {
+      throw new FlashError('misaligned', offset, `program at ${offset} of ${data.length} bytes is not on ${u}-byte program units`);
+    }
+    const cells = this.cells;
+    for (let i = 0; i < data.length; i++) {
+      if ((cells[offset + i] & data[i]) !== data[i]) {
+        throw new FlashError('set-bit', offset + i, `program would set a bit at ${offset + i} (cell 0x${cells[offset + i].toString(16)}, data 0x${data[i].toString(16)}): erase the sector first`);
+      }
+    }
+    const firstUnit = offset / u;
+    const units = data.length / u;
+    if (this.strictReprogram) {
+      for (let k = 0; k < units; k++) {
+        if (this.programmed[firstUnit + k]) throw new FlashError('reprogram', offset + k * u, `unit at ${offset + k * u} was already programmed since its sector was erased`);
+      }
+    }
+    const sector = Math.floor(offset / this.sectorSize);
+    const lastSector = Math.floor((offset + data.length - 1) / this.sectorSize);
+    const index = this.countOp('program');
+    this.stats.timeUs += programTimeUs(this.timing, offset, data.length);
+    for (let s = sector; s <= lastSector; s++) {
+      if (this.eraseCounts[s] > this.endurance[s]) {
+        this.garbleProgram(offset, data);
+        this.programmed.fill(1, firstUnit, firstUnit + units);
+        throw new FlashError('worn', offset, `sector ${s} is worn out (${this.eraseCounts[s]} erases): program failed`);
+      }
+    }
+    if (this.isCut(index, 'program')) {
+      if (this.cut!.effect === 'torn') {
+        this.tearProgram(offset, data);
+        this.programmed.fill(1, firstUnit, firstUnit + units);
+      }
+      this.powerLoss(offset);
+    }
+    for (let i = 0; i < data.length; i++) cells[offset + i] &= data[i];
+    this.programmed.fill(1, firstUnit, firstUnit + units);
+    this.stats.programs++;
+    this.stats.bytesProgrammed += data.length;
+    this.onWrite(offset, data.length);
+  }
+
+  erase(index: number): void {
+    this.checkPower(index);
+    if (!Number.isInteger(index) || index < 0 || index >= this.sectorCount) {
+      throw new FlashError('out-of-range', index, `sector ${index} is outside the partition (0..${this.sectorCount - 1})`);
+    }
+    const op = this.countOp('erase');
+    this.stats.timeUs += eraseTimeUs(this.timing);
+    const start = index * this.sectorSize;
+    const u = this.programUnit;
+    if (this.eraseCounts[index] >= this.endurance[index]) {
+      this.eraseCounts[index]++;
+      this.tearErase(index);
+      this.onWrite(start, this.sectorSize);
+      throw new FlashError('worn', index, `sector ${index} is worn out (${this.eraseCounts[index] - 1} erases): erase failed`);
+    }
+    if (this.isCut(op, 'erase')) {
+      if (this.cut!.effect === 'torn') {
+        this.eraseCounts[index]++;
+        this.tearErase(index);
+        this.onWrite(start, this.sectorSize);
+      }
+      this.powerLoss(index);
+    }
+    this.cells.fill(0xff, start, start + this.sectorSize);
+    this.programmed.fill(0, start / u, (start + this.sectorSize) / u);
+    this.eraseCounts[index]++;
+    this.stats.erases++;
+    this.onWrite(start, this.sectorSize);
+  }
+
+  // ---- fault injection --------------------------------------------------------
+
+  armPowerCut(cut: PowerCut): void {
+    this.cut = { kind: 'any', ...cut };
+    this.cutCounter = 0; // 'program'/'erase' cuts count from arming; 'any' uses mutatingOps
+  }
+
+  /** Restore power: operations work again and the armed cut is cleared. */
+  powerOn(): void {
+    this.off = false;
+    this.cut = null;
+  }
+
+  resetOpCount(): void {
+    this.stats.mutatingOps = 0;
+    this.cutCounter = 0;
+  }
+
+  /** Each bit returned by read flips with this probability (not stored). */
+  setReadBitFlipRate(ratePerBit: number): void {
+    this.flipRate = ratePerBit;
+    this.nextFlipIn = ratePerBit > 0 ? this.gap() : Infinity;
+  }
+
+  /** Bit rot: flip a stored bit, bypassing the rules. Not an operation. */
+  flipStoredBit(offset: number, bit: number): void {
+    this.checkRange(offset, 1);
+    this.cells[offset] ^= 1 << bit;
+  }
+
+  setSectorEndurance(index: number, erases: number): void {
+    this.endurance[index] = erases;
+  }
+
+  // ---- inspection -------------------------------------------------------------
+
+  resetStats(): void {
+    const s = this.stats;
+    s.reads = s.bytesRead = s.programs = s.bytesProgrammed = s.erases = s.timeUs = s.bitFlips = 0;
+  }
+
+  wear(): { counts: Uint32Array; max: number; mean: number; min: number } {
+    let max = 0;
+    let min = Infinity;
+    let sum = 0;
+    for (const c of this.eraseCounts) {
+      if (c > max) max = c;
+      if (c < min) min = c;
+      sum += c;
+    }
+    return { counts: this.eraseCounts.slice(), max, min, mean: sum / this.eraseCounts.length };
+  }
+
+  sectorOf(offset: number): number {
+    return Math.floor(offset / this.sectorSize);
+  }
+
+  snapshot(): Uint8Array {
+    return this.cells.slice();
+  }
+
+  /** Same content, programmed-unit state, wear and endurance; fresh stats; no armed cut. */
+  clone(): SimFlash {
+    const c = new SimFlash({ size: this.size, sectorSize: this.sectorSize, programUnit: this.programUnit, strictReprogram: this.strictReprogram, timing: this.timing });
+    c.cells.set(this.cells);
+    c.programmed.set(this.programmed);
+    c.eraseCounts.set(this.eraseCounts);
+    c.endurance.set(this.endurance);
+    c.stats.mutatingOps = this.stats.mutatingOps;
+    c.rand = mulberry32(Math.floor(this.rand() * 2 ** 32));
+    return c;
+  }
+
+  /** Called after every change to the cells (file-backed flash persists here). */
+  protected onWrite(_offset: number, _length: number): void {}
+
+  protected markProgrammedFromContent(): void {
+    const u = this.programUnit;
+    for (let k = 0; k < this.programmed.length; k++) {
+      for (let i = k * u; i < (k + 1) * u; i++) {
+        if (this.cells[i] !== 0xff) {
+          this.programmed[k] = 1;
+          break;
+        }
+      }
+    }
+  }
+
+  // ---- internals ----------------------------------------------------------------
+
+  private checkPower(at: number): void {
+    if (this.off) throw new FlashError('power-loss', at, 'the flash has no power (call powerOn)');
+  }
+
+  private checkRange(offset: number, length: number): void {
+    if (!Number.isInteger(offset) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new FlashError('out-of-range', offset, `range ${offset}+${length} is outside the ${this.size}-byte partition`);
+    }
+  }
+
+  private countOp(kind: 'program' | 'erase'): number {
+    const any = this.stats.mutatingOps++;
+    if (!this.cut || this.cut.kind === 'any') return any;
+    return this.cut.kind === kind ? this.cutCounter++ : -1;
+  }
+
+  private isCut(index: number, _kind: 'program' | 'erase'): boolean {
+    return this.cut !== null && index === this.cut.atOp;
+  }
+
+  private powerLoss(at: number): never {
+    this.off = true;
+    throw new FlashError('power-loss', at, 'power was cut during this operation');
+  }
+
+  /** A random prefix of pages completes, one page gets a strict non-empty subset of its bit clears, the rest nothing. */
+  private tearProgram(offset: number, data: Uint8Array): void {
+    const page = this.timing.pageSize;
+    const pages: [number, number][] = [];
+    for (let o = offset; o < offset + data.length; ) {
+      const end = Math.min(offset + data.length, (Math.floor(o / page) + 1) * page);
+      pages.push([o, end]);
+      o = end;
+    }
+    const done = Math.floor(this.rand() * pages.length);
+    for (let p = 0; p < done; p++) for (let i = pages[p][0]; i < pages[p][1]; i++) this.cells[i] &= data[i - offset];
+    const [from, to] = pages[done];
+    const clears: [number, number][] = []; // (cell index, bit mask) of bits this page would clear
+    for (let i = from; i < to; i++) {
+      const toClear = this.cells[i] & ~data[i - offset] & 0xff;
+      for (let b = 0; b < 8; b++) if (toClear & (1 << b)) clears.push([i, 1 << b]);
+    }
+    if (clears.length >= 2) {
+      const count = 1 + Math.floor(this.rand() * (clears.length - 1)); // 1 .. n-1
+      for (let k = 0; k < count; k++) {
+        const j = k + Math.floor(this.rand() * (clears.length - k));
+        const t = clears[k];
+        clears[k] = clears[j];
+        clears[j] = t;
+        this.cells[clears[k][0]] &= ~clears[k][1];
+      }
+    }
+  }
+
+  private garbleProgram(offset: number, data: Uint8Array): void {
+    for (let i = 0; i < data.length; i++) this.cells[offset + i] &= data[i] | (Math.floor(this.rand() * 256) & 0xff);
+  }
+
+  /** Neither old nor all 0xFF: a random prefix erased, the rest each byte old or 0xFF. */
+  private tearErase(index: number): void {
+    const start = index * this.sectorSize;
+    const end = start + this.sectorSize;
+    const prefix = Math.floor(this.rand() * this.sectorSize);
+    let changed = false;
+    let notFF = -1;
+    for (let i = start; i < end; i++) {
+      const old = this.cells[i];
+      const v = i < start + prefix || this.rand() < 0.5 ? 0xff : old;
+      if (v !== old) changed = true;
+      this.cells[i] = v;
+      if (v !== 0xff) notFF = i;
+    }
+    if (notFF < 0) this.cells[start + Math.floor(this.rand() * this.sectorSize)] = 0x00; // never reads as erased
+    else if (!changed) this.cells[notFF] = 0xff; // never reads as the old content either
+    const u = this.programUnit;
+    this.programmed.fill(1, start / u, end / u); // indeterminate cells: not safely programmable
+  }
+
+  private gap(): number {
+    // Geometric gap to the next flipped bit.
+    return Math.floor(Math.log(1 - this.rand()) / Math.log(1 - this.flipRate));
+  }
+
+  private flipOnRead(into: Uint8Array): void {
+    const bits = into.length * 8;
+    let at = this.nextFlipIn;
+    while (at < bits) {
+      into[at >> 3] ^= 1 << (at & 7);
+      this.stats.bitFlips++;
+      at += 1 + this.gap();
+    }
+    this.nextFlipIn = at - bits;
+  }
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
