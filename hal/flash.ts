@@ -22,6 +22,13 @@ export interface FlashGeometry {
   readonly sectorSize: number;
   /** Program granularity in bytes (a power of two dividing sectorSize, e.g. 16 or 256). */
   readonly programUnit: number;
+  /**
+   * The chip's program page (a power of two, a multiple of programUnit; 256 on
+   * most SPI NOR). A program interrupted by a power cut leaves the pages
+   * before the cut done, one page partly written and later pages untouched.
+   * Optional: stores assume max(256, programUnit).
+   */
+  readonly pageSize?: number;
 }
 
 export interface FlashPartition extends FlashGeometry {

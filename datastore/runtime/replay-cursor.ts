@@ -14,6 +14,18 @@ export class ReplayCursor {
   pos: number;
   /** Set when the walk found a gap in seq: records crossing it are unreadable. */
   broken = false;
+  /**
+   * Bytes of the record being read that lie ahead of the cursor, or -1 when
+   * unknown (inside its header) or not inside a record.
+   */
+  recordLeft = -1;
+  inRecord = false;
+  /**
+   * Set when a record ran into a sector whose carry does not continue it: the
+   * write was cut short and the writer resumed in a fresh sector after a
+   * mount. The cursor is left at that sector's first record.
+   */
+  torn = false;
 
   constructor(ring: SectorRing, headSector: number, sector: number, header: SectorHeader, pos: number) {
     this.ring = ring;
@@ -71,20 +83,45 @@ export class ReplayCursor {
     return true;
   }
 
+  /** Start reading a record at the cursor; its length is told once its header is read. */
+  beginRecord(): void {
+    this.inRecord = true;
+    this.recordLeft = -1;
+    this.torn = false;
+  }
+
+  endRecord(): void {
+    this.inRecord = false;
+    this.recordLeft = -1;
+  }
+
   /** Read stream bytes at the cursor and advance. False if the stream ends (head) or breaks first. */
   read(into: Uint8Array, start = 0, length = into.length - start): boolean {
     let i = start;
     let left = length;
     while (left > 0) {
-      if (this.pos === this.sectorEnd) {
-        this.broken = false;
-        if (!this.nextSector() || this.broken) return false;
-      }
+      if (this.pos === this.sectorEnd && !this.crossInRecord()) return false;
       const n = Math.min(left, this.sectorEnd - this.pos);
       this.ring.flash.read(this.pos, into.subarray(i, i + n));
       this.pos += n;
+      if (this.recordLeft > 0) this.recordLeft -= n;
       i += n;
       left -= n;
+    }
+    return true;
+  }
+
+  /** Step into the next sector mid-stream, checking that its carry continues the current record. */
+  private crossInRecord(): boolean {
+    this.broken = false;
+    if (!this.nextSector() || this.broken) return false;
+    if (!this.inRecord) return true;
+    const carry = this.header.carry;
+    const expected = this.recordLeft < 0 ? -1 : Math.min(this.recordLeft, this.ring.payloadSize);
+    if (carry === 0 || (expected >= 0 && carry !== expected)) {
+      this.torn = true;
+      this.pos += Math.min(carry, this.ring.payloadSize);
+      return false;
     }
     return true;
   }
@@ -93,20 +130,23 @@ export class ReplayCursor {
   skip(length: number): boolean {
     let left = length;
     while (left > 0) {
-      if (this.pos === this.sectorEnd) {
-        this.broken = false;
-        if (!this.nextSector() || this.broken) return false;
-      }
+      if (this.pos === this.sectorEnd && !this.crossInRecord()) return false;
       const n = Math.min(left, this.sectorEnd - this.pos);
       this.pos += n;
+      if (this.recordLeft > 0) this.recordLeft -= n;
       left -= n;
     }
     return true;
   }
 
-  /** Normalise a position sitting exactly at a sector end onto the next sector's payload. */
+  /** Between records: move a position sitting exactly at a sector end to the next record start. */
   settle(): boolean {
-    if (this.pos !== this.sectorEnd) return true;
-    return this.nextSector() && !this.broken;
+    while (this.pos === this.sectorEnd) {
+      this.broken = false;
+      if (!this.nextSector() || this.broken) return false;
+      // Between records: the next record starts after whatever this sector carries on.
+      this.pos += Math.min(this.header.carry, this.ring.payloadSize);
+    }
+    return true;
   }
 }

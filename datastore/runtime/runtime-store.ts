@@ -13,6 +13,7 @@
 import type { FlashPartition } from '../../hal/flash.ts';
 import type { Clock } from '../../hal/clock.ts';
 import {
+  decodeSectorHeader,
   CHECKPOINT_ENTRY_SIZE,
   CHECKPOINT_FIXED_SIZE,
   checkpointSize,
@@ -281,6 +282,11 @@ export class RuntimeStore {
     return out;
   }
 
+  /** Writes accepted but not yet committed (always 0 in 'immediate' mode): what a power cut now could lose. */
+  get pendingWrites(): number {
+    return this.pendingOps;
+  }
+
   get size(): number {
     return this.index.size;
   }
@@ -310,7 +316,8 @@ export class RuntimeStore {
     const keyBytes = this.checkKey(key);
     if (value.length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, value.length, this.opts.maxValueBytes);
     const size = recordSize(keyBytes.length, value.length);
-    this.ensureSpace(size, key);
+    const existing = this.findSlot(keyBytes);
+    this.ensureSpace(size, key, 'write', existing >= 0 ? this.recordSizeAt(this.index.offsetAt(existing)) : 0);
     const header: RecordHeader = {
       kind: RecordKind.Put,
       keyLength: keyBytes.length,
@@ -383,14 +390,29 @@ export class RuntimeStore {
     return this.liveBytes + this.index.size * (this.flash.programUnit - 1);
   }
 
-  private capacityBytes(): number {
-    return (this.ring.usableSectors() - this.reserveSectors()) * this.ring.payloadSize;
+  private capacityBytes(largest = this.largestRecord): number {
+    return Math.max(0, this.ring.usableSectors() - this.reserveSectors(largest)) * this.ring.payloadSize;
   }
 
-  /** Free sectors GC must keep so it can always move the largest record and write a checkpoint. */
-  private reserveSectors(): number {
+  /**
+   * Free sectors GC needs to make progress from any state: room to move the
+   * largest record out of the tail sector, to write a checkpoint (and open a
+   * sector after it) if the tail holds the durable one, and the one-sector gap
+   * that keeps the head off the tail.
+   */
+  private gcMinimumSectors(largest = this.largestRecord): number {
     const p = this.ring.payloadSize;
-    return 3 + Math.ceil(this.largestRecord / p) + Math.ceil(this.checkpointRecordSize() / p);
+    return 3 + Math.ceil(largest / p) + Math.ceil(this.checkpointRecordSize() / p);
+  }
+
+  /**
+   * Free sectors a write must leave: the GC minimum plus slack that deletes,
+   * checkpoints and a remount after a power cut (which abandons the head
+   * sector) may use without ever cutting into the GC minimum.
+   */
+  private reserveSectors(largest = this.largestRecord): number {
+    const p = this.ring.payloadSize;
+    return this.gcMinimumSectors(largest) + 2 + Math.ceil(this.checkpointRecordSize() / p);
   }
 
   private freeSectors(): number {
@@ -403,23 +425,30 @@ export class RuntimeStore {
   }
 
   /** Make room for `bytes` more log, collecting garbage if needed; throws if the data cannot fit. */
-  private ensureSpace(bytes: number, key: string, kind: 'write' | 'delete' | 'checkpoint' = 'write'): void {
-    // A delete frees more than its tombstone takes, and a checkpoint is what the reserve is
-    // kept for: both may dip into the reserve, so a full partition can always be emptied
-    // and unmounted.
-    const p = this.ring.payloadSize;
-    const spare = kind === 'write' ? 0 : kind === 'delete' ? 2 : 2 + Math.ceil(this.checkpointRecordSize() / p);
-    const need = () => this.sectorsFor(bytes) + this.reserveSectors() - spare + (bytes > this.largestRecord ? Math.ceil(bytes / p) : 0);
-    if (this.freeSectors() >= need()) return;
-    if (kind === 'write' && this.usedBytes() + bytes > this.capacityBytes()) {
+  private ensureSpace(bytes: number, key: string, kind: 'write' | 'delete' | 'checkpoint' = 'write', replaces = 0): void {
+    // A delete frees more than its tombstone takes, and a checkpoint is what the slack is
+    // kept for: both may use the slack above the GC minimum, so a full partition can always
+    // be emptied and unmounted.
+    // Once written, this record may be the largest one GC must be able to move.
+    const largest = () => Math.max(this.largestRecord, kind === 'write' ? bytes : 0);
+    const floor = () =>
+      kind === 'write' ? this.reserveSectors(largest()) : kind === 'delete' ? this.gcMinimumSectors() + 1 : this.gcMinimumSectors();
+    const need = () => this.sectorsFor(bytes) + floor();
+    // The verdict depends on live data only, never on how much garbage happens to be
+    // uncollected, so a store decides the same before and after a remount. An overwrite
+    // frees the value it replaces.
+    const free = () => Math.max(0, this.capacityBytes(largest()) - this.usedBytes() + replaces);
+    if (kind === 'write' && bytes > free()) {
       this.recount();
-      const capacity = this.capacityBytes();
-      if (this.usedBytes() + bytes > capacity) throw new PartitionFullError(key, bytes, Math.max(0, capacity - this.usedBytes()));
+      if (bytes > free()) throw new PartitionFullError(key, bytes, Math.max(0, free() - replaces));
     }
+    if (this.freeSectors() >= need()) return;
     const limit = this.ring.usableSectors() * 2;
     for (let steps = 0; this.freeSectors() < need(); steps++) {
       if (steps > limit || this.log.tailSector === this.log.headSector) {
-        throw new PartitionFullError(key, bytes, Math.max(0, this.capacityBytes() - this.usedBytes()));
+        // Live data fits by the count above, yet GC cannot free the sectors: report what is free
+        // now, which is less than asked.
+        throw new PartitionFullError(key, bytes, Math.min(free(), Math.max(0, bytes - 1)));
       }
       this.collectTail();
     }
@@ -456,20 +485,18 @@ export class RuntimeStore {
         log.openEmpty();
       }
       let pos = this.tailPos;
-      let endOfSector = false;
+      // Records that start in this sector (advance wraps round the ring, so compare sectors).
       while (ring.sectorOf(pos) === sector) {
         const at = pos - sector * ring.sectorSize;
         log.readSector(pos, this.hdr, 0, 1);
         const kind = this.hdr[0];
-        if (kind === RecordKind.Erased) { endOfSector = true; break; }
+        if (kind === RecordKind.Erased) break;
         if (kind === RecordKind.Pad) {
-          const next = Math.ceil((at + 1) / log.unit) * log.unit;
-          if (next >= ring.sectorSize) { endOfSector = true; break; }
-          pos = sector * ring.sectorSize + next;
+          pos = sector * ring.sectorSize + Math.ceil((at + 1) / log.unit) * log.unit;
           continue;
         }
         const h = this.readHeader(pos);
-        if (!h) { endOfSector = true; break; } // unreadable: the rest of this sector is lost anyway
+        if (!h) break; // unreadable: the rest of this sector is lost anyway
         const size = recordSize(h.keyLength, h.valueLength);
         if (h.kind === RecordKind.Put) {
           const key = new Uint8Array(h.keyLength);
@@ -479,19 +506,27 @@ export class RuntimeStore {
         }
         pos = log.advance(pos, size);
       }
-      if (endOfSector) {
-        const next = ring.next(sector);
-        const header = new Uint8Array(SECTOR_HEADER_SIZE);
-        log.readSector(next * ring.sectorSize, header);
-        const carry = readU32(header, 16);
-        pos = ring.payloadStart(next) + (carry <= ring.payloadSize ? carry : 0);
-      }
-      this.tailPos = pos;
-      log.tailSector = ring.sectorOf(pos);
+      // The next sector's carry says where its first record starts. Trust it rather than the
+      // length of the last record here: that record may have been cut short by a power cut,
+      // with the writer going on in a fresh sector (carry 0) after the mount.
+      const next = ring.next(sector);
+      this.tailPos = ring.payloadStart(next) + Math.min(this.carryOf(next), ring.payloadSize);
+      log.tailSector = next;
       log.flush();
     } finally {
       this.inMaintenance = wasMaintaining;
     }
+  }
+
+  /** A sector's carry, from its header (which may still be pending in the head's write buffer). */
+  private carryOf(sector: number): number {
+    const header = new Uint8Array(SECTOR_HEADER_SIZE);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      this.log.readSector(sector * this.ring.sectorSize, header);
+      const state = decodeSectorHeader(header);
+      if (state.kind === 'valid') return state.header.carry;
+    }
+    return 0;
   }
 
   /** Copy a record verbatim to the head; verifies it on the way so a read error is not made permanent. */
@@ -605,7 +640,7 @@ export class RuntimeStore {
     let cursor: ReplayCursor | null = null;
     let checkpoint = NONE;
     if (head.checkpoint !== NONE) {
-      cursor = this.loadCheckpoint(headSector, head.checkpoint);
+      cursor = head.tailSector < ring.sectorCount ? this.loadCheckpoint(headSector, head.tailSector, head.checkpoint) : null;
       if (cursor) checkpoint = head.checkpoint;
     }
     if (!cursor) {
@@ -644,7 +679,7 @@ export class RuntimeStore {
   }
 
   /** Load the index from the checkpoint at `offset`; returns a cursor after it, or null if unusable. */
-  private loadCheckpoint(headSector: number, offset: number): ReplayCursor | null {
+  private loadCheckpoint(headSector: number, tailSector: number, offset: number): ReplayCursor | null {
     const ring = this.ring;
     const sector = ring.sectorOf(offset);
     if (sector >= ring.sectorCount) return null;
@@ -655,9 +690,11 @@ export class RuntimeStore {
       cursor.sector = sector;
       cursor.header = sh.header;
       cursor.pos = offset;
+      cursor.beginRecord();
       if (!cursor.read(this.hdr)) return null;
       const h = decodeRecordHeader(this.hdr);
       if (!h || h.kind !== RecordKind.Checkpoint || h.valueLength < CHECKPOINT_FIXED_SIZE) continue;
+      cursor.recordLeft = h.valueLength + RECORD_TRAILER_SIZE;
       const fixed = new Uint8Array(CHECKPOINT_FIXED_SIZE);
       if (!cursor.read(fixed)) return null;
       const v = new DataView(fixed.buffer);
@@ -665,12 +702,13 @@ export class RuntimeStore {
       const retiredCount = v.getUint32(16, true);
       if (checkpointSize(count, retiredCount) !== h.valueLength) continue;
       let crc = crc32(fixed);
-      // Entries pointing into a sector the head has entered since this checkpoint are stale:
-      // that sector was collected (its live records copied forward, where replay finds them)
-      // and erased. Drop them now, before replay could mistake them for live records.
-      const cpSector = sector;
+      // Every entry points at a record written before this checkpoint and still in the log,
+      // so in a sector from the tail up to the checkpoint's own. Any other sector has been
+      // collected since (its live records were copied forward, where replay finds them) and
+      // erased, or is being erased. Drop such entries before replay could mistake them for
+      // live records.
       const n = ring.sectorCount;
-      const headDistance = (headSector - cpSector + n) % n;
+      const keepSpan = (sector - tailSector + n) % n;
       let stale = 0;
       const retiredBytes = new Uint8Array(4 * retiredCount);
       if (!cursor.read(retiredBytes)) return null;
@@ -684,8 +722,7 @@ export class RuntimeStore {
         crc = crc32(this.scratch, crc, 0, chunk);
         for (let i = 0; i < chunk; i += CHECKPOINT_ENTRY_SIZE) {
           const offset = ev.getUint32(i + 4, true);
-          const d = (Math.floor(offset / ring.sectorSize) - cpSector + n) % n;
-          if (d >= 1 && d <= headDistance) stale++;
+          if ((Math.floor(offset / ring.sectorSize) - tailSector + n) % n > keepSpan) stale++;
           else index.insert(ev.getUint32(i, true), offset);
         }
         left -= chunk;
@@ -693,6 +730,7 @@ export class RuntimeStore {
       const trailer = new Uint8Array(4);
       if (!cursor.read(trailer)) return null;
       if (readU32(trailer, 0) !== crc) continue;
+      cursor.endRecord();
       this.index = index;
       this.liveBytes = v.getUint32(8, true);
       this.largestRecord = v.getUint32(12, true);
@@ -747,6 +785,8 @@ export class RuntimeStore {
       const startHeader = cursor.header;
       const ok = this.replayRecord(cursor);
       if (ok === 'applied') { replayed++; continue; }
+      // Cut short by a power cut; the writer went on in a fresh sector, where the cursor now is.
+      if (ok === 'torn') continue;
       if (ok === 'checkpoint') { latestCheckpoint = pos; continue; }
       // Unreadable. In the head sector (or running into it) this is the torn last write.
       if (cursor.inHead || startSector === cursor.headSector) {
@@ -762,38 +802,49 @@ export class RuntimeStore {
   }
 
   /** Read one record at the cursor, verify it and apply it to the index. */
-  private replayRecord(cursor: ReplayCursor): 'applied' | 'checkpoint' | 'bad-header' | 'bad-data' {
+  private replayRecord(cursor: ReplayCursor): 'applied' | 'checkpoint' | 'bad-header' | 'bad-data' | 'torn' {
     const start = cursor.pos;
     const sector = cursor.sector;
     const header = cursor.header;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      cursor.pos = start;
-      cursor.sector = sector;
-      cursor.header = header;
-      if (!cursor.read(this.hdr)) continue;
-      const h = decodeRecordHeader(this.hdr);
-      if (!h) continue;
-      const key = new Uint8Array(h.keyLength);
-      if (!cursor.read(key)) return 'bad-data';
-      let crc = crc32(key);
-      let left = h.valueLength;
-      let bad = false;
-      while (left > 0) {
-        const n = Math.min(left, CHUNK);
-        if (!cursor.read(this.scratch, 0, n)) { bad = true; break; }
-        crc = crc32(this.scratch, crc, 0, n);
-        left -= n;
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        cursor.pos = start;
+        cursor.sector = sector;
+        cursor.header = header;
+        cursor.beginRecord();
+        if (!cursor.read(this.hdr)) {
+          if (cursor.torn) return 'torn';
+          continue;
+        }
+        const h = decodeRecordHeader(this.hdr);
+        if (!h) continue;
+        cursor.recordLeft = h.keyLength + h.valueLength + RECORD_TRAILER_SIZE;
+        const key = new Uint8Array(h.keyLength);
+        if (!cursor.read(key)) return cursor.torn ? 'torn' : 'bad-data';
+        let crc = crc32(key);
+        let left = h.valueLength;
+        let bad = false;
+        while (left > 0) {
+          const n = Math.min(left, CHUNK);
+          if (!cursor.read(this.scratch, 0, n)) { bad = true; break; }
+          crc = crc32(this.scratch, crc, 0, n);
+          left -= n;
+        }
+        if (cursor.torn) return 'torn';
+        const trailer = new Uint8Array(4);
+        if (bad || !cursor.read(trailer) || readU32(trailer, 0) !== crc) {
+          if (cursor.torn) return 'torn';
+          if (attempt < 2) continue;
+          return 'bad-data';
+        }
+        if (h.kind === RecordKind.Checkpoint) return 'checkpoint';
+        this.applyRecord(h, key, start);
+        return 'applied';
       }
-      const trailer = new Uint8Array(4);
-      if (bad || !cursor.read(trailer) || readU32(trailer, 0) !== crc) {
-        if (attempt < 2) continue;
-        return 'bad-data';
-      }
-      if (h.kind === RecordKind.Checkpoint) return 'checkpoint';
-      this.applyRecord(h, key, start);
-      return 'applied';
+      return 'bad-header';
+    } finally {
+      cursor.endRecord();
     }
-    return 'bad-header';
   }
 
   private applyRecord(h: RecordHeader, key: Uint8Array, offset: number): void {
@@ -811,19 +862,38 @@ export class RuntimeStore {
     }
   }
 
-  /** Is there a complete, valid record header right after a damaged record? (then it was not torn) */
+  /**
+   * A record in the head sector failed its CRC and the cursor sits at its end.
+   * Was it cut short by a power cut (the log ends there) or damaged later (bit
+   * rot: skip it and go on)? An interrupted program leaves the pages before
+   * the cut done, one page partly written and none after it. So if a valid
+   * record starts in a page after the one holding this record's last byte,
+   * the program that wrote this record completed: it is damage. Otherwise
+   * treat it as torn: later records in the same page could be a partial
+   * program too, and accepting one would commit a later write without an
+   * earlier one.
+   */
   private validRecordAt(cursor: ReplayCursor): boolean {
-    let at = cursor.pos;
+    const page = Math.max(this.flash.pageSize ?? 256, this.flash.programUnit);
+    const unit = this.flash.programUnit;
     const sectorStart = cursor.sector * this.ring.sectorSize;
+    const lastPage = Math.floor((cursor.pos - 1) / page);
     const one = new Uint8Array(1);
-    if (at < cursor.sectorEnd) {
-      this.flash.read(at, one);
-      if (one[0] === RecordKind.Pad) at = sectorStart + Math.ceil((at - sectorStart + 1) / this.flash.programUnit) * this.flash.programUnit;
-    }
-    if (at + RECORD_HEADER_SIZE > cursor.sectorEnd) return false;
     const probe = new Uint8Array(RECORD_HEADER_SIZE);
-    this.flash.read(at, probe);
-    return decodeRecordHeader(probe) !== null;
+    let at = cursor.pos;
+    while (at + RECORD_HEADER_SIZE <= cursor.sectorEnd) {
+      this.flash.read(at, one);
+      if (one[0] === RecordKind.Pad) {
+        at = sectorStart + Math.ceil((at - sectorStart + 1) / unit) * unit;
+        continue;
+      }
+      this.flash.read(at, probe);
+      const h = decodeRecordHeader(probe);
+      if (!h) return false;
+      if (Math.floor(at / page) > lastPage) return true;
+      at += recordSize(h.keyLength, h.valueLength);
+    }
+    return false;
   }
 
   private blankFrom(pos: number, end: number): boolean {

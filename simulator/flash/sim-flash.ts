@@ -50,6 +50,8 @@ export class SimFlash implements FlashPartition {
   readonly size: number;
   readonly sectorSize: number;
   readonly programUnit: number;
+  /** Tear granularity: an interrupted program leaves at most one page partly written. */
+  readonly pageSize: number;
   readonly strictReprogram: boolean;
   readonly timing: TimingModel;
   readonly stats: SimFlashStats;
@@ -74,6 +76,7 @@ export class SimFlash implements FlashPartition {
     this.programUnit = o.programUnit;
     this.strictReprogram = o.strictReprogram ?? true;
     this.timing = { ...DEFAULT_TIMING, ...o.timing };
+    this.pageSize = Math.max(this.timing.pageSize, o.programUnit);
     this.cells = new Uint8Array(o.size);
     if (o.image) {
       if (o.image.length !== o.size) throw new RangeError(`image is ${o.image.length} bytes, partition ${o.size}`);
@@ -304,7 +307,7 @@ export class SimFlash implements FlashPartition {
 
   /** A random prefix of pages completes, one page gets a strict non-empty subset of its bit clears, the rest nothing. */
   private tearProgram(offset: number, data: Uint8Array): void {
-    const page = this.timing.pageSize;
+    const page = this.pageSize;
     const pages: [number, number][] = [];
     for (let o = offset; o < offset + data.length; ) {
       const end = Math.min(offset + data.length, (Math.floor(o / page) + 1) * page);

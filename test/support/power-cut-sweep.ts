@@ -11,6 +11,7 @@
 import { SimFlash } from '../../simulator/flash/sim-flash.ts';
 import type { FlashPartition } from '../../hal/flash.ts';
 import { RuntimeStore, type Durability } from '../../datastore/runtime/runtime-store.ts';
+import { PartitionFullError } from '../../datastore/runtime/errors.ts';
 
 export type Fault = 'cut' | 'torn-program' | 'torn-erase';
 
@@ -21,10 +22,13 @@ export interface SweepOptions {
   sectors?: number;
   seed?: number;
   durability?: Durability;
+  /** Self-test of the checker: silently drop this program (by index), as a lying flash driver would. */
+  dropProgram?: number;
 }
 
 export interface SweepResult {
   fault: Fault;
+  durability: Durability;
   programUnit: number;
   operations: number;
   flashOperations: number;
@@ -34,6 +38,8 @@ export interface SweepResult {
   gcPasses: number;
   largeValues: number;
   deletes: number;
+  /** Writes refused with PartitionFullError (the workload may fill a small partition). */
+  refusedFull: number;
 }
 
 /** Delegates to a SimFlash and calls `before` ahead of each mutating operation. */
@@ -41,16 +47,24 @@ class HookedFlash implements FlashPartition {
   readonly size: number;
   readonly sectorSize: number;
   readonly programUnit: number;
-  constructor(readonly inner: SimFlash, private readonly before: (op: { kind: 'program' | 'erase'; offset: number; data?: Uint8Array }) => void) {
+  readonly pageSize: number;
+  private programs = 0;
+  constructor(
+    readonly inner: SimFlash,
+    private readonly before: (op: { kind: 'program' | 'erase'; offset: number; data?: Uint8Array }) => void,
+    private readonly dropProgram = -1,
+  ) {
     this.size = inner.size;
     this.sectorSize = inner.sectorSize;
     this.programUnit = inner.programUnit;
+    this.pageSize = inner.pageSize;
   }
   read(offset: number, into: Uint8Array): void {
     this.inner.read(offset, into);
   }
   program(offset: number, data: Uint8Array): void {
     this.before({ kind: 'program', offset, data });
+    if (this.programs++ === this.dropProgram) return;
     this.inner.program(offset, data);
   }
   erase(index: number): void {
@@ -77,6 +91,21 @@ function equal(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   return true;
 }
 
+function matches(store: RuntimeStore, state: Map<string, Uint8Array>): boolean {
+  if (store.size !== state.size) return false;
+  for (const [key, value] of state) if (!equal(store.get(key), value)) return false;
+  return true;
+}
+
+function describe(store: RuntimeStore, committed: Map<string, Uint8Array>, pending: number): string {
+  for (const [key, value] of committed) {
+    const got = store.get(key);
+    if (!equal(got, value)) return `committed key ${key}: ${got ? got.length + ' bytes' : 'missing'}, expected ${value.length} bytes (${pending} writes pending)`;
+  }
+  const extra = store.keys().filter((k) => !committed.has(k));
+  return `state is no prefix of the ${pending} pending writes (extra keys: ${extra.slice(0, 3).join(', ')})`;
+}
+
 export function powerCutSweep(options: SweepOptions): SweepResult {
   const fault = options.fault;
   const programUnit = options.programUnit ?? 256;
@@ -84,13 +113,17 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
   const random = rng(options.seed ?? 7);
   const sim = new SimFlash({ size: (options.sectors ?? 48) * 4096, sectorSize: 4096, programUnit, seed: options.seed ?? 7 });
 
-  const model = new Map<string, Uint8Array>();
-  let inFlight: { key: string; value: Uint8Array | undefined } | null = null;
+  type Write = { key: string; value: Uint8Array | undefined };
+  const model = new Map<string, Uint8Array>(); // every write that returned
+  const committed = new Map<string, Uint8Array>(); // the writes the store reported committed
+  let uncommitted: Write[] = [];
+  let inFlight: Write | null = null;
   let cutPoints = 0;
   let violations = 0;
   const firstViolations: string[] = [];
   let flashOperations = 0;
   let checking = false;
+  let formatted = false; // before format() returns, a cut may leave no store at all
 
   const violation = (what: string) => {
     violations++;
@@ -114,22 +147,39 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
     }
     clone.powerOn();
     try {
+      if (!formatted) {
+        // format() had not returned: either no store (open() formats one) or an empty one.
+        const store = RuntimeStore.open(clone);
+        if (store.size !== 0) violation(`a format cut short left ${store.size} keys`);
+        store.set('__after_cut__', new Uint8Array([1, 2, 3]));
+        if (!equal(RuntimeStore.mount(clone).get('__after_cut__'), new Uint8Array([1, 2, 3]))) violation('write after a cut format lost on remount');
+        checking = false;
+        return;
+      }
       const store = RuntimeStore.mount(clone, { durability: 'immediate' });
-      const keys = new Set(store.keys());
-      for (const [key, value] of model) {
-        const got = store.get(key);
-        if (inFlight && inFlight.key === key) {
-          if (!equal(got, value) && !equal(got, inFlight.value)) violation(`in-flight key ${key} is neither old nor new`);
-        } else if (!equal(got, value)) violation(`key ${key}: ${got ? got.length + ' bytes' : 'missing'}, expected ${value.length} bytes`);
-        keys.delete(key);
+      // What was committed must all be there; of what was not, the recovered state may hold
+      // any prefix (in order), never a later write without the earlier ones.
+      const pending = inFlight ? [...uncommitted, inFlight] : uncommitted;
+      const state = new Map(committed);
+      let matched = matches(store, state);
+      for (let k = 0; k < pending.length && !matched; k++) {
+        const op = pending[k];
+        if (op.value === undefined) state.delete(op.key);
+        else state.set(op.key, op.value);
+        matched = matches(store, state);
       }
-      if (inFlight && !model.has(inFlight.key) && keys.has(inFlight.key)) {
-        if (!equal(store.get(inFlight.key), inFlight.value)) violation(`in-flight new key ${inFlight.key} has wrong bytes`);
-        keys.delete(inFlight.key);
-      }
-      if (keys.size > 0) violation(`keys that should not exist: ${[...keys].slice(0, 3).join(', ')}`);
+      if (!matched) violation(describe(store, committed, pending.length));
       // The recovered store must also take new writes and keep them across a remount.
-      store.set('__after_cut__', new Uint8Array([1, 2, 3]));
+      for (;;) {
+        try {
+          store.set('__after_cut__', new Uint8Array([1, 2, 3]));
+          break;
+        } catch (e) {
+          // Legitimately full: make room the way an app would.
+          if (!(e instanceof PartitionFullError) || store.size === 0) throw e;
+          store.delete(store.keys()[0]);
+        }
+      }
       const again = RuntimeStore.mount(clone);
       if (!equal(again.get('__after_cut__'), new Uint8Array([1, 2, 3]))) violation('write after recovery lost on remount');
     } catch (e) {
@@ -138,10 +188,12 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
     checking = false;
   };
 
-  const flash = new HookedFlash(sim, check);
+  const flash = new HookedFlash(sim, check, options.dropProgram);
   let store = RuntimeStore.format(flash, { durability: options.durability ?? 'immediate', checkpointEverySectors: 8 });
+  formatted = true;
   let largeValues = 0;
   let deletes = 0;
+  let refusedFull = 0;
   for (let i = 0; i < operations; i++) {
     const key = `key-${Math.floor(random() * 40)}`;
     const r = random();
@@ -150,10 +202,12 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
       inFlight = { key, value: undefined };
       store.delete(key);
       model.delete(key);
+      uncommitted.push(inFlight);
       deletes++;
     } else if (r < 0.115) {
       inFlight = null;
       store.unmount();
+      if (store.pendingWrites !== 0) throw new Error('unmount left writes uncommitted');
       store = RuntimeStore.mount(flash, { durability: options.durability ?? 'immediate', checkpointEverySectors: 8 });
     } else {
       const big = r > 0.98;
@@ -161,12 +215,27 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
       const value = new Uint8Array(length);
       for (let j = 0; j < length; j++) value[j] = (random() * 256) | 0;
       inFlight = { key, value };
-      store.set(key, value);
+      try {
+        store.set(key, value);
+      } catch (e) {
+        if (!(e instanceof PartitionFullError)) throw e;
+        refusedFull++; // refused, and the store is as it was
+        inFlight = null;
+        continue;
+      }
       model.set(key, value);
+      uncommitted.push(inFlight);
       if (big) largeValues++;
     }
     inFlight = null;
+    if (store.pendingWrites === 0) {
+      for (const w of uncommitted) {
+        if (w.value === undefined) committed.delete(w.key);
+        else committed.set(w.key, w.value);
+      }
+      uncommitted = [];
+    }
   }
   const gcPasses = Math.floor(sim.stats.erases / (sim.size / sim.sectorSize));
-  return { fault, programUnit, operations, flashOperations, cutPoints, violations, firstViolations, gcPasses, largeValues, deletes };
+  return { fault, durability: options.durability ?? 'immediate', programUnit, operations, flashOperations, cutPoints, violations, firstViolations, gcPasses, largeValues, deletes, refusedFull };
 }
