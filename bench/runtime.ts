@@ -215,9 +215,9 @@ export function mount(programUnit: number): BenchLine {
   };
 }
 
-export function powercut(fault: Fault, programUnit: number): BenchLine {
-  const r = powerCutSweep({ fault, programUnit, operations: 2000 });
-  return { bench: 'runtime.powercut', fault, programUnit: r.programUnit, operations: r.operations, flashOperations: r.flashOperations, cutPoints: r.cutPoints, violations: r.violations, gcPasses: r.gcPasses, largeValues: r.largeValues, deletes: r.deletes, firstViolations: r.firstViolations };
+export function powercut(fault: Fault, programUnit: number, durability: Durability): BenchLine {
+  const r = powerCutSweep({ fault, programUnit, durability, operations: 3000, sectors: 24, seed: 11 });
+  return { bench: 'runtime.powercut', fault, durability, programUnit: r.programUnit, operations: r.operations, flashOperations: r.flashOperations, cutPoints: r.cutPoints, violations: r.violations, gcPasses: r.gcPasses, largeValues: r.largeValues, deletes: r.deletes, refusedFull: r.refusedFull, firstViolations: r.firstViolations };
 }
 
 export const runtimeBenches: Record<string, () => BenchLine[]> = {
@@ -225,5 +225,5 @@ export const runtimeBenches: Record<string, () => BenchLine[]> = {
   'runtime.fill': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.9].map((r) => fill(u, v, r)))),
   'runtime.blobs': () => UNITS.map((u) => blobs(u)),
   'runtime.mount': () => UNITS.map((u) => mount(u)),
-  'runtime.powercut': () => UNITS.flatMap((u) => (['cut', 'torn-program', 'torn-erase'] as Fault[]).map((fault) => powercut(fault, u))),
+  'runtime.powercut': () => DURABILITIES.flatMap((d) => UNITS.flatMap((u) => (['cut', 'torn-program', 'torn-erase'] as Fault[]).map((fault) => powercut(fault, u, d)))),
 };

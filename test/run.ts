@@ -52,5 +52,6 @@ if (files.length === 0 || total === 0) {
   console.log('no tests found');
   process.exitCode = 1;
 }
-console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+if (skipped) console.log(`${skipped} skipped`);
+console.log(`${passed} passed, ${failed} failed`);
 if (failed > 0) process.exitCode = 1;

@@ -154,6 +154,29 @@ errors('a full partition is refused with how much is free; earlier data stays an
   assert.equal(remounted.get(`k${written - 1}`), bytes(3000, written - 1));
 });
 
+errors('small values one commit each in 256-byte units fill the capacity packed, not padded; every one survives', () => {
+  const f = flash(32, 256);
+  const store = RuntimeStore.format(f);
+  const capacity = store.stats().capacityBytes;
+  let n = 0;
+  for (;; n++) {
+    try {
+      store.set(`setting-${n}`, bytes(64, n));
+    } catch (e) {
+      assert.instance(e, PartitionFullError);
+      break;
+    }
+  }
+  const record = 16 + `setting-${n}`.length + 64 + 4;
+  // Each commit pads its record to 256 bytes on flash, yet GC packs them: far more than capacity / 256 fit.
+  assert.ok(n * 256 > capacity * 1.5, `${n} values of ${record} B in ${capacity} B of capacity`);
+  for (let i = 0; i < n; i++) assert.equal(store.get(`setting-${i}`), bytes(64, i));
+  const again = RuntimeStore.mount(f);
+  assert.is(again.size, n);
+  for (let i = 0; i < n; i++) assert.equal(again.get(`setting-${i}`), bytes(64, i));
+  assert.throws(() => again.set('one-more', bytes(64, 1)), (e: unknown) => e instanceof PartitionFullError, 'the same verdict after a remount');
+});
+
 errors('mounting a blank or foreign partition says it is not formatted', () => {
   assert.throws(() => RuntimeStore.mount(flash()), (e: unknown) => e instanceof NotFormattedError);
   const f = flash();

@@ -54,6 +54,15 @@ export class RecordLog {
   /** Called after each sector open (checkpoint policy). */
   onSectorOpened: (() => void) | null = null;
   sectorsOpened = 0;
+  /** Erase operations attempted by this log (so a caller can tell whether an operation erased). */
+  eraseOps = 0;
+  /**
+   * Sectors right after the head that this session erased ahead of need, in
+   * ring order, with the erase counts their (now erased) headers held. The
+   * head opens them without erasing, so a burst of sector opens (a checkpoint,
+   * GC) does not pile erases into one write.
+   */
+  private ahead: { sector: number; eraseCount: number }[] = [];
 
   constructor(ring: SectorRing) {
     this.ring = ring;
@@ -70,6 +79,7 @@ export class RecordLog {
     this.headEraseCount = h.eraseCount;
     this.headFresh = h.fresh;
     this.headOpen = h.open;
+    this.ahead = [];
     this.buf.fill(0xff);
     this.progPos = this.bufPos = h.programmed;
   }
@@ -241,15 +251,20 @@ export class RecordLog {
       if (!newLog && x === this.tailSector && this.headSector !== this.tailSector) {
         throw new StoreError('partition-full', 'internal: the log head reached its tail (no free sector); the reserve was not kept');
       }
-      const prev = ring.readHeader(x);
       // Only a sector after the head in the first pass since a fresh format may be trusted blank by its header.
       const fresh = newLog ? this.headFresh : this.headFresh && x > this.headSector;
       let erase: boolean;
       let eraseCount: number;
-      if (prev.kind === 'valid') {
+      const early = !newLog && this.ahead.length > 0 && this.ahead[0].sector === x ? this.ahead.shift()! : null;
+      if (!early) this.ahead = [];
+      const prev = early ? null : ring.readHeader(x);
+      if (early) {
+        erase = false;
+        eraseCount = early.eraseCount;
+      } else if (prev!.kind === 'valid') {
         erase = true;
-        eraseCount = prev.header.eraseCount + 1;
-      } else if (prev.kind === 'blank') {
+        eraseCount = (prev as { header: { eraseCount: number } }).header.eraseCount + 1;
+      } else if (prev!.kind === 'blank') {
         erase = !(fresh && this.trustBlank) && !this.isBlank(x);
         eraseCount = erase ? 1 : 0;
       } else {
@@ -258,6 +273,7 @@ export class RecordLog {
       }
       if (erase) {
         try {
+          this.eraseOps++;
           this.flash.erase(x);
         } catch (e) {
           if (e instanceof FlashError && e.code === 'worn') {
@@ -290,6 +306,38 @@ export class RecordLog {
       return;
     }
     throw new StoreError('flash-failure', 'every sector of the partition is worn out');
+  }
+
+  /**
+   * Erase the next sector the head will open, ahead of need, if it holds old
+   * data and lies well inside the free space: at least one sector before the
+   * tail a mount would replay from, so nothing a mount reads is touched.
+   * Returns true if it erased (or tried to). At most `max` sectors are kept
+   * erased ahead.
+   */
+  eraseAhead(max: number): boolean {
+    const ring = this.ring;
+    if (this.headSector < 0 || this.ahead.length >= max) return false;
+    const x = ring.next(this.ahead.length > 0 ? this.ahead[this.ahead.length - 1].sector : this.headSector);
+    // Steps from the head: x must come at least two before the durable tail (and so the tail).
+    if (ring.between(this.headSector, x) + 2 > ring.between(this.headSector, this.durableTail)) return false;
+    const prev = ring.readHeader(x);
+    // Blank sectors need no erase (openNext blank-checks them); only old data is worth doing early.
+    if (prev.kind === 'blank') return false;
+    const eraseCount = prev.kind === 'valid' ? prev.header.eraseCount + 1 : this.headEraseCount;
+    try {
+      this.eraseOps++;
+      this.flash.erase(x);
+    } catch (e) {
+      if (e instanceof FlashError && e.code === 'worn') {
+        ring.retire(x);
+        this.spoilHeader(x);
+        return true;
+      }
+      throw e;
+    }
+    this.ahead.push({ sector: x, eraseCount });
+    return true;
   }
 
   private isBlank(sector: number): boolean {

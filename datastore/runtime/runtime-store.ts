@@ -105,6 +105,8 @@ export class RuntimeStore {
 
   private liveBytes = 0;
   private liveBytesExact = true;
+  /** log.eraseOps when the current write began. */
+  private opErases = 0;
   private largestRecord = 0;
   private checkpointBytes = 0;
   private tailPos = 0;
@@ -316,6 +318,7 @@ export class RuntimeStore {
     const keyBytes = this.checkKey(key);
     if (value.length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, value.length, this.opts.maxValueBytes);
     const size = recordSize(keyBytes.length, value.length);
+    this.opErases = this.log.eraseOps;
     const existing = this.findSlot(keyBytes);
     this.ensureSpace(size, key, 'write', existing >= 0 ? this.recordSizeAt(this.index.offsetAt(existing)) : 0);
     const header: RecordHeader = {
@@ -346,6 +349,7 @@ export class RuntimeStore {
     const slot = this.findSlot(keyBytes);
     if (slot < 0) return false;
     const size = recordSize(keyBytes.length, 0);
+    this.opErases = this.log.eraseOps;
     this.ensureSpace(size, key, 'delete');
     const header: RecordHeader = { kind: RecordKind.Delete, keyLength: keyBytes.length, encoding: 0, valueLength: 0, writtenAt: this.now() };
     this.appendRecord(header, keyBytes, new Uint8Array(0));
@@ -381,13 +385,25 @@ export class RuntimeStore {
         this.pendingOps = 0;
       }
     }
+    // A write that erased nothing erases one sector ahead of need (at most one erase per write),
+    // keeping enough ready for a checkpoint and the GC that may follow.
+    if (this.log.eraseOps === this.opErases) {
+      this.log.eraseAhead(Math.ceil(this.checkpointRecordSize() / this.ring.payloadSize) + 2);
+    }
   }
 
   // ---- space and garbage collection -------------------------------------------
 
-  /** Live records plus the padding each may carry until GC packs it (a bound, not a guess). */
+  /**
+   * Live data as GC packs it: the live records plus at most one program unit
+   * of padding per sector they fill. Records written one commit at a time may
+   * each carry padding now, but GC copies them packed (one pad per collected
+   * sector), and each collection frees a sector while writing back at most
+   * what was live in it; so this, not the padded size, is what must fit.
+   */
   private usedBytes(): number {
-    return this.liveBytes + this.index.size * (this.flash.programUnit - 1);
+    const pads = Math.ceil(this.liveBytes / this.ring.payloadSize) + 1;
+    return this.liveBytes + pads * (this.flash.programUnit - 1);
   }
 
   private capacityBytes(largest = this.largestRecord): number {
