@@ -51,6 +51,8 @@ export class RecordLog {
   /** False until the first open after mount: never trust a blank header after a possible crash. */
   trustBlank = false;
 
+  /** Called when a commit pads the log: `bytes` of PAD from partition offset `at`. */
+  onPad: ((at: number, bytes: number) => void) | null = null;
   /** Called after each sector open (checkpoint policy). */
   onSectorOpened: (() => void) | null = null;
   sectorsOpened = 0;
@@ -196,8 +198,10 @@ export class RecordLog {
     if (!this.headOpen || this.bufPos === this.progPos) return;
     const end = Math.min(this.sectorSize, Math.ceil(this.bufPos / this.unit) * this.unit);
     if (end > this.bufPos) {
+      const at = this.headSector * this.sectorSize + this.bufPos;
       this.buf.fill(RecordKind.Pad, this.bufPos, end);
       this.bufPos = end;
+      this.onPad?.(at, end - (at - this.headSector * this.sectorSize));
     }
     this.programPending(end);
   }

@@ -105,6 +105,10 @@ export class RuntimeStore {
 
   private liveBytes = 0;
   private liveBytesExact = true;
+  private readonly one = new Uint8Array(1);
+  /** The record appended last (a pad written after it belongs to it while it is live). */
+  private lastAppend: { offset: number; end: number; hash: number } | null = null;
+  private relocatingHash = 0;
   /** log.eraseOps when the current write began. */
   private opErases = 0;
   private largestRecord = 0;
@@ -130,6 +134,11 @@ export class RuntimeStore {
     this.log = new RecordLog(this.ring);
     this.log.onSectorOpened = () => {
       this.sectorsSinceCheckpoint++;
+    };
+    // Padding after a live record is part of its footprint until GC packs it.
+    this.log.onPad = (at, bytes) => {
+      const last = this.lastAppend;
+      if (last && last.end === at && this.index.findOffset(last.hash, last.offset) >= 0) this.liveBytes += bytes;
     };
     this.index = new KeyIndex();
     const payload = this.ring.payloadSize * this.ring.sectorCount;
@@ -200,9 +209,13 @@ export class RuntimeStore {
   unmount(): void {
     if (!this.mounted) return;
     this.flush();
-    if (this.changedSinceCheckpoint || this.log.durableCheckpoint === NONE) {
+    if (this.changedSinceCheckpoint || this.log.latestCheckpoint === NONE) {
       this.ensureSpace(this.checkpointRecordSize(), '(checkpoint)', 'checkpoint');
       this.writeCheckpoint();
+      this.log.openEmpty();
+    } else if (this.log.latestCheckpoint !== this.log.durableCheckpoint || this.log.headRoom < this.ring.payloadSize) {
+      // The newest checkpoint is current, but a mount finds it only through a sector header
+      // that names it, and resumes cleanly only in a head that holds nothing but its header.
       this.log.openEmpty();
     }
     this.mounted = false;
@@ -320,7 +333,7 @@ export class RuntimeStore {
     const size = recordSize(keyBytes.length, value.length);
     this.opErases = this.log.eraseOps;
     const existing = this.findSlot(keyBytes);
-    this.ensureSpace(size, key, 'write', existing >= 0 ? this.recordSizeAt(this.index.offsetAt(existing)) : 0);
+    this.ensureSpace(size, key, 'write', existing >= 0 ? this.footprintAt(this.index.offsetAt(existing)) : 0);
     const header: RecordHeader = {
       kind: RecordKind.Put,
       keyLength: keyBytes.length,
@@ -332,7 +345,7 @@ export class RuntimeStore {
     const hash = keyHash(keyBytes);
     const slot = this.findSlot(keyBytes, hash);
     if (slot >= 0) {
-      this.liveBytes -= this.recordSizeAt(this.index.offsetAt(slot));
+      this.liveBytes -= this.footprintAt(this.index.offsetAt(slot));
       this.index.setOffset(slot, offset);
     } else {
       this.index.insert(hash, offset);
@@ -355,7 +368,7 @@ export class RuntimeStore {
     this.appendRecord(header, keyBytes, new Uint8Array(0));
     // ensureSpace may have moved records: look the slot up again.
     const again = this.findSlot(keyBytes);
-    this.liveBytes -= this.recordSizeAt(this.index.offsetAt(again));
+    this.liveBytes -= this.footprintAt(this.index.offsetAt(again));
     this.index.removeAt(again);
     this.committed(options.flush === true);
     return true;
@@ -394,20 +407,21 @@ export class RuntimeStore {
 
   // ---- space and garbage collection -------------------------------------------
 
-  /**
-   * Live data as GC packs it: the live records plus at most one program unit
-   * of padding per sector they fill. Records written one commit at a time may
-   * each carry padding now, but GC copies them packed (one pad per collected
-   * sector), and each collection frees a sector while writing back at most
-   * what was live in it; so this, not the padded size, is what must fit.
-   */
+  /** Live records with the padding each still carries: exactly what GC would have to keep. */
   private usedBytes(): number {
-    const pads = Math.ceil(this.liveBytes / this.ring.payloadSize) + 1;
-    return this.liveBytes + pads * (this.flash.programUnit - 1);
+    return this.liveBytes;
   }
 
+  /**
+   * What live data may occupy: the usable sectors minus the reserve, minus the
+   * checkpoint a mount relies on (always somewhere in the log), minus two more
+   * because even a fully packed log starts part-way into its tail sector and
+   * ends part-way into its head sector.
+   */
   private capacityBytes(largest = this.largestRecord): number {
-    return Math.max(0, this.ring.usableSectors() - this.reserveSectors(largest)) * this.ring.payloadSize;
+    const p = this.ring.payloadSize;
+    const resident = Math.ceil(this.checkpointRecordSize() / p);
+    return Math.max(0, this.ring.usableSectors() - this.reserveSectors(largest) - resident - 2) * p;
   }
 
   /**
@@ -454,29 +468,32 @@ export class RuntimeStore {
     // uncollected, so a store decides the same before and after a remount. An overwrite
     // frees the value it replaces.
     const free = () => Math.max(0, this.capacityBytes(largest()) - this.usedBytes() + replaces);
-    if (kind === 'write' && bytes > free()) {
+    // A write committed on its own is padded to the program unit.
+    const padded = Math.ceil(bytes / this.flash.programUnit) * this.flash.programUnit;
+    if (kind === 'write' && padded > free()) {
       this.recount();
-      if (bytes > free()) throw new PartitionFullError(key, bytes, Math.max(0, free() - replaces));
+      if (padded > free()) throw new PartitionFullError(key, padded, Math.max(0, free() - replaces));
     }
     if (this.freeSectors() >= need()) return;
     const limit = this.ring.usableSectors() * 2;
     for (let steps = 0; this.freeSectors() < need(); steps++) {
       if (steps > limit || this.log.tailSector === this.log.headSector) {
-        // Live data fits by the count above, yet GC cannot free the sectors: report what is free
-        // now, which is less than asked.
-        throw new PartitionFullError(key, bytes, Math.min(free(), Math.max(0, bytes - 1)));
+        // Live data fits by the count above, yet GC cannot free the sectors (sector boundaries,
+        // a large record to keep movable): report what could be written now.
+        const writable = Math.max(0, (this.freeSectors() - floor()) * this.ring.payloadSize + this.log.headRoom);
+        throw new PartitionFullError(key, bytes, Math.min(writable, Math.max(0, bytes - 1)));
       }
       this.collectTail();
     }
   }
 
-  /** Recount live bytes and the largest live record exactly (one header read per key). */
+  /** Recount live bytes and the largest live record exactly (two small reads per key). */
   private recount(): void {
     let largest = 0;
     let live = 0;
     this.index.forEach((_h, offset) => {
       const size = this.recordSizeAt(offset);
-      live += size;
+      live += this.footprintAt(offset);
       if (size > largest) largest = size;
     });
     this.largestRecord = largest;
@@ -518,7 +535,11 @@ export class RuntimeStore {
           const key = new Uint8Array(h.keyLength);
           log.read(log.advance(pos, RECORD_HEADER_SIZE), key);
           const slot = this.index.findOffset(keyHash(key), pos);
-          if (slot >= 0) this.index.setOffset(slot, this.relocate(pos, size));
+          if (slot >= 0) {
+            this.liveBytes += size - this.footprintAt(pos); // the copy is packed; a pad may follow it later
+            this.relocatingHash = keyHash(key);
+            this.index.setOffset(slot, this.relocate(pos, size));
+          }
         }
         pos = log.advance(pos, size);
       }
@@ -562,6 +583,7 @@ export class RuntimeStore {
         if (b > a) crc = crc32(into, crc, a, b);
         done += into.length;
       });
+      this.lastAppend = { offset: to, end: log.endOffset, hash: this.relocatingHash };
       // Check the copy in place: header CRC and data CRC.
       const h = this.readHeader(to);
       const trailer = new Uint8Array(4);
@@ -854,7 +876,7 @@ export class RuntimeStore {
           return 'bad-data';
         }
         if (h.kind === RecordKind.Checkpoint) return 'checkpoint';
-        this.applyRecord(h, key, start);
+        this.applyRecord(h, key, start, cursor.pos === cursor.sectorEnd ? 0 : this.padAfter(cursor.pos));
         return 'applied';
       }
       return 'bad-header';
@@ -863,15 +885,15 @@ export class RuntimeStore {
     }
   }
 
-  private applyRecord(h: RecordHeader, key: Uint8Array, offset: number): void {
+  private applyRecord(h: RecordHeader, key: Uint8Array, offset: number, pad: number): void {
     const hash = keyHash(key);
     const slot = this.findSlot(key, hash);
-    if (slot >= 0) this.liveBytes -= this.recordSizeAt(this.index.offsetAt(slot));
+    if (slot >= 0) this.liveBytes -= this.footprintAt(this.index.offsetAt(slot));
     if (h.kind === RecordKind.Put) {
       const size = recordSize(h.keyLength, h.valueLength);
       if (slot >= 0) this.index.setOffset(slot, offset);
       else this.index.insert(hash, offset);
-      this.liveBytes += size;
+      this.liveBytes += size + pad;
       if (size > this.largestRecord) this.largestRecord = size;
     } else if (slot >= 0) {
       this.index.removeAt(slot);
@@ -931,6 +953,7 @@ export class RuntimeStore {
     const trailer = new Uint8Array(4);
     writeU32(trailer, 0, crc32(value, crc32(key)));
     this.log.put(trailer);
+    this.lastAppend = { offset: at, end: this.log.endOffset, hash: keyHash(key) };
     return at;
   }
 
@@ -946,6 +969,20 @@ export class RuntimeStore {
   private recordSizeAt(offset: number): number {
     const h = this.readHeader(offset);
     return h ? recordSize(h.keyLength, h.valueLength) : 0;
+  }
+
+  /** A record's size plus the PAD that follows it, if a commit padded right after it. */
+  private footprintAt(offset: number): number {
+    const size = this.recordSizeAt(offset);
+    if (size === 0) return 0;
+    return size + this.padAfter(this.log.advance(offset, size));
+  }
+
+  private padAfter(end: number): number {
+    const unit = this.flash.programUnit;
+    if (end % unit === 0) return 0;
+    this.log.readSector(end, this.one);
+    return this.one[0] === RecordKind.Pad ? unit - (end % unit) : 0;
   }
 
   private lookup(key: string): number {
