@@ -5,6 +5,7 @@
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
 import { RuntimeStore, type Durability } from '../datastore/runtime/runtime-store.ts';
 import { powerCutSweep, type Fault } from '../test/support/power-cut-sweep.ts';
+import { seededRandom } from '../simulator/seeded-random.ts';
 
 export type BenchLine = Record<string, unknown> & { bench: string };
 
@@ -14,16 +15,6 @@ const SECTOR = 4096;
 const UNITS = [256, 16] as const;
 const DURABILITIES: Durability[] = ['immediate', 'batched'];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function value(n: number, seed: number): Uint8Array {
   const v = new Uint8Array(n);
@@ -81,7 +72,7 @@ function overwrite(store: RuntimeStore, f: SimFlash, keys: number, size: number,
 const AGED_PASSES = 5;
 export function kvWorkload(programUnit: number, durability: Durability, aged: boolean): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
-  const random = rng(1234);
+  const random = seededRandom(1234);
   const formatCost = snap(f);
   let store = RuntimeStore.format(f, { durability });
   const formatted = diff(formatCost, snap(f));
@@ -150,7 +141,7 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number):
   }
   // Capacity shrank as the checkpoint grew: drop keys until live / capacity is at the target.
   while (keys > 0 && store.stats().liveBytes > store.stats().capacityBytes * fillRatio) store.delete(`key-${--keys}`);
-  const random = rng(77);
+  const random = seededRandom(77);
   // Warm up until GC has passed the whole ring once, then measure.
   const warm = f.stats.erases;
   const sectors = PARTITION / SECTOR;

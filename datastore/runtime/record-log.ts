@@ -275,19 +275,9 @@ export class RecordLog {
         erase = true;
         eraseCount = this.headEraseCount; // lost with the header: neighbours wear alike in a ring
       }
-      if (erase) {
-        try {
-          this.eraseOps++;
-          this.flash.erase(x);
-        } catch (e) {
-          if (e instanceof FlashError && e.code === 'worn') {
-            ring.retire(x);
-            this.spoilHeader(x);
-            x = ring.next(x);
-            continue;
-          }
-          throw e;
-        }
+      if (erase && !this.eraseOrRetire(x)) {
+        x = ring.next(x);
+        continue;
       }
       if (newLog) this.tailSector = x;
       this.buf.fill(0xff);
@@ -329,19 +319,24 @@ export class RecordLog {
     // Blank sectors need no erase (openNext blank-checks them); only old data is worth doing early.
     if (prev.kind === 'blank') return false;
     const eraseCount = prev.kind === 'valid' ? prev.header.eraseCount + 1 : this.headEraseCount;
+    if (this.eraseOrRetire(x)) this.ahead.push({ sector: x, eraseCount });
+    return true;
+  }
+
+  /** Erase a sector; if it is worn out, retire it instead and return false. */
+  private eraseOrRetire(sector: number): boolean {
     try {
       this.eraseOps++;
-      this.flash.erase(x);
+      this.flash.erase(sector);
+      return true;
     } catch (e) {
       if (e instanceof FlashError && e.code === 'worn') {
-        ring.retire(x);
-        this.spoilHeader(x);
-        return true;
+        this.ring.retire(sector);
+        this.spoilHeader(sector);
+        return false;
       }
       throw e;
     }
-    this.ahead.push({ sector: x, eraseCount });
-    return true;
   }
 
   private isBlank(sector: number): boolean {

@@ -5,6 +5,7 @@
 
 import { FlashError, type FlashPartition } from '../../hal/flash.ts';
 import { DEFAULT_TIMING, eraseTimeUs, programTimeUs, readTimeUs, type TimingModel } from './timing.ts';
+import { seededRandom } from '../seeded-random.ts';
 
 export interface SimFlashOptions {
   size: number;
@@ -87,7 +88,7 @@ export class SimFlash implements FlashPartition {
     const sectors = o.size / o.sectorSize;
     this.eraseCounts = new Uint32Array(sectors);
     this.endurance = new Float64Array(sectors).fill(o.endurance ?? Infinity);
-    this.rand = mulberry32(o.seed ?? 1);
+    this.rand = seededRandom(o.seed ?? 1);
     this.stats = { reads: 0, bytesRead: 0, programs: 0, bytesProgrammed: 0, erases: 0, timeUs: 0, mutatingOps: 0, bitFlips: 0 };
   }
 
@@ -259,7 +260,7 @@ export class SimFlash implements FlashPartition {
     c.eraseCounts.set(this.eraseCounts);
     c.endurance.set(this.endurance);
     c.stats.mutatingOps = this.stats.mutatingOps;
-    c.rand = mulberry32(Math.floor(this.rand() * 2 ** 32));
+    c.rand = seededRandom(Math.floor(this.rand() * 2 ** 32));
     return c;
   }
 
@@ -375,13 +376,3 @@ export class SimFlash implements FlashPartition {
   }
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

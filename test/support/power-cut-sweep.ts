@@ -12,6 +12,7 @@ import { SimFlash } from '../../simulator/flash/sim-flash.ts';
 import type { FlashPartition } from '../../hal/flash.ts';
 import { RuntimeStore, type Durability } from '../../datastore/runtime/runtime-store.ts';
 import { PartitionFullError } from '../../datastore/runtime/errors.ts';
+import { seededRandom } from '../../simulator/seeded-random.ts';
 
 export type Fault = 'cut' | 'torn-program' | 'torn-erase';
 
@@ -73,16 +74,6 @@ class HookedFlash implements FlashPartition {
   }
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function equal(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   if (!a || !b) return a === b;
@@ -110,7 +101,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
   const fault = options.fault;
   const programUnit = options.programUnit ?? 256;
   const operations = options.operations ?? 2000;
-  const random = rng(options.seed ?? 7);
+  const random = seededRandom(options.seed ?? 7);
   const sim = new SimFlash({ size: (options.sectors ?? 48) * 4096, sectorSize: 4096, programUnit, seed: options.seed ?? 7 });
 
   type Write = { key: string; value: Uint8Array | undefined };
