@@ -1,0 +1,111 @@
+// Lays out, hashes and signs a factory partition image from a checked
+// ROM-store config. The bytes follow datastore/factory/FORMAT.md through the
+// shared format code, so the dock's reader and this builder cannot drift.
+
+import { createHash, type KeyObject } from 'node:crypto';
+import {
+  alignUp,
+  DATA_ALIGN,
+  DEFAULT_PER_DOCK_CAPACITY,
+  encodeHeader,
+  encodeManifest,
+  encodeTrailer,
+  FACTORY_PARTITION_SIZE,
+  FACTORY_VERSION,
+  HEADER_SIZE,
+  SECTOR,
+  TRAILER_SIZE,
+  type FactoryHeader,
+  type ManifestItem,
+} from '../../datastore/factory/partition-format.ts';
+import { signDigest } from '../signing-keys.ts';
+import type { RomStoreConfig } from './romstore-config.ts';
+
+export interface BuildOptions {
+  partitionSize?: number;
+  perDockCapacity?: number;
+  /** Seconds since 1970; fixed values make builds reproducible. Default now. */
+  builtAt?: number;
+}
+
+export interface BuildResult {
+  /** The partition's bytes from offset 0 up to the per-dock region (the rest stays erased). */
+  image: Uint8Array;
+  header: FactoryHeader;
+  items: ManifestItem[];
+  digest: Uint8Array;
+  freeBytes: number;
+}
+
+export class FactoryImageTooLargeError extends Error {
+  readonly code = 'factory-too-large';
+  constructor(
+    readonly needed: number,
+    readonly partitionSize: number,
+  ) {
+    super(`the factory image needs ${needed} bytes but the partition holds ${partitionSize}: ${needed - partitionSize} bytes too many. Drop or shrink images.`);
+    this.name = 'FactoryImageTooLargeError';
+  }
+}
+
+const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
+
+export function buildFactoryImage(config: RomStoreConfig, key: KeyObject, options: BuildOptions = {}): BuildResult {
+  const partitionSize = options.partitionSize ?? FACTORY_PARTITION_SIZE;
+  const perDockCapacity = options.perDockCapacity ?? DEFAULT_PER_DOCK_CAPACITY;
+  const builtAt = options.builtAt ?? Math.floor(Date.now() / 1000);
+
+  const sources: { item: Omit<ManifestItem, 'offset'>; bytes: Uint8Array }[] = [
+    ...config.kv.map((k) => ({ item: { kind: 'kv' as const, name: k.key, type: k.encoding, length: k.bytes.length, sha256: sha256(k.bytes) }, bytes: k.bytes })),
+    ...config.images.map((i) => ({
+      item: { kind: 'image' as const, name: i.tag, type: i.type, length: i.bytes.length, sha256: sha256(i.bytes), width: i.info.width, height: i.info.height, bitDepth: i.info.bitDepth },
+      bytes: i.bytes,
+    })),
+    ...(config.code ? [{ item: { kind: 'code' as const, name: 'app', type: 0, length: config.code.bytes.length, sha256: sha256(config.code.bytes) }, bytes: config.code.bytes }] : []),
+  ];
+
+  // The manifest holds the offsets, and its length decides where data starts: iterate to a fixed point.
+  let manifestRoom = 0;
+  let items: ManifestItem[] = [];
+  let manifest: Uint8Array = new Uint8Array(0);
+  let dataOffset = 0;
+  for (;;) {
+    dataOffset = alignUp(HEADER_SIZE + manifestRoom, DATA_ALIGN);
+    let at = dataOffset;
+    items = sources.map((s) => {
+      const item = { ...s.item, offset: at } as ManifestItem;
+      at = alignUp(at + s.item.length, DATA_ALIGN);
+      return item;
+    });
+    manifest = encodeManifest({ version: 1, items });
+    if (HEADER_SIZE + manifest.length <= dataOffset) break;
+    manifestRoom = manifest.length;
+  }
+  const last = items[items.length - 1];
+  const dataEnd = last ? last.offset + last.length : dataOffset;
+  const trailerOffset = alignUp(dataEnd, 16);
+  const perDockOffset = alignUp(trailerOffset + TRAILER_SIZE, SECTOR);
+  const needed = perDockOffset + perDockCapacity;
+  if (needed > partitionSize) throw new FactoryImageTooLargeError(needed, partitionSize);
+
+  const header: FactoryHeader = {
+    version: FACTORY_VERSION,
+    partitionSize,
+    manifestOffset: HEADER_SIZE,
+    manifestLength: manifest.length,
+    dataOffset,
+    dataLength: dataEnd - dataOffset,
+    trailerOffset,
+    perDockOffset,
+    perDockCapacity,
+    itemCount: items.length,
+    builtAt,
+  };
+  const image = new Uint8Array(perDockOffset).fill(0xff);
+  image.set(encodeHeader(header), 0);
+  image.set(manifest, HEADER_SIZE);
+  sources.forEach((s, i) => image.set(s.bytes, items[i].offset));
+  const digest = sha256(image.subarray(0, trailerOffset));
+  image.set(encodeTrailer({ sha256: digest, signature: signDigest(key, digest) }), trailerOffset);
+  return { image, header, items, digest, freeBytes: partitionSize - needed };
+}

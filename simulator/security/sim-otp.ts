@@ -1,0 +1,44 @@
+// A simulated dock's OTP: fixed at "manufacture", kept in a JSON file per dock.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Otp } from '../../hal/otp.ts';
+
+export interface OtpFacts {
+  dockId: string;
+  manufacturerPublicKey: Uint8Array;
+  deviceSecret: Uint8Array;
+}
+
+export class SimOtp implements Otp {
+  constructor(private readonly facts: OtpFacts) {}
+
+  /** A new dock's OTP: random id and secret, the given manufacturer key. */
+  static burn(manufacturerPublicKey: Uint8Array, seed?: string): SimOtp {
+    const secret = seed ? createHash('sha256').update(`secret:${seed}`).digest() : randomBytes(32);
+    const id = seed ? createHash('sha256').update(`id:${seed}`).digest('hex') : randomBytes(32).toString('hex');
+    return new SimOtp({ dockId: id, manufacturerPublicKey, deviceSecret: new Uint8Array(secret) });
+  }
+
+  static load(path: string): SimOtp {
+    const j = JSON.parse(readFileSync(path, 'utf8')) as { dockId: string; manufacturerPublicKey: string; deviceSecret: string };
+    return new SimOtp({ dockId: j.dockId, manufacturerPublicKey: new Uint8Array(Buffer.from(j.manufacturerPublicKey, 'hex')), deviceSecret: new Uint8Array(Buffer.from(j.deviceSecret, 'hex')) });
+  }
+
+  /** OTP is written once: refuse to replace an existing file. */
+  save(path: string): void {
+    if (existsSync(path)) throw new Error(`${path} exists: OTP is one-time programmable`);
+    const f = this.facts;
+    writeFileSync(path, JSON.stringify({ dockId: f.dockId, manufacturerPublicKey: Buffer.from(f.manufacturerPublicKey).toString('hex'), deviceSecret: Buffer.from(f.deviceSecret).toString('hex') }, null, 2), { mode: 0o600 });
+  }
+
+  dockId(): string {
+    return this.facts.dockId;
+  }
+  manufacturerPublicKey(): Uint8Array {
+    return this.facts.manufacturerPublicKey.slice();
+  }
+  deviceSecret(): Uint8Array {
+    return this.facts.deviceSecret.slice();
+  }
+}
