@@ -62,7 +62,7 @@ export function loadRomStoreConfig(configPath: string): RomStoreConfig {
   if (doc.errors.length > 0) {
     throw new RomStoreConfigError(
       configPath,
-      doc.errors.map((e) => `YAML ${e.code === 'DUPLICATE_KEY' ? 'duplicate key' : 'syntax error'} at line ${e.linePos?.[0].line ?? '?'}, column ${e.linePos?.[0].col ?? '?'}: ${e.message.split('\n')[0]}`),
+      doc.errors.map((e) => `YAML ${e.code === 'DUPLICATE_KEY' ? 'duplicate key' : 'syntax error'} at line ${e.linePos?.[0].line ?? '?'}, column ${e.linePos?.[0].col ?? '?'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`),
     );
   }
   const baseDir = dirname(resolve(configPath));

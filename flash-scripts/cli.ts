@@ -1,0 +1,106 @@
+// `dl7450`: the host command for factory and development work.
+//   dl7450 keys generate --out <dir>
+//   dl7450 romstore build <config.yaml> --key <private key> -o <factory.bin> [--json]
+//   dl7450 romstore inspect <factory.bin> [--pubkey <file>] [--json]
+// Errors print one clear message (every problem, for a config) and exit 1;
+// usage errors exit 2. Nothing is written unless the whole command succeeds.
+
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { generateSigningKeys, KeyFileError, loadPrivateKey, loadPublicKeyRaw } from './signing-keys.ts';
+import { loadRomStoreConfig, RomStoreConfigError } from './romstore/romstore-config.ts';
+import { buildFactoryImage, FactoryImageTooLargeError } from './romstore/factory-image-builder.ts';
+import { inspectFactoryImage } from './romstore/factory-image-inspector.ts';
+import { imageTypeName, type ImageType } from '../images/image-type.ts';
+
+class UsageError extends Error {}
+
+interface Args {
+  positional: string[];
+  flags: Map<string, string | true>;
+}
+
+function parseArgs(argv: string[], withValue: string[]): Args {
+  const positional: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('-')) {
+      const name = a.replace(/^-+/, '');
+      if (withValue.indexOf(name) >= 0) {
+        const v = argv[++i];
+        if (v === undefined) throw new UsageError(`${a} needs a value`);
+        flags.set(name, v);
+      } else flags.set(name, true);
+    } else positional.push(a);
+  }
+  return { positional, flags };
+}
+
+const USAGE = `usage:
+  dl7450 keys generate --out <dir>
+  dl7450 romstore build <config.yaml> --key <factory.key> -o <factory.bin> [--json]
+  dl7450 romstore inspect <factory.bin> [--pubkey <factory.pub>] [--json]`;
+
+function kib(n: number): string {
+  return `${(n / 1024).toFixed(1)} KiB`;
+}
+
+export function main(argv: string[], out: (s: string) => void = console.log): number {
+  const [group, command, ...rest] = argv;
+  try {
+    if (group === 'keys' && command === 'generate') {
+      const a = parseArgs(rest, ['out']);
+      const dir = a.flags.get('out');
+      if (typeof dir !== 'string') throw new UsageError('keys generate needs --out <dir>');
+      const k = generateSigningKeys(dir);
+      out(`wrote ${k.privatePath} (private, mode 0600: keep it off the factory floor's shared drives)\nwrote ${k.publicPath} (public: burn into each dock's OTP)`);
+      return 0;
+    }
+    if (group === 'romstore' && command === 'build') {
+      const a = parseArgs(rest, ['key', 'o', 'out']);
+      const [config] = a.positional;
+      const key = a.flags.get('key');
+      const target = a.flags.get('o') ?? a.flags.get('out');
+      if (!config || typeof key !== 'string' || typeof target !== 'string') throw new UsageError('romstore build needs <config.yaml> --key <file> -o <file>');
+      const loaded = loadRomStoreConfig(config);
+      const built = buildFactoryImage(loaded, loadPrivateKey(key));
+      // Write whole or not at all.
+      const tmp = `${target}.partial`;
+      writeFileSync(tmp, built.image);
+      renameSync(tmp, target);
+      if (a.flags.has('json')) {
+        out(JSON.stringify({ ok: true, output: target, bytes: built.image.length, partitionSize: built.header.partitionSize, freeBytes: built.freeBytes, sha256: Buffer.from(built.digest).toString('hex'), items: built.items.map((i) => ({ kind: i.kind, name: i.name, length: i.length, ...(i.kind === 'image' ? { type: imageTypeName(i.type as ImageType), width: i.width, height: i.height } : {}) })) }));
+      } else {
+        out(`built ${target}: ${built.items.length} items, ${kib(built.image.length)} of a ${kib(built.header.partitionSize)} partition, ${kib(built.freeBytes)} free`);
+        for (const i of built.items) out(`  ${i.kind.padEnd(5)} ${i.name.padEnd(24)} ${kib(i.length).padStart(12)}${i.kind === 'image' ? `  ${imageTypeName(i.type as ImageType)} ${i.width}x${i.height}` : ''}`);
+        out(`  sha256 ${Buffer.from(built.digest).toString('hex')}`);
+      }
+      return 0;
+    }
+    if (group === 'romstore' && command === 'inspect') {
+      const a = parseArgs(rest, ['pubkey']);
+      const [file] = a.positional;
+      if (!file) throw new UsageError('romstore inspect needs <factory.bin>');
+      if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+      const pub = a.flags.get('pubkey');
+      const report = inspectFactoryImage(new Uint8Array(readFileSync(file)), typeof pub === 'string' ? loadPublicKeyRaw(pub) : null);
+      if (a.flags.has('json')) out(JSON.stringify(report));
+      else {
+        out(`${file}: ${report.verdict}`);
+        for (const i of report.items) out(`  ${i.kind.padEnd(5)} ${i.name.padEnd(24)} ${kib(i.length).padStart(12)}  ${i.checksum}${i.width ? `  ${i.type} ${i.width}x${i.height}` : ''}`);
+      }
+      return report.accepted || report.failedCheck === 'unsigned-check' ? 0 : 1;
+    }
+    throw new UsageError(group ? `unknown command: ${[group, command].filter(Boolean).join(' ')}` : 'no command');
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`dl7450: ${e.message}\n${USAGE}`);
+      return 2;
+    }
+    if (e instanceof RomStoreConfigError || e instanceof KeyFileError || e instanceof FactoryImageTooLargeError) {
+      console.error(`dl7450: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,53 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const vendor = resolve(root, '..', 'shared', 'samples', 'vendor-rom-store', 'config.yaml');
+const work = mkdtempSync(join(tmpdir(), 'dl7450-cli-'));
+
+function dl7450(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'dl7450.mjs'), ...args], { encoding: 'utf8', cwd: work });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+const cli = suite('dl7450 command');
+
+cli("keys generate, romstore build of the vendor's config, inspect: accepted with the right key only", () => {
+  assert.is(dl7450('keys', 'generate', '--out', 'keys').code, 0);
+  assert.is(statSync(join(work, 'keys', 'factory.key')).mode & 0o777, 0o600);
+  const build = dl7450('romstore', 'build', vendor, '--key', 'keys/factory.key', '-o', 'factory.bin', '--json');
+  assert.is(build.code, 0, build.err);
+  const summary = JSON.parse(build.out);
+  assert.is(summary.items.length, 6);
+  assert.ok(summary.freeBytes > 0 && summary.bytes === readFileSync(join(work, 'factory.bin')).length);
+  const ok = dl7450('romstore', 'inspect', 'factory.bin', '--pubkey', 'keys/factory.pub', '--json');
+  assert.is(ok.code, 0);
+  assert.is(JSON.parse(ok.out).accepted, true);
+  assert.is(dl7450('keys', 'generate', '--out', 'other').code, 0);
+  const wrong = dl7450('romstore', 'inspect', 'factory.bin', '--pubkey', 'other/factory.pub');
+  assert.is(wrong.code, 1);
+  assert.match(wrong.out, /REFUSED: .*signature/);
+});
+
+cli('a tampered image is refused; a bad config writes nothing and exits 1; usage errors exit 2', () => {
+  const bytes = readFileSync(join(work, 'factory.bin'));
+  bytes[5000] ^= 0x40;
+  writeFileSync(join(work, 'tampered.bin'), bytes);
+  const t = dl7450('romstore', 'inspect', 'tampered.bin', '--pubkey', 'keys/factory.pub');
+  assert.is(t.code, 1);
+  assert.match(t.out, /REFUSED: .*digest/);
+  writeFileSync(join(work, 'bad.yaml'), 'images:\n  a: [x\n');
+  const bad = dl7450('romstore', 'build', 'bad.yaml', '--key', 'keys/factory.key', '-o', 'never.bin');
+  assert.is(bad.code, 1);
+  assert.match(bad.err, /syntax error at line \d+/);
+  assert.not.ok(existsSync(join(work, 'never.bin')) || existsSync(join(work, 'never.bin.partial')));
+  assert.is(dl7450('romstore', 'build').code, 2);
+  assert.is(dl7450('frobnicate').code, 2);
+});
+
+cli.after(() => rmSync(work, { recursive: true, force: true }));
+cli.run();
