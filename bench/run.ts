@@ -2,8 +2,9 @@
 // none is named). With --json, one JSON object per line, each with `bench`;
 // without, a readable table per benchmark.
 import { runtimeBenches, type BenchLine } from './runtime.ts';
+import { factoryBenches } from './factory.ts';
 
-const registry: Record<string, () => BenchLine[]> = { ...runtimeBenches };
+const registry: Record<string, () => BenchLine[]> = { ...runtimeBenches, ...factoryBenches };
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const names = args.filter((a) => !a.startsWith('--'));

@@ -22,7 +22,8 @@ cli("keys generate, romstore build of the vendor's config, inspect: accepted wit
   const build = dl7450('romstore', 'build', vendor, '--key', 'keys/factory.key', '-o', 'factory.bin', '--json');
   assert.is(build.code, 0, build.err);
   const summary = JSON.parse(build.out);
-  assert.is(summary.items.length, 6);
+  assert.is(summary.items.length, 7);
+  assert.ok(summary.items.some((i: { kind: string; length: number }) => i.kind === 'per-dock' && i.length === 64 * 1024), 'a per-dock region');
   assert.ok(summary.freeBytes > 0 && summary.bytes === readFileSync(join(work, 'factory.bin')).length);
   const ok = dl7450('romstore', 'inspect', 'factory.bin', '--pubkey', 'keys/factory.pub', '--json');
   assert.is(ok.code, 0);

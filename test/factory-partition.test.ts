@@ -88,6 +88,9 @@ roundTrip('every item reads back byte-identical with its type and dimensions', (
   assert.is(factory.items('image').length, 3);
   assert.ok(factory.info('image', 'default')!.offset % 256 === 0, 'items start on page boundaries');
   assert.is(factory.read('image', 'missing'), undefined);
+  const perDock = factory.perDockRegion();
+  assert.ok(perDock.offset % 4096 === 0 && perDock.offset >= factory.header.trailerOffset + TRAILER_SIZE && perDock.capacity === 64 * 1024);
+  assert.equal(factory.info('per-dock', 'per-dock')!.offset, perDock.offset);
 });
 
 roundTrip('builds are reproducible: same inputs and time, same bytes', () => {
@@ -189,6 +192,8 @@ bad('unknown top-level key, missing file, unknown type, mislabelled or damaged i
 bad('duplicate or empty tags, a YAML syntax error with its line, a Python app, all problems at once', () => {
   assert.match(problems('images:\n  a:\n    path: ${CONFIG_PATH}/logo.jpg\n    type: jpeg\n  a:\n    path: ${CONFIG_PATH}/logo.jpg\n    type: jpeg\n'), /duplicate key at line 5/);
   assert.match(problems('kv_store:\n  "": "x"\n'), /empty key/);
+  assert.match(problems('kv_store:\n  ratio: .inf\n'), /kv_store "ratio": the number Infinity cannot be stored/);
+  assert.match(problems('images:\n  "":\n    path: ${CONFIG_PATH}/logo.jpg\n    type: jpeg\n'), /empty tag/);
   assert.match(problems('images:\n  a: [unclosed\n'), /syntax error at line \d+/);
   assert.match(problems('code:\n  path: ${CONFIG_PATH}/app.py\n', { 'app.py': 'print(1)' }), /not a JavaScript file/);
   const many = problems('junk: 1\nimages:\n  a:\n    path: ${CONFIG_PATH}/none.png\n    type: png\ncode:\n  path: ${CONFIG_PATH}/app.py\n', { 'app.py': 'print(1)' });

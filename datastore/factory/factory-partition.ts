@@ -98,6 +98,11 @@ export class FactoryPartition {
     }
   }
 
+  /** The region provisioning fills per dock (not covered by the common signature). */
+  perDockRegion(): { offset: number; capacity: number } {
+    return { offset: this.header.perDockOffset, capacity: this.header.perDockCapacity };
+  }
+
   items(kind?: ItemKind): ManifestItem[] {
     const all = [...this.byKey.values()];
     return kind ? all.filter((i) => i.kind === kind) : all;
@@ -115,6 +120,7 @@ export class FactoryPartition {
   read(kind: ItemKind, name: string): Uint8Array | undefined {
     const item = this.info(kind, name);
     if (!item) return undefined;
+    if (kind === 'per-dock') throw new FactoryItemError('per-dock', 'per-dock data is read through its own, separately signed format, not as a common item');
     const out = new Uint8Array(item.length);
     this.flash.read(item.offset, out);
     if (!equalBytes(this.crypto.sha256(out), item.sha256)) {

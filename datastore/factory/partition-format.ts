@@ -32,7 +32,8 @@ export interface FactoryHeader {
   builtAt: number;
 }
 
-export type ItemKind = 'kv' | 'image' | 'code';
+/** 'per-dock' names the region a provisioning step fills per dock (its checksum is all zero: that data carries its own). */
+export type ItemKind = 'kv' | 'image' | 'code' | 'per-dock';
 
 export interface ManifestItem {
   kind: ItemKind;
@@ -144,7 +145,7 @@ export function encodeManifest(m: Manifest): Uint8Array {
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-const KINDS: ItemKind[] = ['kv', 'image', 'code'];
+const KINDS: ItemKind[] = ['kv', 'image', 'code', 'per-dock'];
 
 /** Decode and check a manifest whose bytes have been verified; every item must lie in the data region. */
 export function decodeManifest(bytes: Uint8Array, h: FactoryHeader): Manifest {
@@ -176,7 +177,9 @@ export function decodeManifest(bytes: Uint8Array, h: FactoryHeader): Manifest {
     const nums = ['type', 'offset', 'length'].map((k) => it[k]);
     if (!nums.every((n) => typeof n === 'number' && Number.isInteger(n) && n >= 0)) bad(`item "${name}" has bad numbers`);
     const [type, offset, length] = nums as number[];
-    if (offset < h.dataOffset || offset + length > h.dataOffset + h.dataLength) bad(`item "${name}" lies outside the data region`);
+    if (kind === 'per-dock') {
+      if (offset !== h.perDockOffset || length !== h.perDockCapacity) bad('the per-dock item does not match the header\'s per-dock region');
+    } else if (offset < h.dataOffset || offset + length > h.dataOffset + h.dataLength) bad(`item "${name}" lies outside the data region`);
     const sha = it.sha256;
     if (!(sha instanceof Uint8Array) || sha.length !== 32) bad(`item "${name}" has no SHA-256`);
     const item: ManifestItem = { kind, name: name as string, type, offset, length, sha256: sha as Uint8Array };

@@ -69,22 +69,27 @@ export function buildFactoryImage(config: RomStoreConfig, key: KeyObject, option
   let items: ManifestItem[] = [];
   let manifest: Uint8Array = new Uint8Array(0);
   let dataOffset = 0;
+  let dataEnd = 0;
+  let trailerOffset = 0;
+  let perDockOffset = 0;
   for (;;) {
     dataOffset = alignUp(HEADER_SIZE + manifestRoom, DATA_ALIGN);
     let at = dataOffset;
+    dataEnd = dataOffset;
     items = sources.map((s) => {
       const item = { ...s.item, offset: at } as ManifestItem;
+      dataEnd = at + s.item.length;
       at = alignUp(at + s.item.length, DATA_ALIGN);
       return item;
     });
+    trailerOffset = alignUp(dataEnd, 16);
+    perDockOffset = alignUp(trailerOffset + TRAILER_SIZE, SECTOR);
+    items.push({ kind: 'per-dock', name: 'per-dock', type: 0, offset: perDockOffset, length: perDockCapacity, sha256: new Uint8Array(32) });
     manifest = encodeManifest({ version: 1, items });
     if (HEADER_SIZE + manifest.length <= dataOffset) break;
     manifestRoom = manifest.length;
   }
-  const last = items[items.length - 1];
-  const dataEnd = last ? last.offset + last.length : dataOffset;
-  const trailerOffset = alignUp(dataEnd, 16);
-  const perDockOffset = alignUp(trailerOffset + TRAILER_SIZE, SECTOR);
+
   const needed = perDockOffset + perDockCapacity;
   if (needed > partitionSize) throw new FactoryImageTooLargeError(needed, partitionSize);
 

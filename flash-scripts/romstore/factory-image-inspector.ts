@@ -13,7 +13,7 @@ export interface InspectReport {
   failedCheck: string | null;
   verdict: string;
   partitionSize: number;
-  items: { kind: string; name: string; length: number; checksum: 'ok' | 'BAD'; type?: string; width?: number; height?: number }[];
+  items: { kind: string; name: string; length: number; checksum: 'ok' | 'BAD' | 'per-dock'; type?: string; width?: number; height?: number }[];
 }
 
 /** A read-only partition over a file's bytes; beyond the file it reads erased. */
@@ -46,11 +46,13 @@ export function inspectFactoryImage(bytes: Uint8Array, publicKey: Uint8Array | n
   try {
     const factory = FactoryPartition.mount(flash, verifier, trustAny);
     const items = factory.items().map((i) => {
-      let checksum: 'ok' | 'BAD' = 'ok';
-      try {
-        factory.read(i.kind, i.name);
-      } catch {
-        checksum = 'BAD';
+      let checksum: 'ok' | 'BAD' | 'per-dock' = i.kind === 'per-dock' ? 'per-dock' : 'ok';
+      if (i.kind !== 'per-dock') {
+        try {
+          factory.read(i.kind, i.name);
+        } catch {
+          checksum = 'BAD';
+        }
       }
       return { kind: i.kind, name: i.name, length: i.length, checksum, ...(i.kind === 'image' ? { type: imageTypeName(i.type as ImageType), width: i.width, height: i.height } : {}) };
     });
