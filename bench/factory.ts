@@ -4,8 +4,6 @@
 // of the reader and the image checker.
 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { deflateSync } from 'node:zlib';
-import { crc32 } from '../datastore/runtime/crc32.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
@@ -19,7 +17,7 @@ import { BMP, JPEG, PNG, type ImageType } from '../images/image-type.ts';
 import { generateSigningKeys, loadPrivateKey, loadPublicKeyRaw } from '../flash-scripts/signing-keys.ts';
 import { loadRomStoreConfig } from '../flash-scripts/romstore/romstore-config.ts';
 import { buildFactoryImage } from '../flash-scripts/romstore/factory-image-builder.ts';
-import { makeBmp, makeJpeg, makePng } from '../test/support/image-files.ts';
+import { makeBmp, makeJpeg, makeNoisePng, makePng } from '../test/support/image-files.ts';
 import type { BenchLine } from './runtime.ts';
 
 const KiB = 1024;
@@ -37,7 +35,7 @@ function fixture(): { dir: string; config: string; key: string; pub: Uint8Array 
   // About 12 MiB: six ~2 MiB PNGs (noise, so they do not compress), plus kv and code.
   const lines = ['images:'];
   for (let i = 0; i < 6; i++) {
-    writeFileSync(join(dir, `bg${i}.png`), makeNoisyPng(1000, 690, i));
+    writeFileSync(join(dir, `bg${i}.png`), makeNoisePng(1000, 690, i));
     lines.push(`  bg${i}:`, `    path: \${CONFIG_PATH}/bg${i}.png`, '    type: png');
   }
   lines.push('kv_store:');
@@ -47,41 +45,6 @@ function fixture(): { dir: string; config: string; key: string; pub: Uint8Array 
   const config = join(dir, 'config.yaml');
   writeFileSync(config, lines.join('\n') + '\n');
   return { dir, config, key: keys.privatePath, pub: loadPublicKeyRaw(keys.publicPath) };
-}
-
-/** A valid RGB PNG of noise stored without compression (deflate level 0): ~3 bytes a pixel on disk. */
-function makeNoisyPng(width: number, height: number, seed: number): Uint8Array {
-  const random = seededRandom(seed + 1);
-  const stride = 1 + width * 3;
-  const raw = new Uint8Array(height * stride);
-  for (let i = 0; i < raw.length; i++) raw[i] = i % stride === 0 ? 0 : (random() * 256) | 0;
-  const chunk = (type: string, data: Uint8Array) => {
-    const out = new Uint8Array(12 + data.length);
-    const v = new DataView(out.buffer);
-    v.setUint32(0, data.length);
-    for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-    out.set(data, 8);
-    v.setUint32(8 + data.length, crc32(out, 0, 4, 8 + data.length));
-    return out;
-  };
-  const ihdr = new Uint8Array(13);
-  new DataView(ihdr.buffer).setUint32(0, width);
-  new DataView(ihdr.buffer).setUint32(4, height);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  const parts = [
-    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', new Uint8Array(deflateSync(raw, { level: 0 }))),
-    chunk('IEND', new Uint8Array(0)),
-  ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 export function factoryBuild(): BenchLine[] {

@@ -4,6 +4,7 @@
 import { deflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { crc32 } from '../../datastore/runtime/crc32.ts';
+import { seededRandom } from '../../simulator/seeded-random.ts';
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);
@@ -25,14 +26,25 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** An RGB (colour type 2, 8-bit) PNG of a gradient. */
-export function makePng(width: number, height: number): Uint8Array {
+/** An RGB (colour type 2, 8-bit) PNG from filtered scanlines (`raw`), deflated at `level`. */
+function rgbPng(width: number, height: number, raw: Uint8Array, level: number, comment?: string): Uint8Array {
   const ihdr = new Uint8Array(13);
   const v = new DataView(ihdr.buffer);
   v.setUint32(0, width);
   v.setUint32(4, height);
   ihdr[8] = 8;
   ihdr[9] = 2;
+  return concat([
+    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    ...(comment ? [chunk('tEXt', new TextEncoder().encode(`Comment\0${comment}`))] : []),
+    chunk('IDAT', new Uint8Array(deflateSync(raw, { level }))),
+    chunk('IEND', new Uint8Array(0)),
+  ]);
+}
+
+/** An RGB PNG of a gradient, with a text chunk. */
+export function makePng(width: number, height: number): Uint8Array {
   const raw = new Uint8Array(height * (1 + width * 3));
   for (let y = 0; y < height; y++) {
     const row = y * (1 + width * 3);
@@ -42,13 +54,16 @@ export function makePng(width: number, height: number): Uint8Array {
       raw[row + 3 + x * 3] = 128;
     }
   }
-  return concat([
-    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('tEXt', new TextEncoder().encode('Comment\0dl7450 test')),
-    chunk('IDAT', new Uint8Array(deflateSync(raw))),
-    chunk('IEND', new Uint8Array(0)),
-  ]);
+  return rgbPng(width, height, raw, 6, 'dl7450 test');
+}
+
+/** An RGB PNG of noise stored without compression: about 3 bytes a pixel on disk. */
+export function makeNoisePng(width: number, height: number, seed: number): Uint8Array {
+  const random = seededRandom(seed + 1);
+  const stride = 1 + width * 3;
+  const raw = new Uint8Array(height * stride);
+  for (let i = 0; i < raw.length; i++) raw[i] = i % stride === 0 ? 0 : (random() * 256) | 0;
+  return rgbPng(width, height, raw, 0);
 }
 
 /** A 24-bit bottom-up BI_RGB BMP. */
