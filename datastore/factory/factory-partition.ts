@@ -98,6 +98,15 @@ export class FactoryPartition {
     }
   }
 
+  /** Copy part of an item (image tokens): verified at mount, not re-hashed here. */
+  readRange(kind: ItemKind, name: string, offset: number, into: Uint8Array): number {
+    const item = this.info(kind, name);
+    if (!item || kind === 'per-dock') return 0;
+    const n = Math.max(0, Math.min(into.length, item.length - offset));
+    if (n > 0) this.flash.read(item.offset + offset, into.subarray(0, n));
+    return n;
+  }
+
   /** The region provisioning fills per dock (not covered by the common signature). */
   perDockRegion(): { offset: number; capacity: number } {
     return { offset: this.header.perDockOffset, capacity: this.header.perDockCapacity };

@@ -76,8 +76,10 @@ export interface RecordInfo {
   encoding: number;
   /** Seconds since 1970 when the value was written. */
   writtenAt: number;
-  /** Partition offset of the record (for tokens and inspection). */
+  /** Partition offset of the record (for tokens and inspection). It changes when GC moves the record. */
   offset: number;
+  /** The record's data CRC: names this version of the value, and survives GC moves. */
+  dataCrc: number;
 }
 
 export interface StoreStats {
@@ -254,7 +256,7 @@ export class RuntimeStore {
       }
       return {
         value: body.subarray(h.keyLength, dataEnd),
-        info: { key, size: h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset },
+        info: { key, size: h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: stored },
       };
     }
   }
@@ -267,7 +269,9 @@ export class RuntimeStore {
     const offset = this.index.offsetAt(slot);
     const h = this.readHeader(offset);
     if (!h) throw new CorruptRecordError(key, offset, 'record header checksum');
-    return { key, size: h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset };
+    const trailer = new Uint8Array(4);
+    this.log.read(this.log.advance(offset, recordSize(h.keyLength, h.valueLength) - RECORD_TRAILER_SIZE), trailer);
+    return { key, size: h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: readU32(trailer, 0) };
   }
 
   /**

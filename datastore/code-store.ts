@@ -1,0 +1,48 @@
+// CodeStore: the application, stored like any item (factory: the first app;
+// runtime: a newer version; ephemeral: code pushed during development).
+
+import { crc32 } from './runtime/crc32.ts';
+import { utf8Decode, utf8Encode } from './runtime/key-text.ts';
+import { Datastore } from './datastore.ts';
+import { APPLICATION_DATA, TIER_NAMES, type Tier, type TierSet } from './tiers/tier-set.ts';
+
+const APP = 'app';
+
+export interface CodeInfo {
+  /** CRC-32 of the code bytes: the 32-bit checksum factory test apps compare. */
+  checksum: number;
+  size: number;
+  tier: string;
+  writtenAt: number;
+}
+
+export class CodeStore {
+  private readonly tiers: TierSet;
+  private readonly tier: Tier | undefined;
+
+  constructor(options: Tier | { tier?: Tier; tiers?: TierSet } = {}) {
+    const o = typeof options === 'number' ? { tier: options } : options;
+    this.tiers = o.tiers ?? Datastore.current();
+    this.tier = o.tier;
+  }
+
+  /** The code the dock would run (ephemeral, then runtime, then factory), or '' if none. */
+  get(): string {
+    const ref = this.tiers.find('code', APP, this.tier);
+    return ref ? utf8Decode(this.tiers.read(ref)) : '';
+  }
+
+  info(): CodeInfo | undefined {
+    const ref = this.tiers.find('code', APP, this.tier);
+    if (!ref) return undefined;
+    return { checksum: crc32(this.tiers.read(ref)), size: ref.size, tier: TIER_NAMES[ref.tier], writtenAt: ref.writtenAt };
+  }
+
+  put(source: string, options: { tier?: Tier } = {}): void {
+    this.tiers.write('code', APP, utf8Encode(source), 0, options.tier ?? this.tier ?? APPLICATION_DATA, 'immediate');
+  }
+
+  delete(options: { tier?: Tier } = {}): boolean {
+    return this.tiers.remove('code', APP, options.tier ?? this.tier ?? APPLICATION_DATA);
+  }
+}

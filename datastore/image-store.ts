@@ -1,0 +1,116 @@
+// ImageStore: images across the tiers, checked with images/ before they are
+// stored, handed out as copies (get) or as tokens that never copy the image
+// into the script heap (getToken; the display reads through the token).
+
+import { checkImage } from '../images/image-check.ts';
+import { isImageType, NONE, type ImageType } from '../images/image-type.ts';
+import { Datastore } from './datastore.ts';
+import { APPLICATION_DATA, LOOKUP_ORDER, TIER_NAMES, type Durability, type ItemRef, type Tier, type TierSet } from './tiers/tier-set.ts';
+import { NotFoundError, TierError, TokenInvalidError } from './tiers/tier-errors.ts';
+
+/** A small opaque handle: which tier, which image, which version of it. */
+export interface ImageToken {
+  readonly tier: Tier;
+  readonly tag: string;
+  readonly type: ImageType;
+  readonly size: number;
+  readonly version: number;
+}
+
+export interface ImageInfoView {
+  tag: string;
+  tier: string;
+  type: ImageType;
+  size: number;
+  writtenAt: number;
+  width?: number;
+  height?: number;
+}
+
+export class ImageStore {
+  private readonly tiers: TierSet;
+  private readonly tier: Tier | undefined;
+
+  constructor(options: Tier | { tier?: Tier; tiers?: TierSet } = {}) {
+    const o = typeof options === 'number' ? { tier: options } : options;
+    this.tiers = o.tiers ?? Datastore.current();
+    this.tier = o.tier;
+  }
+
+  list(filter: { prefix?: string; tier?: Tier } = {}): string[] {
+    const tier = filter.tier ?? this.tier;
+    return this.tiers.names('image', tier === undefined ? LOOKUP_ORDER : [tier], filter.prefix ?? '');
+  }
+
+  /** [bytes copied into the heap, type]; [empty, NONE] when no tier has the tag. */
+  get(tag: string): [Uint8Array, ImageType] {
+    const ref = this.tiers.find('image', tag, this.tier);
+    if (!ref) return [new Uint8Array(0), NONE];
+    return [this.tiers.read(ref), ref.encoding as ImageType];
+  }
+
+  /** A token for the image as it is now; reading it never copies the whole image into the heap. */
+  getToken(tag: string): ImageToken {
+    const ref = this.tiers.find('image', tag, this.tier);
+    if (!ref) throw new NotFoundError(`image "${tag}"`);
+    return Object.freeze({ tier: ref.tier, tag, type: ref.encoding as ImageType, size: ref.size, version: ref.version });
+  }
+
+  /**
+   * Read part of the image a token names (for the display). Fails with
+   * TokenInvalidError if that version was deleted or replaced: never other bytes.
+   */
+  readToken(token: ImageToken, offset: number, into: Uint8Array): number {
+    const ref = this.resolve(token);
+    return this.tiers.readRange(ref, offset, into);
+  }
+
+  /** Validate, then store. The runtime tier unless one is named. */
+  put(tag: string, bytes: Uint8Array, type: ImageType, options: { tier?: Tier; durability?: Durability } = {}): void {
+    if (typeof tag !== 'string' || tag === '') throw new TierError('tag-invalid', 'an image tag must be a non-empty string');
+    if (!isImageType(type)) throw new TierError('type-invalid', `image type ${String(type)} is not NONE, PNG, BMP or JPEG`);
+    checkImage(bytes, type, `image "${tag}"`);
+    this.tiers.write('image', tag, bytes, type, options.tier ?? this.tier ?? APPLICATION_DATA, options.durability);
+  }
+
+  delete(tag: string, options: { tier?: Tier } = {}): boolean {
+    return this.tiers.remove('image', tag, options.tier ?? this.tier ?? APPLICATION_DATA);
+  }
+
+  info(tag: string): ImageInfoView | undefined {
+    const ref = this.tiers.find('image', tag, this.tier);
+    if (!ref) return undefined;
+    const view: ImageInfoView = { tag, tier: TIER_NAMES[ref.tier], type: ref.encoding as ImageType, size: ref.size, writtenAt: ref.writtenAt };
+    const dims = this.dimensions(ref);
+    if (dims) {
+      view.width = dims.width;
+      view.height = dims.height;
+    }
+    return view;
+  }
+
+  private dimensions(ref: ItemRef): { width: number; height: number } | undefined {
+    const item = ref.tier === 0 ? this.tiers.factory?.info('image', ref.name) : undefined;
+    if (item && item.width) return { width: item.width, height: item.height ?? 0 };
+    // PNG and BMP keep their size at fixed places in the first bytes.
+    const head = new Uint8Array(32);
+    const n = this.tiers.readRange(ref, 0, head);
+    if (n >= 24 && ref.encoding === 1) return { width: be32(head, 16), height: be32(head, 20) };
+    if (n >= 26 && ref.encoding === 2) return { width: le32(head, 18), height: Math.abs(le32(head, 22) | 0) };
+    return undefined;
+  }
+
+  private resolve(token: ImageToken): ItemRef {
+    const ref = this.tiers.find('image', token.tag, token.tier);
+    if (!ref) throw new TokenInvalidError(`image "${token.tag}" was deleted from the ${TIER_NAMES[token.tier]} tier`);
+    if (ref.version !== token.version || ref.size !== token.size) throw new TokenInvalidError(`image "${token.tag}" was replaced`);
+    return ref;
+  }
+}
+
+function be32(b: Uint8Array, at: number): number {
+  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+}
+function le32(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}

@@ -1,0 +1,54 @@
+// Typed errors of the tiered datastore API.
+
+export class TierError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TierError';
+  }
+}
+
+export class EphemeralFullError extends TierError {
+  constructor(
+    readonly key: string,
+    readonly needed: number,
+    readonly free: number,
+  ) {
+    super('ephemeral-full', `ephemeral area full: "${key}" needs ${needed} bytes but only ${free} are free. Delete cached items or store it in the runtime tier.`);
+  }
+}
+
+export class EphemeralUnavailableError extends TierError {
+  constructor(
+    readonly attempts: number,
+    cause: string,
+  ) {
+    super('ephemeral-unavailable', `the ephemeral area cannot be reached after ${attempts} attempts (${cause}); the runtime and factory tiers still work.`);
+  }
+}
+
+export class ReadOnlyTierError extends TierError {
+  constructor(key: string) {
+    super('read-only', `"${key}" is in the factory tier, which is read-only on the dock; write to the runtime or ephemeral tier instead.`);
+  }
+}
+
+export class TierUnavailableError extends TierError {
+  constructor(tier: string, why: string) {
+    super('tier-unavailable', `the ${tier} tier is not available: ${why}`);
+  }
+}
+
+export class TokenInvalidError extends TierError {
+  constructor(why: string) {
+    super('token-invalid', `image token no longer valid: ${why}. Ask ImageStore.getToken for a new one.`);
+  }
+}
+
+export class NotFoundError extends TierError {
+  constructor(what: string) {
+    super('not-found', `${what} does not exist`);
+  }
+}

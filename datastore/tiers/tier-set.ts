@@ -1,0 +1,217 @@
+// The three tiers behind one item namespace. An item is (kind, name): a kv
+// value, an image or the code. Reads look in ephemeral, then runtime, then
+// factory unless a tier is named; writes go to the runtime tier unless one is
+// named; the factory tier is read-only. Tiers that are missing (no factory
+// image, ephemeral area unreachable) are skipped by reads and refused by
+// writes that name them, so the others keep working.
+
+import type { EphemeralArea } from '../../hal/ephemeral.ts';
+import type { Clock } from '../../hal/clock.ts';
+import { RuntimeStore, type RuntimeStoreOptions } from '../runtime/runtime-store.ts';
+import type { FactoryPartition } from '../factory/factory-partition.ts';
+import type { ItemKind } from '../factory/partition-format.ts';
+import { ReadOnlyTierError, TierUnavailableError } from './tier-errors.ts';
+
+export const FACTORY_DATA = 0;
+export const APPLICATION_DATA = 1;
+export const EPHEMERAL_DATA = 2;
+export type Tier = typeof FACTORY_DATA | typeof APPLICATION_DATA | typeof EPHEMERAL_DATA;
+
+export const TIER_NAMES: Record<Tier, string> = { [FACTORY_DATA]: 'factory', [APPLICATION_DATA]: 'runtime', [EPHEMERAL_DATA]: 'ephemeral' };
+/** Lookup order when no tier is named. */
+export const LOOKUP_ORDER: Tier[] = [EPHEMERAL_DATA, APPLICATION_DATA, FACTORY_DATA];
+
+export type Durability = 'immediate' | 'batched';
+
+export interface ItemRef {
+  tier: Tier;
+  kind: ItemKind;
+  name: string;
+  size: number;
+  encoding: number;
+  /** Seconds since 1970 (factory items: when the image was built). */
+  writtenAt: number;
+  /** Where the bytes are: a runtime or factory partition offset, or the ephemeral version. */
+  location: number;
+  /** Changes whenever the item is rewritten: runtime record offset, ephemeral version, factory build time. */
+  version: number;
+}
+
+export interface TierSetParts {
+  runtime?: RuntimeStore | null;
+  factory?: FactoryPartition | null;
+  ephemeral?: EphemeralArea | null;
+  clock?: Clock | null;
+  /** Options to reopen the runtime store with after a factory reset. */
+  runtimeOptions?: RuntimeStoreOptions;
+  /** Why the ephemeral area is missing, for the errors that name it. */
+  ephemeralProblem?: string;
+  factoryProblem?: string;
+}
+
+/** The key an item has in the runtime and ephemeral tiers. */
+export function storageKey(kind: ItemKind, name: string): string {
+  return `${kind === 'image' ? 'img' : kind}/${name}`;
+}
+
+export class TierSet {
+  runtime: RuntimeStore | null;
+  readonly factory: FactoryPartition | null;
+  readonly ephemeral: EphemeralArea | null;
+  readonly clock: Clock | null;
+  private readonly runtimeOptions: RuntimeStoreOptions;
+  private readonly problems: Record<Tier, string>;
+  private listeners: { prefix: string; kind: ItemKind; callback: (name: string, tier: Tier) => void }[] = [];
+  private pending: { kind: ItemKind; name: string; tier: Tier }[] = [];
+
+  constructor(parts: TierSetParts) {
+    this.runtime = parts.runtime ?? null;
+    this.factory = parts.factory ?? null;
+    this.ephemeral = parts.ephemeral ?? null;
+    this.clock = parts.clock ?? null;
+    this.runtimeOptions = parts.runtimeOptions ?? {};
+    this.problems = {
+      [FACTORY_DATA]: parts.factoryProblem ?? 'no verified factory image',
+      [APPLICATION_DATA]: 'no runtime partition',
+      [EPHEMERAL_DATA]: parts.ephemeralProblem ?? 'no ephemeral area',
+    };
+  }
+
+  has(tier: Tier): boolean {
+    return tier === FACTORY_DATA ? this.factory !== null : tier === APPLICATION_DATA ? this.runtime !== null : this.ephemeral !== null;
+  }
+
+  /** Where the item would be read from: the first tier in lookup order that has it, or the named one. */
+  find(kind: ItemKind, name: string, tier?: Tier): ItemRef | undefined {
+    for (const t of tier === undefined ? LOOKUP_ORDER : [tier]) {
+      const ref = this.findIn(t, kind, name);
+      if (ref) return ref;
+    }
+    return undefined;
+  }
+
+  private findIn(tier: Tier, kind: ItemKind, name: string): ItemRef | undefined {
+    if (tier === EPHEMERAL_DATA) {
+      const info = this.ephemeral?.info(storageKey(kind, name));
+      return info && { tier, kind, name, size: info.size, encoding: info.encoding, writtenAt: info.writtenAt, location: info.version, version: info.version };
+    }
+    if (tier === APPLICATION_DATA) {
+      const info = this.runtime?.info(storageKey(kind, name));
+      // Version: the data CRC with the write time, not the offset, which GC changes.
+      return info && { tier, kind, name, size: info.size, encoding: info.encoding, writtenAt: info.writtenAt, location: info.offset, version: (info.dataCrc ^ info.writtenAt) >>> 0 };
+    }
+    const item = this.factory?.info(kind, name);
+    return item && { tier, kind, name, size: item.length, encoding: item.type, writtenAt: this.factory!.header.builtAt, location: item.offset, version: this.factory!.header.builtAt };
+  }
+
+  /** Copy part of an item's bytes (tokens): nothing else is read. Returns bytes copied. */
+  readRange(ref: ItemRef, offset: number, into: Uint8Array): number {
+    if (ref.tier === EPHEMERAL_DATA) return this.ephemeral!.readRange(storageKey(ref.kind, ref.name), offset, into);
+    if (ref.tier === APPLICATION_DATA) return this.runtime!.readRange(storageKey(ref.kind, ref.name), offset, into);
+    return this.factory!.readRange(ref.kind, ref.name, offset, into);
+  }
+
+  /** The item's bytes copied into the heap. */
+  read(ref: ItemRef): Uint8Array {
+    if (ref.tier === EPHEMERAL_DATA) return this.ephemeral!.get(storageKey(ref.kind, ref.name)) ?? new Uint8Array(0);
+    if (ref.tier === APPLICATION_DATA) return this.runtime!.get(storageKey(ref.kind, ref.name)) ?? new Uint8Array(0);
+    return this.factory!.read(ref.kind, ref.name) ?? new Uint8Array(0);
+  }
+
+  write(kind: ItemKind, name: string, bytes: Uint8Array, encoding: number, tier: Tier = APPLICATION_DATA, durability?: Durability): void {
+    this.writable(tier, name);
+    const key = storageKey(kind, name);
+    if (tier === EPHEMERAL_DATA) this.ephemeral!.put(key, bytes, encoding, this.now());
+    else this.runtime!.set(key, bytes, { encoding, flush: durability === 'immediate' });
+    this.changed(kind, name, tier);
+  }
+
+  remove(kind: ItemKind, name: string, tier: Tier = APPLICATION_DATA, durability?: Durability): boolean {
+    this.writable(tier, name);
+    const key = storageKey(kind, name);
+    const removed = tier === EPHEMERAL_DATA ? this.ephemeral!.delete(key) : this.runtime!.delete(key, { flush: durability === 'immediate' });
+    if (removed) this.changed(kind, name, tier);
+    return removed;
+  }
+
+  /** Names of items of a kind, each once, across the given tiers (default all), in lookup order of first sight. */
+  names(kind: ItemKind, tiers: Tier[] = LOOKUP_ORDER, prefix = ''): string[] {
+    const seen = new Set<string>();
+    const keyPrefix = storageKey(kind, prefix);
+    const strip = storageKey(kind, '').length;
+    for (const t of tiers) {
+      if (t === EPHEMERAL_DATA && this.ephemeral) for (const k of this.ephemeral.keys(keyPrefix)) seen.add(k.slice(strip));
+      if (t === APPLICATION_DATA && this.runtime) for (const k of this.runtime.keys()) if (k.startsWith(keyPrefix)) seen.add(k.slice(strip));
+      if (t === FACTORY_DATA && this.factory) for (const i of this.factory.items(kind)) if (i.name.startsWith(prefix)) seen.add(i.name);
+    }
+    return [...seen];
+  }
+
+  /** Commit batched runtime writes; then tell subscribers about them. */
+  flush(): void {
+    this.runtime?.flush();
+    this.deliver();
+  }
+
+  subscribe(kind: ItemKind, prefix: string, callback: (name: string, tier: Tier) => void): () => void {
+    const entry = { prefix, kind, callback };
+    this.listeners.push(entry);
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== entry);
+    };
+  }
+
+  private changed(kind: ItemKind, name: string, tier: Tier): void {
+    if (this.listeners.length === 0) return;
+    this.pending.push({ kind, name, tier });
+    // Subscribers hear of a write once it is durable: now for ephemeral and immediate runtime writes.
+    if (!this.runtime || this.runtime.pendingWrites === 0) this.deliver();
+  }
+
+  private deliver(): void {
+    const due = this.pending;
+    this.pending = [];
+    for (const change of due) {
+      for (const l of this.listeners) if (l.kind === change.kind && change.name.startsWith(l.prefix)) l.callback(change.name, change.tier);
+    }
+  }
+
+  private writable(tier: Tier, name: string): void {
+    if (tier === FACTORY_DATA) throw new ReadOnlyTierError(name);
+    if (!this.has(tier)) throw new TierUnavailableError(TIER_NAMES[tier], this.problems[tier]);
+  }
+
+  /**
+   * Back to exactly what the factory image holds: the ephemeral area is
+   * emptied and the runtime partition reformatted. Reformatting is one sector
+   * open (atomic): a power cut leaves the old runtime data or none, and the
+   * factory tier is never written.
+   */
+  factoryReset(): void {
+    this.ephemeral?.clear();
+    if (this.runtime) this.runtime = RuntimeStore.format(this.runtime.flash, this.runtimeOptions);
+    this.pending = [];
+  }
+
+  /** Used and free bytes per tier. */
+  capacity(): { tier: string; usedBytes: number; freeBytes: number; capacityBytes: number; available: boolean }[] {
+    const out = [];
+    if (this.factory) {
+      const h = this.factory.header;
+      out.push({ tier: 'factory', usedBytes: h.perDockOffset, freeBytes: h.partitionSize - h.perDockOffset - h.perDockCapacity, capacityBytes: h.partitionSize, available: true });
+    } else out.push({ tier: 'factory', usedBytes: 0, freeBytes: 0, capacityBytes: 0, available: false });
+    if (this.runtime) {
+      const s = this.runtime.stats();
+      out.push({ tier: 'runtime', usedBytes: s.liveBytes, freeBytes: s.freeBytes, capacityBytes: s.capacityBytes, available: true });
+    } else out.push({ tier: 'runtime', usedBytes: 0, freeBytes: 0, capacityBytes: 0, available: false });
+    if (this.ephemeral) {
+      const used = this.ephemeral.usedBytes();
+      out.push({ tier: 'ephemeral', usedBytes: used, freeBytes: this.ephemeral.capacityBytes - used, capacityBytes: this.ephemeral.capacityBytes, available: true });
+    } else out.push({ tier: 'ephemeral', usedBytes: 0, freeBytes: 0, capacityBytes: 0, available: false });
+    return out;
+  }
+
+  now(): number {
+    return this.clock ? Math.floor(this.clock.now() / 1000) >>> 0 : 0;
+  }
+}

@@ -1,0 +1,313 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SimFlash } from '../simulator/flash/sim-flash.ts';
+import { NodeCrypto } from '../simulator/security/node-crypto.ts';
+import { SimOtp } from '../simulator/security/sim-otp.ts';
+import { LmdbEphemeral } from '../simulator/ephemeral/lmdb-ephemeral.ts';
+import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { FactoryPartition } from '../datastore/factory/factory-partition.ts';
+import { TierSet } from '../datastore/tiers/tier-set.ts';
+import {
+  APPLICATION_DATA,
+  CodeStore,
+  Datastore,
+  EPHEMERAL_DATA,
+  EphemeralFullError,
+  EphemeralUnavailableError,
+  FACTORY_DATA,
+  ImageStore,
+  KvStore,
+  NotFoundError,
+  ReadOnlyTierError,
+  TierUnavailableError,
+  TokenInvalidError,
+} from '../datastore/index.ts';
+import { ImageInvalidError } from '../images/image-check.ts';
+import { BMP, JPEG, NONE, PNG } from '../images/image-type.ts';
+import { generateSigningKeys, loadPrivateKey, loadPublicKeyRaw } from '../flash-scripts/signing-keys.ts';
+import { loadRomStoreConfig } from '../flash-scripts/romstore/romstore-config.ts';
+import { buildFactoryImage } from '../flash-scripts/romstore/factory-image-builder.ts';
+import { makeBmp, makeJpeg, makePng } from './support/image-files.ts';
+
+const KiB = 1024;
+const work = mkdtempSync(join(tmpdir(), 'dl7450-api-'));
+const keys = generateSigningKeys(join(work, 'keys'));
+const otp = SimOtp.burn(loadPublicKeyRaw(keys.publicPath), 'api');
+const crypto = new NodeCrypto();
+const factoryLogo = makePng(40, 30);
+mkdirSync(join(work, 'rom'));
+writeFileSync(join(work, 'rom', 'logo.png'), factoryLogo);
+writeFileSync(join(work, 'rom', 'app.js'), 'startApp();\n');
+writeFileSync(
+  join(work, 'rom', 'config.yaml'),
+  'images:\n  default:\n    path: ${CONFIG_PATH}/logo.png\n    type: png\nkv_store:\n  dock_name: "Meeting Room 4"\n  timezone: "GMT"\ncode:\n  path: ${CONFIG_PATH}/app.js\n',
+);
+const factoryImage = buildFactoryImage(loadRomStoreConfig(join(work, 'rom', 'config.yaml')), loadPrivateKey(keys.privatePath), { builtAt: 1_700_000_000 }).image;
+let ephemeralCount = 0;
+
+function factoryFlash(): SimFlash {
+  const f = new SimFlash({ size: 13 * 1024 * KiB, sectorSize: 4 * KiB, programUnit: 256 });
+  const padded = new Uint8Array(Math.ceil(factoryImage.length / 256) * 256).fill(0xff);
+  padded.set(factoryImage);
+  f.program(0, padded);
+  return f;
+}
+
+interface Dock {
+  tiers: TierSet;
+  runtimeFlash: SimFlash;
+  ephemeralPath: string;
+  eph: LmdbEphemeral | null;
+}
+
+function boot(withFactory: boolean, withEphemeral: boolean, ephemeralCapacity = 4 * 1024 * KiB): Dock {
+  const runtimeFlash = new SimFlash({ size: 256 * KiB, sectorSize: 4 * KiB, programUnit: 16 });
+  const runtime = RuntimeStore.format(runtimeFlash, { clock: { now: () => 1_736_000_000_000 } });
+  const factory = withFactory ? FactoryPartition.mount(factoryFlash(), crypto, otp) : null;
+  const ephemeralPath = join('/dev/shm', `dl7450-test-${process.pid}-${ephemeralCount++}`);
+  const eph = withEphemeral ? LmdbEphemeral.open(ephemeralPath, { fresh: true, capacityBytes: ephemeralCapacity }) : null;
+  const tiers = Datastore.install({ runtime, factory, ephemeral: eph, clock: { now: () => 1_736_000_000_000 } });
+  return { tiers, runtimeFlash, ephemeralPath, eph };
+}
+
+function shutdown(d: Dock): void {
+  d.eph?.close();
+  rmSync(d.ephemeralPath, { recursive: true, force: true });
+}
+
+// ---- the same API suite against every combination of tiers -----------------
+
+const combos: [string, boolean, boolean][] = [
+  ['runtime only', false, false],
+  ['runtime + factory', true, false],
+  ['runtime + ephemeral', false, true],
+  ['all three tiers', true, true],
+];
+
+for (const [label, withFactory, withEphemeral] of combos) {
+  const api = suite(`datastore API (${label})`);
+  let dock: Dock;
+  api.before.each(() => {
+    dock = boot(withFactory, withEphemeral);
+  });
+  api.after.each(() => shutdown(dock));
+
+  api("a missing key reads as '' (the SDK's promise); set/get round-trips JSON-like values and bytes", () => {
+    const kv = new KvStore();
+    assert.is(kv.get('nope'), '');
+    kv.set('token', { access: 'abc', exp: 1736 });
+    kv.set('count', 3);
+    kv.set('raw', new Uint8Array([1, 2, 3]));
+    assert.equal(kv.get('token'), { access: 'abc', exp: 1736 });
+    assert.is(kv.get('count'), 3);
+    assert.equal(kv.get('raw'), new Uint8Array([1, 2, 3]));
+    assert.equal(kv.info('count')?.tier, 'runtime');
+  });
+
+  api('lookup order ephemeral > runtime > factory; delete uncovers the next tier; list has no duplicates', () => {
+    const kv = new KvStore();
+    if (withFactory) assert.is(kv.get('dock_name'), 'Meeting Room 4');
+    kv.set('dock_name', 'Runtime name');
+    assert.is(kv.get('dock_name'), 'Runtime name');
+    if (withEphemeral) {
+      kv.set('dock_name', 'Ephemeral name', { tier: EPHEMERAL_DATA });
+      assert.is(kv.get('dock_name'), 'Ephemeral name');
+      assert.is(kv.info('dock_name')?.tier, 'ephemeral');
+      assert.ok(kv.delete('dock_name', { tier: EPHEMERAL_DATA }));
+    }
+    assert.is(kv.get('dock_name'), 'Runtime name');
+    assert.ok(kv.delete('dock_name'));
+    assert.is(kv.get('dock_name'), withFactory ? 'Meeting Room 4' : '', 'the factory value shows through again');
+    kv.set('timezone', 'CET');
+    const listed = kv.list();
+    assert.is(listed.filter((k) => k === 'timezone').length, 1, 'no duplicates');
+    assert.equal(new Set(listed), new Set(withFactory ? ['dock_name', 'timezone'] : ['timezone']));
+  });
+
+  api('a named tier reads that tier only; the factory tier refuses writes; a missing tier refuses writes', () => {
+    const kv = new KvStore();
+    kv.set('timezone', 'CET');
+    assert.is(new KvStore(APPLICATION_DATA).get('timezone'), 'CET');
+    if (withFactory) assert.is(new KvStore(FACTORY_DATA).get('timezone'), 'GMT');
+    else assert.is(new KvStore(FACTORY_DATA).get('timezone'), '');
+    assert.throws(() => new KvStore(FACTORY_DATA).set('timezone', 'X'), (e: unknown) => e instanceof ReadOnlyTierError);
+    assert.throws(() => kv.set('a', 1, { tier: FACTORY_DATA }), (e: unknown) => e instanceof ReadOnlyTierError);
+    if (!withEphemeral) assert.throws(() => kv.set('a', 1, { tier: EPHEMERAL_DATA }), (e: unknown) => e instanceof TierUnavailableError);
+  });
+
+  api('replace writes only an existing key; subscriptions fire after the write is durable', () => {
+    const kv = new KvStore();
+    assert.is(kv.replace('x', 1), false);
+    assert.is(kv.get('x'), '');
+    kv.set('x', 1);
+    assert.is(kv.replace('x', 2), true);
+    assert.is(kv.get('x'), 2);
+    const heard: string[] = [];
+    const off = kv.subscribe('net.', (key, tier) => heard.push(`${key}@${tier}`));
+    kv.set('net.ssid', 'office');
+    kv.set('other', 1);
+    off();
+    kv.set('net.ssid', 'home');
+    assert.equal(heard, ['net.ssid@runtime']);
+  });
+
+  api('namespaces reconnect by name, persist() moves ephemeral items to runtime, cleanup() removes them', () => {
+    const weather = new KvStore({ namespace: 'weather' });
+    weather.set('temp', 21);
+    assert.is(new KvStore({ namespace: 'weather' }).get('temp'), 21, 'reconnect by name');
+    assert.is(new KvStore().get('temp'), '', 'namespaces do not leak into the default one');
+    assert.not.ok(new KvStore().list().some((k) => k.includes('temp')));
+    if (withEphemeral) {
+      weather.set('forecast', 'rain', { tier: EPHEMERAL_DATA });
+      assert.is(weather.persist(), 1);
+      assert.is(weather.info('forecast')?.tier, 'runtime');
+    }
+    const scratch = new KvStore({ namespace: 'scratch', cleanupOnClose: true });
+    scratch.set('a', 1);
+    scratch.close();
+    assert.is(new KvStore({ namespace: 'scratch' }).get('a'), '');
+    assert.ok(weather.cleanup() >= 1);
+    assert.equal(weather.list(), []);
+  });
+
+  api('images: validated before stored, copied by get, read through tokens that die with their version', () => {
+    const images = new ImageStore();
+    const png = makePng(64, 48);
+    assert.throws(() => images.put('bad', makeJpeg(8, 8), PNG), (e: unknown) => e instanceof ImageInvalidError);
+    assert.equal(images.list().filter((t) => t === 'bad'), []);
+    images.put('promo', png, PNG);
+    const [bytes, type] = images.get('promo');
+    assert.equal(bytes, png);
+    assert.is(type, PNG);
+    assert.equal(images.info('promo'), { tag: 'promo', tier: 'runtime', type: PNG, size: png.length, writtenAt: 1_736_000_000, width: 64, height: 48 });
+    const token = images.getToken('promo');
+    const part = new Uint8Array(100);
+    assert.is(images.readToken(token, 8, part), 100);
+    assert.equal(part, png.subarray(8, 108));
+    images.put('promo', makeBmp(8, 8), BMP);
+    assert.throws(() => images.readToken(token, 0, part), (e: unknown) => e instanceof TokenInvalidError && /replaced/.test((e as Error).message));
+    const token2 = images.getToken('promo');
+    images.delete('promo');
+    assert.throws(() => images.readToken(token2, 0, part), (e: unknown) => e instanceof TokenInvalidError);
+    assert.throws(() => images.getToken('promo'), (e: unknown) => e instanceof NotFoundError);
+    assert.equal(images.get('promo'), [new Uint8Array(0), NONE]);
+    if (withFactory) {
+      const t = images.getToken('default');
+      assert.is(t.tier, FACTORY_DATA);
+      const head = new Uint8Array(factoryLogo.length);
+      assert.is(images.readToken(t, 0, head), factoryLogo.length);
+      assert.equal(head, factoryLogo);
+      assert.equal([images.info('default')?.width, images.info('default')?.height], [40, 30]);
+    }
+    if (withEphemeral) {
+      images.put('cache', makeJpeg(16, 16), JPEG, { tier: EPHEMERAL_DATA });
+      assert.is(images.info('cache')?.tier, 'ephemeral');
+      const t = images.getToken('cache');
+      images.put('cache', makeJpeg(16, 16), JPEG, { tier: EPHEMERAL_DATA });
+      assert.throws(() => images.readToken(t, 0, part), (e: unknown) => e instanceof TokenInvalidError);
+    }
+  });
+
+  api('code: the stored app and its 32-bit checksum; factory reset returns exactly the factory state', () => {
+    const code = new CodeStore();
+    if (withFactory) assert.is(code.get(), 'startApp();\n');
+    code.put('newerApp();\n');
+    assert.is(code.get(), 'newerApp();\n');
+    assert.is(code.info()?.tier, 'runtime');
+    assert.is(typeof code.info()?.checksum, 'number');
+    const kv = new KvStore();
+    kv.set('dock_name', 'Changed');
+    kv.set('extra', 1);
+    if (withEphemeral) kv.set('cache', 2, { tier: EPHEMERAL_DATA });
+    Datastore.factoryReset();
+    const fresh = new KvStore();
+    assert.is(fresh.get('dock_name'), withFactory ? 'Meeting Room 4' : '');
+    assert.is(fresh.get('extra'), '');
+    assert.is(fresh.get('cache'), '');
+    assert.is(new CodeStore().get(), withFactory ? 'startApp();\n' : '');
+    assert.equal(new Set(fresh.list()), new Set(withFactory ? ['dock_name', 'timezone'] : []));
+    // After the reset the runtime tier still takes writes, and they survive a remount.
+    fresh.set('after', 'reset');
+    assert.is(RuntimeStore.mount(dock.runtimeFlash).keys().length, 1);
+  });
+
+  api('capacity: used and free bytes per tier', () => {
+    new KvStore().set('k', 'v');
+    const cap = Datastore.capacity();
+    assert.equal(cap.map((c) => c.tier), ['factory', 'runtime', 'ephemeral']);
+    assert.equal(cap.map((c) => c.available), [withFactory, true, withEphemeral]);
+    const runtime = cap[1];
+    assert.ok(runtime.usedBytes > 0 && runtime.freeBytes > 0 && runtime.usedBytes + runtime.freeBytes <= runtime.capacityBytes);
+    if (withEphemeral) assert.is(cap[2].capacityBytes, 4 * 1024 * KiB);
+  });
+
+  api.run();
+}
+
+// ---- the ephemeral tier's own faults --------------------------------------------
+
+const eph = suite('ephemeral tier: unreachable, full, wiped by a restart');
+
+eph('an unreachable ephemeral area fails to open with a typed error after bounded retries; the other tiers work', () => {
+  let err: unknown;
+  try {
+    LmdbEphemeral.open('/dev/null/ephemeral', { attempts: 3, retryDelayMs: 5 });
+  } catch (e) {
+    err = e;
+  }
+  assert.instance(err, EphemeralUnavailableError);
+  assert.match((err as Error).message, /after 3 attempts/);
+  const runtime = RuntimeStore.format(new SimFlash({ size: 128 * KiB, sectorSize: 4 * KiB, programUnit: 16 }));
+  Datastore.install({ runtime, factory: FactoryPartition.mount(factoryFlash(), crypto, otp), ephemeral: null, ephemeralProblem: (err as Error).message });
+  const kv = new KvStore();
+  kv.set('a', 1);
+  assert.is(kv.get('a'), 1);
+  assert.is(kv.get('dock_name'), 'Meeting Room 4');
+  assert.throws(() => kv.set('b', 1, { tier: EPHEMERAL_DATA }), (e: unknown) => e instanceof TierUnavailableError && /after 3 attempts/.test((e as Error).message));
+});
+
+eph('a full ephemeral area refuses with the bytes needed and free; nothing in runtime is touched', () => {
+  const dock = boot(false, true, 64 * KiB);
+  try {
+    const kv = new KvStore();
+    kv.set('keep', 'safe');
+    kv.set('cache', new Uint8Array(40 * KiB), { tier: EPHEMERAL_DATA });
+    let err: unknown;
+    try {
+      kv.set('more', new Uint8Array(40 * KiB), { tier: EPHEMERAL_DATA });
+    } catch (e) {
+      err = e;
+    }
+    assert.instance(err, EphemeralFullError);
+    assert.ok((err as EphemeralFullError).free < 40 * KiB);
+    assert.is(kv.get('more'), '');
+    assert.is(kv.get('keep'), 'safe');
+  } finally {
+    shutdown(dock);
+  }
+});
+
+eph('the ephemeral area outlives an engine restart (reopened in place) but not a dock restart (fresh)', () => {
+  const dock = boot(false, true);
+  try {
+    new KvStore().set('cached', 'yes', { tier: EPHEMERAL_DATA });
+    new KvStore().set('kept', 'yes');
+    dock.eph!.close();
+    const again = LmdbEphemeral.open(dock.ephemeralPath);
+    assert.ok(again.get('kv/cached'), 'a host tool or a restarted engine sees it');
+    again.close();
+    const restarted = LmdbEphemeral.open(dock.ephemeralPath, { fresh: true });
+    Datastore.install({ runtime: RuntimeStore.mount(dock.runtimeFlash), ephemeral: restarted });
+    assert.is(new KvStore().get('cached'), '');
+    assert.is(new KvStore().get('kept'), 'yes');
+    dock.eph = restarted;
+  } finally {
+    shutdown(dock);
+  }
+});
+
+eph.after(() => rmSync(work, { recursive: true, force: true }));
+eph.run();
