@@ -3,8 +3,9 @@
 // without, a readable table per benchmark.
 import { runtimeBenches, type BenchLine } from './runtime.ts';
 import { factoryBenches } from './factory.ts';
+import { apiBenches } from './api.ts';
 
-const registry: Record<string, () => BenchLine[]> = { ...runtimeBenches, ...factoryBenches };
+const registry: Record<string, () => BenchLine[]> = { ...runtimeBenches, ...factoryBenches, ...apiBenches };
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const names = args.filter((a) => !a.startsWith('--'));

@@ -30,7 +30,7 @@ import { BMP, JPEG, NONE, PNG } from '../images/image-type.ts';
 import { generateSigningKeys, loadPrivateKey, loadPublicKeyRaw } from '../flash-scripts/signing-keys.ts';
 import { loadRomStoreConfig } from '../flash-scripts/romstore/romstore-config.ts';
 import { buildFactoryImage } from '../flash-scripts/romstore/factory-image-builder.ts';
-import { makeBmp, makeJpeg, makePng } from './support/image-files.ts';
+import { makeBmp, makeJpeg, makeNoisePng, makePng } from './support/image-files.ts';
 
 const KiB = 1024;
 const work = mkdtempSync(join(tmpdir(), 'dl7450-api-'));
@@ -246,6 +246,32 @@ for (const [label, withFactory, withEphemeral] of combos) {
 
   api.run();
 }
+
+const tokens = suite('image tokens: no image bytes move to hand one out');
+
+tokens('getToken reads the same few HAL bytes for a 2 KB and a 2 MiB image; get copies the image once', () => {
+  const runtimeFlash = new SimFlash({ size: 13 * 1024 * KiB, sectorSize: 4 * KiB, programUnit: 256 });
+  const tiers = new TierSet({ runtime: RuntimeStore.format(runtimeFlash) });
+  const images = new ImageStore({ tiers });
+  const small = makePng(16, 16);
+  const big = makeNoisePng(836, 836, 3); // ~2 MiB
+  images.put('small', small, PNG);
+  images.put('large', big, PNG); // same tag length as 'small': the probe reads the key
+  const cost = (tag: string) => {
+    runtimeFlash.resetStats();
+    images.getToken(tag);
+    return runtimeFlash.stats.bytesRead;
+  };
+  const smallCost = cost('small');
+  assert.is(cost('large'), smallCost);
+  assert.ok(smallCost < 128, `${smallCost} bytes read per token`);
+  runtimeFlash.resetStats();
+  const [copy] = images.get('large');
+  assert.is(copy.length, big.length);
+  assert.ok(runtimeFlash.stats.bytesRead < big.length * 1.01, 'read once');
+});
+
+tokens.run();
 
 // ---- the ephemeral tier's own faults --------------------------------------------
 

@@ -44,7 +44,7 @@ export interface SweepResult {
 }
 
 /** Delegates to a SimFlash and calls `before` ahead of each mutating operation. */
-class HookedFlash implements FlashPartition {
+export class HookedFlash implements FlashPartition {
   readonly size: number;
   readonly sectorSize: number;
   readonly programUnit: number;
