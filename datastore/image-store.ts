@@ -37,9 +37,12 @@ export class ImageStore {
     this.tier = o.tier;
   }
 
-  list(filter: { prefix?: string; tier?: Tier } = {}): string[] {
+  /** Tags of images across tiers (or one), each once; optionally only of one type. */
+  list(filter: { prefix?: string; tier?: Tier; type?: ImageType } = {}): string[] {
     const tier = filter.tier ?? this.tier;
-    return this.tiers.names('image', tier === undefined ? LOOKUP_ORDER : [tier], filter.prefix ?? '');
+    const tags = this.tiers.names('image', tier === undefined ? LOOKUP_ORDER : [tier], filter.prefix ?? '');
+    if (filter.type === undefined) return tags;
+    return tags.filter((t) => this.tiers.find('image', t, tier)?.encoding === filter.type);
   }
 
   /** [bytes copied into the heap, type]; [empty, NONE] when no tier has the tag. */

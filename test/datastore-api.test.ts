@@ -152,6 +152,16 @@ for (const [label, withFactory, withEphemeral] of combos) {
     off();
     kv.set('net.ssid', 'home');
     assert.equal(heard, ['net.ssid@runtime']);
+    // Batched writes are announced when they are committed, not before.
+    const batchedFlash = new SimFlash({ size: 64 * KiB, sectorSize: 4 * KiB, programUnit: 16 });
+    const tiers = new TierSet({ runtime: RuntimeStore.format(batchedFlash, { durability: 'batched', batchSize: 100 }) });
+    const batched = new KvStore({ tiers });
+    const later: string[] = [];
+    batched.subscribe('', (key) => later.push(key));
+    batched.set('a', 1, { durability: 'batched' });
+    assert.equal(later, [], 'not yet durable');
+    batched.flush();
+    assert.equal(later, ['a']);
   });
 
   api('namespaces reconnect by name, persist() moves ephemeral items to runtime, cleanup() removes them', () => {
@@ -179,6 +189,10 @@ for (const [label, withFactory, withEphemeral] of combos) {
     assert.throws(() => images.put('bad', makeJpeg(8, 8), PNG), (e: unknown) => e instanceof ImageInvalidError);
     assert.equal(images.list().filter((t) => t === 'bad'), []);
     images.put('promo', png, PNG);
+    images.put('icon', makeBmp(4, 4), BMP);
+    assert.equal(images.list({ type: BMP }), ['icon']);
+    assert.ok(images.list({ type: PNG }).includes('promo') && !images.list({ type: PNG }).includes('icon'));
+    images.delete('icon');
     const [bytes, type] = images.get('promo');
     assert.equal(bytes, png);
     assert.is(type, PNG);
