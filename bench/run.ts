@@ -4,8 +4,9 @@
 import { runtimeBenches, type BenchLine } from './runtime.ts';
 import { factoryBenches } from './factory.ts';
 import { apiBenches } from './api.ts';
+import { bundleSize } from './engine.ts';
 
-const registry: Record<string, () => BenchLine[]> = { ...runtimeBenches, ...factoryBenches, ...apiBenches };
+const registry: Record<string, () => BenchLine[] | Promise<BenchLine[]>> = { ...runtimeBenches, ...factoryBenches, ...apiBenches, 'bundle.size': bundleSize };
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const names = args.filter((a) => !a.startsWith('--'));
@@ -16,7 +17,7 @@ for (const name of names) {
   }
 }
 for (const name of names.length ? names : Object.keys(registry)) {
-  const lines = registry[name]();
+  const lines = await registry[name]();
   if (json) {
     for (const line of lines) console.log(JSON.stringify(line));
     continue;

@@ -1,0 +1,164 @@
+// Runs the firmware bundle inside a real embedded JavaScript engine: QuickJS
+// compiled to WebAssembly (quickjs-emscripten), standing in for the dock's
+// JerryScript-class engine. The bundle sees only what is installed here:
+// the HAL as host functions on globalThis.__hal (bytes both ways as
+// ArrayBuffers), console output, and nothing else. An interrupt handler is
+// the watchdog for a runaway app.
+//
+// Memory: QuickJS-wasm's memory limit counts allocations, not bytes (a known
+// limitation of the wasm build), so the limit set here is a guard, not a
+// measurement. Byte figures come from the engine's own memory report (see
+// heapReport()).
+
+import { getQuickJS, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten';
+import { FlashError, type FlashPartition } from '../../hal/flash.ts';
+
+export interface EngineOptions {
+  partitions: Record<string, FlashPartition>;
+  /** Allocation-count guard passed to QuickJS (not bytes; see above). */
+  memoryLimit?: number;
+  /** Watchdog: an evaluation running longer than this is interrupted. */
+  watchdogMs?: number;
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+export class EngineError extends Error {
+  constructor(
+    readonly kind: 'watchdog' | 'exception' | 'out-of-memory',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+export class EngineHost {
+  private deadline = Infinity;
+
+  private constructor(
+    readonly runtime: QuickJSRuntime,
+    readonly vm: QuickJSContext,
+    private readonly options: EngineOptions,
+  ) {}
+
+  static async start(options: EngineOptions): Promise<EngineHost> {
+    const QuickJS = await getQuickJS();
+    const runtime = QuickJS.newRuntime();
+    if (options.memoryLimit) runtime.setMemoryLimit(options.memoryLimit);
+    runtime.setMaxStackSize(512 * 1024);
+    const vm = runtime.newContext();
+    const host = new EngineHost(runtime, vm, options);
+    runtime.setInterruptHandler(() => Date.now() > host.deadline);
+    host.installHal();
+    return host;
+  }
+
+  /** Evaluate code in the engine; returns its result converted to a host value. */
+  eval(code: string, filename = 'eval.js'): unknown {
+    this.deadline = Date.now() + (this.options.watchdogMs ?? 10_000);
+    try {
+      const result = this.vm.evalCode(code, filename);
+      if (result.error) {
+        const err = this.vm.dump(result.error) as { name?: string; message?: string; stack?: string } | string;
+        result.error.dispose();
+        const message = typeof err === 'string' ? err : `${err.name ?? 'Error'}: ${err.message ?? ''}`;
+        if (/interrupted/i.test(message)) throw new EngineError('watchdog', `the script ran longer than ${this.options.watchdogMs ?? 10_000} ms and was stopped by the watchdog (${filename})`);
+        if (/out of memory/i.test(message)) throw new EngineError('out-of-memory', `the script ran out of engine memory (${filename})`);
+        throw new EngineError('exception', `${message}${typeof err === 'object' && err.stack ? `\n${err.stack}` : ''}`);
+      }
+      const value = this.vm.dump(result.value);
+      result.value.dispose();
+      return value;
+    } finally {
+      this.deadline = Infinity;
+    }
+  }
+
+  /**
+   * QuickJS's own memory report (JS_ComputeMemoryUsage). In the wasm build
+   * these figures count allocation units, not bytes: use them to compare
+   * runs, never quote them as heap bytes.
+   */
+  memoryReport(): { memoryUsedUnits: number; objects: number } {
+    const handle = this.runtime.computeMemoryUsage();
+    const usage = this.vm.dump(handle) as { memory_used_size: number; obj_count: number };
+    handle.dispose();
+    return { memoryUsedUnits: usage.memory_used_size, objects: usage.obj_count };
+  }
+
+  dispose(): void {
+    this.vm.dispose();
+    this.runtime.dispose();
+  }
+
+  private installHal(): void {
+    const vm = this.vm;
+    const o = this.options;
+    const hal = vm.newObject();
+    const fn = (name: string, impl: (...args: QuickJSHandle[]) => QuickJSHandle | undefined) => {
+      const f = vm.newFunction(name, (...args) => {
+        try {
+          return impl(...args);
+        } catch (e) {
+          // Flash errors cross as a parseable message; the bundle turns them back into FlashError.
+          const msg = e instanceof FlashError ? `FLASH:${e.code}:${e.at}:${e.message}` : (e as Error).message;
+          return { error: vm.newError(msg) } as unknown as QuickJSHandle;
+        }
+      });
+      vm.setProp(hal, name, f);
+      f.dispose();
+    };
+    const partition = (h: QuickJSHandle): FlashPartition => {
+      const name = vm.getString(h);
+      const p = o.partitions[name];
+      if (!p) throw new Error(`no flash partition "${name}"`);
+      return p;
+    };
+    fn('flashGeometry', (p) => {
+      const f = partition(p);
+      const arr = vm.newArray();
+      [f.size, f.sectorSize, f.programUnit, f.pageSize ?? 256].forEach((n, i) => {
+        const v = vm.newNumber(n);
+        vm.setProp(arr, i, v);
+        v.dispose();
+      });
+      return arr;
+    });
+    fn('flashRead', (p, off, len) => {
+      const bytes = new Uint8Array(vm.getNumber(len));
+      partition(p).read(vm.getNumber(off), bytes);
+      return vm.newArrayBuffer(bytes.buffer);
+    });
+    fn('flashProgram', (p, off, data) => {
+      const view = vm.getArrayBuffer(data);
+      try {
+        // A copy: the view points into the engine's memory, which may move.
+        partition(p).program(vm.getNumber(off), view.value.slice());
+      } finally {
+        view.dispose();
+      }
+      return undefined;
+    });
+    fn('flashErase', (p, sector) => {
+      partition(p).erase(vm.getNumber(sector));
+      return undefined;
+    });
+    fn('clockNow', () => vm.newNumber((o.now ?? Date.now)()));
+    fn('log', (m) => {
+      (o.log ?? console.log)(vm.getString(m));
+      return undefined;
+    });
+    vm.setProp(vm.global, '__hal', hal);
+    hal.dispose();
+    const log = vm.newFunction('log', (...args) => {
+      (o.log ?? console.log)(args.map((a) => String(vm.dump(a))).join(' '));
+    });
+    const consoleObj = vm.newObject();
+    vm.setProp(consoleObj, 'log', log);
+    vm.setProp(consoleObj, 'error', log);
+    vm.setProp(vm.global, 'console', consoleObj);
+    log.dispose();
+    consoleObj.dispose();
+  }
+}
