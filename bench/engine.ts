@@ -1,7 +1,7 @@
 // Engine benchmarks (the firmware issue is in progress): bundle size now;
 // boot and in-engine operation rates follow with the boot sequence.
 
-import { buildFirmware } from '../firmware/build.ts';
+import { buildFirmware } from '../flash-scripts/toolchain/firmware-build.ts';
 import type { BenchLine } from './runtime.ts';
 
 export async function bundleSize(): Promise<BenchLine[]> {

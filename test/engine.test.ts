@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildFirmware } from '../firmware/build.ts';
-import { checkEngineProfile } from '../firmware/engine-profile.ts';
+import { buildFirmware } from '../flash-scripts/toolchain/firmware-build.ts';
+import { checkEngineProfile } from '../flash-scripts/toolchain/engine-profile.ts';
 import { EngineError, EngineHost } from '../simulator/engine/engine-host.ts';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';

@@ -1,13 +1,13 @@
 // Builds the firmware bundle for the dock's engine (dist/firmware.js) and
 // refuses a bundle that steps outside the engine profile.
-// Usage: tsx firmware/build.ts   (npm run build)
+// Usage: npm run build
 
 import { build } from 'esbuild';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { checkEngineProfile, ENGINE_TARGET, type ProfileViolation } from './engine-profile.ts';
 
-const root = resolve(import.meta.dirname, '..');
+const root = resolve(import.meta.dirname, '..', '..');
 
 export interface FirmwareBundle {
   code: string;
