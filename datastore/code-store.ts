@@ -3,7 +3,7 @@
 
 import { crc32 } from './runtime/crc32.ts';
 import { utf8Decode, utf8Encode } from './runtime/key-text.ts';
-import { Datastore } from './datastore.ts';
+import { storeScope, type ScopeOptions } from './tiers/store-scope.ts';
 import { APPLICATION_DATA, TIER_NAMES, type Tier, type TierSet } from './tiers/tier-set.ts';
 
 const APP = 'app';
@@ -20,10 +20,8 @@ export class CodeStore {
   private readonly tiers: TierSet;
   private readonly tier: Tier | undefined;
 
-  constructor(options: Tier | { tier?: Tier; tiers?: TierSet } = {}) {
-    const o = typeof options === 'number' ? { tier: options } : options;
-    this.tiers = o.tiers ?? Datastore.current();
-    this.tier = o.tier;
+  constructor(options: Tier | ScopeOptions = {}) {
+    ({ tiers: this.tiers, tier: this.tier } = storeScope(options));
   }
 
   /** The code the dock would run (ephemeral, then runtime, then factory), or '' if none. */

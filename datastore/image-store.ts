@@ -4,7 +4,7 @@
 
 import { checkImage } from '../images/image-check.ts';
 import { isImageType, NONE, type ImageType } from '../images/image-type.ts';
-import { Datastore } from './datastore.ts';
+import { storeScope, type ScopeOptions } from './tiers/store-scope.ts';
 import { APPLICATION_DATA, LOOKUP_ORDER, TIER_NAMES, type Durability, type ItemRef, type Tier, type TierSet } from './tiers/tier-set.ts';
 import { NotFoundError, TierError, TokenInvalidError } from './tiers/tier-errors.ts';
 
@@ -31,10 +31,8 @@ export class ImageStore {
   private readonly tiers: TierSet;
   private readonly tier: Tier | undefined;
 
-  constructor(options: Tier | { tier?: Tier; tiers?: TierSet } = {}) {
-    const o = typeof options === 'number' ? { tier: options } : options;
-    this.tiers = o.tiers ?? Datastore.current();
-    this.tier = o.tier;
+  constructor(options: Tier | ScopeOptions = {}) {
+    ({ tiers: this.tiers, tier: this.tier } = storeScope(options));
   }
 
   /** Tags of images across tiers (or one), each once; optionally only of one type. */
