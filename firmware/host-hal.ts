@@ -4,6 +4,10 @@
 
 import { FlashError, type FlashErrorCode, type FlashPartition } from '../hal/flash.ts';
 import type { Clock } from '../hal/clock.ts';
+import type { Crypto } from '../hal/crypto.ts';
+import type { Otp } from '../hal/otp.ts';
+import type { EphemeralArea, EphemeralItemInfo } from '../hal/ephemeral.ts';
+import { EphemeralFullError } from '../datastore/tiers/tier-errors.ts';
 
 export interface HostHal {
   flashGeometry(partition: string): number[];
@@ -12,6 +16,28 @@ export interface HostHal {
   flashErase(partition: string, sector: number): void;
   clockNow(): number;
   log(message: string): void;
+  sha256(data: ArrayBuffer): ArrayBuffer;
+  sha256Flash(partition: string, offset: number, length: number): ArrayBuffer;
+  verifyEd25519(publicKey: ArrayBuffer, message: ArrayBuffer, signature: ArrayBuffer): boolean;
+  otpDockId(): string;
+  otpManufacturerPublicKey(): ArrayBuffer;
+  otpDeviceSecret(): ArrayBuffer;
+  /** Ephemeral area; absent when the host has none. Errors arrive as "EPH:<code>:<needed>:<free>:". */
+  ephCapacity?(): number;
+  ephUsed?(): number;
+  ephGet?(key: string): ArrayBuffer | undefined;
+  ephInfo?(key: string): number[] | undefined;
+  ephReadRange?(key: string, offset: number, length: number): ArrayBuffer;
+  ephPut?(key: string, value: ArrayBuffer, encoding: number, writtenAt: number): number;
+  ephDelete?(key: string): boolean;
+  ephKeys?(prefix: string): string[];
+  ephClear?(): void;
+  /** The display streams a background in chunks (the image never sits whole in the heap). */
+  displayBegin(size: number, type: number): void;
+  displayChunk(data: ArrayBuffer): void;
+  displayEnd(): void;
+  displayText(id: number, text: string, x: number, y: number): void;
+  displayRemoveText(id: number): void;
 }
 
 export function hostHal(): HostHal {
@@ -71,3 +97,79 @@ export class HostFlash implements FlashPartition {
 }
 
 export const hostClock: Clock = { now: () => hostHal().clockNow() };
+
+/** An ArrayBuffer holding exactly a view's bytes. */
+function bufferOf(view: Uint8Array): ArrayBuffer {
+  return (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? view.buffer : view.slice().buffer) as ArrayBuffer;
+}
+
+export class HostCrypto implements Crypto {
+  private readonly hal = hostHal();
+  sha256(data: Uint8Array): Uint8Array {
+    return new Uint8Array(this.hal.sha256(bufferOf(data)));
+  }
+  /** The hash engine reads the flash itself: nothing passes through the heap. */
+  sha256Flash(flash: FlashPartition, offset: number, length: number): Uint8Array {
+    if (!(flash instanceof HostFlash)) throw new Error('sha256Flash needs a host flash partition');
+    return new Uint8Array(this.hal.sha256Flash(flash.partition, offset, length));
+  }
+  verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+    return this.hal.verifyEd25519(bufferOf(publicKey), bufferOf(message), bufferOf(signature));
+  }
+}
+
+export class HostOtp implements Otp {
+  private readonly hal = hostHal();
+  dockId(): string {
+    return this.hal.otpDockId();
+  }
+  manufacturerPublicKey(): Uint8Array {
+    return new Uint8Array(this.hal.otpManufacturerPublicKey());
+  }
+  deviceSecret(): Uint8Array {
+    return new Uint8Array(this.hal.otpDeviceSecret());
+  }
+}
+
+export class HostEphemeral implements EphemeralArea {
+  private readonly hal = hostHal();
+  readonly capacityBytes: number;
+  constructor() {
+    if (!this.hal.ephCapacity) throw new Error('the host has no ephemeral area');
+    this.capacityBytes = this.hal.ephCapacity();
+  }
+  usedBytes(): number {
+    return this.hal.ephUsed!();
+  }
+  get(key: string): Uint8Array | undefined {
+    const b = this.hal.ephGet!(key);
+    return b === undefined ? undefined : new Uint8Array(b);
+  }
+  info(key: string): EphemeralItemInfo | undefined {
+    const i = this.hal.ephInfo!(key);
+    return i && { size: i[0], encoding: i[1], writtenAt: i[2], version: i[3] };
+  }
+  readRange(key: string, offset: number, into: Uint8Array): number {
+    const b = new Uint8Array(this.hal.ephReadRange!(key, offset, into.length));
+    into.set(b);
+    return b.length;
+  }
+  put(key: string, value: Uint8Array, encoding: number, writtenAt: number): number {
+    try {
+      return this.hal.ephPut!(key, bufferOf(value), encoding, writtenAt);
+    } catch (e) {
+      const m = /^EPH:full:(\d+):(\d+):/.exec(e instanceof Error ? e.message : '');
+      if (m) throw new EphemeralFullError(key, Number(m[1]), Number(m[2]));
+      throw e;
+    }
+  }
+  delete(key: string): boolean {
+    return this.hal.ephDelete!(key);
+  }
+  keys(prefix = ''): string[] {
+    return this.hal.ephKeys!(prefix);
+  }
+  clear(): void {
+    this.hal.ephClear!();
+  }
+}

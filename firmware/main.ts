@@ -1,5 +1,6 @@
-// The firmware bundle's entry. For now it exposes the datastore to the engine
-// host as globalThis.dl7450; the boot sequence and app loader come next.
+// The firmware bundle's entry: the engine host calls dl7450.boot(), then
+// dl7450.runTimers(now) whenever the engine is idle. The datastore classes are
+// exposed too, for on-target tests.
 
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { TierSet } from '../datastore/tiers/tier-set.ts';
@@ -10,6 +11,7 @@ import { CodeStore } from '../datastore/code-store.ts';
 import { checkImage } from '../images/image-check.ts';
 import { encodeValue, decodeValue } from '../datastore/value-codec.ts';
 import { HostFlash, hostClock, hostHal } from './host-hal.ts';
+import { boot, timers } from './boot.ts';
 
 (globalThis as Record<string, unknown>).dl7450 = {
   RuntimeStore,
@@ -24,4 +26,6 @@ import { HostFlash, hostClock, hostHal } from './host-hal.ts';
   encodeValue,
   decodeValue,
   log: (m: string) => hostHal().log(m),
+  boot,
+  runTimers: (now: number) => (timers ? timers.runDue(now) : -1),
 };

@@ -12,6 +12,11 @@
 
 import { getQuickJS, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten';
 import { FlashError, type FlashPartition } from '../../hal/flash.ts';
+import type { Crypto } from '../../hal/crypto.ts';
+import type { Otp } from '../../hal/otp.ts';
+import type { EphemeralArea } from '../../hal/ephemeral.ts';
+import { EphemeralFullError } from '../../datastore/tiers/tier-errors.ts';
+import { SimDisplay } from './sim-display.ts';
 
 export interface EngineOptions {
   partitions: Record<string, FlashPartition>;
@@ -21,6 +26,14 @@ export interface EngineOptions {
   watchdogMs?: number;
   now?: () => number;
   log?: (line: string) => void;
+  crypto?: Crypto;
+  otp?: Otp;
+  ephemeral?: EphemeralArea | null;
+  display?: SimDisplay;
+}
+
+function exact(view: Uint8Array): ArrayBuffer {
+  return (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? view.buffer : view.slice().buffer) as ArrayBuffer;
 }
 
 export class EngineError extends Error {
@@ -35,6 +48,7 @@ export class EngineError extends Error {
 
 export class EngineHost {
   private deadline = Infinity;
+  display!: SimDisplay;
 
   private constructor(
     readonly runtime: QuickJSRuntime,
@@ -102,7 +116,12 @@ export class EngineHost {
           return impl(...args);
         } catch (e) {
           // Flash errors cross as a parseable message; the bundle turns them back into FlashError.
-          const msg = e instanceof FlashError ? `FLASH:${e.code}:${e.at}:${e.message}` : (e as Error).message;
+          const msg =
+            e instanceof FlashError
+              ? `FLASH:${e.code}:${e.at}:${e.message}`
+              : e instanceof EphemeralFullError
+                ? `EPH:full:${e.needed}:${e.free}:${e.message}`
+                : (e as Error).message;
           return { error: vm.newError(msg) } as unknown as QuickJSHandle;
         }
       });
@@ -147,6 +166,90 @@ export class EngineHost {
     fn('clockNow', () => vm.newNumber((o.now ?? Date.now)()));
     fn('log', (m) => {
       (o.log ?? console.log)(vm.getString(m));
+      return undefined;
+    });
+    const bytesOf = (h: QuickJSHandle): Uint8Array => {
+      const view = vm.getArrayBuffer(h);
+      try {
+        return view.value.slice();
+      } finally {
+        view.dispose();
+      }
+    };
+    const numbers = (ns: number[]) => {
+      const arr = vm.newArray();
+      ns.forEach((n, i) => {
+        const v = vm.newNumber(n);
+        vm.setProp(arr, i, v);
+        v.dispose();
+      });
+      return arr;
+    };
+    const crypto = o.crypto;
+    if (crypto) {
+      fn('sha256', (d) => vm.newArrayBuffer(exact(crypto.sha256(bytesOf(d)))));
+      fn('sha256Flash', (p, off, len) => vm.newArrayBuffer(exact(crypto.sha256Flash(partition(p), vm.getNumber(off), vm.getNumber(len)))));
+      fn('verifyEd25519', (k, m, sig) => (crypto.verifyEd25519(bytesOf(k), bytesOf(m), bytesOf(sig)) ? vm.true : vm.false));
+    }
+    const otp = o.otp;
+    if (otp) {
+      fn('otpDockId', () => vm.newString(otp.dockId()));
+      fn('otpManufacturerPublicKey', () => vm.newArrayBuffer(exact(otp.manufacturerPublicKey())));
+      fn('otpDeviceSecret', () => vm.newArrayBuffer(exact(otp.deviceSecret())));
+    }
+    const eph = o.ephemeral;
+    if (eph) {
+      fn('ephCapacity', () => vm.newNumber(eph.capacityBytes));
+      fn('ephUsed', () => vm.newNumber(eph.usedBytes()));
+      fn('ephGet', (k) => {
+        const v = eph.get(vm.getString(k));
+        return v === undefined ? vm.undefined : vm.newArrayBuffer(exact(v));
+      });
+      fn('ephInfo', (k) => {
+        const i = eph.info(vm.getString(k));
+        return i ? numbers([i.size, i.encoding, i.writtenAt, i.version]) : vm.undefined;
+      });
+      fn('ephReadRange', (k, off, len) => {
+        const into = new Uint8Array(vm.getNumber(len));
+        const n = eph.readRange(vm.getString(k), vm.getNumber(off), into);
+        return vm.newArrayBuffer(exact(into.subarray(0, n)));
+      });
+      fn('ephPut', (k, v, enc, at) => vm.newNumber(eph.put(vm.getString(k), bytesOf(v), vm.getNumber(enc), vm.getNumber(at))));
+      fn('ephDelete', (k) => (eph.delete(vm.getString(k)) ? vm.true : vm.false));
+      fn('ephKeys', (prefix) => {
+        const arr = vm.newArray();
+        eph.keys(vm.getString(prefix)).forEach((key, i) => {
+          const v = vm.newString(key);
+          vm.setProp(arr, i, v);
+          v.dispose();
+        });
+        return arr;
+      });
+      fn('ephClear', () => {
+        eph.clear();
+        return undefined;
+      });
+    }
+    const display = o.display ?? new SimDisplay();
+    this.display = display;
+    fn('displayBegin', (size, type) => {
+      display.begin(vm.getNumber(size), vm.getNumber(type));
+      return undefined;
+    });
+    fn('displayChunk', (d) => {
+      display.chunk(bytesOf(d));
+      return undefined;
+    });
+    fn('displayEnd', () => {
+      display.end();
+      return undefined;
+    });
+    fn('displayText', (id, text, x, y) => {
+      display.text(vm.getNumber(id), vm.getString(text), vm.getNumber(x), vm.getNumber(y));
+      return undefined;
+    });
+    fn('displayRemoveText', (id) => {
+      display.removeText(vm.getNumber(id));
       return undefined;
     });
     vm.setProp(vm.global, '__hal', hal);

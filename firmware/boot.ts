@@ -1,0 +1,99 @@
+// The dock's boot sequence: mount the runtime partition, verify and mount the
+// factory partition, attach the ephemeral area, then choose the application
+// (ephemeral, pushed during development → runtime, updated in the field →
+// factory) and run it. An app that throws while starting is logged and the
+// next stored app runs instead, so a bad update never bricks a dock. Each
+// tier that fails says why; the others still serve.
+
+import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { FactoryPartition, FactoryVerificationError } from '../datastore/factory/factory-partition.ts';
+import { Datastore } from '../datastore/datastore.ts';
+import { APPLICATION_DATA, EPHEMERAL_DATA, FACTORY_DATA, TIER_NAMES, type Tier } from '../datastore/tiers/tier-set.ts';
+import { CodeStore } from '../datastore/code-store.ts';
+import { HostCrypto, HostEphemeral, HostFlash, HostOtp, hostClock, hostHal } from './host-hal.ts';
+import { TimerQueue } from './timers.ts';
+import { sdkModules } from './sdk-modules.ts';
+
+export interface BootReport {
+  runtime: string;
+  factory: string;
+  ephemeral: string;
+  /** The tier whose app is running, or null. */
+  appTier: string | null;
+  appChecksum: number | null;
+  /** Apps that failed to start, with why. */
+  failedApps: string[];
+}
+
+export let timers: TimerQueue | null = null;
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export function boot(): BootReport {
+  const hal = hostHal();
+  const log = (line: string) => hal.log(line);
+  const report: BootReport = { runtime: '', factory: '', ephemeral: '', appTier: null, appChecksum: null, failedApps: [] };
+
+  let runtime: RuntimeStore | null = null;
+  try {
+    runtime = RuntimeStore.open(new HostFlash('runtime'), { clock: hostClock });
+    const s = runtime.stats();
+    report.runtime = `mounted: ${s.keys} keys, ${s.freeBytes} bytes free${s.retiredSectors.length ? `, ${s.retiredSectors.length} worn sectors retired` : ''}`;
+  } catch (e) {
+    report.runtime = `unavailable: ${describe(e)}`;
+  }
+
+  let factory: FactoryPartition | null = null;
+  try {
+    factory = FactoryPartition.mount(new HostFlash('factory'), new HostCrypto(), new HostOtp());
+    report.factory = `verified: ${factory.items().length} items, signed by the manufacturer`;
+  } catch (e) {
+    report.factory = e instanceof FactoryVerificationError ? `not trusted (${e.check}): ${e.message}` : `unavailable: ${describe(e)}`;
+  }
+
+  let ephemeral: HostEphemeral | null = null;
+  try {
+    ephemeral = new HostEphemeral();
+    report.ephemeral = `attached: ${ephemeral.capacityBytes} bytes`;
+  } catch (e) {
+    report.ephemeral = `unavailable: ${describe(e)}`;
+  }
+
+  Datastore.install({ runtime, factory, ephemeral, clock: hostClock, ephemeralProblem: report.ephemeral, factoryProblem: report.factory });
+  timers = new TimerQueue(() => hostClock.now(), log);
+
+  for (const tier of [EPHEMERAL_DATA, APPLICATION_DATA, FACTORY_DATA] as Tier[]) {
+    if (!Datastore.current().has(tier)) continue;
+    const code = new CodeStore(tier);
+    const source = code.get();
+    if (!source) continue;
+    try {
+      runApp(source, timers);
+      report.appTier = TIER_NAMES[tier];
+      report.appChecksum = code.info()?.checksum ?? null;
+      break;
+    } catch (e) {
+      const why = `${TIER_NAMES[tier]} app failed to start: ${describe(e)}`;
+      report.failedApps.push(why);
+      log(why);
+    }
+  }
+  if (report.appTier === null) log('no application could be started; the datastore still serves');
+  return report;
+}
+
+/** Run an app bundle (CommonJS shape: the SDK modules come from `require`). */
+export function runApp(source: string, queue: TimerQueue): void {
+  const modules = sdkModules(queue);
+  const require = (name: string) => {
+    const m = modules[name];
+    if (!m) throw new Error(`the app requires "${name}", which the dock does not provide (available: ${Object.keys(modules).join(', ')})`);
+    return m;
+  };
+  const module = { exports: {} as Record<string, unknown> };
+  // eslint-disable-next-line no-new-func
+  const start = new Function('require', 'module', 'exports', source);
+  start(require, module, module.exports);
+}

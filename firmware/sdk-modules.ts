@@ -1,0 +1,21 @@
+// The modules a dock app imports, as the app loader hands them out.
+
+import { KvStore } from '../datastore/kv-store.ts';
+import { ImageStore } from '../datastore/image-store.ts';
+import { CodeStore } from '../datastore/code-store.ts';
+import { Datastore } from '../datastore/datastore.ts';
+import { APPLICATION_DATA, EPHEMERAL_DATA, FACTORY_DATA } from '../datastore/tiers/tier-set.ts';
+import { BMP, JPEG, NONE, PNG } from '../images/image-type.ts';
+import { Splashscreen } from './splashscreen.ts';
+import { hostHal } from './host-hal.ts';
+import type { TimerQueue } from './timers.ts';
+
+export function sdkModules(timers: TimerQueue): Record<string, unknown> {
+  return {
+    datastore: { KvStore, ImageStore, CodeStore, Datastore, FACTORY_DATA, APPLICATION_DATA, EPHEMERAL_DATA },
+    image: { NONE, PNG, BMP, JPEG },
+    dock: { DockInfo: () => ({ dockId: () => hostHal().otpDockId() }) },
+    wakeup: { wakeup: (task: () => void, ms: number, repeatMs = 0) => timers.wakeup(task, ms, repeatMs) },
+    splashscreen: { Splashscreen },
+  };
+}
