@@ -28,4 +28,9 @@ import { boot, timers } from './boot.ts';
   log: (m: string) => hostHal().log(m),
   boot,
   runTimers: (now: number) => (timers ? timers.runDue(now) : -1),
+  /** A clean stop: commit and checkpoint the runtime store so the next boot reads little. */
+  factoryReset: () => Datastore.factoryReset(),
+  shutdown: () => {
+    Datastore.current().runtime?.unmount();
+  },
 };

@@ -2,6 +2,9 @@
 //   dl7450 keys generate --out <dir>
 //   dl7450 romstore build <config.yaml> --key <private key> -o <factory.bin> [--json]
 //   dl7450 romstore inspect <factory.bin> [--pubkey <file>] [--json]
+//   dl7450 build <app.ts> -o <app.js>
+//   dl7450 sim start --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--run-ms N]
+//   dl7450 sim factory-reset --dir <dock dir>
 // Errors print one clear message (every problem, for a config) and exit 1;
 // usage errors exit 2. Nothing is written unless the whole command succeeds.
 
@@ -11,6 +14,8 @@ import { loadRomStoreConfig, RomStoreConfigError } from './romstore/romstore-con
 import { buildFactoryImage, FactoryImageTooLargeError } from './romstore/factory-image-builder.ts';
 import { inspectFactoryImage } from './romstore/factory-image-inspector.ts';
 import { imageTypeName, type ImageType } from '../images/image-type.ts';
+import { AppBuildError, buildApp } from './toolchain/app-build.ts';
+import { SimulatedDock } from './sim/simulated-dock.ts';
 
 class UsageError extends Error {}
 
@@ -39,15 +44,51 @@ function parseArgs(argv: string[], withValue: string[]): Args {
 const USAGE = `usage:
   dl7450 keys generate --out <dir>
   dl7450 romstore build <config.yaml> --key <factory.key> -o <factory.bin> [--json]
-  dl7450 romstore inspect <factory.bin> [--pubkey <factory.pub>] [--json]`;
+  dl7450 romstore inspect <factory.bin> [--pubkey <factory.pub>] [--json]
+  dl7450 build <app.ts> -o <app.js>
+  dl7450 sim start --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--run-ms N]
+  dl7450 sim factory-reset --dir <dock dir>`;
 
 function kib(n: number): string {
   return `${(n / 1024).toFixed(1)} KiB`;
 }
 
-export function main(argv: string[], out: (s: string) => void = console.log): number {
+export async function main(argv: string[], out: (s: string) => void = console.log): Promise<number> {
   const [group, command, ...rest] = argv;
   try {
+    if (group === 'build') {
+      const a = parseArgs([command, ...rest].filter((x) => x !== undefined), ['o', 'out']);
+      const [entry] = a.positional;
+      const target = a.flags.get('o') ?? a.flags.get('out');
+      if (!entry || typeof target !== 'string') throw new UsageError('build needs <app.ts> -o <app.js>');
+      const app = await buildApp(entry);
+      if (app.violations.length > 0) {
+        console.error(`dl7450: ${entry} uses what the dock's engine lacks:\n${app.violations.map((v) => `  ${v.rule}: ${v.text}`).join('\n')}`);
+        return 1;
+      }
+      writeFileSync(target, app.code);
+      out(`built ${target}: ${app.bytes} bytes (the SDK modules come from the firmware)`);
+      return 0;
+    }
+    if (group === 'sim' && (command === 'start' || command === 'restart' || command === 'factory-reset')) {
+      const a = parseArgs(rest, ['dir', 'factory', 'otp', 'run-ms']);
+      const dir = a.flags.get('dir');
+      if (typeof dir !== 'string') throw new UsageError(`sim ${command} needs --dir <dock dir>`);
+      const factory = a.flags.get('factory');
+      const otp = a.flags.get('otp');
+      if (command === 'factory-reset') {
+        SimulatedDock.factoryReset(dir);
+        out('factory reset done: runtime partition reformatted, ephemeral area wiped, factory image untouched');
+        return 0;
+      }
+      const dock = new SimulatedDock({ dir, factory: typeof factory === 'string' ? factory : undefined, otp: typeof otp === 'string' ? otp : undefined, log: (l) => out(`app> ${l}`) });
+      const { report, splashPath } = await dock.boot();
+      out(`runtime: ${report.runtime}\nfactory: ${report.factory}\nephemeral: ${report.ephemeral}\napp: ${report.appTier ?? 'none'}${report.failedApps.map((f) => `\nfallback: ${f}`).join('')}\nsplash: ${splashPath}`);
+      const runMs = a.flags.get('run-ms');
+      await dock.run(typeof runMs === 'string' ? Number(runMs) : Infinity);
+      dock.shutdown();
+      return 0;
+    }
     if (group === 'keys' && command === 'generate') {
       const a = parseArgs(rest, ['out']);
       const dir = a.flags.get('out');
@@ -97,7 +138,7 @@ export function main(argv: string[], out: (s: string) => void = console.log): nu
       console.error(`dl7450: ${e.message}\n${USAGE}`);
       return 2;
     }
-    if (e instanceof RomStoreConfigError || e instanceof KeyFileError || e instanceof FactoryImageTooLargeError) {
+    if (e instanceof RomStoreConfigError || e instanceof KeyFileError || e instanceof FactoryImageTooLargeError || e instanceof AppBuildError) {
       console.error(`dl7450: ${e.message}`);
       return 1;
     }

@@ -50,5 +50,21 @@ cli('a tampered image is refused; a bad config writes nothing and exits 1; usage
   assert.is(dl7450('frobnicate').code, 2);
 });
 
+cli('build an app; a simulated dock boots, keeps runtime data across restarts, and a factory reset clears it', () => {
+  const built = dl7450('build', join(root, 'firmware', 'default-app', 'app.ts'), '-o', 'app.js');
+  assert.is(built.code, 0, built.err);
+  assert.ok(readFileSync(join(work, 'app.js'), 'utf8').includes('require("datastore")'), 'SDK modules left to the firmware');
+  assert.ok(readFileSync(join(work, 'app.js')).length < 4096, 'an app is a few KB, not a copy of the runtime');
+  const first = dl7450('sim', 'start', '--dir', 'dock', '--run-ms', '50');
+  assert.is(first.code, 0, first.err);
+  assert.match(first.out, /boot number 1/);
+  assert.match(first.out, /app: factory/);
+  assert.match(first.out, /splash: .*splash\.png/);
+  assert.equal(readFileSync(join(work, 'dock', 'splash.png')), readFileSync(join(root, 'images', 'default-rom-store', 'default.png')));
+  assert.match(dl7450('sim', 'start', '--dir', 'dock', '--run-ms', '50').out, /boot number 2/);
+  assert.is(dl7450('sim', 'factory-reset', '--dir', 'dock').code, 0);
+  assert.match(dl7450('sim', 'start', '--dir', 'dock', '--run-ms', '50').out, /boot number 1/);
+});
+
 cli.after(() => rmSync(work, { recursive: true, force: true }));
 cli.run();
