@@ -3,7 +3,7 @@
 //   dl7450 romstore build <config.yaml> --key <private key> -o <factory.bin> [--json]
 //   dl7450 romstore inspect <factory.bin> [--pubkey <file>] [--json]
 //   dl7450 build <app.ts> -o <app.js>
-//   dl7450 sim start --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--run-ms N]
+//   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
 //   dl7450 sim factory-reset --dir <dock dir>
 // Errors print one clear message (every problem, for a config) and exit 1;
 // usage errors exit 2. Nothing is written unless the whole command succeeds.
@@ -46,7 +46,7 @@ const USAGE = `usage:
   dl7450 romstore build <config.yaml> --key <factory.key> -o <factory.bin> [--json]
   dl7450 romstore inspect <factory.bin> [--pubkey <factory.pub>] [--json]
   dl7450 build <app.ts> -o <app.js>
-  dl7450 sim start --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--run-ms N]
+  dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
   dl7450 sim factory-reset --dir <dock dir>`;
 
 function kib(n: number): string {
@@ -71,7 +71,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       return 0;
     }
     if (group === 'sim' && (command === 'start' || command === 'restart' || command === 'factory-reset')) {
-      const a = parseArgs(rest, ['dir', 'factory', 'otp', 'run-ms']);
+      const a = parseArgs(rest, ['dir', 'factory', 'otp', 'run-ms', 'power-cut-after', 'bitflips']);
       const dir = a.flags.get('dir');
       if (typeof dir !== 'string') throw new UsageError(`sim ${command} needs --dir <dock dir>`);
       const factory = a.flags.get('factory');
@@ -81,11 +81,30 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
         out('factory reset done: runtime partition reformatted, ephemeral area wiped, factory image untouched');
         return 0;
       }
-      const dock = new SimulatedDock({ dir, factory: typeof factory === 'string' ? factory : undefined, otp: typeof otp === 'string' ? otp : undefined, log: (l) => out(`app> ${l}`) });
-      const { report, splashPath } = await dock.boot();
+      const cut = a.flags.get('power-cut-after');
+      const flips = a.flags.get('bitflips');
+      const dock = new SimulatedDock({
+        dir,
+        factory: typeof factory === 'string' ? factory : undefined,
+        otp: typeof otp === 'string' ? otp : undefined,
+        log: (l) => out(`app> ${l}`),
+        powerCutAfter: typeof cut === 'string' ? Number(cut) : undefined,
+        bitFlipRate: typeof flips === 'string' ? Number(flips) : undefined,
+      });
+      let booted;
+      try {
+        booted = await dock.boot();
+      } catch (e) {
+        if (!dock.poweredOff) throw e;
+        dock.shutdown();
+        out('power cut during boot: the dock is off; start it again to see it recover');
+        return 0;
+      }
+      const { report, splashPath } = booted;
       out(`runtime: ${report.runtime}\nfactory: ${report.factory}\nephemeral: ${report.ephemeral}\napp: ${report.appTier ?? 'none'}${report.failedApps.map((f) => `\nfallback: ${f}`).join('')}\nsplash: ${splashPath}`);
       const runMs = a.flags.get('run-ms');
       await dock.run(typeof runMs === 'string' ? Number(runMs) : Infinity);
+      if (dock.poweredOff) out('power cut: the dock is off; start it again to see it recover');
       dock.shutdown();
       return 0;
     }

@@ -32,6 +32,10 @@ export interface DockOptions {
   /** An OTP file (otherwise one is burnt on first start). */
   otp?: string;
   log?: (line: string) => void;
+  /** Fault: cut power at the Nth program or erase of the runtime partition (counted from boot). */
+  powerCutAfter?: number;
+  /** Fault: flip bits read from both partitions at this rate per bit. */
+  bitFlipRate?: number;
 }
 
 export interface BootResult {
@@ -107,6 +111,11 @@ export class SimulatedDock {
     const log = this.options.log ?? ((l: string) => console.log(l));
     this.runtime = FileFlash.open(join(dir, 'runtime.flash'), GEOMETRY);
     this.factory = FileFlash.open(join(dir, 'factory.flash'), GEOMETRY);
+    if (this.options.powerCutAfter !== undefined) this.runtime.armPowerCut({ atOp: this.options.powerCutAfter, effect: 'torn' });
+    if (this.options.bitFlipRate) {
+      this.runtime.setReadBitFlipRate(this.options.bitFlipRate);
+      this.factory.setReadBitFlipRate(this.options.bitFlipRate);
+    }
     // The ephemeral area lives in RAM outside the engine and is wiped at every boot.
     const ephPath = ephemeralPath(dir);
     try {
@@ -136,8 +145,14 @@ export class SimulatedDock {
     return new Promise((done) => {
       const until = Date.now() + ms;
       const step = () => {
-        if (!this.host) return done();
-        const next = this.host.eval(`dl7450.runTimers(${Date.now()})`) as number;
+        if (!this.host || this.poweredOff) return done();
+        let next: number;
+        try {
+          next = this.host.eval(`dl7450.runTimers(${Date.now()})`) as number;
+        } catch (e) {
+          if (this.poweredOff) return done();
+          throw e;
+        }
         this.display.save(this.splashPath);
         const now = Date.now();
         if (now >= until) return done();
@@ -152,9 +167,19 @@ export class SimulatedDock {
     return this.display;
   }
 
+  /** True once a simulated power cut has happened: the dock is dead until the next start. */
+  get poweredOff(): boolean {
+    return this.runtime?.poweredOff ?? false;
+  }
+
   /** Stop the engine cleanly: the runtime store writes a checkpoint so the next boot is fast. */
   shutdown(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.host && this.poweredOff) {
+      // No clean stop after a power cut: the next boot recovers.
+      this.host.dispose();
+      this.host = null;
+    }
     if (this.host) {
       try {
         this.host.eval('dl7450.shutdown()', 'shutdown');
