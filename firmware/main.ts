@@ -10,7 +10,8 @@ import { ImageStore } from '../datastore/image-store.ts';
 import { CodeStore } from '../datastore/code-store.ts';
 import { checkImage } from '../images/image-check.ts';
 import { encodeValue, decodeValue } from '../datastore/value-codec.ts';
-import { HostFlash, hostClock, hostHal } from './host-hal.ts';
+import { HostCrypto, HostEphemeral, HostFlash, HostOtp, hostClock, hostHal } from './host-hal.ts';
+import { FactoryPartition } from '../datastore/factory/factory-partition.ts';
 import { boot, timers } from './boot.ts';
 
 (globalThis as Record<string, unknown>).dl7450 = {
@@ -21,6 +22,10 @@ import { boot, timers } from './boot.ts';
   ImageStore,
   CodeStore,
   HostFlash,
+  HostCrypto,
+  HostOtp,
+  HostEphemeral,
+  FactoryPartition,
   hostClock,
   checkImage,
   encodeValue,
