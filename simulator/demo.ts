@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
 
-const dir = resolve(import.meta.dirname, '..', '.dock');
+const dir = resolve(process.env.DL7450_DOCK_DIR ?? resolve(import.meta.dirname, '..', '.dock'));
 const runFor = Number(process.env.DL7450_RUN_MS ?? Infinity);
 const dock = new SimulatedDock({ dir, log: (line) => console.log(`  app> ${line}`) });
 console.log(`DL-7450 simulated dock in ${dir}`);

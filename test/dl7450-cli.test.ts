@@ -66,5 +66,17 @@ cli('build an app; a simulated dock boots, keeps runtime data across restarts, a
   assert.match(dl7450('sim', 'start', '--dir', 'dock', '--run-ms', '50').out, /boot number 1/);
 });
 
+cli('npm start: boots a dock on the built-in factory image, says what it did, prints the splash path; a second start keeps the data', () => {
+  const run = () =>
+    spawnSync(process.execPath, ['--import', 'tsx', join(root, 'simulator', 'demo.ts')], { encoding: 'utf8', cwd: root, env: { ...process.env, DL7450_DOCK_DIR: join(work, 'npm-start-dock'), DL7450_RUN_MS: '100' } });
+  const first = run();
+  assert.is(first.status, 0, first.stderr);
+  assert.match(first.stdout, /factory tier: +verified/);
+  assert.match(first.stdout, /app: +running the factory app/);
+  assert.match(first.stdout, /^splash: .*splash\.png$/m);
+  assert.match(first.stdout, /boot number 1/);
+  assert.match(run().stdout, /boot number 2/);
+});
+
 cli.after(() => rmSync(work, { recursive: true, force: true }));
 cli.run();
