@@ -13,6 +13,8 @@ import { encodeValue, decodeValue } from '../datastore/value-codec.ts';
 import { HostCrypto, HostEphemeral, HostFlash, HostOtp, hostClock, hostHal } from './host-hal.ts';
 import { FactoryPartition } from '../datastore/factory/factory-partition.ts';
 import { boot, timers } from './boot.ts';
+import { SmpServer } from './smp/smp-server.ts';
+import { ConsoleFrameDecoder, encodeConsoleFrames } from './smp/smp-console-frame.ts';
 
 (globalThis as Record<string, unknown>).dl7450 = {
   RuntimeStore,
@@ -32,6 +34,9 @@ import { boot, timers } from './boot.ts';
   decodeValue,
   log: (m: string) => hostHal().log(m),
   boot,
+  SmpServer,
+  ConsoleFrameDecoder,
+  encodeConsoleFrames,
   runTimers: (now: number) => (timers ? timers.runDue(now) : -1),
   /** A clean stop: commit and checkpoint the runtime store so the next boot reads little. */
   factoryReset: () => Datastore.factoryReset(),

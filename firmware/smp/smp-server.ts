@@ -1,0 +1,89 @@
+// The dock's SMP server: decodes request packets and answers them. Groups so
+// far: OS (0: echo, info) and settings (3: read/write/delete on the runtime
+// KvStore). Errors follow SMP v2: { err: { group, rc } }.
+
+import { decodePacket, encodePacket, SmpPacketError, type SmpHeader } from './smp-packet.ts';
+import { KvStore } from '../../datastore/kv-store.ts';
+import { decodeValue, encodeValue } from '../../datastore/value-codec.ts';
+import type { TierSet } from '../../datastore/tiers/tier-set.ts';
+import { APPLICATION_DATA } from '../../datastore/tiers/tier-set.ts';
+
+export const GROUP_OS = 0;
+export const GROUP_SETTINGS = 3;
+
+/** SMP v2 group return codes used here (0 = ok). */
+export const RC = { OK: 0, UNKNOWN: 1, NO_ENTRY: 5, INVALID: 3, NOT_SUPPORTED: 8, READ_ONLY: 7, NO_MEMORY: 2 } as const;
+
+export interface SmpServerContext {
+  tiers: TierSet;
+  dockId: string;
+  firmwareVersion: string;
+}
+
+export class SmpServer {
+  constructor(private readonly ctx: SmpServerContext) {}
+
+  /** Answer one request packet; returns the response packet (or null for a response packet we received). */
+  handle(packet: Uint8Array): Uint8Array | null {
+    let request;
+    try {
+      request = decodePacket(packet);
+    } catch (e) {
+      if (e instanceof SmpPacketError && packet.length >= 8) {
+        return encodePacket({ op: (packet[0] & 7) | 1, version: 1, flags: 0, group: (packet[4] << 8) | packet[5], sequence: packet[6], id: packet[7] }, { err: { group: (packet[4] << 8) | packet[5], rc: RC.INVALID } });
+      }
+      return null;
+    }
+    const { header, payload } = request;
+    if (header.op === 1 || header.op === 3) return null; // a response, not a request
+    const reply = (body: Record<string, unknown>) => encodePacket({ op: header.op + 1, version: header.version, flags: 0, group: header.group, sequence: header.sequence, id: header.id }, body);
+    const err = (rc: number) => reply({ err: { group: header.group, rc } });
+    try {
+      if (header.group === GROUP_OS) return this.os(header, payload, reply, err);
+      if (header.group === GROUP_SETTINGS) return this.settings(header, payload, reply, err);
+      return err(RC.NOT_SUPPORTED);
+    } catch {
+      return err(RC.UNKNOWN);
+    }
+  }
+
+  private os(h: SmpHeader, p: Record<string, unknown>, reply: (b: Record<string, unknown>) => Uint8Array, err: (rc: number) => Uint8Array): Uint8Array {
+    if (h.id === 0) {
+      if (typeof p.d !== 'string') return err(RC.INVALID);
+      return reply({ r: p.d });
+    }
+    if (h.id === 7 && h.op === 0) return reply({ output: `DL-7450 dock ${this.ctx.dockId} firmware ${this.ctx.firmwareVersion}` });
+    return err(RC.NOT_SUPPORTED);
+  }
+
+  private settings(h: SmpHeader, p: Record<string, unknown>, reply: (b: Record<string, unknown>) => Uint8Array, err: (rc: number) => Uint8Array): Uint8Array {
+    const name = p.name;
+    if (typeof name !== 'string' || name === '') return err(RC.INVALID);
+    const kv = new KvStore({ tiers: this.ctx.tiers });
+    if (h.id === 0 && h.op === 0) {
+      const ref = this.ctx.tiers.find('kv', name);
+      if (!ref) return err(RC.NO_ENTRY);
+      const value = decodeValue(ref.encoding, this.ctx.tiers.read(ref));
+      return reply({ val: value instanceof Uint8Array ? value : encodeValue(value).bytes });
+    }
+    if (h.id === 0 && h.op === 2) {
+      if (!(p.val instanceof Uint8Array)) return err(RC.INVALID);
+      // Settings values are bytes on the wire; UTF-8 text is stored as a string.
+      const text = utf8OrNull(p.val);
+      kv.set(name, text === null ? p.val : text, { tier: APPLICATION_DATA, durability: 'immediate' });
+      return reply({});
+    }
+    if (h.id === 1 && h.op === 2) return kv.delete(name, { tier: APPLICATION_DATA, durability: 'immediate' }) ? reply({}) : err(RC.NO_ENTRY);
+    return err(RC.NOT_SUPPORTED);
+  }
+}
+
+function utf8OrNull(b: Uint8Array): string | null {
+  let s = '';
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c < 0x20 || c > 0x7e) return null; // printable ASCII is taken as text; anything else stays bytes
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
