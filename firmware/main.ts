@@ -16,6 +16,9 @@ import { boot, timers } from './boot.ts';
 import { SmpServer } from './smp/smp-server.ts';
 import { ConsoleFrameDecoder, encodeConsoleFrames } from './smp/smp-console-frame.ts';
 
+const FIRMWARE_VERSION = '0.1.0';
+let smp: SmpServer | null = null;
+
 (globalThis as Record<string, unknown>).dl7450 = {
   RuntimeStore,
   TierSet,
@@ -34,6 +37,12 @@ import { ConsoleFrameDecoder, encodeConsoleFrames } from './smp/smp-console-fram
   decodeValue,
   log: (m: string) => hostHal().log(m),
   boot,
+  /** Answer one SMP request packet (after boot); the engine host feeds it from the serial line. */
+  smpHandle: (request: ArrayBuffer): ArrayBuffer => {
+    if (!smp) smp = new SmpServer({ tiers: Datastore.current(), dockId: hostHal().otpDockId(), firmwareVersion: FIRMWARE_VERSION });
+    const reply = smp.handle(new Uint8Array(request));
+    return reply ? (reply.slice().buffer as ArrayBuffer) : new ArrayBuffer(0); // empty: no answer
+  },
   SmpServer,
   ConsoleFrameDecoder,
   encodeConsoleFrames,

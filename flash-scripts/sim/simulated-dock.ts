@@ -14,6 +14,8 @@ import { SimOtp } from '../../simulator/security/sim-otp.ts';
 import { LmdbEphemeral } from '../../simulator/ephemeral/lmdb-ephemeral.ts';
 import { EngineHost } from '../../simulator/engine/engine-host.ts';
 import { RuntimeStore } from '../../datastore/runtime/runtime-store.ts';
+import { ConsoleFrameDecoder, encodeConsoleFrames } from '../../firmware/smp/smp-console-frame.ts';
+import { openLine, parseConnection } from '../link/serial-line.ts';
 import { SimDisplay } from '../../simulator/engine/sim-display.ts';
 import { buildFirmware } from '../toolchain/firmware-build.ts';
 import { buildApp } from '../toolchain/app-build.ts';
@@ -50,6 +52,7 @@ export class SimulatedDock {
   private factory: FileFlash | null = null;
   private display = new SimDisplay();
   private timer: NodeJS.Timeout | null = null;
+  private ports: { close(cb?: () => void): void }[] = [];
 
   constructor(readonly options: DockOptions) {
     mkdirSync(options.dir, { recursive: true });
@@ -167,6 +170,33 @@ export class SimulatedDock {
     return this.display;
   }
 
+  /**
+   * Serve SMP on a serial line (a pty end from socat, or a real port). A pty
+   * ignores baud, so answers are paced here at the line's rate.
+   */
+  async serveSerial(conn: string): Promise<void> {
+    const port = await openLine(conn);
+    const spec = parseConnection(conn);
+    const decoder = new ConsoleFrameDecoder();
+    const bytesPerMs = spec.baudRate / 10 / 1000; // 8N1: ten bits a byte
+    let lineFreeAt = 0;
+    const log = this.options.log ?? ((l: string) => console.log(l));
+    port.on('data', (chunk: Buffer) => {
+      for (const e of decoder.push(new Uint8Array(chunk))) {
+        if (e.kind === 'error') log(`serial: dropped a damaged frame (${e.reason})`);
+        if (e.kind !== 'packet' || !this.host || this.poweredOff) continue;
+        const reply = this.host.callBytes('smpHandle', e.packet);
+        if (!reply) continue;
+        const wire = encodeConsoleFrames(reply);
+        const now = Date.now();
+        const start = Math.max(now, lineFreeAt);
+        lineFreeAt = start + wire.length / bytesPerMs;
+        setTimeout(() => port.write(wire), start - now);
+      }
+    });
+    this.ports.push(port);
+  }
+
   /** True once a simulated power cut has happened: the dock is dead until the next start. */
   get poweredOff(): boolean {
     return this.runtime?.poweredOff ?? false;
@@ -175,6 +205,8 @@ export class SimulatedDock {
   /** Stop the engine cleanly: the runtime store writes a checkpoint so the next boot is fast. */
   shutdown(): void {
     if (this.timer) clearTimeout(this.timer);
+    for (const p of this.ports) p.close();
+    this.ports = [];
     if (this.host && this.poweredOff) {
       // No clean stop after a power cut: the next boot recovers.
       this.host.dispose();

@@ -89,6 +89,37 @@ export class EngineHost {
     }
   }
 
+  /** Call dl7450.<name>(bytes) in the engine with an ArrayBuffer; returns its ArrayBuffer result (null when empty). */
+  callBytes(name: string, bytes: Uint8Array): Uint8Array | null {
+    const vm = this.vm;
+    this.deadline = Date.now() + (this.options.watchdogMs ?? 10_000);
+    const ns = vm.getProp(vm.global, 'dl7450');
+    const fnHandle = vm.getProp(ns, name);
+    const arg = vm.newArrayBuffer(exact(bytes));
+    try {
+      const result = vm.callFunction(fnHandle, ns, arg);
+      if (result.error) {
+        const err = vm.dump(result.error);
+        result.error.dispose();
+        throw new EngineError('exception', `dl7450.${name} failed: ${JSON.stringify(err)}`);
+      }
+      const type = vm.typeof(result.value);
+      let out: Uint8Array | null = null;
+      if (type === 'object') {
+        const view = vm.getArrayBuffer(result.value);
+        out = view.value.slice();
+        view.dispose();
+      }
+      result.value.dispose();
+      return out && out.length > 0 ? out : null;
+    } finally {
+      arg.dispose();
+      fnHandle.dispose();
+      ns.dispose();
+      this.deadline = Infinity;
+    }
+  }
+
   /**
    * QuickJS's own memory report (JS_ComputeMemoryUsage). In the wasm build
    * these figures count allocation units, not bytes: use them to compare
