@@ -31,7 +31,13 @@ function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** Mount the tiers, then start the app: what the dock does at power-on. */
 export function boot(): BootReport {
+  return startApp(mountTiers());
+}
+
+/** Mount runtime, verify factory, attach ephemeral (can take long on a fresh partition: no app watchdog). */
+export function mountTiers(): BootReport {
   const hal = hostHal();
   const log = (line: string) => hal.log(line);
   const report: BootReport = { runtime: '', factory: '', ephemeral: '', appTier: null, appChecksum: null, failedApps: [] };
@@ -62,6 +68,12 @@ export function boot(): BootReport {
   }
 
   Datastore.install({ runtime, factory, ephemeral, clock: hostClock, ephemeralProblem: report.ephemeral, factoryProblem: report.factory });
+  return report;
+}
+
+/** Choose and run the app (ephemeral → runtime → factory), falling back when one throws. */
+export function startApp(report: BootReport): BootReport {
+  const log = (line: string) => hostHal().log(line);
   timers = new TimerQueue(() => hostClock.now(), log);
 
   for (const tier of [EPHEMERAL_DATA, APPLICATION_DATA, FACTORY_DATA] as Tier[]) {

@@ -12,7 +12,7 @@ import { checkImage } from '../images/image-check.ts';
 import { encodeValue, decodeValue } from '../datastore/value-codec.ts';
 import { HostCrypto, HostEphemeral, HostFlash, HostOtp, hostClock, hostHal } from './host-hal.ts';
 import { FactoryPartition } from '../datastore/factory/factory-partition.ts';
-import { boot, timers } from './boot.ts';
+import { boot, mountTiers, startApp, timers, type BootReport } from './boot.ts';
 import { SmpServer } from './smp/smp-server.ts';
 import { ConsoleFrameDecoder, encodeConsoleFrames } from './smp/smp-console-frame.ts';
 
@@ -37,6 +37,8 @@ let smp: SmpServer | null = null;
   decodeValue,
   log: (m: string) => hostHal().log(m),
   boot,
+  mountTiers,
+  startApp: (report: BootReport) => startApp(report),
   /** Answer one SMP request packet (after boot); the engine host feeds it from the serial line. */
   smpHandle: (request: ArrayBuffer): ArrayBuffer => {
     if (!smp) smp = new SmpServer({ tiers: Datastore.current(), dockId: hostHal().otpDockId(), firmwareVersion: FIRMWARE_VERSION });

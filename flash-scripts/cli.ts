@@ -3,8 +3,9 @@
 //   dl7450 romstore build <config.yaml> --key <private key> -o <factory.bin> [--json]
 //   dl7450 romstore inspect <factory.bin> [--pubkey <file>] [--json]
 //   dl7450 build <app.ts> -o <app.js>
-//   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
+//   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
 //   dl7450 sim factory-reset --dir <dock dir>
+//   dl7450 smp echo|info --conn <conn> [text]; dl7450 settings get|set|delete --conn <conn> <name> [value]
 // Errors print one clear message (every problem, for a config) and exit 1;
 // usage errors exit 2. Nothing is written unless the whole command succeeds.
 
@@ -16,6 +17,8 @@ import { inspectFactoryImage } from './romstore/factory-image-inspector.ts';
 import { imageTypeName, type ImageType } from '../images/image-type.ts';
 import { AppBuildError, buildApp } from './toolchain/app-build.ts';
 import { SimulatedDock } from './sim/simulated-dock.ts';
+import { SmpClient, SmpError } from './link/smp-client.ts';
+import { LinkError } from './link/serial-line.ts';
 
 class UsageError extends Error {}
 
@@ -46,8 +49,10 @@ const USAGE = `usage:
   dl7450 romstore build <config.yaml> --key <factory.key> -o <factory.bin> [--json]
   dl7450 romstore inspect <factory.bin> [--pubkey <factory.pub>] [--json]
   dl7450 build <app.ts> -o <app.js>
-  dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
-  dl7450 sim factory-reset --dir <dock dir>`;
+  dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
+  dl7450 sim factory-reset --dir <dock dir>
+  dl7450 smp echo|info --conn <serial:/dev/tty…@baud> [text]
+  dl7450 settings get|set|delete --conn <serial:…> <name> [value]`;
 
 function kib(n: number): string {
   return `${(n / 1024).toFixed(1)} KiB`;
@@ -71,7 +76,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       return 0;
     }
     if (group === 'sim' && (command === 'start' || command === 'restart' || command === 'factory-reset')) {
-      const a = parseArgs(rest, ['dir', 'factory', 'otp', 'run-ms', 'power-cut-after', 'bitflips']);
+      const a = parseArgs(rest, ['dir', 'factory', 'otp', 'run-ms', 'power-cut-after', 'bitflips', 'serve']);
       const dir = a.flags.get('dir');
       if (typeof dir !== 'string') throw new UsageError(`sim ${command} needs --dir <dock dir>`);
       const factory = a.flags.get('factory');
@@ -101,6 +106,11 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
         return 0;
       }
       const { report, splashPath } = booted;
+      const serve = a.flags.get('serve');
+      if (typeof serve === 'string') {
+        await dock.serveSerial(serve);
+        out(`serving SMP on ${serve}`);
+      }
       out(`runtime: ${report.runtime}\nfactory: ${report.factory}\nephemeral: ${report.ephemeral}\napp: ${report.appTier ?? 'none'}${report.failedApps.map((f) => `\nfallback: ${f}`).join('')}\nsplash: ${splashPath}`);
       const runMs = a.flags.get('run-ms');
       await dock.run(typeof runMs === 'string' ? Number(runMs) : Infinity);
@@ -151,13 +161,51 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       }
       return report.accepted || report.failedCheck === 'unsigned-check' ? 0 : 1;
     }
+    if (group === 'smp' || group === 'settings') {
+      const a = parseArgs(rest, ['conn', 'timeout']);
+      const conn = a.flags.get('conn');
+      if (typeof conn !== 'string') throw new UsageError(`${group} ${command ?? ''} needs --conn <serial:/dev/tty…@baud>`);
+      const client = await SmpClient.connect(conn);
+      try {
+        if (group === 'smp' && command === 'echo') {
+          const answer = await client.request(2, 0, 0, { d: a.positional.join(' ') || 'hello' });
+          out(String(answer.r));
+          return 0;
+        }
+        if (group === 'smp' && command === 'info') {
+          out(String((await client.request(0, 0, 7, {})).output));
+          return 0;
+        }
+        const [name, value] = a.positional;
+        if (!name) throw new UsageError(`settings ${command} needs a name`);
+        if (command === 'get') {
+          const answer = await client.request(0, 3, 0, { name });
+          out(new TextDecoder().decode(answer.val as Uint8Array));
+          return 0;
+        }
+        if (command === 'set') {
+          if (value === undefined) throw new UsageError('settings set needs a name and a value');
+          await client.request(2, 3, 0, { name, val: new TextEncoder().encode(value) });
+          out(`${name} set (committed on the dock)`);
+          return 0;
+        }
+        if (command === 'delete') {
+          await client.request(2, 3, 1, { name });
+          out(`${name} deleted`);
+          return 0;
+        }
+        throw new UsageError(`unknown command: ${group} ${command}`);
+      } finally {
+        await client.close();
+      }
+    }
     throw new UsageError(group ? `unknown command: ${[group, command].filter(Boolean).join(' ')}` : 'no command');
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`dl7450: ${e.message}\n${USAGE}`);
       return 2;
     }
-    if (e instanceof RomStoreConfigError || e instanceof KeyFileError || e instanceof FactoryImageTooLargeError || e instanceof AppBuildError) {
+    if (e instanceof RomStoreConfigError || e instanceof KeyFileError || e instanceof FactoryImageTooLargeError || e instanceof AppBuildError || e instanceof LinkError || e instanceof SmpError) {
       console.error(`dl7450: ${e.message}`);
       return 1;
     }

@@ -2,7 +2,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
 import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
 import { SmpClient, SmpError } from '../flash-scripts/link/smp-client.ts';
 import { parseConnection, LinkError } from '../flash-scripts/link/serial-line.ts';
@@ -54,6 +55,40 @@ link('connection strings: serial:/path@baud or a path; anything else is refused 
   assert.equal(parseConnection('serial:/dev/ttyUSB0@921600'), { path: '/dev/ttyUSB0', baudRate: 921600 });
   assert.equal(parseConnection('/dev/ttyACM0'), { path: '/dev/ttyACM0', baudRate: 115200 });
   assert.throws(() => parseConnection('tcp:dock.local'), (e: unknown) => e instanceof LinkError && /connection string/.test((e as Error).message));
+});
+
+link('the dl7450 command over serial: a simulated dock serving SMP, settings set/get and echo from another process', async () => {
+  const pair = await ptyPair();
+  const dir = mkdtempSync(join(tmpdir(), 'dl7450-clidock-'));
+  const root = resolve(import.meta.dirname, '..');
+  const bin = join(root, 'bin', 'dl7450.mjs');
+  const dockProc = spawn(process.execPath, [bin, 'sim', 'start', '--dir', dir, '--serve', `serial:${pair.dock}`, '--run-ms', '20000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    await new Promise<void>((ok, fail) => {
+      let seen = '';
+      const t = setTimeout(() => fail(new Error(`the dock did not start serving: ${seen}`)), 30_000);
+      dockProc.stdout!.on('data', (d: Buffer) => {
+        seen += d.toString();
+        if (seen.includes('serving SMP')) {
+          clearTimeout(t);
+          ok();
+        }
+      });
+    });
+    const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+    const conn = `serial:${pair.host}`;
+    assert.is(cli('smp', 'echo', '--conn', conn, 'hello', 'dock').stdout.trim(), 'hello dock');
+    assert.is(cli('settings', 'set', '--conn', conn, 'timezone', 'CET').status, 0);
+    assert.is(cli('settings', 'get', '--conn', conn, 'timezone').stdout.trim(), 'CET');
+    const missing = cli('settings', 'get', '--conn', conn, 'nope');
+    assert.is(missing.status, 1);
+    assert.match(missing.stderr, /rc 5/);
+  } finally {
+    dockProc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    pair.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 link.run();

@@ -138,7 +138,9 @@ export class SimulatedDock {
       watchdogMs: 5000,
     });
     this.host.eval((await buildFirmware()).code, 'firmware.js');
-    const report = this.host.eval('dl7450.boot()', 'boot') as BootResult['report'];
+    // Mounting may format a fresh 13 MiB partition: the app's watchdog applies only to the app.
+    this.host.eval('globalThis.__boot = dl7450.mountTiers(); 1', 'mount', 120_000);
+    const report = this.host.eval('dl7450.startApp(globalThis.__boot)', 'app start') as BootResult['report'];
     this.display.save(this.splashPath);
     return { report, splashPath: this.splashPath };
   }

@@ -69,15 +69,15 @@ export class EngineHost {
   }
 
   /** Evaluate code in the engine; returns its result converted to a host value. */
-  eval(code: string, filename = 'eval.js'): unknown {
-    this.deadline = Date.now() + (this.options.watchdogMs ?? 10_000);
+  eval(code: string, filename = 'eval.js', watchdogMs = this.options.watchdogMs ?? 10_000): unknown {
+    this.deadline = Date.now() + watchdogMs;
     try {
       const result = this.vm.evalCode(code, filename);
       if (result.error) {
         const err = this.vm.dump(result.error) as { name?: string; message?: string; stack?: string } | string;
         result.error.dispose();
         const message = typeof err === 'string' ? err : `${err.name ?? 'Error'}: ${err.message ?? ''}`;
-        if (/interrupted/i.test(message)) throw new EngineError('watchdog', `the script ran longer than ${this.options.watchdogMs ?? 10_000} ms and was stopped by the watchdog (${filename})`);
+        if (/interrupted/i.test(message)) throw new EngineError('watchdog', `the script ran longer than ${watchdogMs} ms and was stopped by the watchdog (${filename})`);
         if (/out of memory/i.test(message)) throw new EngineError('out-of-memory', `the script ran out of engine memory (${filename})`);
         throw new EngineError('exception', `${message}${typeof err === 'object' && err.stack ? `\n${err.stack}` : ''}`);
       }
