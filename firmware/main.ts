@@ -41,7 +41,15 @@ let smp: SmpServer | null = null;
   startApp: (report: BootReport) => startApp(report),
   /** Answer one SMP request packet (after boot); the engine host feeds it from the serial line. */
   smpHandle: (request: ArrayBuffer): ArrayBuffer => {
-    if (!smp) smp = new SmpServer({ tiers: Datastore.current(), dockId: hostHal().otpDockId(), firmwareVersion: FIRMWARE_VERSION });
+    if (!smp) {
+      smp = new SmpServer({
+        tiers: Datastore.current(),
+        dockId: hostHal().otpDockId(),
+        firmwareVersion: FIRMWARE_VERSION,
+        // Pushed code runs without a dock restart (which would wipe the ephemeral tier it lives in).
+        restartApp: () => startApp({ runtime: '', factory: '', ephemeral: '', appTier: null, appChecksum: null, failedApps: [] }).appTier ?? 'none',
+      });
+    }
     const reply = smp.handle(new Uint8Array(request));
     return reply ? (reply.slice().buffer as ArrayBuffer) : new ArrayBuffer(0); // empty: no answer
   },

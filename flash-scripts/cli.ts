@@ -6,6 +6,7 @@
 //   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
 //   dl7450 sim factory-reset --dir <dock dir>
 //   dl7450 smp echo|info --conn <conn> [text]; dl7450 settings get|set|delete --conn <conn> <name> [value]
+//   dl7450 send-code <app.ts|app.js> --conn <conn>
 // Errors print one clear message (every problem, for a config) and exit 1;
 // usage errors exit 2. Nothing is written unless the whole command succeeds.
 
@@ -51,6 +52,7 @@ const USAGE = `usage:
   dl7450 build <app.ts> -o <app.js>
   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
   dl7450 sim factory-reset --dir <dock dir>
+  dl7450 send-code <app.ts|app.js> --conn <serial:…>
   dl7450 smp echo|info --conn <serial:/dev/tty…@baud> [text]
   dl7450 settings get|set|delete --conn <serial:…> <name> [value]`;
 
@@ -160,6 +162,32 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
         for (const i of report.items) out(`  ${i.kind.padEnd(5)} ${i.name.padEnd(24)} ${kib(i.length).padStart(12)}  ${i.checksum}${i.width ? `  ${i.type} ${i.width}x${i.height}` : ''}`);
       }
       return report.accepted || report.failedCheck === 'unsigned-check' ? 0 : 1;
+    }
+    if (group === 'send-code') {
+      const a = parseArgs([command, ...rest].filter((x) => x !== undefined), ['conn']);
+      const [file] = a.positional;
+      const conn = a.flags.get('conn');
+      if (!file || typeof conn !== 'string') throw new UsageError('send-code needs <app.ts|app.js> --conn <serial:…>');
+      let code: Uint8Array;
+      if (/\.tsx?$/.test(file)) {
+        const app = await buildApp(file);
+        if (app.violations.length > 0) throw new AppBuildError(`${file} uses what the dock's engine lacks: ${app.violations.map((v) => v.rule).join('; ')}`);
+        code = new TextEncoder().encode(app.code);
+      } else code = new Uint8Array(readFileSync(file));
+      const client = await SmpClient.connect(conn);
+      try {
+        const CHUNK = 256;
+        for (let off = 0; off < code.length; off += CHUNK) {
+          const body: Record<string, unknown> = { name: '/code/app.js', off, data: code.subarray(off, off + CHUNK) };
+          if (off === 0) body.len = code.length;
+          await client.request(2, 8, 0, body);
+        }
+        const answer = await client.request(2, 64, 0, {});
+        out(`sent ${code.length} bytes of code to the ephemeral tier; the dock now runs the ${String(answer.app)} app (a restart returns to the stored one)`);
+      } finally {
+        await client.close();
+      }
+      return 0;
     }
     if (group === 'smp' || group === 'settings') {
       const a = parseArgs(rest, ['conn', 'timeout']);

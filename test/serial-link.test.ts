@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -62,14 +62,14 @@ link('the dl7450 command over serial: a simulated dock serving SMP, settings set
   const dir = mkdtempSync(join(tmpdir(), 'dl7450-clidock-'));
   const root = resolve(import.meta.dirname, '..');
   const bin = join(root, 'bin', 'dl7450.mjs');
+  let dockOut = '';
   const dockProc = spawn(process.execPath, [bin, 'sim', 'start', '--dir', dir, '--serve', `serial:${pair.dock}`, '--run-ms', '20000'], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     await new Promise<void>((ok, fail) => {
-      let seen = '';
-      const t = setTimeout(() => fail(new Error(`the dock did not start serving: ${seen}`)), 30_000);
+      const t = setTimeout(() => fail(new Error(`the dock did not start serving: ${dockOut}`)), 30_000);
       dockProc.stdout!.on('data', (d: Buffer) => {
-        seen += d.toString();
-        if (seen.includes('serving SMP')) {
+        dockOut += d.toString();
+        if (dockOut.includes('serving SMP')) {
           clearTimeout(t);
           ok();
         }
@@ -83,6 +83,15 @@ link('the dl7450 command over serial: a simulated dock serving SMP, settings set
     const missing = cli('settings', 'get', '--conn', conn, 'nope');
     assert.is(missing.status, 1);
     assert.match(missing.stderr, /rc 5/);
+    // Push a new app build for immediate testing: it runs from the ephemeral tier.
+    const app = join(dir, 'pushed.ts');
+    // A long literal makes the build span several 256-byte upload chunks.
+    writeFileSync(app, `import { KvStore } from 'datastore';\nconst pad = '${'y'.repeat(700)}';\nconsole.log('pushed app running; timezone ' + new KvStore().get('timezone') + ' ' + pad.length);\n`);
+    const sent = cli('send-code', app, '--conn', conn);
+    assert.is(sent.status, 0, sent.stderr);
+    assert.match(sent.stdout, /now runs the ephemeral app/);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.match(dockOut, /pushed app running; timezone CET 700/);
   } finally {
     dockProc.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
