@@ -8,6 +8,7 @@ import { buildApp } from '../flash-scripts/toolchain/app-build.ts';
 import { EngineHost } from '../simulator/engine/engine-host.ts';
 import { SimDisplay } from '../simulator/engine/sim-display.ts';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
+import { flashHolding } from './support/factory-flash.ts';
 import { NodeCrypto } from '../simulator/security/node-crypto.ts';
 import { SimOtp } from '../simulator/security/sim-otp.ts';
 import { LmdbEphemeral } from '../simulator/ephemeral/lmdb-ephemeral.ts';
@@ -34,11 +35,7 @@ const factoryImage = buildFactoryImage(loadRomStoreConfig(join(work, 'rom', 'con
 const otp = SimOtp.burn(loadPublicKeyRaw(keys.publicPath), 'boot-test');
 
 function factoryFlash(): SimFlash {
-  const f = new SimFlash({ size: 1024 * KiB, sectorSize: 4 * KiB, programUnit: 256 });
-  const padded = new Uint8Array(Math.ceil(factoryImage.length / 256) * 256).fill(0xff);
-  padded.set(factoryImage);
-  f.program(0, padded);
-  return f;
+  return flashHolding(factoryImage, 1024 * KiB);
 }
 
 interface Booted {

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
+import { flashHolding } from './support/factory-flash.ts';
 import { NodeCrypto } from '../simulator/security/node-crypto.ts';
 import { SimOtp } from '../simulator/security/sim-otp.ts';
 import { LmdbEphemeral } from '../simulator/ephemeral/lmdb-ephemeral.ts';
@@ -49,11 +50,7 @@ const factoryImage = buildFactoryImage(loadRomStoreConfig(join(work, 'rom', 'con
 let ephemeralCount = 0;
 
 function factoryFlash(): SimFlash {
-  const f = new SimFlash({ size: 13 * 1024 * KiB, sectorSize: 4 * KiB, programUnit: 256 });
-  const padded = new Uint8Array(Math.ceil(factoryImage.length / 256) * 256).fill(0xff);
-  padded.set(factoryImage);
-  f.program(0, padded);
-  return f;
+  return flashHolding(factoryImage, 13 * 1024 * KiB);
 }
 
 interface Dock {

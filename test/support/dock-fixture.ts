@@ -13,6 +13,7 @@ import { generateSigningKeys, loadPrivateKey, loadPublicKeyRaw } from '../../fla
 import { loadRomStoreConfig } from '../../flash-scripts/romstore/romstore-config.ts';
 import { buildFactoryImage } from '../../flash-scripts/romstore/factory-image-builder.ts';
 import { makeNoisePng } from './image-files.ts';
+import { flashHolding } from './factory-flash.ts';
 
 const MiB = 1024 * 1024;
 
@@ -42,10 +43,7 @@ export function loadedDock(keys = 10_000): LoadedDock {
     }
     writeFileSync(join(work, 'config.yaml'), lines.join('\n') + '\n');
     const image = buildFactoryImage(loadRomStoreConfig(join(work, 'config.yaml')), loadPrivateKey(signing.privatePath)).image;
-    const factory = new SimFlash({ size: 13 * MiB, sectorSize: 4096, programUnit: 256 });
-    const padded = new Uint8Array(Math.ceil(image.length / 256) * 256).fill(0xff);
-    padded.set(image);
-    factory.program(0, padded);
+    const factory = flashHolding(image, 13 * MiB);
     return { runtime, factory, otp: SimOtp.burn(loadPublicKeyRaw(signing.publicPath), 'loaded-dock'), keys, imageBytes };
   } finally {
     rmSync(work, { recursive: true, force: true });
