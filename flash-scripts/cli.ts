@@ -115,6 +115,13 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       }
       out(`runtime: ${report.runtime}\nfactory: ${report.factory}\nephemeral: ${report.ephemeral}\napp: ${report.appTier ?? 'none'}${report.failedApps.map((f) => `\nfallback: ${f}`).join('')}\nsplash: ${splashPath}`);
       const runMs = a.flags.get('run-ms');
+      // Ctrl-C or a kill stops the dock cleanly (checkpoint written, its RAM released).
+      const stop = () => {
+        dock.shutdown();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
       await dock.run(typeof runMs === 'string' ? Number(runMs) : Infinity);
       if (dock.poweredOff) out('power cut: the dock is off; start it again to see it recover');
       dock.shutdown();

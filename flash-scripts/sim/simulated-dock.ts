@@ -223,6 +223,8 @@ export class SimulatedDock {
       }
     }
     this.eph?.close();
+    // The dock is off: its RAM, the ephemeral area, is gone.
+    rmSync(ephemeralPath(this.options.dir), { recursive: true, force: true });
     this.runtime?.close();
     this.factory?.close();
   }
