@@ -110,7 +110,6 @@ export class RuntimeStore {
   private readonly one = new Uint8Array(1);
   /** The record appended last (a pad written after it belongs to it while it is live). */
   private lastAppend: { offset: number; end: number; hash: number } | null = null;
-  private relocatingHash = 0;
   /** log.eraseOps when the current write began. */
   private opErases = 0;
   private largestRecord = 0;
@@ -263,12 +262,9 @@ export class RuntimeStore {
 
   /** Metadata without reading the value. */
   info(key: string): RecordInfo | undefined {
-    const keyBytes = this.checkKey(key);
-    const slot = this.findSlot(keyBytes);
-    if (slot < 0) return undefined;
-    const offset = this.index.offsetAt(slot);
-    const h = this.readHeader(offset);
-    if (!h) throw new CorruptRecordError(key, offset, 'record header checksum');
+    const found = this.locate(key);
+    if (!found) return undefined;
+    const { offset, h } = found;
     const trailer = new Uint8Array(4);
     this.log.read(this.log.advance(offset, recordSize(h.keyLength, h.valueLength) - RECORD_TRAILER_SIZE), trailer);
     return { key, size: h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: readU32(trailer, 0) };
@@ -279,13 +275,22 @@ export class RuntimeStore {
    * image tokens). Not checksummed: call verify(key) once if it matters.
    */
   readRange(key: string, valueOffset: number, into: Uint8Array): number {
-    const info = this.info(key);
-    if (!info) return 0;
-    const n = Math.max(0, Math.min(into.length, info.size - valueOffset));
-    const keyLength = utf8Encode(key).length;
-    const at = this.log.advance(info.offset, RECORD_HEADER_SIZE + keyLength + valueOffset);
+    const found = this.locate(key);
+    if (!found) return 0;
+    const n = Math.max(0, Math.min(into.length, found.h.valueLength - valueOffset));
+    const at = this.log.advance(found.offset, RECORD_HEADER_SIZE + found.h.keyLength + valueOffset);
     this.log.read(at, into, 0, n);
     return n;
+  }
+
+  /** The key's newest record: its offset and verified header. */
+  private locate(key: string): { offset: number; h: RecordHeader } | undefined {
+    const slot = this.lookup(key);
+    if (slot < 0) return undefined;
+    const offset = this.index.offsetAt(slot);
+    const h = this.readHeader(offset);
+    if (!h) throw new CorruptRecordError(key, offset, 'record header checksum');
+    return { offset, h };
   }
 
   /** Keys that have values, in no particular order. */
@@ -336,8 +341,12 @@ export class RuntimeStore {
     if (value.length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, value.length, this.opts.maxValueBytes);
     const size = recordSize(keyBytes.length, value.length);
     this.opErases = this.log.eraseOps;
-    const existing = this.findSlot(keyBytes);
-    this.ensureSpace(size, key, 'write', existing >= 0 ? this.footprintAt(this.index.offsetAt(existing)) : 0);
+    const hash = keyHash(keyBytes);
+    // GC only moves records (setOffset), never adds or removes slots: the slot stays valid.
+    const slot = this.findSlot(keyBytes, hash);
+    const oldOffset = slot >= 0 ? this.index.offsetAt(slot) : -1;
+    const oldFootprint = slot >= 0 ? this.footprintAt(oldOffset) : 0;
+    this.ensureSpace(size, key, 'write', oldFootprint);
     const header: RecordHeader = {
       kind: RecordKind.Put,
       keyLength: keyBytes.length,
@@ -346,10 +355,9 @@ export class RuntimeStore {
       writtenAt: this.now(),
     };
     const offset = this.appendRecord(header, keyBytes, value);
-    const hash = keyHash(keyBytes);
-    const slot = this.findSlot(keyBytes, hash);
     if (slot >= 0) {
-      this.liveBytes -= this.footprintAt(this.index.offsetAt(slot));
+      const now = this.index.offsetAt(slot);
+      this.liveBytes -= now === oldOffset ? oldFootprint : this.footprintAt(now); // GC may have packed it
       this.index.setOffset(slot, offset);
     } else {
       this.index.insert(hash, offset);
@@ -370,10 +378,9 @@ export class RuntimeStore {
     this.ensureSpace(size, key, 'delete');
     const header: RecordHeader = { kind: RecordKind.Delete, keyLength: keyBytes.length, encoding: 0, valueLength: 0, writtenAt: this.now() };
     this.appendRecord(header, keyBytes, new Uint8Array(0));
-    // ensureSpace may have moved records: look the slot up again.
-    const again = this.findSlot(keyBytes);
-    this.liveBytes -= this.footprintAt(this.index.offsetAt(again));
-    this.index.removeAt(again);
+    // GC may have moved the record (its offset), never the slot.
+    this.liveBytes -= this.footprintAt(this.index.offsetAt(slot));
+    this.index.removeAt(slot);
     this.committed(options.flush === true);
     return true;
   }
@@ -497,7 +504,7 @@ export class RuntimeStore {
     let live = 0;
     this.index.forEach((_h, offset) => {
       const size = this.recordSizeAt(offset);
-      live += this.footprintAt(offset);
+      live += size === 0 ? 0 : size + this.padAfter(this.log.advance(offset, size));
       if (size > largest) largest = size;
     });
     this.largestRecord = largest;
@@ -541,8 +548,7 @@ export class RuntimeStore {
           const slot = this.index.findOffset(keyHash(key), pos);
           if (slot >= 0) {
             this.liveBytes += size - this.footprintAt(pos); // the copy is packed; a pad may follow it later
-            this.relocatingHash = keyHash(key);
-            this.index.setOffset(slot, this.relocate(pos, size));
+            this.index.setOffset(slot, this.relocate(pos, size, keyHash(key)));
           }
         }
         pos = log.advance(pos, size);
@@ -571,7 +577,7 @@ export class RuntimeStore {
   }
 
   /** Copy a record verbatim to the head; verifies it on the way so a read error is not made permanent. */
-  private relocate(from: number, size: number): number {
+  private relocate(from: number, size: number, hash: number): number {
     const log = this.log;
     for (let attempt = 0; ; attempt++) {
       let src = from;
@@ -587,7 +593,7 @@ export class RuntimeStore {
         if (b > a) crc = crc32(into, crc, a, b);
         done += into.length;
       });
-      this.lastAppend = { offset: to, end: log.endOffset, hash: this.relocatingHash };
+      this.lastAppend = { offset: to, end: log.endOffset, hash };
       // Check the copy in place: header CRC and data CRC.
       const h = this.readHeader(to);
       const trailer = new Uint8Array(4);
