@@ -26,14 +26,15 @@ export class CodeStore {
 
   /** The code the dock would run (ephemeral, then runtime, then factory), or '' if none. */
   get(): string {
-    const ref = this.tiers.find('code', APP, this.tier);
-    return ref ? utf8Decode(this.tiers.read(ref)) : '';
+    const found = this.tiers.fetch('code', APP, this.tier);
+    return found ? utf8Decode(found.bytes) : '';
   }
 
   info(): CodeInfo | undefined {
-    const ref = this.tiers.find('code', APP, this.tier);
-    if (!ref) return undefined;
-    return { checksum: crc32(this.tiers.read(ref)), size: ref.size, tier: TIER_NAMES[ref.tier], writtenAt: ref.writtenAt };
+    const found = this.tiers.fetch('code', APP, this.tier);
+    if (!found) return undefined;
+    const { ref, bytes } = found;
+    return { checksum: crc32(bytes), size: ref.size, tier: TIER_NAMES[ref.tier], writtenAt: ref.writtenAt };
   }
 
   put(source: string, options: { tier?: Tier } = {}): void {

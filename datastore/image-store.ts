@@ -45,9 +45,9 @@ export class ImageStore {
 
   /** [bytes copied into the heap, type]; [empty, NONE] when no tier has the tag. */
   get(tag: string): [Uint8Array, ImageType] {
-    const ref = this.tiers.find('image', tag, this.tier);
-    if (!ref) return [new Uint8Array(0), NONE];
-    return [this.tiers.read(ref), ref.encoding as ImageType];
+    const found = this.tiers.fetch('image', tag, this.tier);
+    if (!found) return [new Uint8Array(0), NONE];
+    return [found.bytes, found.ref.encoding as ImageType];
   }
 
   /** A token for the image as it is now; reading it never copies the whole image into the heap. */

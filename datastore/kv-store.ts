@@ -51,9 +51,8 @@ export class KvStore {
 
   /** The value, or '' when no tier has the key (as the SDK promises). */
   get(key: string): DockValue {
-    const ref = this.tiers.find('kv', this.name(key), this.tier);
-    if (!ref) return '';
-    return decodeValue(ref.encoding, this.tiers.read(ref));
+    const found = this.tiers.fetch('kv', this.name(key), this.tier);
+    return found ? decodeValue(found.ref.encoding, found.bytes) : '';
   }
 
   has(key: string): boolean {
@@ -119,8 +118,8 @@ export class KvStore {
     if (!this.tiers.has(EPHEMERAL_DATA)) return 0;
     let n = 0;
     for (const name of this.tiers.names('kv', [EPHEMERAL_DATA], this.prefix)) {
-      const ref = this.tiers.find('kv', name, EPHEMERAL_DATA)!;
-      this.tiers.write('kv', name, this.tiers.read(ref), ref.encoding, APPLICATION_DATA);
+      const { ref, bytes } = this.tiers.fetch('kv', name, EPHEMERAL_DATA)!;
+      this.tiers.write('kv', name, bytes, ref.encoding, APPLICATION_DATA);
       this.tiers.remove('kv', name, EPHEMERAL_DATA);
       n++;
     }

@@ -7,7 +7,7 @@
 
 import type { EphemeralArea } from '../../hal/ephemeral.ts';
 import type { Clock } from '../../hal/clock.ts';
-import { RuntimeStore, type RuntimeStoreOptions } from '../runtime/runtime-store.ts';
+import { RuntimeStore, type RecordInfo, type RuntimeStoreOptions } from '../runtime/runtime-store.ts';
 import type { FactoryPartition } from '../factory/factory-partition.ts';
 import type { ItemKind } from '../factory/partition-format.ts';
 import { ReadOnlyTierError, TierUnavailableError } from './tier-errors.ts';
@@ -47,6 +47,11 @@ export interface TierSetParts {
   /** Why the ephemeral area is missing, for the errors that name it. */
   ephemeralProblem?: string;
   factoryProblem?: string;
+}
+
+/** Version: the data CRC with the write time, not the offset, which GC changes. */
+function runtimeRef(kind: ItemKind, name: string, info: RecordInfo): ItemRef {
+  return { tier: APPLICATION_DATA, kind, name, size: info.size, encoding: info.encoding, writtenAt: info.writtenAt, location: info.offset, version: (info.dataCrc ^ info.writtenAt) >>> 0 };
 }
 
 /** The key an item has in the runtime and ephemeral tiers. */
@@ -97,8 +102,7 @@ export class TierSet {
     }
     if (tier === APPLICATION_DATA) {
       const info = this.runtime?.info(storageKey(kind, name));
-      // Version: the data CRC with the write time, not the offset, which GC changes.
-      return info && { tier, kind, name, size: info.size, encoding: info.encoding, writtenAt: info.writtenAt, location: info.offset, version: (info.dataCrc ^ info.writtenAt) >>> 0 };
+      return info && runtimeRef(kind, name, info);
     }
     const item = this.factory?.info(kind, name);
     return item && { tier, kind, name, size: item.length, encoding: item.type, writtenAt: this.factory!.header.builtAt, location: item.offset, version: this.factory!.header.builtAt };
@@ -111,11 +115,24 @@ export class TierSet {
     return this.factory!.readRange(ref.kind, ref.name, offset, into);
   }
 
-  /** The item's bytes copied into the heap. */
-  read(ref: ItemRef): Uint8Array {
-    if (ref.tier === EPHEMERAL_DATA) return this.ephemeral!.get(storageKey(ref.kind, ref.name)) ?? new Uint8Array(0);
-    if (ref.tier === APPLICATION_DATA) return this.runtime!.get(storageKey(ref.kind, ref.name)) ?? new Uint8Array(0);
-    return this.factory!.read(ref.kind, ref.name) ?? new Uint8Array(0);
+  /**
+   * Find an item and copy its bytes into the heap, in lookup order or from the
+   * named tier. One lookup per tier: the runtime tier returns record and
+   * metadata from a single read.
+   */
+  fetch(kind: ItemKind, name: string, tier?: Tier): { ref: ItemRef; bytes: Uint8Array } | undefined {
+    for (const t of tier === undefined ? LOOKUP_ORDER : [tier]) {
+      if (t === APPLICATION_DATA) {
+        const record = this.runtime?.getRecord(storageKey(kind, name));
+        if (record) return { ref: runtimeRef(kind, name, record.info), bytes: record.value };
+        continue;
+      }
+      const ref = this.findIn(t, kind, name);
+      if (!ref) continue;
+      const bytes = t === EPHEMERAL_DATA ? this.ephemeral!.get(storageKey(kind, name)) : this.factory!.read(kind, name);
+      if (bytes) return { ref, bytes };
+    }
+    return undefined;
   }
 
   write(kind: ItemKind, name: string, bytes: Uint8Array, encoding: number, tier: Tier = APPLICATION_DATA, durability?: Durability): void {

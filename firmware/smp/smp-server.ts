@@ -122,9 +122,9 @@ export class SmpServer {
     if (typeof name !== 'string' || name === '') return err(RC.INVALID);
     const kv = new KvStore({ tiers: this.ctx.tiers });
     if (h.id === 0 && h.op === 0) {
-      const ref = this.ctx.tiers.find('kv', name);
-      if (!ref) return err(RC.NO_ENTRY);
-      const value = decodeValue(ref.encoding, this.ctx.tiers.read(ref));
+      const found = this.ctx.tiers.fetch('kv', name);
+      if (!found) return err(RC.NO_ENTRY);
+      const value = decodeValue(found.ref.encoding, found.bytes);
       return reply({ val: value instanceof Uint8Array ? value : encodeValue(value).bytes });
     }
     if (h.id === 0 && h.op === 2) {
