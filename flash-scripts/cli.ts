@@ -19,7 +19,7 @@ import { imageTypeName, type ImageType } from '../images/image-type.ts';
 import { AppBuildError, buildApp } from './toolchain/app-build.ts';
 import { SimulatedDock } from './sim/simulated-dock.ts';
 import { SmpClient, SmpError } from './link/smp-client.ts';
-import { LinkError } from './link/serial-line.ts';
+import { LinkError, listPorts } from './link/serial-line.ts';
 
 class UsageError extends Error {}
 
@@ -53,6 +53,7 @@ const USAGE = `usage:
   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
   dl7450 sim factory-reset --dir <dock dir>
   dl7450 send-code <app.ts|app.js> --conn <serial:…>
+  dl7450 ports
   dl7450 smp echo|info --conn <serial:/dev/tty…@baud> [text]
   dl7450 settings get|set|delete --conn <serial:…> <name> [value]`;
 
@@ -169,6 +170,11 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
         for (const i of report.items) out(`  ${i.kind.padEnd(5)} ${i.name.padEnd(24)} ${kib(i.length).padStart(12)}  ${i.checksum}${i.width ? `  ${i.type} ${i.width}x${i.height}` : ''}`);
       }
       return report.accepted || report.failedCheck === 'unsigned-check' ? 0 : 1;
+    }
+    if (group === 'ports') {
+      const ports = await listPorts();
+      out(ports.length ? ports.join('\n') : 'no serial ports listed (none attached, or no udev here: pass a device path with --conn anyway)');
+      return 0;
     }
     if (group === 'send-code') {
       const a = parseArgs([command, ...rest].filter((x) => x !== undefined), ['conn']);

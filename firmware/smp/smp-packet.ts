@@ -4,15 +4,8 @@
 
 import { Encoder } from 'cbor-x';
 
-export const enum SmpOp {
-  Read = 0,
-  ReadResponse = 1,
-  Write = 2,
-  WriteResponse = 3,
-}
-
-/** Version 2 is flagged in bits 3-4 of the op byte. */
-export const SMP_VERSION = 1; // the "v2" header: version field value 1
+/** The version field of an SMP v2 header (bits 3-4 of the op byte). */
+export const SMP_V2 = 1;
 
 export interface SmpHeader {
   op: number;

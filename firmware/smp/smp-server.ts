@@ -2,7 +2,7 @@
 // far: OS (0: echo, info) and settings (3: read/write/delete on the runtime
 // KvStore). Errors follow SMP v2: { err: { group, rc } }.
 
-import { decodePacket, encodePacket, SmpPacketError, type SmpHeader } from './smp-packet.ts';
+import { decodePacket, encodePacket, SMP_V2, SmpPacketError, type SmpHeader } from './smp-packet.ts';
 import { KvStore } from '../../datastore/kv-store.ts';
 import { decodeValue, encodeValue } from '../../datastore/value-codec.ts';
 import type { TierSet } from '../../datastore/tiers/tier-set.ts';
@@ -43,7 +43,7 @@ export class SmpServer {
       request = decodePacket(packet);
     } catch (e) {
       if (e instanceof SmpPacketError && packet.length >= 8) {
-        return encodePacket({ op: (packet[0] & 7) | 1, version: 1, flags: 0, group: (packet[4] << 8) | packet[5], sequence: packet[6], id: packet[7] }, { err: { group: (packet[4] << 8) | packet[5], rc: RC.INVALID } });
+        return encodePacket({ op: (packet[0] & 7) | 1, version: SMP_V2, flags: 0, group: (packet[4] << 8) | packet[5], sequence: packet[6], id: packet[7] }, { err: { group: (packet[4] << 8) | packet[5], rc: RC.INVALID } });
       }
       return null;
     }

@@ -2,16 +2,26 @@
 // matched by sequence, a timeout and bounded retries on a noisy line.
 
 import type { SerialPortStream } from '@serialport/stream';
-import { encodePacket, decodePacket } from '../../firmware/smp/smp-packet.ts';
+import { encodePacket, decodePacket, SMP_V2 } from '../../firmware/smp/smp-packet.ts';
 import { ConsoleFrameDecoder, encodeConsoleFrames } from '../../firmware/smp/smp-console-frame.ts';
 import { LinkError, openLine } from './serial-line.ts';
+
+/** What the dock's SMP return codes mean to the person at the keyboard. */
+const RC_MEANING: Record<number, string> = {
+  1: 'the dock hit an unexpected error; see its console',
+  2: 'the dock has no room for this; send less, or use the bulk lane',
+  3: 'the request was malformed or missing a field',
+  5: 'no such entry on the dock',
+  7: 'that is read-only on this dock',
+  8: 'this dock does not support that command',
+};
 
 export class SmpError extends Error {
   constructor(
     readonly group: number,
     readonly rc: number,
   ) {
-    super(`the dock answered with SMP error rc ${rc} in group ${group}`);
+    super(`the dock refused the request (SMP group ${group}, rc ${rc}): ${RC_MEANING[rc] ?? 'unknown return code'}`);
     this.name = 'SmpError';
   }
 }
@@ -47,7 +57,7 @@ export class SmpClient {
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const sequence = this.seq++ & 0xff;
       const answer = new Promise<Record<string, unknown>>((resolve) => this.waiting.set(sequence, resolve));
-      this.port.write(encodeConsoleFrames(encodePacket({ op, version: 1, flags: 0, group, sequence, id }, body)));
+      this.port.write(encodeConsoleFrames(encodePacket({ op, version: SMP_V2, flags: 0, group, sequence, id }, body)));
       const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs));
       const payload = await Promise.race([answer, timeout]);
       if (payload === null) {

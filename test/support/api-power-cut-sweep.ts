@@ -19,6 +19,7 @@ import { HookedFlash } from './power-cut-sweep.ts';
 export interface ApiSweepResult {
   operations: number;
   factoryResets: number;
+  /** Programs and erases the simulated flash itself counted (independent of the hook that cuts). */
   flashOperations: number;
   cutPoints: number;
   violations: number;
@@ -37,7 +38,7 @@ export function apiPowerCutSweep(factory: FactoryPartition, operations = 400, se
   };
   let before: Model = new Map();
   let after: Model | null = null;
-  let flashOperations = 0;
+  let opIndex = 0; // the hook's count, for messages
   let cutPoints = 0;
   let violations = 0;
   const firstViolations: string[] = [];
@@ -62,7 +63,7 @@ export function apiPowerCutSweep(factory: FactoryPartition, operations = 400, se
 
   const check = ({ kind, offset, data }: { kind: 'program' | 'erase'; offset: number; data?: Uint8Array }) => {
     if (checking) return;
-    flashOperations++;
+    opIndex++;
     checking = true;
     cutPoints++;
     const clone = sim.clone();
@@ -80,17 +81,17 @@ export function apiPowerCutSweep(factory: FactoryPartition, operations = 400, se
       const seen = observe(tiers, keys);
       if (!same(seen, before) && !(after && same(seen, after))) {
         violations++;
-        if (firstViolations.length < 5) firstViolations.push(`flash op ${flashOperations}: runtime state is neither before nor after the interrupted call (${seen.size} items vs ${before.size}/${after?.size})`);
+        if (firstViolations.length < 5) firstViolations.push(`flash op ${opIndex}: runtime state is neither before nor after the interrupted call (${seen.size} items vs ${before.size}/${after?.size})`);
       }
       // Factory values always show through where runtime has none.
       const kv = new KvStore({ tiers });
       if (!seen.has('dock_name') && kv.get('dock_name') !== 'Meeting Room 4') {
         violations++;
-        if (firstViolations.length < 5) firstViolations.push(`flash op ${flashOperations}: factory value lost`);
+        if (firstViolations.length < 5) firstViolations.push(`flash op ${opIndex}: factory value lost`);
       }
     } catch (e) {
       violations++;
-      if (firstViolations.length < 5) firstViolations.push(`flash op ${flashOperations}: boot threw ${(e as Error).message}`);
+      if (firstViolations.length < 5) firstViolations.push(`flash op ${opIndex}: boot threw ${(e as Error).message}`);
     }
     checking = false;
   };
@@ -129,5 +130,5 @@ export function apiPowerCutSweep(factory: FactoryPartition, operations = 400, se
     before = after;
     after = null;
   }
-  return { operations, factoryResets: resets, flashOperations, cutPoints, violations, firstViolations };
+  return { operations, factoryResets: resets, flashOperations: sim.opCount, cutPoints, violations, firstViolations };
 }

@@ -32,6 +32,7 @@ export interface SweepResult {
   durability: Durability;
   programUnit: number;
   operations: number;
+  /** Programs and erases the simulated flash itself counted (independent of the hook that cuts). */
   flashOperations: number;
   cutPoints: number;
   violations: number;
@@ -112,18 +113,18 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
   let cutPoints = 0;
   let violations = 0;
   const firstViolations: string[] = [];
-  let flashOperations = 0;
+  let opIndex = 0; // the hook's count, for messages
   let checking = false;
   let formatted = false; // before format() returns, a cut may leave no store at all
 
   const violation = (what: string) => {
     violations++;
-    if (firstViolations.length < 5) firstViolations.push(`flash op ${flashOperations}: ${what}`);
+    if (firstViolations.length < 5) firstViolations.push(`flash op ${opIndex}: ${what}`);
   };
 
   const check = (op: { kind: 'program' | 'erase'; offset: number; data?: Uint8Array }) => {
     if (checking) return;
-    flashOperations++;
+    opIndex++;
     if (fault === 'torn-program' && op.kind !== 'program') return;
     if (fault === 'torn-erase' && op.kind !== 'erase') return;
     checking = true;
@@ -228,5 +229,5 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
     }
   }
   const gcPasses = Math.floor(sim.stats.erases / (sim.size / sim.sectorSize));
-  return { fault, durability: options.durability ?? 'immediate', programUnit, operations, flashOperations, cutPoints, violations, firstViolations, gcPasses, largeValues, deletes, refusedFull };
+  return { fault, durability: options.durability ?? 'immediate', programUnit, operations, flashOperations: sim.opCount, cutPoints, violations, firstViolations, gcPasses, largeValues, deletes, refusedFull };
 }
