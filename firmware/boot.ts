@@ -8,10 +8,12 @@
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { FactoryPartition, FactoryVerificationError } from '../datastore/factory/factory-partition.ts';
 import { Datastore } from '../datastore/datastore.ts';
+import { mountFactorySlots, type MountedSlots } from '../datastore/factory/factory-slots.ts';
 import { APPLICATION_DATA, EPHEMERAL_DATA, FACTORY_DATA, TIER_NAMES, type Tier } from '../datastore/tiers/tier-set.ts';
 import { CodeStore } from '../datastore/code-store.ts';
 import { HostCrypto, HostEphemeral, HostFlash, HostOtp, hostClock, hostHal } from './host-hal.ts';
 import { TimerQueue } from './timers.ts';
+import { EventLog } from './event-log.ts';
 import { sdkModules } from './sdk-modules.ts';
 
 export interface BootReport {
@@ -26,6 +28,12 @@ export interface BootReport {
 }
 
 export let timers: TimerQueue | null = null;
+/** What happened since boot, for the link's event poll. */
+export const events = new EventLog(() => hostClock.now());
+/** The last boot's report (inspect shows it). */
+export let lastBoot: BootReport | null = null;
+/** The factory slots as mounted at boot (the link's factory writes stage into the other one). */
+export let factorySlots: { flashes: HostFlash[]; mounted: MountedSlots } | null = null;
 
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -53,8 +61,18 @@ export function mountTiers(): BootReport {
 
   let factory: FactoryPartition | null = null;
   try {
-    factory = FactoryPartition.mount(new HostFlash('factory'), new HostCrypto(), new HostOtp());
-    report.factory = `verified: ${factory.items().length} items, signed by the manufacturer`;
+    const flashes = [new HostFlash('factory')];
+    // Slot 1 exists on docks that take factory images over the link; tests may run with one slot.
+    try {
+      flashes.push(new HostFlash('factory-b'));
+    } catch {
+      /* single slot */
+    }
+    const mounted = mountFactorySlots(flashes, new HostCrypto(), new HostOtp());
+    factorySlots = { flashes, mounted };
+    factory = mounted.partition;
+    if (factory) report.factory = `verified: ${factory.items().length} items, signed by the manufacturer (slot ${mounted.active}, generation ${mounted.generation})`;
+    else report.factory = `not trusted (${mounted.error!.check}): ${mounted.error!.message}`;
   } catch (e) {
     report.factory = e instanceof FactoryVerificationError ? `not trusted (${e.check}): ${e.message}` : `unavailable: ${describe(e)}`;
   }
@@ -67,14 +85,16 @@ export function mountTiers(): BootReport {
     report.ephemeral = `unavailable: ${describe(e)}`;
   }
 
-  Datastore.install({ runtime, factory, ephemeral, clock: hostClock, ephemeralProblem: report.ephemeral, factoryProblem: report.factory });
+  const tiers = Datastore.install({ runtime, factory, ephemeral, clock: hostClock, ephemeralProblem: report.ephemeral, factoryProblem: report.factory });
+  tiers.subscribe('kv', '', (name, tier) => events.add('key-changed', `${name} (${TIER_NAMES[tier]})`));
+  lastBoot = report;
   return report;
 }
 
 /** Choose and run the app (ephemeral → runtime → factory), falling back when one throws. */
 export function startApp(report: BootReport): BootReport {
   const log = (line: string) => hostHal().log(line);
-  timers = new TimerQueue(() => hostClock.now(), log);
+  timers = new TimerQueue(() => hostClock.now(), log, (message) => events.add('app-crashed', `a timer task threw: ${message}`));
 
   for (const tier of [EPHEMERAL_DATA, APPLICATION_DATA, FACTORY_DATA] as Tier[]) {
     if (!Datastore.current().has(tier)) continue;
@@ -85,10 +105,12 @@ export function startApp(report: BootReport): BootReport {
       runApp(source, timers);
       report.appTier = TIER_NAMES[tier];
       report.appChecksum = code.info()?.checksum ?? null;
+      events.add('app-started', `${TIER_NAMES[tier]} app`);
       break;
     } catch (e) {
       const why = `${TIER_NAMES[tier]} app failed to start: ${describe(e)}`;
       report.failedApps.push(why);
+      events.add('app-crashed', why);
       log(why);
     }
   }

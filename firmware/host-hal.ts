@@ -22,6 +22,8 @@ export interface HostHal {
   otpDockId(): string;
   otpManufacturerPublicKey(): ArrayBuffer;
   otpDeviceSecret(): ArrayBuffer;
+  otpFactoryLocked(): boolean;
+  otpLockFactory(): void;
   /** Ephemeral area; absent when the host has none. Errors arrive as "EPH:<code>:<needed>:<free>:". */
   ephCapacity?(): number;
   ephUsed?(): number;
@@ -128,6 +130,12 @@ export class HostOtp implements Otp {
   }
   deviceSecret(): Uint8Array {
     return new Uint8Array(this.hal.otpDeviceSecret());
+  }
+  factoryLocked(): boolean {
+    return this.hal.otpFactoryLocked();
+  }
+  lockFactory(): void {
+    this.hal.otpLockFactory();
   }
 }
 

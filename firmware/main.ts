@@ -12,12 +12,37 @@ import { checkImage } from '../images/image-check.ts';
 import { encodeValue, decodeValue } from '../datastore/value-codec.ts';
 import { HostCrypto, HostEphemeral, HostFlash, HostOtp, hostClock, hostHal } from './host-hal.ts';
 import { FactoryPartition } from '../datastore/factory/factory-partition.ts';
-import { boot, mountTiers, startApp, timers, type BootReport } from './boot.ts';
+import { boot, events, factorySlots, lastBoot, mountTiers, startApp, timers, type BootReport } from './boot.ts';
+import { FactoryService } from './factory-service.ts';
+import { inspectDock } from './inspect.ts';
 import { SmpServer } from './smp/smp-server.ts';
 import { ConsoleFrameDecoder, encodeConsoleFrames } from './smp/smp-console-frame.ts';
 
 const FIRMWARE_VERSION = '0.1.0';
 let smp: SmpServer | null = null;
+let resetRequested = false;
+
+/** The SMP server, made on first use (after boot: it needs the mounted tiers). */
+function smpServer(): SmpServer {
+  if (smp) return smp;
+  const slots = factorySlots;
+  const factory = slots && slots.flashes.length > 1 ? new FactoryService(slots.flashes, slots.mounted, new HostCrypto(), new HostOtp()) : null;
+  const dockId = hostHal().otpDockId();
+  smp = new SmpServer({
+    tiers: Datastore.current(),
+    dockId,
+    firmwareVersion: FIRMWARE_VERSION,
+    // Pushed code runs without a dock restart (which would wipe the ephemeral tier it lives in).
+    restartApp: () => startApp({ runtime: '', factory: '', ephemeral: '', appTier: null, appChecksum: null, failedApps: [] }).appTier ?? 'none',
+    factory,
+    events,
+    requestReset: () => {
+      resetRequested = true;
+    },
+    inspect: () => inspectDock(lastBoot, factory, dockId, FIRMWARE_VERSION),
+  });
+  return smp;
+}
 
 (globalThis as Record<string, unknown>).dl7450 = {
   RuntimeStore,
@@ -41,22 +66,15 @@ let smp: SmpServer | null = null;
   startApp: (report: BootReport) => startApp(report),
   /** Answer one SMP request packet (after boot); the engine host feeds it from the serial line. */
   smpHandle: (request: ArrayBuffer): ArrayBuffer => {
-    if (!smp) {
-      smp = new SmpServer({
-        tiers: Datastore.current(),
-        dockId: hostHal().otpDockId(),
-        firmwareVersion: FIRMWARE_VERSION,
-        // Pushed code runs without a dock restart (which would wipe the ephemeral tier it lives in).
-        restartApp: () => startApp({ runtime: '', factory: '', ephemeral: '', appTier: null, appChecksum: null, failedApps: [] }).appTier ?? 'none',
-      });
-    }
-    const reply = smp.handle(new Uint8Array(request));
+    const reply = smpServer().handle(new Uint8Array(request));
     return reply ? (reply.slice().buffer as ArrayBuffer) : new ArrayBuffer(0); // empty: no answer
   },
   SmpServer,
   ConsoleFrameDecoder,
   encodeConsoleFrames,
   runTimers: (now: number) => (timers ? timers.runDue(now) : -1),
+  /** True once the link asked for a restart (the host restarts the engine after the answer went out). */
+  resetRequested: () => resetRequested,
   /** A clean stop: commit and checkpoint the runtime store so the next boot reads little. */
   factoryReset: () => Datastore.factoryReset(),
   shutdown: () => {

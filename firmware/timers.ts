@@ -21,6 +21,8 @@ export class TimerQueue {
   constructor(
     private readonly now: () => number,
     private readonly log: (line: string) => void,
+    /** Told of every task that throws (the dock's event log reports it as an app crash). */
+    private readonly onTaskError: (message: string) => void = () => {},
   ) {}
 
   wakeup(task: () => void, timeMs: number, repeatMs = 0): Timer {
@@ -43,7 +45,9 @@ export class TimerQueue {
       try {
         e.task();
       } catch (err) {
-        this.log(`timer task failed: ${err instanceof Error ? err.message : String(err)}`);
+        const message = err instanceof Error ? err.message : String(err);
+        this.log(`timer task failed: ${message}`);
+        this.onTaskError(message);
       }
       if (e.repeatMs > 0 && !e.cancelled) e.due = Math.max(e.due + e.repeatMs, now + 1);
       else e.cancelled = true;

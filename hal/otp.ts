@@ -7,4 +7,8 @@ export interface Otp {
   manufacturerPublicKey(): Uint8Array;
   /** A 32-byte secret unique to this dock, never readable off the dock (for per-dock keys). */
   deviceSecret(): Uint8Array;
+  /** The factory-lock fuse: once burnt, the factory slots can no longer be written over the link. */
+  factoryLocked(): boolean;
+  /** Burn the factory-lock fuse (irreversible; burning it twice is harmless). */
+  lockFactory(): void;
 }

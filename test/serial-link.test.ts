@@ -82,7 +82,7 @@ link('the dl7450 command over serial: a simulated dock serving SMP, settings set
     assert.is(cli('settings', 'get', '--conn', conn, 'timezone').stdout.trim(), 'CET');
     const missing = cli('settings', 'get', '--conn', conn, 'nope');
     assert.is(missing.status, 1);
-    assert.match(missing.stderr, /rc 5\): no such entry on the dock/);
+    assert.match(missing.stderr, /rc 5\): no setting named nope/);
     // Push a new app build for immediate testing: it runs from the ephemeral tier.
     const app = join(dir, 'pushed.ts');
     // A long literal makes the build span several 256-byte upload chunks.

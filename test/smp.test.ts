@@ -95,10 +95,10 @@ server('settings write, read and delete map to the runtime KvStore; errors are {
   const read = call(0, GROUP_SETTINGS, 0, { name: 'net.ssid' });
   assert.equal(new TextDecoder().decode(read.val as Uint8Array), 'office');
   assert.equal(call(2, GROUP_SETTINGS, 1, { name: 'net.ssid' }), {});
-  assert.equal(call(0, GROUP_SETTINGS, 0, { name: 'net.ssid' }), { err: { group: GROUP_SETTINGS, rc: RC.NO_ENTRY } });
+  assert.equal(call(0, GROUP_SETTINGS, 0, { name: 'net.ssid' }), { err: { group: GROUP_SETTINGS, rc: RC.NO_ENTRY }, rsn: 'no setting named net.ssid' });
   assert.equal(call(2, 99, 0, {}), { err: { group: 99, rc: RC.NOT_SUPPORTED } });
   assert.match(String(call(0, GROUP_OS, 7, {}).output), /dock abc firmware 1\.0/);
-  assert.equal(call(2, GROUP_OS, 0, { d: 42 }), { err: { group: GROUP_OS, rc: RC.INVALID } });
+  assert.equal((call(2, GROUP_OS, 0, { d: 42 }) as { err: unknown }).err, { group: GROUP_OS, rc: RC.INVALID });
 });
 
 golden.run();

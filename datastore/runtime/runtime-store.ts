@@ -333,6 +333,32 @@ export class RuntimeStore {
     };
   }
 
+  /**
+   * Erase counts as the sector headers record them (one 32-byte read per
+   * sector: for inspection, not the hot path). Blank or unreadable sectors
+   * are counted apart.
+   */
+  wear(): { min: number; max: number; mean: number; sectors: number; blank: number; unreadable: number } {
+    const head = new Uint8Array(SECTOR_HEADER_SIZE);
+    const sectors = this.flash.size / this.flash.sectorSize;
+    let min = Infinity;
+    let max = 0;
+    let sum = 0;
+    let valid = 0;
+    let blank = 0;
+    for (let s = 0; s < sectors; s++) {
+      this.flash.read(s * this.flash.sectorSize, head);
+      const h = decodeSectorHeader(head);
+      if (h.kind === 'blank') blank++;
+      if (h.kind !== 'valid') continue;
+      valid++;
+      sum += h.header.eraseCount;
+      if (h.header.eraseCount < min) min = h.header.eraseCount;
+      if (h.header.eraseCount > max) max = h.header.eraseCount;
+    }
+    return { min: valid ? min : 0, max, mean: valid ? sum / valid : 0, sectors, blank, unreadable: sectors - valid - blank };
+  }
+
   // ---- writes ----------------------------------------------------------------
 
   set(key: string, value: Uint8Array, options: WriteOptions = {}): void {

@@ -1,6 +1,8 @@
-// The dock's SMP server: decodes request packets and answers them. Groups so
-// far: OS (0: echo, info) and settings (3: read/write/delete on the runtime
-// KvStore). Errors follow SMP v2: { err: { group, rc } }.
+// The dock's SMP server: decodes request packets and answers them. Groups:
+// OS (echo, reset, info), image (factory image upload and state), settings
+// (the runtime KvStore), file system (pushed code) and the dock's user group
+// 64 (inspect, bulk lane, factory commit, lock, factory reset, events, key
+// list). Errors follow SMP v2, { err: { group, rc } }, with the reason in `rsn`.
 
 import { decodePacket, encodePacket, SMP_V2, SmpPacketError, type SmpHeader } from './smp-packet.ts';
 import { KvStore } from '../../datastore/kv-store.ts';
@@ -9,19 +11,56 @@ import type { TierSet } from '../../datastore/tiers/tier-set.ts';
 import { APPLICATION_DATA, EPHEMERAL_DATA } from '../../datastore/tiers/tier-set.ts';
 import { CodeStore } from '../../datastore/code-store.ts';
 import { utf8Decode } from '../../datastore/runtime/key-text.ts';
+import { FactoryWriteError, type FactoryWriteProblem } from '../../datastore/factory/factory-staging.ts';
+import type { FactoryService } from '../factory-service.ts';
+import type { EventLog } from '../event-log.ts';
 
 export const GROUP_OS = 0;
+export const GROUP_IMAGE = 1;
 export const GROUP_SETTINGS = 3;
 export const GROUP_FS = 8;
 /** The datastore's own group (user groups start at 64). */
 export const GROUP_DOCK = 64;
-export const DOCK_RESTART_APP = 0;
+/** Command ids in GROUP_DOCK (firmware/smp/FORMAT.md). */
+export const DOCK = { RESTART_APP: 0, INSPECT: 1, BULK_OPEN: 2, FACTORY_COMMIT: 3, LOCK: 4, FACTORY_RESET: 5, EVENTS: 6, KV_LIST: 7, FACTORY_STATUS: 8 } as const;
+export const DOCK_RESTART_APP = DOCK.RESTART_APP;
+export const OS_RESET = 5;
+export const OS_INFO = 7;
+export const IMAGE_STATE = 0;
+export const IMAGE_UPLOAD = 1;
 
-/** Code pushed for development is small; larger uploads go through the bulk lane (to come). */
+/** Code pushed for development is small; factory images go through the image group or the bulk lane. */
 const MAX_CODE_UPLOAD = 256 * 1024;
 
-/** SMP v2 group return codes used here (0 = ok). */
-export const RC = { OK: 0, UNKNOWN: 1, NO_ENTRY: 5, INVALID: 3, NOT_SUPPORTED: 8, READ_ONLY: 7, NO_MEMORY: 2 } as const;
+/** SMP return codes (Zephyr's MGMT_ERR_* numbering, 0 = ok). */
+export const RC = { OK: 0, UNKNOWN: 1, NO_MEMORY: 2, INVALID: 3, TIMEOUT: 4, NO_ENTRY: 5, BAD_STATE: 6, MSG_SIZE: 7, NOT_SUPPORTED: 8, CORRUPT: 9, BUSY: 10, ACCESS_DENIED: 11 } as const;
+
+/** A refusal with its reason: `rsn` travels beside `err` (generic clients ignore it; ours prints it). */
+class Refusal extends Error {
+  constructor(
+    readonly rc: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const FACTORY_RC: Record<FactoryWriteProblem, number> = {
+  locked: RC.ACCESS_DENIED,
+  'one-slot': RC.NOT_SUPPORTED,
+  'too-large': RC.NO_MEMORY,
+  'out-of-order': RC.INVALID,
+  incomplete: RC.BAD_STATE,
+  mismatch: RC.CORRUPT,
+  untrusted: RC.CORRUPT,
+  'not-verified': RC.BAD_STATE,
+};
+
+export interface BulkOffer {
+  session: number;
+  frameSize: number;
+  window: number;
+}
 
 export interface SmpServerContext {
   tiers: TierSet;
@@ -29,7 +68,18 @@ export interface SmpServerContext {
   firmwareVersion: string;
   /** Start the app again (after code was pushed): the firmware's app loader. */
   restartApp?: () => string;
+  /** Factory writes over the link; absent on a dock with one factory slot. */
+  factory?: FactoryService | null;
+  events?: EventLog;
+  /** Restart the dock once the answer has gone out. */
+  requestReset?: () => void;
+  /** Open a bulk-lane session that hands `total` bytes, in order, to `sink`; null when the line has no bulk lane. */
+  openBulk?: (total: number, sink: (offset: number, bytes: Uint8Array) => void, frameSize: number, window: number) => BulkOffer | null;
+  /** What `inspect` reports (tiers, usage, wear). */
+  inspect?: () => Record<string, unknown>;
 }
+
+type Body = Record<string, unknown>;
 
 export class SmpServer {
   private upload: { name: string; total: number; received: number; chunks: Uint8Array[] } | null = null;
@@ -49,26 +99,92 @@ export class SmpServer {
     }
     const { header, payload } = request;
     if (header.op === 1 || header.op === 3) return null; // a response, not a request
-    const reply = (body: Record<string, unknown>) => encodePacket({ op: header.op + 1, version: header.version, flags: 0, group: header.group, sequence: header.sequence, id: header.id }, body);
-    const err = (rc: number) => reply({ err: { group: header.group, rc } });
+    const reply = (body: Body) => encodePacket({ op: header.op + 1, version: header.version, flags: 0, group: header.group, sequence: header.sequence, id: header.id }, body);
+    const err = (rc: number, reason?: string) => reply(reason ? { err: { group: header.group, rc }, rsn: reason } : { err: { group: header.group, rc } });
     try {
-      if (header.group === GROUP_OS) return this.os(header, payload, reply, err);
-      if (header.group === GROUP_SETTINGS) return this.settings(header, payload, reply, err);
-      if (header.group === GROUP_FS) return this.fs(header, payload, reply, err);
-      if (header.group === GROUP_DOCK) return this.dock(header, reply, err);
-      return err(RC.NOT_SUPPORTED);
-    } catch {
-      return err(RC.UNKNOWN);
+      const body = this.dispatch(header, payload);
+      return body === null ? err(RC.NOT_SUPPORTED) : reply(body);
+    } catch (e) {
+      if (e instanceof Refusal) return err(e.rc, e.message);
+      if (e instanceof FactoryWriteError) return err(FACTORY_RC[e.problem], e.message);
+      return err(RC.UNKNOWN, e instanceof Error ? e.message : String(e));
     }
   }
 
-  private os(h: SmpHeader, p: Record<string, unknown>, reply: (b: Record<string, unknown>) => Uint8Array, err: (rc: number) => Uint8Array): Uint8Array {
-    if (h.id === 0) {
-      if (typeof p.d !== 'string') return err(RC.INVALID);
-      return reply({ r: p.d });
+  /** The answer's body, or null for a command this dock does not serve. */
+  private dispatch(h: SmpHeader, p: Body): Body | null {
+    const write = h.op === 2;
+    switch (h.group) {
+      case GROUP_OS:
+        if (h.id === 0 && write) {
+          if (typeof p.d !== 'string') throw new Refusal(RC.INVALID, 'echo needs a text field d');
+          return { r: p.d };
+        }
+        if (h.id === OS_RESET && write) {
+          if (!this.ctx.requestReset) return null;
+          this.ctx.requestReset();
+          return {};
+        }
+        if (h.id === OS_INFO && !write) return { output: `DL-7450 dock ${this.ctx.dockId} firmware ${this.ctx.firmwareVersion}` };
+        return null;
+      case GROUP_IMAGE:
+        return this.image(h, p);
+      case GROUP_SETTINGS:
+        return this.settings(h, p);
+      case GROUP_FS:
+        return this.fs(h, p);
+      case GROUP_DOCK:
+        return this.dock(h, p);
+      default:
+        return null;
     }
-    if (h.id === 7 && h.op === 0) return reply({ output: `DL-7450 dock ${this.ctx.dockId} firmware ${this.ctx.firmwareVersion}` });
-    return err(RC.NOT_SUPPORTED);
+  }
+
+  private factory(): FactoryService {
+    if (!this.ctx.factory) throw new Refusal(RC.NOT_SUPPORTED, 'this dock cannot take a factory image over the link (one factory slot)');
+    return this.ctx.factory;
+  }
+
+  /**
+   * Image group, mapped onto the factory slots: upload (id 1) stages an
+   * image, `{off, data, len and sha on the first chunk}` → `{off}`; a first
+   * chunk naming an unfinished upload with the same len and sha resumes it
+   * (the answer's off says where). State (id 0) read lists the slots; state
+   * write `{hash, confirm: true}` verifies and commits the staged image.
+   */
+  private image(h: SmpHeader, p: Body): Body | null {
+    if (h.id === IMAGE_UPLOAD && h.op === 2) {
+      const f = this.factory();
+      const off = p.off;
+      const data = p.data;
+      if (typeof off !== 'number' || !(data instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'upload needs off (number) and data (bytes)');
+      if (off === 0) {
+        if (typeof p.len !== 'number' || !(p.sha instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'the first upload chunk needs len and sha (the SHA-256 of the whole image)');
+        const resumeAt = f.begin(p.len, p.sha);
+        if (resumeAt > 0) return { off: resumeAt };
+      } else if (off < f.received) {
+        return { off: f.received }; // a retried chunk: acknowledged, not written twice
+      }
+      return { off: f.write(off, data) };
+    }
+    if (h.id === IMAGE_STATE && h.op === 0) {
+      const st = this.factory().status();
+      return {
+        images: st.slots.map((s) => ({ slot: s.slot, version: String(s.generation ?? 0), ...(s.sha256 ? { hash: s.sha256 } : {}), active: s.slot === st.active, confirmed: s.slot === st.active, pending: st.pendingRestart && s.generation !== null && s.generation > st.generation })),
+      };
+    }
+    if (h.id === IMAGE_STATE && h.op === 2) {
+      if (!(p.hash instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'image state write needs hash (the SHA-256 of the staged image)');
+      this.commitFactory(p.hash);
+      return this.image({ ...h, op: 0 }, {});
+    }
+    return null;
+  }
+
+  private commitFactory(sha: Uint8Array): Body {
+    const done = this.factory().commit(sha);
+    this.ctx.events?.add('factory-committed', `slot ${done.slot} generation ${done.generation}`);
+    return { slot: done.slot, generation: done.generation, sha: done.sha256 };
   }
 
   /**
@@ -76,24 +192,24 @@ export class SmpServer {
    * `/code/app.js` lands in the ephemeral tier: code pushed for development runs from
    * there, and a dock restart returns to the stored app.
    */
-  private fs(h: SmpHeader, p: Record<string, unknown>, reply: (b: Record<string, unknown>) => Uint8Array, err: (rc: number) => Uint8Array): Uint8Array {
-    if (h.id !== 0 || h.op !== 2) return err(RC.NOT_SUPPORTED);
+  private fs(h: SmpHeader, p: Body): Body | null {
+    if (h.id !== 0 || h.op !== 2) return null;
     const name = p.name;
     const off = p.off;
     const data = p.data;
-    if (typeof name !== 'string' || typeof off !== 'number' || !(data instanceof Uint8Array)) return err(RC.INVALID);
-    if (name !== '/code/app.js') return err(RC.NOT_SUPPORTED);
+    if (typeof name !== 'string' || typeof off !== 'number' || !(data instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'upload needs name, off and data');
+    if (name !== '/code/app.js') throw new Refusal(RC.NOT_SUPPORTED, `${name}: only /code/app.js can be uploaded through the file system group (factory images go through the image group)`);
     if (off === 0) {
       const len = p.len;
-      if (typeof len !== 'number' || len <= 0) return err(RC.INVALID);
-      if (len > MAX_CODE_UPLOAD) return err(RC.NO_MEMORY);
+      if (typeof len !== 'number' || len <= 0) throw new Refusal(RC.INVALID, 'the first chunk needs len');
+      if (len > MAX_CODE_UPLOAD) throw new Refusal(RC.NO_MEMORY, `code is ${len} bytes; pushed code may be at most ${MAX_CODE_UPLOAD}`);
       this.upload = { name, total: len, received: 0, chunks: [] };
     }
     const up = this.upload;
-    if (!up || up.name !== name) return err(RC.INVALID);
+    if (!up || up.name !== name) throw new Refusal(RC.BAD_STATE, 'no upload in progress: start at off 0 with len');
     // A repeated chunk (the host retried after a lost answer) is acknowledged, not appended twice.
-    if (off < up.received) return reply({ off: up.received });
-    if (off > up.received || up.received + data.length > up.total) return err(RC.INVALID);
+    if (off < up.received) return { off: up.received };
+    if (off > up.received || up.received + data.length > up.total) throw new Refusal(RC.INVALID, `expected off ${up.received}`);
     up.chunks.push(data.slice());
     up.received += data.length;
     if (up.received === up.total) {
@@ -106,36 +222,84 @@ export class SmpServer {
       this.upload = null;
       new CodeStore({ tiers: this.ctx.tiers, tier: EPHEMERAL_DATA }).put(utf8Decode(all));
     }
-    return reply({ off: up.received });
+    return { off: up.received };
   }
 
-  private dock(h: SmpHeader, reply: (b: Record<string, unknown>) => Uint8Array, err: (rc: number) => Uint8Array): Uint8Array {
-    if (h.id === DOCK_RESTART_APP && h.op === 2) {
-      if (!this.ctx.restartApp) return err(RC.NOT_SUPPORTED);
-      return reply({ app: this.ctx.restartApp() });
+  private dock(h: SmpHeader, p: Body): Body | null {
+    const write = h.op === 2;
+    switch (h.id) {
+      case DOCK.RESTART_APP:
+        if (!write || !this.ctx.restartApp) return null;
+        return { app: this.ctx.restartApp() };
+      case DOCK.INSPECT:
+        if (write || !this.ctx.inspect) return null;
+        return this.ctx.inspect();
+      case DOCK.BULK_OPEN: {
+        if (!write) return null;
+        const f = this.factory();
+        if (typeof p.len !== 'number' || !(p.sha instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'bulk open needs len and sha (the SHA-256 of the whole image)');
+        const from = f.begin(p.len, p.sha);
+        const frameSize = typeof p.frame === 'number' ? p.frame : 1024;
+        const window = typeof p.window === 'number' ? p.window : 16;
+        if (!this.ctx.openBulk) return null;
+        const offer = this.ctx.openBulk(p.len - from, (offset, bytes) => f.write(from + offset, bytes), frameSize, window);
+        if (!offer) return null; // the host falls back to the image group
+        return { off: from, session: offer.session, frame: offer.frameSize, window: offer.window };
+      }
+      case DOCK.FACTORY_COMMIT:
+        if (!write) return null;
+        if (!(p.sha instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'commit needs sha (the SHA-256 of the staged image)');
+        return this.commitFactory(p.sha);
+      case DOCK.LOCK:
+        if (!write) return null;
+        this.factory().lock();
+        return { locked: true };
+      case DOCK.FACTORY_RESET:
+        if (!write) return null;
+        this.ctx.tiers.factoryReset();
+        return {};
+      case DOCK.EVENTS: {
+        if (write || !this.ctx.events) return null;
+        const r = this.ctx.events.since(typeof p.since === 'number' ? p.since : 0);
+        return { events: r.events.map((e) => ({ id: e.id, kind: e.kind, at: e.at, detail: e.detail })), next: r.next, missed: r.missed };
+      }
+      case DOCK.KV_LIST: {
+        if (write) return null;
+        const prefix = typeof p.prefix === 'string' ? p.prefix : '';
+        return { keys: new KvStore({ tiers: this.ctx.tiers }).list({ prefix }) };
+      }
+      case DOCK.FACTORY_STATUS: {
+        if (write) return null;
+        const st = this.factory().status();
+        return { locked: st.locked, active: st.active, generation: st.generation, pendingRestart: st.pendingRestart, ...(st.staging ? { staging: st.staging } : {}) };
+      }
+      default:
+        return null;
     }
-    return err(RC.NOT_SUPPORTED);
   }
 
-  private settings(h: SmpHeader, p: Record<string, unknown>, reply: (b: Record<string, unknown>) => Uint8Array, err: (rc: number) => Uint8Array): Uint8Array {
+  private settings(h: SmpHeader, p: Body): Body | null {
     const name = p.name;
-    if (typeof name !== 'string' || name === '') return err(RC.INVALID);
+    if (typeof name !== 'string' || name === '') throw new Refusal(RC.INVALID, 'settings need a name');
     const kv = new KvStore({ tiers: this.ctx.tiers });
     if (h.id === 0 && h.op === 0) {
       const found = this.ctx.tiers.fetch('kv', name);
-      if (!found) return err(RC.NO_ENTRY);
+      if (!found) throw new Refusal(RC.NO_ENTRY, `no setting named ${name}`);
       const value = decodeValue(found.ref.encoding, found.bytes);
-      return reply({ val: value instanceof Uint8Array ? value : encodeValue(value).bytes });
+      return { val: value instanceof Uint8Array ? value : encodeValue(value).bytes };
     }
     if (h.id === 0 && h.op === 2) {
-      if (!(p.val instanceof Uint8Array)) return err(RC.INVALID);
+      if (!(p.val instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'settings write needs val (bytes)');
       // Settings values are bytes on the wire; UTF-8 text is stored as a string.
       const text = utf8OrNull(p.val);
       kv.set(name, text === null ? p.val : text, { tier: APPLICATION_DATA, durability: 'immediate' });
-      return reply({});
+      return {};
     }
-    if (h.id === 1 && h.op === 2) return kv.delete(name, { tier: APPLICATION_DATA, durability: 'immediate' }) ? reply({}) : err(RC.NO_ENTRY);
-    return err(RC.NOT_SUPPORTED);
+    if (h.id === 1 && h.op === 2) {
+      if (!kv.delete(name, { tier: APPLICATION_DATA, durability: 'immediate' })) throw new Refusal(RC.NO_ENTRY, `no setting named ${name} in the runtime tier`);
+      return {};
+    }
+    return null;
   }
 }
 

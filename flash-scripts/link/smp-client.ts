@@ -9,19 +9,26 @@ import { LinkError, openLine } from './serial-line.ts';
 /** What the dock's SMP return codes mean to the person at the keyboard. */
 const RC_MEANING: Record<number, string> = {
   1: 'the dock hit an unexpected error; see its console',
-  2: 'the dock has no room for this; send less, or use the bulk lane',
+  2: 'the dock has no room for this; send less',
   3: 'the request was malformed or missing a field',
+  4: 'the dock timed out',
   5: 'no such entry on the dock',
-  7: 'that is read-only on this dock',
+  6: 'the dock is not in a state to do that now',
+  7: 'the request is too large for the dock',
   8: 'this dock does not support that command',
+  9: 'the data is corrupt or not trusted',
+  10: 'the dock is busy; try again',
+  11: 'access denied',
 };
 
 export class SmpError extends Error {
   constructor(
     readonly group: number,
     readonly rc: number,
+    /** The dock's own words, when it gave them (`rsn`). */
+    readonly reason?: string,
   ) {
-    super(`the dock refused the request (SMP group ${group}, rc ${rc}): ${RC_MEANING[rc] ?? 'unknown return code'}`);
+    super(`the dock refused the request (SMP group ${group}, rc ${rc}): ${reason ?? RC_MEANING[rc] ?? 'unknown return code'}`);
     this.name = 'SmpError';
   }
 }
@@ -65,7 +72,7 @@ export class SmpClient {
         continue; // lost on the line: send again
       }
       const err = payload.err as { group: number; rc: number } | undefined;
-      if (err && err.rc !== 0) throw new SmpError(err.group, err.rc);
+      if (err && err.rc !== 0) throw new SmpError(err.group, err.rc, typeof payload.rsn === 'string' ? payload.rsn : undefined);
       return payload;
     }
     throw new LinkError(`no answer from the dock after ${attempts} attempts of ${timeoutMs} ms (is it running, and is this its port?)`);

@@ -2,6 +2,7 @@
 // ROM-store config. The bytes follow datastore/factory/FORMAT.md through the
 // shared format code, so the dock's reader and this builder cannot drift.
 
+import { SLOT_RESERVED_BYTES } from '../../datastore/factory/slot-record.ts';
 import { createHash, type KeyObject } from 'node:crypto';
 import {
   alignUp,
@@ -43,7 +44,7 @@ export class FactoryImageTooLargeError extends Error {
     readonly needed: number,
     readonly partitionSize: number,
   ) {
-    super(`the factory image needs ${needed} bytes but the partition holds ${partitionSize}: ${needed - partitionSize} bytes too many. Drop or shrink images.`);
+    super(`the factory image needs ${needed} bytes but a factory slot holds ${partitionSize} (its last sector keeps the commit record): ${needed - partitionSize} bytes too many. Drop or shrink images.`);
     this.name = 'FactoryImageTooLargeError';
   }
 }
@@ -91,7 +92,8 @@ export function buildFactoryImage(config: RomStoreConfig, key: KeyObject, option
   }
 
   const needed = perDockOffset + perDockCapacity;
-  if (needed > partitionSize) throw new FactoryImageTooLargeError(needed, partitionSize);
+  // The slot's last sector holds its commit record (datastore/factory/FORMAT.md §6).
+  if (needed > partitionSize - SLOT_RESERVED_BYTES) throw new FactoryImageTooLargeError(needed, partitionSize - SLOT_RESERVED_BYTES);
 
   const header: FactoryHeader = {
     version: FACTORY_VERSION,
@@ -112,5 +114,5 @@ export function buildFactoryImage(config: RomStoreConfig, key: KeyObject, option
   sources.forEach((s, i) => image.set(s.bytes, items[i].offset));
   const digest = sha256(image.subarray(0, trailerOffset));
   image.set(encodeTrailer({ sha256: digest, signature: signDigest(key, digest) }), trailerOffset);
-  return { image, header, items, digest, freeBytes: partitionSize - needed };
+  return { image, header, items, digest, freeBytes: partitionSize - SLOT_RESERVED_BYTES - needed };
 }

@@ -42,7 +42,7 @@ export function inspectFactoryImage(bytes: Uint8Array, publicKey: Uint8Array | n
   const crypto = new NodeCrypto();
   const size = Math.max(FACTORY_PARTITION_SIZE, Math.ceil(bytes.length / 4096) * 4096);
   const flash = new ImagePartition(bytes, size);
-  const otp: Otp = { dockId: () => '', deviceSecret: () => new Uint8Array(32), manufacturerPublicKey: () => publicKey ?? new Uint8Array(32) };
+  const otp: Otp = { dockId: () => '', deviceSecret: () => new Uint8Array(32), manufacturerPublicKey: () => publicKey ?? new Uint8Array(32), factoryLocked: () => true, lockFactory: () => {} };
   // Without the key, check everything but the signature (and say so in the verdict).
   const verifier: Crypto = publicKey
     ? crypto

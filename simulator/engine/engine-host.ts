@@ -227,6 +227,11 @@ export class EngineHost {
       fn('otpDockId', () => vm.newString(otp.dockId()));
       fn('otpManufacturerPublicKey', () => vm.newArrayBuffer(exact(otp.manufacturerPublicKey())));
       fn('otpDeviceSecret', () => vm.newArrayBuffer(exact(otp.deviceSecret())));
+      fn('otpFactoryLocked', () => (otp.factoryLocked() ? vm.true : vm.false));
+      fn('otpLockFactory', () => {
+        otp.lockFactory();
+        return undefined;
+      });
     }
     const eph = o.ephemeral;
     if (eph) {

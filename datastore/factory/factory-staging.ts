@@ -1,0 +1,134 @@
+// Writing a new factory image over the link: staged into the slot that is not
+// served, verified (SHA-256 of exactly the bytes on flash, then the full
+// factory verification: digest and manufacturer signature against OTP), and
+// only then committed by one program of the slot's record. A power cut or a
+// lost link at any step leaves the served image as it was. Only a dock whose
+// factory-lock fuse is intact (factory mode) accepts any of it.
+
+import type { Crypto } from '../../hal/crypto.ts';
+import type { FlashPartition } from '../../hal/flash.ts';
+import type { Otp } from '../../hal/otp.ts';
+import { FactoryPartition, FactoryVerificationError } from './factory-partition.ts';
+import { encodeSlotRecord, slotRecordOffset } from './slot-record.ts';
+import type { SlotState } from './factory-slots.ts';
+
+export type FactoryWriteProblem = 'locked' | 'one-slot' | 'too-large' | 'out-of-order' | 'incomplete' | 'mismatch' | 'untrusted' | 'not-verified';
+
+export class FactoryWriteError extends Error {
+  readonly code = 'factory-write';
+  constructor(
+    readonly problem: FactoryWriteProblem,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FactoryWriteError';
+  }
+}
+
+export function assertFactoryMode(otp: Otp): void {
+  if (otp.factoryLocked()) throw new FactoryWriteError('locked', 'this dock is locked: its factory image can no longer be written over the link (lock is permanent; factory mode has ended)');
+}
+
+export class FactoryStaging {
+  received = 0;
+  private readonly tail: Uint8Array;
+  private tailLength = 0;
+  private erasedSectors = 0;
+  private verifiedDigest: Uint8Array | null = null;
+
+  private constructor(
+    private readonly flash: FlashPartition,
+    readonly target: number,
+    readonly length: number,
+    readonly sha256: Uint8Array,
+    private readonly generation: number,
+    private readonly otp: Otp,
+  ) {
+    this.tail = new Uint8Array(flash.programUnit);
+  }
+
+  /** Start staging `length` bytes whose SHA-256 is `sha256` into the slot not being served. */
+  static begin(slots: FlashPartition[], states: SlotState[], active: number | null, otp: Otp, length: number, sha256: Uint8Array): FactoryStaging {
+    assertFactoryMode(otp);
+    if (slots.length < 2) throw new FactoryWriteError('one-slot', 'this dock has a single factory slot: its image can only be written on the manufacturing line');
+    if (!(length > 0) || sha256.length !== 32) throw new FactoryWriteError('incomplete', 'a factory write needs the image length and its 32-byte SHA-256');
+    const target = active === null ? 0 : 1 - active;
+    const flash = slots[target];
+    const room = slotRecordOffset(flash);
+    if (length > room) throw new FactoryWriteError('too-large', `the image is ${length} bytes; a factory slot holds ${room} (${length - room} bytes too many): rebuild it with fewer or smaller images`);
+    let top = 0;
+    for (const s of states) if (s.record && s.record.generation > top) top = s.record.generation;
+    // The record goes first: an old record must never bless a half-written image.
+    flash.erase(room / flash.sectorSize);
+    return new FactoryStaging(flash, target, length, sha256.slice(), top + 1, otp);
+  }
+
+  /** Bytes in order: `offset` must be exactly what has been received so far. */
+  write(offset: number, bytes: Uint8Array): void {
+    if (offset !== this.received) throw new FactoryWriteError('out-of-order', `expected bytes from offset ${this.received}, got ${offset}`);
+    if (this.received + bytes.length > this.length) throw new FactoryWriteError('too-large', `${this.received + bytes.length - this.length} bytes more than the ${this.length} announced`);
+    const unit = this.flash.programUnit;
+    let at = 0;
+    while (at < bytes.length) {
+      if (this.tailLength > 0 || bytes.length - at < unit) {
+        const n = Math.min(unit - this.tailLength, bytes.length - at);
+        this.tail.set(bytes.subarray(at, at + n), this.tailLength);
+        this.tailLength += n;
+        at += n;
+        if (this.tailLength === unit) this.programAt(this.received + at - unit, this.tail);
+        continue;
+      }
+      const whole = Math.floor((bytes.length - at) / unit) * unit;
+      this.programAt(this.received + at, bytes.subarray(at, at + whole));
+      at += whole;
+    }
+    this.received += bytes.length;
+  }
+
+  private programAt(offset: number, data: Uint8Array): void {
+    const sector = this.flash.sectorSize;
+    while (this.erasedSectors * sector < offset + data.length) this.flash.erase(this.erasedSectors++);
+    this.flash.program(offset, data);
+    if (data === this.tail) this.tailLength = 0;
+  }
+
+  /**
+   * Check what is on flash: SHA-256 of exactly the staged bytes against what
+   * the host announced, then the factory verification the boot does. Returns
+   * the digest. Also erases the slot's per-dock region for provisioning.
+   */
+  verify(crypto: Crypto, otp: Otp): { sha256: Uint8Array; partition: FactoryPartition } {
+    if (this.received < this.length) throw new FactoryWriteError('incomplete', `${this.received} of ${this.length} bytes staged: send the rest (the transfer resumes at offset ${this.received})`);
+    if (this.tailLength > 0) {
+      this.tail.fill(0xff, this.tailLength);
+      this.programAt(this.length - this.tailLength, this.tail);
+    }
+    const digest = crypto.sha256Flash(this.flash, 0, this.length);
+    for (let i = 0; i < 32; i++) {
+      if (digest[i] !== this.sha256[i]) throw new FactoryWriteError('mismatch', 'the bytes on flash are not the bytes announced (their SHA-256 differs): the image was damaged in transfer; send it again');
+    }
+    let partition: FactoryPartition;
+    try {
+      partition = FactoryPartition.mount(this.flash, crypto, otp);
+    } catch (e) {
+      if (e instanceof FactoryVerificationError) throw new FactoryWriteError('untrusted', `the staged image was not committed: ${e.message}`);
+      throw e;
+    }
+    const sector = this.flash.sectorSize;
+    const h = partition.header;
+    const from = Math.max(this.erasedSectors, Math.floor(h.perDockOffset / sector));
+    const to = Math.min(Math.ceil((h.perDockOffset + h.perDockCapacity) / sector), slotRecordOffset(this.flash) / sector);
+    for (let s = from; s < to; s++) this.flash.erase(s);
+    this.erasedSectors = Math.max(this.erasedSectors, to);
+    this.verifiedDigest = digest;
+    return { sha256: digest, partition };
+  }
+
+  /** One program: from here on the new image is the factory image. Returns its generation. */
+  commit(): number {
+    assertFactoryMode(this.otp);
+    if (!this.verifiedDigest) throw new FactoryWriteError('not-verified', 'verify the staged image before committing it');
+    this.flash.program(slotRecordOffset(this.flash), encodeSlotRecord({ generation: this.generation, imageLength: this.length, sha256: this.verifiedDigest }, this.flash.programUnit));
+    return this.generation;
+  }
+}
