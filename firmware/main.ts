@@ -15,12 +15,20 @@ import { FactoryPartition } from '../datastore/factory/factory-partition.ts';
 import { boot, events, factorySlots, lastBoot, mountTiers, startApp, timers, type BootReport } from './boot.ts';
 import { FactoryService } from './factory-service.ts';
 import { inspectDock } from './inspect.ts';
+import { DockSerial } from './link/dock-serial.ts';
 import { SmpServer } from './smp/smp-server.ts';
 import { ConsoleFrameDecoder, encodeConsoleFrames } from './smp/smp-console-frame.ts';
 
 const FIRMWARE_VERSION = '0.1.0';
 let smp: SmpServer | null = null;
+let serial: DockSerial | null = null;
 let resetRequested = false;
+
+/** The serial port's protocol handler (SMP + bulk lane), made on first use. */
+function dockSerial(): DockSerial {
+  if (!serial) serial = new DockSerial((packet) => smpServer().handle(packet));
+  return serial;
+}
 
 /** The SMP server, made on first use (after boot: it needs the mounted tiers). */
 function smpServer(): SmpServer {
@@ -40,6 +48,7 @@ function smpServer(): SmpServer {
       resetRequested = true;
     },
     inspect: () => inspectDock(lastBoot, factory, dockId, FIRMWARE_VERSION),
+    openBulk: (total, sink, frameSize, window) => dockSerial().openBulk(total, sink, frameSize, window),
   });
   return smp;
 }
@@ -68,6 +77,11 @@ function smpServer(): SmpServer {
   smpHandle: (request: ArrayBuffer): ArrayBuffer => {
     const reply = smpServer().handle(new Uint8Array(request));
     return reply ? (reply.slice().buffer as ArrayBuffer) : new ArrayBuffer(0); // empty: no answer
+  },
+  /** Bytes from the serial port (SMP and the bulk lane); returns the bytes to send back. */
+  serialRx: (bytes: ArrayBuffer): ArrayBuffer => {
+    const out = dockSerial().rx(new Uint8Array(bytes));
+    return out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? (out.buffer as ArrayBuffer) : (out.slice().buffer as ArrayBuffer);
   },
   SmpServer,
   ConsoleFrameDecoder,

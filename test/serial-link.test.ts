@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
 import { SmpClient, SmpError } from '../flash-scripts/link/smp-client.ts';
-import { parseConnection, LinkError } from '../flash-scripts/link/serial-line.ts';
+import { baudOf, openTransport, parseConnection, LinkError } from '../flash-scripts/link/transport.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { FileFlash } from '../simulator/flash/file-flash.ts';
 import { ptyPair } from './support/pty-pair.ts';
@@ -51,10 +51,22 @@ link('echo, settings write/read/delete over a real serial device; line noise bet
   rmSync(dir, { recursive: true, force: true });
 });
 
-link('connection strings: serial:/path@baud or a path; anything else is refused clearly', () => {
-  assert.equal(parseConnection('serial:/dev/ttyUSB0@921600'), { path: '/dev/ttyUSB0', baudRate: 921600 });
-  assert.equal(parseConnection('/dev/ttyACM0'), { path: '/dev/ttyACM0', baudRate: 115200 });
-  assert.throws(() => parseConnection('tcp:dock.local'), (e: unknown) => e instanceof LinkError && /connection string/.test((e as Error).message));
+link('connection strings: serial:///path?baud=, serial:/path@baud, a bare path, sim://dir; anything else is refused clearly', async () => {
+  assert.equal(parseConnection('serial:///dev/ttyUSB0?baud=921600'), { scheme: 'serial', target: '/dev/ttyUSB0', params: { baud: '921600' } });
+  assert.equal(parseConnection('serial:/dev/ttyUSB0@921600'), { scheme: 'serial', target: '/dev/ttyUSB0', params: { baud: '921600' } });
+  assert.equal(parseConnection('/dev/ttyACM0'), { scheme: 'serial', target: '/dev/ttyACM0', params: {} });
+  assert.equal(parseConnection('sim://.dock?baud=921600'), { scheme: 'sim', target: '.dock', params: { baud: '921600' } });
+  assert.is(baudOf(parseConnection('/dev/ttyACM0')), 115200);
+  assert.throws(() => baudOf(parseConnection('serial:///dev/x?baud=fast')), (e: unknown) => e instanceof LinkError && /not a baud rate/.test((e as Error).message));
+  assert.throws(() => parseConnection('dock.local'), (e: unknown) => e instanceof LinkError && /connection string/.test((e as Error).message));
+  let err: unknown;
+  try {
+    await openTransport('tcp://dock.local');
+  } catch (e) {
+    err = e;
+  }
+  assert.instance(err, LinkError);
+  assert.match((err as Error).message, /no transport for "tcp:" \(known: .*serial.*sim/);
 });
 
 link('the dl7450 command over serial: a simulated dock serving SMP, settings set/get and echo from another process', async () => {

@@ -1,34 +1,38 @@
-// A serial line by connection string: "serial:/dev/ttyUSB0@115200" or a bare
-// device path. Opened with @serialport/stream; a pseudo-terminal pair from
-// socat works the same as a USB serial adapter.
+// The serial transport: a real port (or a pty from socat) through
+// @serialport/stream and the native bindings.
 
 import { SerialPortStream } from '@serialport/stream';
 import { autoDetect } from '@serialport/bindings-cpp';
+import { baudOf, LinkError, registerTransport, type ConnectionSpec, type Transport } from './transport.ts';
 
-export class LinkError extends Error {
-  readonly code = 'link';
-}
+export { LinkError, parseConnection } from './transport.ts';
 
-export interface LineSpec {
-  path: string;
-  baudRate: number;
-}
-
-export function parseConnection(conn: string): LineSpec {
-  const m = /^(?:serial:)?([^@]+)(?:@(\d+))?$/.exec(conn);
-  if (!m || !m[1].startsWith('/')) throw new LinkError(`"${conn}" is not a connection string; use serial:/dev/ttyUSB0@115200 or a device path`);
-  return { path: m[1], baudRate: m[2] ? Number(m[2]) : 115200 };
-}
-
-export function openLine(conn: string): Promise<SerialPortStream> {
-  const spec = parseConnection(conn);
+export function openPort(path: string, baudRate: number): Promise<SerialPortStream> {
   return new Promise((resolve, reject) => {
-    const port = new SerialPortStream({ binding: autoDetect(), path: spec.path, baudRate: spec.baudRate }, (err) => {
-      if (err) reject(new LinkError(`cannot open ${spec.path}: ${err.message}`));
+    const port = new SerialPortStream({ binding: autoDetect(), path, baudRate }, (err) => {
+      if (err) reject(new LinkError(`cannot open ${path}: ${err.message} (is this the dock's port? \`dl7450 ports\` lists them)`));
       else resolve(port);
     });
   });
 }
+
+/** A serial port as a transport; writes resolve when the OS has taken the bytes. */
+export async function serialTransport(path: string, baudRate: number): Promise<Transport> {
+  const port = await openPort(path, baudRate);
+  return {
+    description: `${path} at ${baudRate} baud`,
+    baudRate,
+    write: (bytes) =>
+      new Promise((resolve, reject) => {
+        port.write(bytes, (err) => (err ? reject(new LinkError(`writing to ${path}: ${err.message}`)) : undefined));
+        port.drain((err) => (err ? reject(new LinkError(`writing to ${path}: ${err.message}`)) : resolve()));
+      }),
+    onData: (listener) => port.on('data', (chunk: Buffer) => listener(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))),
+    close: () => new Promise((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve())),
+  };
+}
+
+registerTransport('serial', (spec: ConnectionSpec) => serialTransport(spec.target, baudOf(spec)));
 
 /** Ports the OS lists; where udev is absent the list is unavailable, which is not an error. */
 export async function listPorts(): Promise<string[]> {

@@ -1,12 +1,17 @@
-// The host side of SMP over a serial console: numbered requests, answers
-// matched by sequence, a timeout and bounded retries on a noisy line.
+// The host side of SMP over any transport: numbered requests, answers matched
+// by sequence, a timeout and bounded retries on a noisy line. The line may
+// also carry bulk-lane frames (firmware/link/FORMAT.md); those go to whoever
+// is sending a bulk transfer.
 
-import type { SerialPortStream } from '@serialport/stream';
 import { encodePacket, decodePacket, SMP_V2 } from '../../firmware/smp/smp-packet.ts';
 import { ConsoleFrameDecoder, encodeConsoleFrames } from '../../firmware/smp/smp-console-frame.ts';
-import { LinkError, openLine } from './serial-line.ts';
+import { SerialDemux } from '../../firmware/link/serial-demux.ts';
+import type { BulkFrame } from '../../firmware/link/bulk-frame.ts';
+import { LinkError, openTransport, type Transport } from './transport.ts';
+import './serial-line.ts';
+import './sim-transport.ts';
 
-/** What the dock's SMP return codes mean to the person at the keyboard. */
+/** What the dock's SMP return codes mean (Zephyr's MGMT_ERR numbering), when it gave no reason. */
 const RC_MEANING: Record<number, string> = {
   1: 'the dock hit an unexpected error; see its console',
   2: 'the dock has no room for this; send less',
@@ -33,57 +38,84 @@ export class SmpError extends Error {
   }
 }
 
+export interface RequestOptions {
+  timeoutMs?: number;
+  attempts?: number;
+}
+
 export class SmpClient {
   private seq = 0;
   private waiting = new Map<number, (payload: Record<string, unknown>) => void>();
+  private demux = new SerialDemux();
   private decoder = new ConsoleFrameDecoder();
+  private bulkListener: ((frame: BulkFrame) => void) | null = null;
   /** Damaged frames seen (line noise), for reports. */
   damagedFrames = 0;
+  /** Requests sent again after a timeout. */
+  retries = 0;
 
-  private constructor(private readonly port: SerialPortStream) {
-    port.on('data', (chunk: Buffer) => {
-      for (const e of this.decoder.push(new Uint8Array(chunk))) {
-        if (e.kind === 'error') this.damagedFrames++;
-        if (e.kind !== 'packet') continue;
-        try {
-          const { header, payload } = decodePacket(e.packet);
-          this.waiting.get(header.sequence)?.(payload);
-          this.waiting.delete(header.sequence);
-        } catch {
-          this.damagedFrames++;
-        }
+  constructor(readonly transport: Transport) {
+    transport.onData((chunk) => {
+      for (const ev of this.demux.push(chunk)) {
+        if (ev.kind === 'damaged') this.damagedFrames++;
+        else if (ev.kind === 'bulk') this.bulkListener?.(ev.frame);
+        else this.smpLine(ev.bytes);
       }
     });
   }
 
-  static async connect(conn: string): Promise<SmpClient> {
-    return new SmpClient(await openLine(conn));
+  private smpLine(bytes: Uint8Array): void {
+    for (const e of this.decoder.push(bytes)) {
+      if (e.kind === 'error') this.damagedFrames++;
+      if (e.kind !== 'packet') continue;
+      try {
+        const { header, payload } = decodePacket(e.packet);
+        this.waiting.get(header.sequence)?.(payload);
+        this.waiting.delete(header.sequence);
+      } catch {
+        this.damagedFrames++;
+      }
+    }
   }
 
-  async request(op: 0 | 2, group: number, id: number, body: Record<string, unknown>, timeoutMs = 2000, attempts = 3): Promise<Record<string, unknown>> {
+  static async connect(conn: string): Promise<SmpClient> {
+    return new SmpClient(await openTransport(conn));
+  }
+
+  /** Bulk frames from the dock (ACK, ABORT) go here while a transfer runs. */
+  onBulkFrame(listener: ((frame: BulkFrame) => void) | null): void {
+    this.bulkListener = listener;
+  }
+
+  async request(op: 0 | 2, group: number, id: number, body: Record<string, unknown>, options: RequestOptions = {}): Promise<Record<string, unknown>> {
+    const timeoutMs = options.timeoutMs ?? 2000;
+    const attempts = options.attempts ?? 3;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const sequence = this.seq++ & 0xff;
       const answer = new Promise<Record<string, unknown>>((resolve) => this.waiting.set(sequence, resolve));
-      this.port.write(encodeConsoleFrames(encodePacket({ op, version: SMP_V2, flags: 0, group, sequence, id }, body)));
-      const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs));
+      await this.transport.write(encodeConsoleFrames(encodePacket({ op, version: SMP_V2, flags: 0, group, sequence, id }, body)));
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
       const payload = await Promise.race([answer, timeout]);
+      clearTimeout(timer);
       if (payload === null) {
         this.waiting.delete(sequence);
+        if (attempt < attempts) this.retries++;
         continue; // lost on the line: send again
       }
       const err = payload.err as { group: number; rc: number } | undefined;
       if (err && err.rc !== 0) throw new SmpError(err.group, err.rc, typeof payload.rsn === 'string' ? payload.rsn : undefined);
       return payload;
     }
-    throw new LinkError(`no answer from the dock after ${attempts} attempts of ${timeoutMs} ms (is it running, and is this its port?)`);
+    throw new LinkError(`no answer from the dock on ${this.transport.description} after ${attempts} attempts of ${timeoutMs} ms (is it powered and running, and is this its port?)`);
   }
 
   /** Raw bytes onto the line (tests: noise). */
-  writeRaw(bytes: Uint8Array): void {
-    this.port.write(bytes);
+  writeRaw(bytes: Uint8Array): Promise<void> {
+    return this.transport.write(bytes);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.port.close(() => resolve()));
+    return this.transport.close();
   }
 }

@@ -14,8 +14,9 @@ import { SimOtp } from '../../simulator/security/sim-otp.ts';
 import { LmdbEphemeral } from '../../simulator/ephemeral/lmdb-ephemeral.ts';
 import { EngineHost } from '../../simulator/engine/engine-host.ts';
 import { RuntimeStore } from '../../datastore/runtime/runtime-store.ts';
-import { ConsoleFrameDecoder, encodeConsoleFrames } from '../../firmware/smp/smp-console-frame.ts';
-import { openLine, parseConnection } from '../link/serial-line.ts';
+import { openPort } from '../link/serial-line.ts';
+import { baudOf, parseConnection, type Transport } from '../link/transport.ts';
+import { PacedLine } from '../../simulator/uart/paced-line.ts';
 import { SimDisplay } from '../../simulator/engine/sim-display.ts';
 import { buildFirmware } from '../toolchain/firmware-build.ts';
 import { buildApp } from '../toolchain/app-build.ts';
@@ -52,7 +53,9 @@ export class SimulatedDock {
   private factory: FileFlash | null = null;
   private display = new SimDisplay();
   private timer: NodeJS.Timeout | null = null;
-  private ports: { close(cb?: () => void): void }[] = [];
+  private factoryB: FileFlash | null = null;
+  private lines: { rx: PacedLine; tx: PacedLine; close(): void }[] = [];
+  private restarting = false;
 
   constructor(readonly options: DockOptions) {
     mkdirSync(options.dir, { recursive: true });
@@ -82,6 +85,7 @@ export class SimulatedDock {
       if (!this.options.otp) throw new Error('--factory needs --otp (the OTP holding the key that signed it)');
       copyFileSync(this.options.otp, otpPath);
       rmSync(factoryPath, { force: true });
+      rmSync(join(dir, 'factory-b.flash'), { force: true });
       const image = new Uint8Array(readFileSync(this.options.factory));
       const flash = FileFlash.open(factoryPath, GEOMETRY);
       flash.program(0, padTo(image, GEOMETRY.programUnit));
@@ -114,6 +118,8 @@ export class SimulatedDock {
     const log = this.options.log ?? ((l: string) => console.log(l));
     this.runtime = FileFlash.open(join(dir, 'runtime.flash'), GEOMETRY);
     this.factory = FileFlash.open(join(dir, 'factory.flash'), GEOMETRY);
+    // Slot 1: new factory images arrive here over the link (datastore/factory/FORMAT.md §7).
+    this.factoryB = FileFlash.open(join(dir, 'factory-b.flash'), GEOMETRY);
     if (this.options.powerCutAfter !== undefined) this.runtime.armPowerCut({ atOp: this.options.powerCutAfter, effect: 'torn' });
     if (this.options.bitFlipRate) {
       this.runtime.setReadBitFlipRate(this.options.bitFlipRate);
@@ -129,7 +135,7 @@ export class SimulatedDock {
     }
     this.display = new SimDisplay();
     this.host = await EngineHost.start({
-      partitions: { runtime: this.runtime, factory: this.factory },
+      partitions: { runtime: this.runtime, factory: this.factory, 'factory-b': this.factoryB },
       crypto: new NodeCrypto(),
       otp: SimOtp.load(join(dir, 'otp.json')),
       ephemeral: this.eph,
@@ -173,30 +179,84 @@ export class SimulatedDock {
   }
 
   /**
-   * Serve SMP on a serial line (a pty end from socat, or a real port). A pty
-   * ignores baud, so answers are paced here at the line's rate.
+   * Serve the dock's serial port on a line (a pty end from socat, or a real
+   * port): SMP and the bulk lane, decoded by the firmware. A pty ignores
+   * baud, so both directions are paced here at the line's rate (baud null:
+   * unpaced, for fast tests).
    */
-  async serveSerial(conn: string): Promise<void> {
-    const port = await openLine(conn);
+  async serveSerial(conn: string, options: { unthrottled?: boolean } = {}): Promise<void> {
     const spec = parseConnection(conn);
-    const decoder = new ConsoleFrameDecoder();
-    const bytesPerMs = spec.baudRate / 10 / 1000; // 8N1: ten bits a byte
-    let lineFreeAt = 0;
+    const baud = baudOf(spec);
+    const port = await openPort(spec.target, baud);
+    this.serveLine(
+      {
+        write: (b) => port.write(b),
+        onData: (l) => port.on('data', (chunk: Buffer) => l(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))),
+        close: () => port.close(),
+      },
+      options.unthrottled ? null : baud,
+    );
+    writeFileSync(join(this.options.dir, 'serving.json'), JSON.stringify({ pid: process.pid, conn }));
+  }
+
+  /**
+   * The host end of an in-process line to this dock (sim:// when no dock
+   * process serves the directory). `baud` paces it like a UART; null: unpaced.
+   */
+  attachInProcess(baud: number | null): Transport {
+    let hostListener: (b: Uint8Array) => void = () => {};
+    let dockListener: (b: Uint8Array) => void = () => {};
+    this.serveLine({ write: (b) => hostListener(b), onData: (l) => (dockListener = l), close: () => {} }, baud);
+    return {
+      description: `simulated dock in ${this.options.dir}${baud ? ` at ${baud} baud` : ''}`,
+      baudRate: baud,
+      write: async (b) => dockListener(b.slice()),
+      onData: (l) => (hostListener = l),
+      close: async () => {},
+    };
+  }
+
+  private serveLine(end: { write(b: Uint8Array): void; onData(l: (b: Uint8Array) => void): void; close(): void }, baud: number | null): void {
     const log = this.options.log ?? ((l: string) => console.log(l));
-    port.on('data', (chunk: Buffer) => {
-      for (const e of decoder.push(new Uint8Array(chunk))) {
-        if (e.kind === 'error') log(`serial: dropped a damaged frame (${e.reason})`);
-        if (e.kind !== 'packet' || !this.host || this.poweredOff) continue;
-        const reply = this.host.callBytes('smpHandle', e.packet);
-        if (!reply) continue;
-        const wire = encodeConsoleFrames(reply);
-        const now = Date.now();
-        const start = Math.max(now, lineFreeAt);
-        lineFreeAt = start + wire.length / bytesPerMs;
-        setTimeout(() => port.write(wire), start - now);
+    const tx = new PacedLine(baud, (b) => end.write(b));
+    const rx = new PacedLine(baud, (b) => {
+      if (!this.host || this.poweredOff || this.restarting) return;
+      let out: Uint8Array | null;
+      try {
+        out = this.host.callBytes('serialRx', b);
+      } catch (e) {
+        if (this.poweredOff) return;
+        log(`serial: the firmware failed on input: ${(e as Error).message}`);
+        return;
       }
+      if (out) tx.push(out);
+      if (this.host.eval('dl7450.resetRequested()') === true) this.restartAfter(tx);
     });
-    this.ports.push(port);
+    end.onData((b) => rx.push(b));
+    this.lines.push({ rx, tx, close: () => end.close() });
+  }
+
+  /** OS reset over the link: once the answer is on the wire, the dock restarts (its RAM, the ephemeral tier, is lost). */
+  private restartAfter(tx: PacedLine): void {
+    this.restarting = true;
+    const wait = () => {
+      if (tx.backlog > 0) return void setTimeout(wait, 5);
+      setTimeout(() => {
+        void this.restart().catch((e) => (this.options.log ?? console.log)(`restart failed: ${(e as Error).message}`));
+      }, 20);
+    };
+    wait();
+  }
+
+  /** Restart the dock as its reset line would: engine stopped cleanly, RAM wiped, boot again; serial lines stay attached. */
+  async restart(): Promise<BootResult> {
+    this.restarting = true;
+    try {
+      this.stopEngine();
+      return await this.boot();
+    } finally {
+      this.restarting = false;
+    }
   }
 
   /** True once a simulated power cut has happened: the dock is dead until the next start. */
@@ -206,9 +266,18 @@ export class SimulatedDock {
 
   /** Stop the engine cleanly: the runtime store writes a checkpoint so the next boot is fast. */
   shutdown(): void {
+    for (const l of this.lines) {
+      l.rx.close();
+      l.tx.close();
+      l.close();
+    }
+    this.lines = [];
+    rmSync(join(this.options.dir, 'serving.json'), { force: true });
+    this.stopEngine();
+  }
+
+  private stopEngine(): void {
     if (this.timer) clearTimeout(this.timer);
-    for (const p of this.ports) p.close();
-    this.ports = [];
     if (this.host && this.poweredOff) {
       // No clean stop after a power cut: the next boot recovers.
       this.host.dispose();
@@ -227,6 +296,7 @@ export class SimulatedDock {
     rmSync(ephemeralPath(this.options.dir), { recursive: true, force: true });
     this.runtime?.close();
     this.factory?.close();
+    this.factoryB?.close();
   }
 }
 
