@@ -5,8 +5,7 @@
 //   dl7450 build <app.ts> -o <app.js>
 //   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
 //   dl7450 sim factory-reset --dir <dock dir>
-//   dl7450 smp echo|info --conn <conn> [text]; dl7450 settings get|set|delete --conn <conn> <name> [value]
-//   dl7450 send-code <app.ts|app.js> --conn <conn>
+//   dl7450 ping|flash|send-code|kv|events|inspect|reset|factory-reset|lock <conn> … (link-commands.ts)
 // Errors print one clear message (every problem, for a config) and exit 1;
 // usage errors exit 2. Nothing is written unless the whole command succeeds.
 
@@ -20,30 +19,10 @@ import { AppBuildError, buildApp } from './toolchain/app-build.ts';
 import { SimulatedDock } from './sim/simulated-dock.ts';
 import { SmpClient, SmpError } from './link/smp-client.ts';
 import { LinkError, listPorts } from './link/serial-line.ts';
-
-class UsageError extends Error {}
-
-interface Args {
-  positional: string[];
-  flags: Map<string, string | true>;
-}
-
-function parseArgs(argv: string[], withValue: string[]): Args {
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a.startsWith('-')) {
-      const name = a.replace(/^-+/, '');
-      if (withValue.indexOf(name) >= 0) {
-        const v = argv[++i];
-        if (v === undefined) throw new UsageError(`${a} needs a value`);
-        flags.set(name, v);
-      } else flags.set(name, true);
-    } else positional.push(a);
-  }
-  return { positional, flags };
-}
+import { parseArgs, UsageError } from './cli-args.ts';
+import { linkCommand, LINK_USAGE, isLinkCommand } from './link-commands.ts';
+import { FactoryFlashError } from './link/factory-flash.ts';
+import { BulkTransferError } from './link/bulk-sender.ts';
 
 const USAGE = `usage:
   dl7450 keys generate --out <dir>
@@ -52,10 +31,8 @@ const USAGE = `usage:
   dl7450 build <app.ts> -o <app.js>
   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
   dl7450 sim factory-reset --dir <dock dir>
-  dl7450 send-code <app.ts|app.js> --conn <serial:…>
   dl7450 ports
-  dl7450 smp echo|info --conn <serial:/dev/tty…@baud> [text]
-  dl7450 settings get|set|delete --conn <serial:…> <name> [value]`;
+${LINK_USAGE}`;
 
 function kib(n: number): string {
   return `${(n / 1024).toFixed(1)} KiB`;
@@ -176,77 +153,14 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       out(ports.length ? ports.join('\n') : 'no serial ports listed (none attached, or no udev here: pass a device path with --conn anyway)');
       return 0;
     }
-    if (group === 'send-code') {
-      const a = parseArgs([command, ...rest].filter((x) => x !== undefined), ['conn']);
-      const [file] = a.positional;
-      const conn = a.flags.get('conn');
-      if (!file || typeof conn !== 'string') throw new UsageError('send-code needs <app.ts|app.js> --conn <serial:…>');
-      let code: Uint8Array;
-      if (/\.tsx?$/.test(file)) {
-        const app = await buildApp(file);
-        if (app.violations.length > 0) throw new AppBuildError(`${file} uses what the dock's engine lacks: ${app.violations.map((v) => v.rule).join('; ')}`);
-        code = new TextEncoder().encode(app.code);
-      } else code = new Uint8Array(readFileSync(file));
-      const client = await SmpClient.connect(conn);
-      try {
-        const CHUNK = 256;
-        for (let off = 0; off < code.length; off += CHUNK) {
-          const body: Record<string, unknown> = { name: '/code/app.js', off, data: code.subarray(off, off + CHUNK) };
-          if (off === 0) body.len = code.length;
-          await client.request(2, 8, 0, body);
-        }
-        const answer = await client.request(2, 64, 0, {});
-        out(`sent ${code.length} bytes of code to the ephemeral tier; the dock now runs the ${String(answer.app)} app (a restart returns to the stored one)`);
-      } finally {
-        await client.close();
-      }
-      return 0;
-    }
-    if (group === 'smp' || group === 'settings') {
-      const a = parseArgs(rest, ['conn', 'timeout']);
-      const conn = a.flags.get('conn');
-      if (typeof conn !== 'string') throw new UsageError(`${group} ${command ?? ''} needs --conn <serial:/dev/tty…@baud>`);
-      const client = await SmpClient.connect(conn);
-      try {
-        if (group === 'smp' && command === 'echo') {
-          const answer = await client.request(2, 0, 0, { d: a.positional.join(' ') || 'hello' });
-          out(String(answer.r));
-          return 0;
-        }
-        if (group === 'smp' && command === 'info') {
-          out(String((await client.request(0, 0, 7, {})).output));
-          return 0;
-        }
-        const [name, value] = a.positional;
-        if (!name) throw new UsageError(`settings ${command} needs a name`);
-        if (command === 'get') {
-          const answer = await client.request(0, 3, 0, { name });
-          out(new TextDecoder().decode(answer.val as Uint8Array));
-          return 0;
-        }
-        if (command === 'set') {
-          if (value === undefined) throw new UsageError('settings set needs a name and a value');
-          await client.request(2, 3, 0, { name, val: new TextEncoder().encode(value) });
-          out(`${name} set (committed on the dock)`);
-          return 0;
-        }
-        if (command === 'delete') {
-          await client.request(2, 3, 1, { name });
-          out(`${name} deleted`);
-          return 0;
-        }
-        throw new UsageError(`unknown command: ${group} ${command}`);
-      } finally {
-        await client.close();
-      }
-    }
+    if (isLinkCommand(group)) return await linkCommand(group, [command, ...rest].filter((x) => x !== undefined), out);
     throw new UsageError(group ? `unknown command: ${[group, command].filter(Boolean).join(' ')}` : 'no command');
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`dl7450: ${e.message}\n${USAGE}`);
       return 2;
     }
-    if (e instanceof RomStoreConfigError || e instanceof KeyFileError || e instanceof FactoryImageTooLargeError || e instanceof AppBuildError || e instanceof LinkError || e instanceof SmpError) {
+    if (e instanceof RomStoreConfigError || e instanceof KeyFileError || e instanceof FactoryImageTooLargeError || e instanceof AppBuildError || e instanceof LinkError || e instanceof SmpError || e instanceof FactoryFlashError || e instanceof BulkTransferError) {
       console.error(`dl7450: ${e.message}`);
       return 1;
     }

@@ -17,6 +17,7 @@ import { RuntimeStore } from '../../datastore/runtime/runtime-store.ts';
 import { openPort } from '../link/serial-line.ts';
 import { baudOf, parseConnection, type Transport } from '../link/transport.ts';
 import { PacedLine } from '../../simulator/uart/paced-line.ts';
+import { LineNoise, type LineNoiseOptions } from '../../simulator/uart/line-noise.ts';
 import { SimDisplay } from '../../simulator/engine/sim-display.ts';
 import { buildFirmware } from '../toolchain/firmware-build.ts';
 import { buildApp } from '../toolchain/app-build.ts';
@@ -39,6 +40,10 @@ export interface DockOptions {
   powerCutAfter?: number;
   /** Fault: flip bits read from both partitions at this rate per bit. */
   bitFlipRate?: number;
+  /** Fault: which partition powerCutAfter counts on (default the runtime partition). */
+  powerCutPartition?: 'runtime' | 'factory' | 'factory-b';
+  /** Fault: noise on the serial line, both directions. */
+  lineNoise?: LineNoiseOptions;
 }
 
 export interface BootResult {
@@ -120,7 +125,7 @@ export class SimulatedDock {
     this.factory = FileFlash.open(join(dir, 'factory.flash'), GEOMETRY);
     // Slot 1: new factory images arrive here over the link (datastore/factory/FORMAT.md §7).
     this.factoryB = FileFlash.open(join(dir, 'factory-b.flash'), GEOMETRY);
-    if (this.options.powerCutAfter !== undefined) this.runtime.armPowerCut({ atOp: this.options.powerCutAfter, effect: 'torn' });
+    if (this.options.powerCutAfter !== undefined) this.partition(this.options.powerCutPartition ?? 'runtime').armPowerCut({ atOp: this.options.powerCutAfter, effect: 'torn' });
     if (this.options.bitFlipRate) {
       this.runtime.setReadBitFlipRate(this.options.bitFlipRate);
       this.factory.setReadBitFlipRate(this.options.bitFlipRate);
@@ -218,7 +223,11 @@ export class SimulatedDock {
 
   private serveLine(end: { write(b: Uint8Array): void; onData(l: (b: Uint8Array) => void): void; close(): void }, baud: number | null): void {
     const log = this.options.log ?? ((l: string) => console.log(l));
-    const tx = new PacedLine(baud, (b) => end.write(b));
+    const noiseIn = this.options.lineNoise ? new LineNoise(this.options.lineNoise) : null;
+    const noiseOut = this.options.lineNoise ? new LineNoise({ ...this.options.lineNoise, seed: (this.options.lineNoise.seed ?? 7) + 1 }) : null;
+    const tx = new PacedLine(baud, (b) => {
+      if (!this.cablePulled) end.write(noiseOut ? noiseOut.apply(b) : b);
+    });
     const rx = new PacedLine(baud, (b) => {
       if (!this.host || this.poweredOff || this.restarting) return;
       let out: Uint8Array | null;
@@ -232,7 +241,9 @@ export class SimulatedDock {
       if (out) tx.push(out);
       if (this.host.eval('dl7450.resetRequested()') === true) this.restartAfter(tx);
     });
-    end.onData((b) => rx.push(b));
+    end.onData((b) => {
+      if (!this.cablePulled) rx.push(noiseIn ? noiseIn.apply(b) : b);
+    });
     this.lines.push({ rx, tx, close: () => end.close() });
   }
 
@@ -261,8 +272,18 @@ export class SimulatedDock {
 
   /** True once a simulated power cut has happened: the dock is dead until the next start. */
   get poweredOff(): boolean {
-    return this.runtime?.poweredOff ?? false;
+    return (this.runtime?.poweredOff || this.factory?.poweredOff || this.factoryB?.poweredOff) ?? false;
   }
+
+  /** A partition of the running dock (tests: counters and faults). */
+  partition(name: 'runtime' | 'factory' | 'factory-b'): FileFlash {
+    const p = name === 'runtime' ? this.runtime : name === 'factory' ? this.factory : this.factoryB;
+    if (!p) throw new Error('the dock is not running');
+    return p;
+  }
+
+  /** The serial cable: pulled, nothing passes either way. */
+  cablePulled = false;
 
   /** Stop the engine cleanly: the runtime store writes a checkpoint so the next boot is fast. */
   shutdown(): void {

@@ -28,6 +28,8 @@ export class PacedLine {
       this.sink(bytes);
       return;
     }
+    // An idle line starts sending now; a busy one carries on where it is (late ticks lose no line time).
+    if (this.queued === 0) this.lineFreeAt = Math.max(this.lineFreeAt, performance.now());
     this.queue.push(bytes.slice());
     this.queued += bytes.length;
     if (!this.timer) this.pump();
@@ -51,8 +53,6 @@ export class PacedLine {
     if (this.closed || this.queued === 0) return;
     const now = performance.now();
     const perMs = this.baudRate! / 10 / 1000;
-    // An idle line starts now; a busy one continues where it was (no burst after a pause).
-    if (this.lineFreeAt < now - this.tickMs) this.lineFreeAt = now - this.tickMs;
     const budget = Math.floor((now - this.lineFreeAt) * perMs);
     if (budget > 0) {
       const out = this.take(budget);
