@@ -61,6 +61,7 @@ export class SimulatedDock {
   private factoryB: FileFlash | null = null;
   private lines: { rx: PacedLine; tx: PacedLine; close(): void }[] = [];
   private restarting = false;
+  private stopped = false;
 
   constructor(readonly options: DockOptions) {
     mkdirSync(options.dir, { recursive: true });
@@ -139,7 +140,8 @@ export class SimulatedDock {
       this.eph = null;
     }
     this.display = new SimDisplay();
-    this.host = await EngineHost.start({
+    const firmware = (await buildFirmware()).code;
+    const host = await EngineHost.start({
       partitions: { runtime: this.runtime, factory: this.factory, 'factory-b': this.factoryB },
       crypto: new NodeCrypto(),
       otp: SimOtp.load(join(dir, 'otp.json')),
@@ -148,7 +150,12 @@ export class SimulatedDock {
       log,
       watchdogMs: 5000,
     });
-    this.host.eval((await buildFirmware()).code, 'firmware.js');
+    if (this.stopped) {
+      host.dispose();
+      throw new Error('the dock was shut down while it booted');
+    }
+    this.host = host;
+    this.host.eval(firmware, 'firmware.js');
     // Mounting may format a fresh 13 MiB partition: the app's watchdog applies only to the app.
     this.host.eval('globalThis.__boot = dl7450.mountTiers(); 1', 'mount', 120_000);
     const report = this.host.eval('dl7450.startApp(globalThis.__boot)', 'app start') as BootResult['report'];
@@ -161,7 +168,11 @@ export class SimulatedDock {
     return new Promise((done) => {
       const until = Date.now() + ms;
       const step = () => {
-        if (!this.host || this.poweredOff) return done();
+        if (this.stopped || this.poweredOff) return done();
+        if (!this.host || this.restarting) {
+          this.timer = setTimeout(step, 50); // restarting over the link: the app comes back
+          return;
+        }
         let next: number;
         try {
           next = this.host.eval(`dl7450.runTimers(${Date.now()})`) as number;
@@ -211,11 +222,15 @@ export class SimulatedDock {
   attachInProcess(baud: number | null): Transport {
     let hostListener: (b: Uint8Array) => void = () => {};
     let dockListener: (b: Uint8Array) => void = () => {};
-    this.serveLine({ write: (b) => hostListener(b), onData: (l) => (dockListener = l), close: () => {} }, baud);
+    // Each side hears the other on a later turn of the event loop, as through a real port.
+    this.serveLine({ write: (b) => setImmediate(() => hostListener(b)), onData: (l) => (dockListener = l), close: () => {} }, baud);
     return {
       description: `simulated dock in ${this.options.dir}${baud ? ` at ${baud} baud` : ''}`,
       baudRate: baud,
-      write: async (b) => dockListener(b.slice()),
+      write: async (b) => {
+        const copy = b.slice();
+        setImmediate(() => dockListener(copy));
+      },
       onData: (l) => (hostListener = l),
       close: async () => {},
     };
@@ -239,7 +254,7 @@ export class SimulatedDock {
         return;
       }
       if (out) tx.push(out);
-      if (this.host.eval('dl7450.resetRequested()') === true) this.restartAfter(tx);
+      if (this.host?.eval('dl7450.resetRequested()') === true) this.restartAfter(tx);
     });
     end.onData((b) => {
       if (!this.cablePulled) rx.push(noiseIn ? noiseIn.apply(b) : b);
@@ -261,6 +276,7 @@ export class SimulatedDock {
 
   /** Restart the dock as its reset line would: engine stopped cleanly, RAM wiped, boot again; serial lines stay attached. */
   async restart(): Promise<BootResult> {
+    if (this.stopped) throw new Error('the dock is shut down');
     this.restarting = true;
     try {
       this.stopEngine();
@@ -287,6 +303,8 @@ export class SimulatedDock {
 
   /** Stop the engine cleanly: the runtime store writes a checkpoint so the next boot is fast. */
   shutdown(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
     for (const l of this.lines) {
       l.rx.close();
       l.tx.close();
@@ -298,7 +316,6 @@ export class SimulatedDock {
   }
 
   private stopEngine(): void {
-    if (this.timer) clearTimeout(this.timer);
     if (this.host && this.poweredOff) {
       // No clean stop after a power cut: the next boot recovers.
       this.host.dispose();

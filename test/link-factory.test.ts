@@ -1,0 +1,279 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { linkDock, factoryImageFor } from './support/link-dock.ts';
+import { flashFactoryImage, FactoryFlashError } from '../flash-scripts/link/factory-flash.ts';
+import { SmpError } from '../flash-scripts/link/smp-client.ts';
+import { LinkError } from '../flash-scripts/link/transport.ts';
+import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
+import { readSlotRecord } from '../datastore/factory/factory-slots.ts';
+import { DOCK, GROUP_DOCK, GROUP_OS, OS_RESET, RC } from '../firmware/smp/smp-server.ts';
+import { encodeBulkFrame, BULK_DATA } from '../firmware/link/bulk-frame.ts';
+
+const hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function dockName(client: { request: SmpClientLike['request'] }): Promise<string> {
+  return new TextDecoder().decode((await client.request(0, 3, 0, { name: 'dock_name' })).val as Uint8Array);
+}
+type SmpClientLike = import('../flash-scripts/link/smp-client.ts').SmpClient;
+
+/** Wait until the dock answers again after a restart. */
+async function awaitDock(client: SmpClientLike): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      await client.request(2, GROUP_OS, 0, { d: 'up?' }, { timeoutMs: 300, attempts: 1 });
+      return;
+    } catch {
+      await settle(100);
+    }
+  }
+  throw new Error('the dock did not come back');
+}
+
+const lanes = suite('factory image over the link: bulk lane and SMP lane, verified and committed atomically');
+
+lanes('bulk lane: staged into slot 1, the dock hashes exactly what it stored, committed; served after a restart; then the SMP lane writes slot 0', async () => {
+  const d = await linkDock();
+  try {
+    const image = factoryImageFor(d.dir, 'Flashed By Bulk');
+    assert.is(await dockName(d.client), 'DL-7450 Demo Dock');
+    const r = await flashFactoryImage(d.client, image, { lane: 'bulk' });
+    assert.is(r.lane, 'bulk');
+    assert.is(r.sha256, hex(image));
+    assert.equal([r.slot, r.generation], [1, 1]);
+    // Committed but not yet served: the running dock keeps its image until a restart.
+    assert.is(await dockName(d.client), 'DL-7450 Demo Dock');
+    const state = await d.client.request(0, 1, 0, {});
+    const slot1 = (state.images as { slot: number; hash?: Uint8Array; pending: boolean }[])[1];
+    assert.is(Buffer.from(slot1.hash!).toString('hex'), hex(image));
+    assert.ok(slot1.pending);
+    await d.client.request(2, GROUP_OS, OS_RESET, {});
+    await awaitDock(d.client);
+    assert.is(await dockName(d.client), 'Flashed By Bulk');
+    const inspect = await d.client.request(0, GROUP_DOCK, DOCK.INSPECT, {});
+    assert.match(String((inspect.boot as { factory: string }).factory), /slot 1, generation 1/);
+
+    const second = factoryImageFor(d.dir, 'Flashed By SMP');
+    const s = await flashFactoryImage(d.client, second, { lane: 'smp' });
+    assert.equal([s.lane, s.slot, s.generation], ['smp', 0, 2]);
+    await d.client.request(2, GROUP_OS, OS_RESET, {});
+    await awaitDock(d.client);
+    assert.is(await dockName(d.client), 'Flashed By SMP');
+  } finally {
+    await d.close();
+  }
+});
+
+lanes('bad images change nothing: signed by another key, too large for a slot; each refusal says why', async () => {
+  const d = await linkDock();
+  try {
+    const foreign = factoryImageFor(d.dir, 'Foreign', 0, true);
+    let err: unknown;
+    try {
+      await flashFactoryImage(d.client, foreign);
+    } catch (e) {
+      err = e;
+    }
+    assert.instance(err, SmpError);
+    assert.is((err as SmpError).rc, RC.CORRUPT);
+    assert.match((err as Error).message, /not committed.*signature/);
+    err = undefined;
+    try {
+      await flashFactoryImage(d.client, new Uint8Array(13 * 1024 * 1024 - 100));
+    } catch (e) {
+      err = e;
+    }
+    assert.instance(err, SmpError);
+    assert.is((err as SmpError).rc, RC.NO_MEMORY);
+    assert.match((err as Error).message, /bytes too many/);
+    assert.is(readSlotRecord(d.dock.partition('factory-b')), null, 'nothing was committed');
+    assert.is(await dockName(d.client), 'DL-7450 Demo Dock');
+  } finally {
+    await d.close();
+  }
+});
+
+const faults = suite('link faults: noise, a pulled cable, a dock restart, a power cut mid-commit, a locked dock');
+
+faults('noise on the line (bit errors 1e-5 per bit and 1 dropped byte in 10,000, both ways): both lanes complete through retransmission and commit the exact image', async () => {
+  const d = await linkDock({ lineNoise: { bitErrorRate: 1e-5, dropRate: 1e-4, seed: 11 } });
+  try {
+    const image = factoryImageFor(d.dir, 'Through Noise', 300 * 1024);
+    let t = performance.now();
+    const r = await flashFactoryImage(d.client, image, { lane: 'bulk', bulkTimeoutMs: 100 });
+    console.log(`    noise, bulk lane: ${image.length} bytes, ${r.retransmittedFrames} frames resent, ${(performance.now() - t).toFixed(0)} ms`);
+    assert.is(r.sha256, hex(image));
+    assert.ok(r.retransmittedFrames > 0, `${r.retransmittedFrames} frames resent`);
+    await d.client.request(2, GROUP_OS, OS_RESET, {}, { timeoutMs: 500, attempts: 5 });
+    await awaitDock(d.client);
+    t = performance.now();
+    const s = await flashFactoryImage(d.client, factoryImageFor(d.dir, 'Through Noise 2'), { lane: 'smp', requestTimeoutMs: 150 });
+    console.log(`    noise, SMP lane: ${s.bytes} bytes, ${d.client.retries} requests resent, ${(performance.now() - t).toFixed(0)} ms`);
+    assert.is(s.lane, 'smp');
+    assert.ok(d.client.retries > 0 || d.client.damagedFrames > 0, 'the SMP lane met the noise too');
+  } finally {
+    await d.close();
+  }
+});
+
+faults('a line too noisy to use (bit errors 1e-2): the flash fails with a clear error and nothing is committed', async () => {
+  const d = await linkDock({ lineNoise: { bitErrorRate: 1e-2, seed: 5 } });
+  try {
+    const image = factoryImageFor(d.dir, 'Never');
+    let err: unknown;
+    try {
+      await flashFactoryImage(d.client, image, { bulkTimeoutMs: 100, maxRetries: 3, attempts: 1, requestTimeoutMs: 300 });
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof LinkError || err instanceof FactoryFlashError, String(err));
+    assert.match((err as Error).message, /no answer from the dock|too noisy/);
+    assert.is(readSlotRecord(d.dock.partition('factory-b')), null);
+  } finally {
+    await d.close();
+  }
+});
+
+faults('cable pulled mid-flash: a clear error; plugged back, a re-run resumes where the dock is and commits', async () => {
+  const d = await linkDock();
+  try {
+    const image = factoryImageFor(d.dir, 'After The Cable', 400 * 1024);
+    let pulled = false;
+    let err: unknown;
+    try {
+      await flashFactoryImage(d.client, image, {
+        bulkTimeoutMs: 100,
+        maxRetries: 3,
+        attempts: 2,
+        requestTimeoutMs: 300,
+        onProgress: (p) => {
+          if (!pulled && p.sent > image.length / 3) {
+            pulled = true;
+            d.dock.cablePulled = true;
+          }
+        },
+      });
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(pulled);
+    assert.ok(err instanceof LinkError || err instanceof FactoryFlashError, String(err));
+    assert.is(readSlotRecord(d.dock.partition('factory-b')), null);
+    d.dock.cablePulled = false;
+    const r = await flashFactoryImage(d.client, image);
+    assert.ok(r.resumedFrom > image.length / 3, `resumed from ${r.resumedFrom}`);
+    assert.is(r.sha256, hex(image));
+  } finally {
+    await d.close();
+  }
+});
+
+faults('the dock restarts mid-transfer: the host is told its session is gone, starts again and commits', async () => {
+  const d = await linkDock();
+  try {
+    const image = factoryImageFor(d.dir, 'After A Restart', 400 * 1024);
+    let restarted = false;
+    const r = await flashFactoryImage(d.client, image, {
+      requestTimeoutMs: 3000,
+      onProgress: (p) => {
+        if (!restarted && p.sent > image.length / 2) {
+          restarted = true;
+          d.dock.restart().catch(() => {});
+        }
+      },
+    });
+    assert.ok(restarted);
+    assert.ok(r.resumes >= 1, `${r.resumes} resumes`);
+    assert.is(r.sha256, hex(image));
+  } finally {
+    await d.close();
+  }
+});
+
+faults('power cut on the factory slot during the transfer and at the commit itself: the old image boots; a re-run commits', async () => {
+  // Count slot 1's flash operations in one whole write.
+  const probe = await linkDock();
+  const image = factoryImageFor(probe.dir, 'After A Power Cut', 100 * 1024);
+  await flashFactoryImage(probe.client, image);
+  const ops = probe.dock.partition('factory-b').opCount;
+  await probe.close();
+  rmSync(probe.dir, { recursive: true, force: true });
+  for (const cut of [Math.floor(ops / 2), ops - 1]) {
+    const d = await linkDock({ powerCutPartition: 'factory-b', powerCutAfter: cut });
+    const img = factoryImageFor(d.dir, 'After A Power Cut', 100 * 1024);
+    let err: unknown;
+    try {
+      await flashFactoryImage(d.client, img, { attempts: 1, requestTimeoutMs: 500, bulkTimeoutMs: 100, maxRetries: 2 });
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err, `cut at ${cut} of ${ops}: the flash cannot have succeeded`);
+    assert.ok(d.dock.poweredOff);
+    await d.close();
+    // Power back: the old image is served; the write runs again from the start and commits.
+    const again = await linkDock({ dir: d.dir });
+    try {
+      assert.is(await dockName(again.client), 'DL-7450 Demo Dock', `cut at ${cut}`);
+      const r = await flashFactoryImage(again.client, img);
+      assert.is(r.resumedFrom, 0);
+      await again.client.request(2, GROUP_OS, OS_RESET, {});
+      await awaitDock(again.client);
+      assert.is(await dockName(again.client), 'After A Power Cut');
+    } finally {
+      await again.close();
+      rmSync(d.dir, { recursive: true, force: true });
+    }
+  }
+});
+
+faults('after lock, no link command writes a factory slot: every group, id and op, with factory-write payloads, and raw bulk frames', async () => {
+  const d = await linkDock();
+  const image = factoryImageFor(d.dir, 'Too Late');
+  const sha = new Uint8Array(createHash('sha256').update(image).digest());
+  const slotFiles = () => ['factory.flash', 'factory-b.flash'].map((f) => hex(new Uint8Array(readFileSync(join(d.dir, f)))));
+  try {
+    assert.equal(await d.client.request(2, GROUP_DOCK, DOCK.LOCK, {}), { locked: true });
+    const before = slotFiles();
+    const payloads: Record<string, unknown>[] = [{}, { off: 0, len: image.length, sha, data: image.subarray(0, 512) }, { len: image.length, sha }, { sha }, { hash: sha, confirm: true }, { name: '/images/x', off: 0, len: 4, data: new Uint8Array(4) }];
+    let tried = 0;
+    for (const group of [0, 1, 2, 3, 8, 9, 63, 64, 65]) {
+      for (let id = 0; id < 16; id++) {
+        for (const op of [0, 2] as const) {
+          for (const body of payloads) {
+            if (group === GROUP_OS && id === OS_RESET) continue; // a restart: tried once below
+            tried++;
+            try {
+              await d.client.request(op, group, id, body, { timeoutMs: 2000, attempts: 1 });
+            } catch (e) {
+              if (!(e instanceof SmpError)) throw e;
+            }
+          }
+        }
+      }
+    }
+    for (let session = 0; session < 4; session++) await d.client.transport.write(encodeBulkFrame({ type: BULK_DATA, session, seq: 0, payload: image.subarray(0, 1024) }));
+    await d.client.request(2, GROUP_OS, OS_RESET, {});
+    await awaitDock(d.client);
+    let err: unknown;
+    try {
+      await flashFactoryImage(d.client, image);
+    } catch (e) {
+      err = e;
+    }
+    assert.instance(err, FactoryFlashError);
+    assert.match((err as Error).message, /locked/);
+    await settle(100);
+    d.dock.shutdown();
+    assert.equal(slotFiles(), before, `after ${tried} commands the factory slots changed`);
+    assert.ok(tried > 1000);
+  } finally {
+    await d.client.close();
+    d.dock.shutdown();
+  }
+});
+
+lanes.run();
+faults.run();
