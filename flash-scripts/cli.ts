@@ -3,7 +3,7 @@
 //   dl7450 romstore build <config.yaml> --key <private key> -o <factory.bin> [--json]
 //   dl7450 romstore inspect <factory.bin> [--pubkey <file>] [--json]
 //   dl7450 build <app.ts> -o <app.js>
-//   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
+//   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn> [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
 //   dl7450 sim factory-reset --dir <dock dir>
 //   dl7450 ping|flash|send-code|kv|events|inspect|reset|factory-reset|lock <conn> … (link-commands.ts)
 // Errors print one clear message (every problem, for a config) and exit 1;
@@ -29,7 +29,7 @@ const USAGE = `usage:
   dl7450 romstore build <config.yaml> --key <factory.key> -o <factory.bin> [--json]
   dl7450 romstore inspect <factory.bin> [--pubkey <factory.pub>] [--json]
   dl7450 build <app.ts> -o <app.js>
-  dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
+  dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn> [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
   dl7450 sim factory-reset --dir <dock dir>
   dl7450 ports
 ${LINK_USAGE}`;
@@ -88,8 +88,8 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       const { report, splashPath } = booted;
       const serve = a.flags.get('serve');
       if (typeof serve === 'string') {
-        await dock.serveSerial(serve);
-        out(`serving SMP on ${serve}`);
+        await dock.serveSerial(serve, { unthrottled: a.flags.has('unthrottled') });
+        out(`serving SMP and the bulk lane on ${serve}${a.flags.has('unthrottled') ? ' (unthrottled)' : ''}`);
       }
       out(`runtime: ${report.runtime}\nfactory: ${report.factory}\nephemeral: ${report.ephemeral}\napp: ${report.appTier ?? 'none'}${report.failedApps.map((f) => `\nfallback: ${f}`).join('')}\nsplash: ${splashPath}`);
       const runMs = a.flags.get('run-ms');

@@ -14,7 +14,7 @@ export const LINK_USAGE = `  dl7450 ping <conn> [--json]
   dl7450 flash <conn> <factory.bin> [--lane auto|bulk|smp] [--no-reset] [--json]
   dl7450 send-code <conn> <app.ts|app.js> [--json]
   dl7450 kv get|delete <conn> <key>; dl7450 kv set <conn> <key> <value>; dl7450 kv list <conn> [prefix] [--json]
-  dl7450 events <conn> [--for <ms>] [--json]
+  dl7450 events <conn> [--all] [--for <ms>] [--json]   (a serial port has one user: stop events before other commands)
   dl7450 inspect <conn> [--json]
   dl7450 reset|factory-reset <conn> [--json]
   dl7450 lock <conn> --yes [--json]      (ends factory mode for good)
@@ -143,8 +143,8 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
       case 'events': {
         const forMs = flagText(a, 'for');
         const until = forMs === undefined ? Infinity : Date.now() + Number(forMs);
-        // Start from what the dock has now: only new events are printed.
-        let since = ((await client.request(0, GROUP_DOCK, DOCK.EVENTS, { since: 0x7fffffff })).next as number) ?? 0;
+        // From what the dock has now (only new events), or with --all from the oldest it still holds.
+        let since = a.flags.has('all') ? 0 : (((await client.request(0, GROUP_DOCK, DOCK.EVENTS, { since: 0x7fffffff })).next as number) ?? 0);
         if (!json) console.error(`watching events on ${client.transport.description}${forMs ? ` for ${forMs} ms` : ' (Ctrl-C stops)'}`);
         while (Date.now() < until) {
           const r = await client.request(0, GROUP_DOCK, DOCK.EVENTS, { since });

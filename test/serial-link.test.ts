@@ -10,6 +10,8 @@ import { baudOf, openTransport, parseConnection, LinkError } from '../flash-scri
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { FileFlash } from '../simulator/flash/file-flash.ts';
 import { ptyPair } from './support/pty-pair.ts';
+import { factoryImageFor } from './support/link-dock.ts';
+import { createHash } from 'node:crypto';
 
 const link = suite('serial link: SMP between the host and a simulated dock over a pseudo-terminal pair');
 
@@ -109,6 +111,99 @@ link('the dl7450 command over serial: a simulated dock serving SMP, settings set
     await new Promise((r) => setTimeout(r, 300));
     pair.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+link('end to end over a pty between the real CLI and a dock process: flash → verified → inspect → send-code → the new app runs → kv set → event seen', async () => {
+  const pair = await ptyPair();
+  const dir = mkdtempSync(join(tmpdir(), 'dl7450-e2e-'));
+  const root = resolve(import.meta.dirname, '..');
+  const bin = join(root, 'bin', 'dl7450.mjs');
+  let dockOut = '';
+  const dockProc = spawn(process.execPath, [bin, 'sim', 'start', '--dir', dir, '--serve', `serial:${pair.dock}@921600`, '--unthrottled', '--run-ms', '120000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  dockProc.stdout!.on('data', (d: Buffer) => (dockOut += d.toString()));
+  const cli = (...args: string[]) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
+      const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.on('close', (status) => done({ status, stdout, stderr }));
+    });
+  try {
+    for (let i = 0; i < 300 && !dockOut.includes('serving SMP'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(dockOut.includes('serving SMP'), dockOut);
+    const conn = `serial://${pair.host}?baud=921600`;
+    const ping = await cli('ping', conn, '--json');
+    assert.is(ping.status, 0, ping.stderr);
+    assert.match(JSON.parse(ping.stdout).info, /DL-7450 dock/);
+
+    const image = factoryImageFor(dir, 'Flashed Over The Line');
+    const file = join(dir, 'new-factory.bin');
+    writeFileSync(file, image);
+    const flashed = await cli('flash', conn, file, '--json');
+    assert.is(flashed.status, 0, flashed.stderr);
+    const f = JSON.parse(flashed.stdout);
+    assert.is(f.lane, 'bulk');
+    assert.is(f.sha256, createHash('sha256').update(image).digest('hex'), 'the dock hashed exactly the bytes sent');
+    assert.equal([f.slot, f.generation, f.restarted], [1, 1, true]);
+
+    let inspected: Record<string, unknown> = {};
+    for (let i = 0; i < 50; i++) {
+      const r = await cli('inspect', conn, '--json');
+      if (r.status === 0) {
+        inspected = JSON.parse(r.stdout);
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.match((inspected.boot as { factory: string }).factory, /slot 1, generation 1/);
+    const human = await cli('inspect', conn);
+    assert.match(human.stdout, /factory: slot 1, generation 1, factory mode \(unlocked\)/);
+    assert.match(human.stdout, /runtime wear: erase counts/);
+    assert.is((await cli('kv', 'get', conn, 'dock_name')).stdout.trim(), 'Flashed Over The Line');
+
+    const app = join(dir, 'watcher.ts');
+    writeFileSync(app, `import { KvStore } from 'datastore';\nconst kv = new KvStore();\nkv.subscribe('greeting', (key) => console.log('watcher saw ' + key + ' = ' + kv.get(key)));\nconsole.log('watcher app running');\n`);
+    const sent = await cli('send-code', conn, app);
+    assert.is(sent.status, 0, sent.stderr);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.match(dockOut, /watcher app running/);
+
+    const set = await cli('kv', 'set', conn, 'greeting', 'hello dock');
+    assert.is(set.status, 0, set.stderr);
+    // A serial port has one user at a time: read the dock's event ring afterwards.
+    const events = (await cli('events', conn, '--all', '--for', '300', '--json')).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    assert.ok(events.some((e) => e.kind === 'key-changed' && /greeting/.test(e.detail)), JSON.stringify(events));
+    assert.match(dockOut, /watcher saw greeting = hello dock/);
+    const listed = await cli('kv', 'list', conn, '--json');
+    assert.ok(JSON.parse(listed.stdout).keys.includes('greeting'));
+
+    const noLock = await cli('lock', conn);
+    assert.is(noLock.status, 2);
+    assert.match(noLock.stderr, /--yes/);
+  } finally {
+    dockProc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    pair.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+link('no dock on the port: a clear message within the timeout', async () => {
+  const pair = await ptyPair();
+  try {
+    const t = Date.now();
+    const r = spawnSync(process.execPath, [join(resolve(import.meta.dirname, '..'), 'bin', 'dl7450.mjs'), 'ping', `serial:${pair.host}`, '--timeout', '300'], { encoding: 'utf8' });
+    assert.is(r.status, 1);
+    assert.match(r.stderr, /no answer from the dock .* after 3 attempts of 300 ms \(is it powered and running, and is this its port\?\)/);
+    assert.ok(Date.now() - t < 15_000);
+    const wrong = spawnSync(process.execPath, [join(resolve(import.meta.dirname, '..'), 'bin', 'dl7450.mjs'), 'ping', 'serial:///dev/no-such-port'], { encoding: 'utf8' });
+    assert.is(wrong.status, 1);
+    assert.match(wrong.stderr, /cannot open \/dev\/no-such-port/);
+  } finally {
+    pair.close();
   }
 });
 
