@@ -5,8 +5,9 @@ import { runtimeBenches, type BenchLine } from './runtime.ts';
 import { factoryBenches } from './factory.ts';
 import { apiBenches } from './api.ts';
 import { bundleSize, engineBoot, engineOps } from './engine.ts';
+import { linkThroughput } from './link.ts';
 
-const registry: Record<string, () => BenchLine[] | Promise<BenchLine[]>> = { ...runtimeBenches, ...factoryBenches, ...apiBenches, 'bundle.size': bundleSize, 'engine.boot': engineBoot, 'engine.ops': engineOps };
+const registry: Record<string, () => BenchLine[] | Promise<BenchLine[]>> = { ...runtimeBenches, ...factoryBenches, ...apiBenches, 'bundle.size': bundleSize, 'engine.boot': engineBoot, 'engine.ops': engineOps, 'link.throughput': linkThroughput };
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const names = args.filter((a) => !a.startsWith('--'));

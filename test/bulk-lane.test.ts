@@ -567,7 +567,6 @@ async function transfer(options: {
 
 function arrivedExactly(run: Run): void {
   if (run.error) throw run.error;
-  if (process.env.BULK_STATS) console.log(run.stats, { dup: run.receiver.framesDuplicate, ooo: run.receiver.framesOutOfOrder, beyond: run.receiver.framesBeyondWindow, maxBuffered: run.receiver.maxBuffered });
   assert.ok(run.receiver.done);
   assert.ok(Buffer.from(run.sink).equals(Buffer.from(run.source)), 'the sink holds exactly the bytes sent');
   assert.ok(run.receiver.maxBuffered <= 16, `the receiver held ${run.receiver.maxBuffered} frames`);

@@ -94,8 +94,8 @@ export class SerialDemux {
     const r = this.body;
     if (b === 0) {
       if (r.length === 0) {
-        this.notAStart(); // a lone 0x02 before a delimiter
-        this.noiseBytes++;
+        this.noiseBytes += 2; // a lone 0x02, then a delimiter
+        this.state = IDLE;
         return true;
       }
       this.damaged(events, 'a bulk frame ended before its length (bytes lost?)');

@@ -33,11 +33,16 @@ export function base64Decode(text: string): Uint8Array | null {
   else if (text.endsWith('=')) pad = 1;
   const out = new Uint8Array((text.length / 4) * 3 - pad);
   let o = 0;
+  const last = text.length - 4;
   for (let i = 0; i < text.length; i += 4) {
-    const c = [0, 1, 2, 3].map((k) => (text[i + k] === '=' && i + 4 === text.length && k >= 4 - pad ? 0 : DECODE[text.charCodeAt(i + k)]));
-    if (c.some((v) => v < 0)) return null;
-    const n = (c[0] << 18) | (c[1] << 12) | (c[2] << 6) | c[3];
-    if (o < out.length) out[o++] = (n >> 16) & 0xff;
+    // '=' only in the last group's padding positions; elsewhere it decodes to -1 and fails.
+    const c0 = DECODE[text.charCodeAt(i)];
+    const c1 = DECODE[text.charCodeAt(i + 1)];
+    const c2 = i === last && pad === 2 ? 0 : DECODE[text.charCodeAt(i + 2)];
+    const c3 = i === last && pad >= 1 ? 0 : DECODE[text.charCodeAt(i + 3)];
+    if ((c0 | c1 | c2 | c3) < 0) return null;
+    const n = (c0 << 18) | (c1 << 12) | (c2 << 6) | c3;
+    out[o++] = (n >> 16) & 0xff;
     if (o < out.length) out[o++] = (n >> 8) & 0xff;
     if (o < out.length) out[o++] = n & 0xff;
   }

@@ -77,6 +77,12 @@ export class ConsoleFrameDecoder {
 
   private tryComplete(): FrameEvent | null {
     if (this.pending.length % 4 !== 0) return null; // a line cut mid-group cannot be a whole frame yet
+    // The first group holds the length: decode the whole frame once, when all of it is in.
+    const head = base64Decode(this.pending.slice(0, 4));
+    if (head && head.length >= 2) {
+      const wanted = Math.ceil((((head[0] << 8) | head[1]) + 2) / 3) * 4;
+      if (this.pending.length < wanted) return null;
+    }
     const body = base64Decode(this.pending);
     if (!body) {
       this.collecting = false;

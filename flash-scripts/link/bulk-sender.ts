@@ -60,6 +60,7 @@ export interface BulkSendStats {
   framesSent: number;
   framesRetransmitted: number;
   timeouts: number;
+  /** Bytes of those DATA frames on the wire (the ACKs come the other way). */
   bytesOnWire: number;
   elapsedMs: number;
 }
@@ -214,8 +215,9 @@ class BulkSender {
         resolve();
       };
       // Asleep only with frames in flight and none queued, so the oldest has a send time.
+      // Whole milliseconds, at least one: a timer that fires a hair early must not spin.
       const due = this.sentAt[this.base % this.window] + this.timeoutMs - this.clock.now();
-      cancel = this.clock.setTimer(Math.max(0, due), () => this.wake?.());
+      cancel = this.clock.setTimer(Math.max(1, Math.ceil(due)), () => this.wake?.());
     });
   }
 
