@@ -6,7 +6,8 @@
 // which an SMP line (0x06 / 0x04) never does.
 
 import { CobsWriter, cobsDecode, cobsMaxEncodedLength } from './cobs.ts';
-import { crc32, crc32Update } from './crc32.ts';
+// The same CRC-32 as the runtime store's records: one implementation on the dock.
+import { crc32 } from '../../datastore/runtime/crc32.ts';
 
 export const BULK_DATA = 1;
 export const BULK_ACK = 2;
@@ -56,7 +57,7 @@ export function encodeBulkFrame(frame: BulkFrame): Uint8Array {
   putU32(header, 4, seq);
   header[8] = payload.length >>> 8;
   header[9] = payload.length & 0xff;
-  const crc = crc32Update(crc32(header), payload); // header then payload, without joining them
+  const crc = crc32(payload, crc32(header)); // header then payload, without joining them
   const w = new CobsWriter(new Uint8Array(cobsMaxEncodedLength(HEADER_SIZE + payload.length + CRC_SIZE) + 1));
   w.bytes(header);
   w.bytes(payload);
@@ -85,7 +86,7 @@ export function decodeBulkBody(body: Uint8Array): BulkDecodeResult {
     return { ok: false, error: 'length', reason: `the bulk frame says ${length} payload bytes but carries ${body.length - HEADER_SIZE - CRC_SIZE}` };
   }
   const end = HEADER_SIZE + length;
-  if (crc32(body, 0, end) !== getU32(body, end)) return { ok: false, error: 'crc', reason: 'the bulk frame fails its CRC-32 (line noise?)' };
+  if (crc32(body, 0, 0, end) !== getU32(body, end)) return { ok: false, error: 'crc', reason: 'the bulk frame fails its CRC-32 (line noise?)' };
   const type = body[0];
   if (!isBulkFrameType(type)) return { ok: false, error: 'type', reason: `bulk frame type ${type} is unknown (a newer protocol?)` };
   return { ok: true, frame: { type, session: (body[2] << 8) | body[3], seq: getU32(body, 4), payload: body.subarray(HEADER_SIZE, end) } };
