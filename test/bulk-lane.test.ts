@@ -151,7 +151,7 @@ function body(type: number, session: number, seq: number, payload: Uint8Array): 
   new DataView(b.buffer).setUint32(4, seq);
   new DataView(b.buffer).setUint16(8, payload.length);
   b.set(payload, 10);
-  new DataView(b.buffer).setUint32(10 + payload.length, crc32(b, 0, 10 + payload.length));
+  new DataView(b.buffer).setUint32(10 + payload.length, crc32(b, 0, 0, 10 + payload.length));
   return b;
 }
 
