@@ -26,7 +26,7 @@ let resetRequested = false;
 
 /** The serial port's protocol handler (SMP + bulk lane), made on first use. */
 function dockSerial(): DockSerial {
-  if (!serial) serial = new DockSerial((packet) => smpServer().handle(packet));
+  if (!serial) serial = new DockSerial((packet) => smpServer().handle(packet), hostClock.now());
   return serial;
 }
 

@@ -2,7 +2,8 @@
 // sim://): ping, flash, send-code, kv, events, inspect, reset, factory-reset,
 // lock, and the older smp/settings forms. Every command takes --json.
 
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { flagText, parseArgs, UsageError, type Args } from './cli-args.ts';
 import { SmpClient } from './link/smp-client.ts';
 import { flashFactoryImage, type Lane } from './link/factory-flash.ts';
@@ -14,6 +15,7 @@ export const LINK_USAGE = `  dl7450 ping <conn> [--json]
   dl7450 flash <conn> <factory.bin> [--lane auto|bulk|smp] [--no-reset] [--json]
   dl7450 send-code <conn> <app.ts|app.js> [--json]
   dl7450 kv get|delete <conn> <key>; dl7450 kv set <conn> <key> <value>; dl7450 kv list <conn> [prefix] [--json]
+  dl7450 fs upload <conn> <file> /images/<tag>|/code/app.js; dl7450 fs download <conn> /images/<tag>|/code/app.js <file> [--json]
   dl7450 events <conn> [--all] [--for <ms>] [--json]   (a serial port has one user: stop events before other commands)
   dl7450 inspect <conn> [--json]
   dl7450 reset|factory-reset <conn> [--json]
@@ -21,7 +23,7 @@ export const LINK_USAGE = `  dl7450 ping <conn> [--json]
   dl7450 smp echo|info --conn <conn> [text]; dl7450 settings get|set|delete --conn <conn> <name> [value]
   <conn>: serial:///dev/ttyUSB0?baud=921600, serial:/dev/ttyUSB0@921600, /dev/ttyUSB0, or sim://<dock dir>`;
 
-const COMMANDS = ['ping', 'flash', 'send-code', 'kv', 'events', 'inspect', 'reset', 'factory-reset', 'lock', 'smp', 'settings'];
+const COMMANDS = ['fs', 'ping', 'flash', 'send-code', 'kv', 'events', 'inspect', 'reset', 'factory-reset', 'lock', 'smp', 'settings'];
 
 export function isLinkCommand(group: string | undefined): boolean {
   return group !== undefined && COMMANDS.indexOf(group) >= 0;
@@ -42,7 +44,7 @@ const hex = (b: unknown) => (b instanceof Uint8Array ? Buffer.from(b).toString('
 
 export async function linkCommand(group: string, argv: string[], out: (s: string) => void): Promise<number> {
   // kv / smp / settings have a sub-command before the connection.
-  const sub = group === 'kv' || group === 'smp' || group === 'settings' ? argv[0] : undefined;
+  const sub = group === 'kv' || group === 'smp' || group === 'settings' || group === 'fs' ? argv[0] : undefined;
   const a = parseArgs(sub === undefined ? argv : argv.slice(1), VALUE_FLAGS);
   const json = a.flags.has('json');
   const conn = connectionOf(a, `${group}${sub ? ` ${sub}` : ''}`);
@@ -126,6 +128,45 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
           return 0;
         }
         throw new UsageError(`unknown command: ${group} ${sub ?? ''}`);
+      }
+      case 'fs': {
+        if (sub === 'upload') {
+          const [file, remote] = a.positional;
+          if (!file || !remote) throw new UsageError('fs upload needs <conn> <file> <remote name>');
+          if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+          const bytes = new Uint8Array(readFileSync(file));
+          const bar = new ProgressBar(`upload ${remote}`, !json && process.stderr.isTTY === true);
+          for (let off = 0; off < bytes.length || off === 0; ) {
+            const body: Record<string, unknown> = { name: remote, off, data: bytes.subarray(off, off + 1024) };
+            if (off === 0) body.len = bytes.length;
+            off = (await client.request(2, GROUP_FS, 0, body)).off as number;
+            bar.update(off, bytes.length);
+            if (bytes.length === 0) break;
+          }
+          bar.done();
+          emit(`uploaded ${file} to ${remote} (${bytes.length} bytes, checked and stored by the dock)`, { ok: true, name: remote, bytes: bytes.length });
+          return 0;
+        }
+        if (sub === 'download') {
+          const [remote, file] = a.positional;
+          if (!remote || !file) throw new UsageError('fs download needs <conn> <remote name> <file>');
+          const parts: Uint8Array[] = [];
+          let len = -1;
+          for (let off = 0; len < 0 || off < len; ) {
+            const r = await client.request(0, GROUP_FS, 0, { name: remote, off });
+            if (off === 0) len = r.len as number;
+            const data = r.data as Uint8Array;
+            if (data.length === 0) break;
+            parts.push(data);
+            off += data.length;
+          }
+          const all = Buffer.concat(parts);
+          writeFileSync(`${file}.partial`, all);
+          renameSync(`${file}.partial`, file);
+          emit(`downloaded ${remote} to ${file} (${all.length} bytes)`, { ok: true, name: remote, bytes: all.length, sha256: createHash('sha256').update(all).digest('hex') });
+          return 0;
+        }
+        throw new UsageError(`unknown command: fs ${sub ?? ''}`);
       }
       case 'smp': {
         if (sub === 'echo') {

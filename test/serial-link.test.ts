@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { makePng } from './support/image-files.ts';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -179,6 +180,19 @@ link('end to end over a pty between the real CLI and a dock process: flash → v
     assert.match(dockOut, /watcher saw greeting = hello dock/);
     const listed = await cli('kv', 'list', conn, '--json');
     assert.ok(JSON.parse(listed.stdout).keys.includes('greeting'));
+
+    const logo = join(dir, 'logo.png');
+    writeFileSync(logo, makePng(120, 80));
+    const up = await cli('fs', 'upload', conn, logo, '/images/logo');
+    assert.is(up.status, 0, up.stderr);
+    const copy = join(dir, 'logo-back.png');
+    assert.is((await cli('fs', 'download', conn, '/images/logo', copy)).status, 0);
+    assert.equal(new Uint8Array(readFileSync(copy)), new Uint8Array(readFileSync(logo)));
+    const fake = join(dir, 'fake.png');
+    writeFileSync(fake, 'PNG? no, a text file');
+    const refused = await cli('fs', 'upload', conn, fake, '/images/fake');
+    assert.is(refused.status, 1);
+    assert.match(refused.stderr, /not a PNG, BMP or JPEG file/);
 
     const noLock = await cli('lock', conn);
     assert.is(noLock.status, 2);

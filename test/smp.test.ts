@@ -8,7 +8,9 @@ import { crc16Xmodem } from '../firmware/smp/crc16.ts';
 import { base64Decode, base64Encode } from '../firmware/smp/base64.ts';
 import { decodePacket, encodePacket } from '../firmware/smp/smp-packet.ts';
 import { ConsoleFrameDecoder, encodeConsoleFrames, MAX_LINE } from '../firmware/smp/smp-console-frame.ts';
-import { SmpServer, GROUP_OS, GROUP_SETTINGS, RC } from '../firmware/smp/smp-server.ts';
+import { SmpServer, GROUP_FS, GROUP_OS, GROUP_SETTINGS, RC } from '../firmware/smp/smp-server.ts';
+import { ImageStore } from '../datastore/image-store.ts';
+import { makePng } from './support/image-files.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -99,6 +101,46 @@ server('settings write, read and delete map to the runtime KvStore; errors are {
   assert.equal(call(2, 99, 0, {}), { err: { group: 99, rc: RC.NOT_SUPPORTED } });
   assert.match(String(call(0, GROUP_OS, 7, {}).output), /dock abc firmware 1\.0/);
   assert.equal((call(2, GROUP_OS, 0, { d: 42 }) as { err: unknown }).err, { group: GROUP_OS, rc: RC.INVALID });
+});
+
+server('file system group: /images/<tag> upload is checked and stored in the runtime tier, download streams it back; bad bytes are refused with why', () => {
+  const tiers = new TierSet({ runtime: RuntimeStore.format(new SimFlash({ size: 1024 * 1024, sectorSize: 4096, programUnit: 16 })) });
+  const smp = new SmpServer({ tiers, dockId: 'abc', firmwareVersion: '1.0' });
+  let seq = 0;
+  const call = (op: number, id: number, body: Record<string, unknown>) => decodePacket(smp.handle(encodePacket({ op, version: 1, flags: 0, group: GROUP_FS, sequence: seq++ & 0xff, id }, body))!).payload;
+  const png = makePng(64, 48);
+  const upload = (name: string, bytes: Uint8Array) => {
+    let answer: Record<string, unknown> = {};
+    for (let off = 0; off < bytes.length; off += 700) {
+      answer = call(2, 0, { name, off, data: bytes.subarray(off, off + 700), ...(off === 0 ? { len: bytes.length } : {}) });
+      if (answer.err) return answer;
+    }
+    return answer;
+  };
+  assert.equal(upload('/images/logo', png), { off: png.length });
+  const info = new ImageStore({ tiers }).info('logo')!;
+  assert.equal([info.tier, info.width, info.height, info.size], ['runtime', 64, 48, png.length]);
+  const back: number[] = [];
+  let len = -1;
+  for (let off = 0; len < 0 || off < len; ) {
+    const r = call(0, 0, { name: '/images/logo', off });
+    if (off === 0) len = r.len as number;
+    back.push(...(r.data as Uint8Array));
+    off += (r.data as Uint8Array).length;
+  }
+  assert.equal(new Uint8Array(back), png);
+  const notPng = upload('/images/fake', new TextEncoder().encode('this is not an image at all'));
+  assert.equal((notPng.err as { rc: number }).rc, RC.INVALID);
+  assert.match(String(notPng.rsn), /not a PNG, BMP or JPEG/);
+  const broken = png.slice();
+  broken[40] ^= 0xff; // inside a chunk: its CRC no longer matches
+  const bad = upload('/images/broken', broken);
+  assert.equal((bad.err as { rc: number }).rc, RC.INVALID);
+  assert.match(String(bad.rsn), /image "broken"/);
+  assert.is(new ImageStore({ tiers }).info('broken'), undefined);
+  const big = call(2, 0, { name: '/images/huge', off: 0, len: 5 * 1024 * 1024, data: png.subarray(0, 10) });
+  assert.equal((big.err as { rc: number }).rc, RC.NO_MEMORY);
+  assert.equal((call(0, 0, { name: '/images/none', off: 0 }).err as { rc: number }).rc, RC.NO_ENTRY);
 });
 
 golden.run();

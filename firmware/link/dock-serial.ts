@@ -22,7 +22,17 @@ export class DockSerial {
   /** Frames dropped as damaged (line noise), for inspect. */
   damaged = 0;
 
-  constructor(private readonly handleSmp: (packet: Uint8Array) => Uint8Array | null) {}
+  /**
+   * `seed` starts the session numbers somewhere new at each boot (the clock
+   * will do): a host's stragglers from before a restart must not match the
+   * first session opened after it.
+   */
+  constructor(
+    private readonly handleSmp: (packet: Uint8Array) => Uint8Array | null,
+    seed = 0,
+  ) {
+    this.lastSession = Math.floor(Math.abs(seed)) % 0xffff;
+  }
 
   /** Bytes from the UART; returns what to send back (may be empty). */
   rx(bytes: Uint8Array): Uint8Array {

@@ -10,7 +10,10 @@ import { decodeValue, encodeValue } from '../../datastore/value-codec.ts';
 import type { TierSet } from '../../datastore/tiers/tier-set.ts';
 import { APPLICATION_DATA, EPHEMERAL_DATA } from '../../datastore/tiers/tier-set.ts';
 import { CodeStore } from '../../datastore/code-store.ts';
-import { utf8Decode } from '../../datastore/runtime/key-text.ts';
+import { utf8Decode, utf8Encode } from '../../datastore/runtime/key-text.ts';
+import { ImageStore } from '../../datastore/image-store.ts';
+import { ImageInvalidError } from '../../images/image-check.ts';
+import { BMP, JPEG, NONE, PNG, type ImageType } from '../../images/image-type.ts';
 import { FactoryWriteError, type FactoryWriteProblem } from '../../datastore/factory/factory-staging.ts';
 import type { FactoryService } from '../factory-service.ts';
 import type { EventLog } from '../event-log.ts';
@@ -31,6 +34,10 @@ export const IMAGE_UPLOAD = 1;
 
 /** Code pushed for development is small; factory images go through the image group or the bulk lane. */
 const MAX_CODE_UPLOAD = 256 * 1024;
+/** An uploaded image is assembled in the heap before it is checked and stored: bounded well inside 512 KiB. */
+const MAX_IMAGE_UPLOAD = 192 * 1024;
+/** Bytes per download answer: about 2.8 KB of console frames. */
+const DOWNLOAD_CHUNK = 2048;
 
 /** SMP return codes (Zephyr's MGMT_ERR_* numbering, 0 = ok). */
 export const RC = { OK: 0, UNKNOWN: 1, NO_MEMORY: 2, INVALID: 3, TIMEOUT: 4, NO_ENTRY: 5, BAD_STATE: 6, MSG_SIZE: 7, NOT_SUPPORTED: 8, CORRUPT: 9, BUSY: 10, ACCESS_DENIED: 11 } as const;
@@ -188,26 +195,35 @@ export class SmpServer {
   }
 
   /**
-   * File-system group, upload (id 0, write): `{name, off, data, len (first chunk)}` → `{off}`.
-   * `/code/app.js` lands in the ephemeral tier: code pushed for development runs from
-   * there, and a dock restart returns to the stored app.
+   * File-system group (id 0). Upload (write) `{name, off, data, len on the
+   * first chunk}` → `{off}`: `/code/app.js` lands in the ephemeral tier (pushed
+   * code runs from there; a dock restart returns to the stored app);
+   * `/images/<tag>` is checked (PNG, BMP or JPEG, told by its bytes) and stored
+   * in the runtime tier. A repeated chunk is acknowledged, not appended twice.
+   * Download (read) `{name, off}` → `{off, data, len on the first answer}`
+   * streams `/images/<tag>` through a token (never whole in the heap) or the
+   * app's code.
    */
   private fs(h: SmpHeader, p: Body): Body | null {
-    if (h.id !== 0 || h.op !== 2) return null;
+    if (h.id !== 0) return null;
     const name = p.name;
     const off = p.off;
+    if (typeof name !== 'string' || typeof off !== 'number' || off < 0) throw new Refusal(RC.INVALID, 'the file system group needs name and off');
+    if (h.op === 0) return this.download(name, off);
     const data = p.data;
-    if (typeof name !== 'string' || typeof off !== 'number' || !(data instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'upload needs name, off and data');
-    if (name !== '/code/app.js') throw new Refusal(RC.NOT_SUPPORTED, `${name}: only /code/app.js can be uploaded through the file system group (factory images go through the image group)`);
+    if (!(data instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'upload needs data (bytes)');
+    const isCode = name === '/code/app.js';
+    const tag = name.indexOf('/images/') === 0 ? name.slice(8) : '';
+    if (!isCode && !tag) throw new Refusal(RC.NOT_SUPPORTED, `${name}: upload /code/app.js or /images/<tag> (factory images go through the image group)`);
     if (off === 0) {
       const len = p.len;
+      const limit = isCode ? MAX_CODE_UPLOAD : MAX_IMAGE_UPLOAD;
       if (typeof len !== 'number' || len <= 0) throw new Refusal(RC.INVALID, 'the first chunk needs len');
-      if (len > MAX_CODE_UPLOAD) throw new Refusal(RC.NO_MEMORY, `code is ${len} bytes; pushed code may be at most ${MAX_CODE_UPLOAD}`);
+      if (len > limit) throw new Refusal(RC.NO_MEMORY, `${name} is ${len} bytes; an upload through the file system group may be at most ${limit} (it is assembled in the dock's heap); put larger images in the factory image`);
       this.upload = { name, total: len, received: 0, chunks: [] };
     }
     const up = this.upload;
     if (!up || up.name !== name) throw new Refusal(RC.BAD_STATE, 'no upload in progress: start at off 0 with len');
-    // A repeated chunk (the host retried after a lost answer) is acknowledged, not appended twice.
     if (off < up.received) return { off: up.received };
     if (off > up.received || up.received + data.length > up.total) throw new Refusal(RC.INVALID, `expected off ${up.received}`);
     up.chunks.push(data.slice());
@@ -220,9 +236,37 @@ export class SmpServer {
         at += c.length;
       }
       this.upload = null;
-      new CodeStore({ tiers: this.ctx.tiers, tier: EPHEMERAL_DATA }).put(utf8Decode(all));
+      if (isCode) new CodeStore({ tiers: this.ctx.tiers, tier: EPHEMERAL_DATA }).put(utf8Decode(all));
+      else {
+        const type = imageTypeOf(all);
+        if (type === NONE) throw new Refusal(RC.INVALID, `${name}: the bytes are not a PNG, BMP or JPEG file (by their first bytes)`);
+        try {
+          new ImageStore({ tiers: this.ctx.tiers }).put(tag, all, type, { durability: 'immediate' });
+        } catch (e) {
+          if (e instanceof ImageInvalidError) throw new Refusal(RC.INVALID, e.message);
+          throw e;
+        }
+      }
     }
     return { off: up.received };
+  }
+
+  private download(name: string, off: number): Body {
+    if (name === '/code/app.js') {
+      const code = utf8Encode(new CodeStore({ tiers: this.ctx.tiers }).get());
+      if (code.length === 0) throw new Refusal(RC.NO_ENTRY, 'this dock holds no app');
+      const data = code.subarray(off, off + DOWNLOAD_CHUNK);
+      return off === 0 ? { off, data, len: code.length } : { off, data };
+    }
+    if (name.indexOf('/images/') !== 0) throw new Refusal(RC.NOT_SUPPORTED, `${name}: download /images/<tag> or /code/app.js`);
+    const images = new ImageStore({ tiers: this.ctx.tiers });
+    const tag = name.slice(8);
+    if (!images.info(tag)) throw new Refusal(RC.NO_ENTRY, `no image tagged ${tag}`);
+    const token = images.getToken(tag);
+    const buffer = new Uint8Array(Math.max(0, Math.min(DOWNLOAD_CHUNK, token.size - off)));
+    const n = buffer.length > 0 ? images.readToken(token, off, buffer) : 0;
+    const data = buffer.subarray(0, n);
+    return off === 0 ? { off, data, len: token.size } : { off, data };
   }
 
   private dock(h: SmpHeader, p: Body): Body | null {
@@ -301,6 +345,14 @@ export class SmpServer {
     }
     return null;
   }
+}
+
+/** The type an image's bytes announce (the checker then proves it). */
+function imageTypeOf(b: Uint8Array): ImageType {
+  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return PNG;
+  if (b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d) return BMP;
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return JPEG;
+  return NONE;
 }
 
 function utf8OrNull(b: Uint8Array): string | null {
