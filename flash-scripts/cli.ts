@@ -3,7 +3,7 @@
 //   dl7450 romstore build <config.yaml> --key <private key> -o <factory.bin> [--json]
 //   dl7450 romstore inspect <factory.bin> [--pubkey <file>] [--json]
 //   dl7450 build <app.ts> -o <app.js>
-//   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn> [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
+//   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>|pty[@baud] [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
 //   dl7450 sim factory-reset --dir <dock dir>
 //   dl7450 ping|flash|send-code|kv|events|inspect|reset|factory-reset|lock <conn> … (link-commands.ts)
 // Errors print one clear message (every problem, for a config) and exit 1;
@@ -20,6 +20,7 @@ import { SimulatedDock } from './sim/simulated-dock.ts';
 import { SmpClient, SmpError } from './link/smp-client.ts';
 import { LinkError, listPorts } from './link/serial-line.ts';
 import { parseArgs, UsageError } from './cli-args.ts';
+import { ptyPair, type PtyPair } from '../simulator/uart/pty-pair.ts';
 import { linkCommand, LINK_USAGE, isLinkCommand } from './link-commands.ts';
 import { FactoryFlashError } from './link/factory-flash.ts';
 import { BulkTransferError } from './link/bulk-sender.ts';
@@ -29,7 +30,7 @@ const USAGE = `usage:
   dl7450 romstore build <config.yaml> --key <factory.key> -o <factory.bin> [--json]
   dl7450 romstore inspect <factory.bin> [--pubkey <factory.pub>] [--json]
   dl7450 build <app.ts> -o <app.js>
-  dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn> [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
+  dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>|pty[@baud] [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
   dl7450 sim factory-reset --dir <dock dir>
   dl7450 ports
 ${LINK_USAGE}`;
@@ -87,15 +88,25 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       }
       const { report, splashPath } = booted;
       const serve = a.flags.get('serve');
+      let pair: PtyPair | null = null;
       if (typeof serve === 'string') {
-        await dock.serveSerial(serve, { unthrottled: a.flags.has('unthrottled') });
-        out(`serving SMP and the bulk lane on ${serve}${a.flags.has('unthrottled') ? ' (unthrottled)' : ''}`);
+        let line = serve;
+        if (serve === 'pty' || serve.startsWith('pty@')) {
+          // The dock makes its own pty pair: the host end is printed, and sim://<dir> attaches to it.
+          pair = await ptyPair();
+          const baud = serve.startsWith('pty@') ? serve.slice(4) : '115200';
+          line = `serial:${pair.dock}@${baud}`;
+          await dock.serveSerial(line, { unthrottled: a.flags.has('unthrottled'), hostEnd: `serial:${pair.host}@${baud}` });
+          out(`host end of the dock's serial line: serial:${pair.host}@${baud} (or sim://${dir})`);
+        } else await dock.serveSerial(line, { unthrottled: a.flags.has('unthrottled') });
+        out(`serving SMP and the bulk lane on ${line}${a.flags.has('unthrottled') ? ' (unthrottled)' : ''}`);
       }
       out(`runtime: ${report.runtime}\nfactory: ${report.factory}\nephemeral: ${report.ephemeral}\napp: ${report.appTier ?? 'none'}${report.failedApps.map((f) => `\nfallback: ${f}`).join('')}\nsplash: ${splashPath}`);
       const runMs = a.flags.get('run-ms');
       // Ctrl-C or a kill stops the dock cleanly (checkpoint written, its RAM released).
       const stop = () => {
         dock.shutdown();
+        pair?.close();
         process.exit(0);
       };
       process.once('SIGINT', stop);
@@ -103,6 +114,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       await dock.run(typeof runMs === 'string' ? Number(runMs) : Infinity);
       if (dock.poweredOff) out('power cut: the dock is off; start it again to see it recover');
       dock.shutdown();
+      pair?.close();
       return 0;
     }
     if (group === 'keys' && command === 'generate') {

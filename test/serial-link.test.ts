@@ -205,6 +205,48 @@ link('end to end over a pty between the real CLI and a dock process: flash → v
   }
 });
 
+link('sim://<dir>: starts a dock in-process when none runs (data persists), attaches to a dock process that made its own pty, refuses a second dock on busy partitions', async () => {
+  const root = resolve(import.meta.dirname, '..');
+  const bin = join(root, 'bin', 'dl7450.mjs');
+  const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  const dir = mkdtempSync(join(tmpdir(), 'dl7450-simconn-'));
+  try {
+    const set = cli('kv', 'set', `sim://${dir}`, 'colour', 'teal');
+    assert.is(set.status, 0, set.stderr);
+    assert.is(cli('kv', 'get', `sim://${dir}`, 'colour').stdout.trim(), 'teal');
+    let dockOut = '';
+    const dockProc = spawn(process.execPath, [bin, 'sim', 'start', '--dir', dir, '--serve', 'pty@921600', '--unthrottled', '--run-ms', '30000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    dockProc.stdout!.on('data', (d: Buffer) => (dockOut += d.toString()));
+    try {
+      for (let i = 0; i < 300 && !dockOut.includes('serving SMP'); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(dockOut, /host end of the dock's serial line: serial:\S+@921600 \(or sim:\/\//);
+      const ping = cli('ping', `sim://${dir}`, '--json');
+      assert.is(ping.status, 0, ping.stderr);
+      assert.match(JSON.parse(ping.stdout).transport, /at 921600 baud/);
+      assert.is(cli('kv', 'get', `sim://${dir}`, 'colour').stdout.trim(), 'teal');
+    } finally {
+      dockProc.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const pair = await ptyPair();
+    const busy = spawn(process.execPath, [bin, 'sim', 'start', '--dir', dir, '--serve', `serial:${pair.dock}`, '--run-ms', '30000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let busyOut = '';
+    busy.stdout!.on('data', (d: Buffer) => (busyOut += d.toString()));
+    try {
+      for (let i = 0; i < 300 && !busyOut.includes('serving SMP'); i++) await new Promise((r) => setTimeout(r, 100));
+      const refused = cli('ping', `sim://${dir}`);
+      assert.is(refused.status, 1);
+      assert.match(refused.stderr, /runs in process \d+ and serves serial:.*connect to the other end of that line/);
+    } finally {
+      busy.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 500));
+      pair.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 link('no dock on the port: a clear message within the timeout', async () => {
   const pair = await ptyPair();
   try {

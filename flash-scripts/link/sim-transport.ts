@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import { LinkError, registerTransport, parseConnection, baudOf, type ConnectionSpec, type Transport } from './transport.ts';
 import { serialTransport } from './serial-line.ts';
 
-function servingLine(dir: string): string | null {
+/** The dock process serving `dir`, if one is alive: its pid and the host end of its line (when it made the line). */
+function servingDock(dir: string): { pid: number; conn: string; hostEnd: string | null } | null {
   const file = join(dir, 'serving.json');
   if (!existsSync(file)) return null;
   try {
-    const { pid, conn } = JSON.parse(readFileSync(file, 'utf8')) as { pid: number; conn: string };
-    process.kill(pid, 0); // throws when that process is gone
-    return conn;
+    const s = JSON.parse(readFileSync(file, 'utf8')) as { pid: number; conn: string; hostEnd: string | null };
+    process.kill(s.pid, 0); // throws when that process is gone
+    return s;
   } catch {
     return null;
   }
@@ -23,9 +24,11 @@ function servingLine(dir: string): string | null {
 
 async function openSim(spec: ConnectionSpec): Promise<Transport> {
   const dir = spec.target;
-  const serving = servingLine(dir);
+  const serving = servingDock(dir);
   if (serving) {
-    const line = parseConnection(serving);
+    // Never start a second dock on the same partitions: attach, or say where the dock listens.
+    if (!serving.hostEnd) throw new LinkError(`the dock in ${dir} runs in process ${serving.pid} and serves ${serving.conn}: connect to the other end of that line (or start it with --serve pty, which sim:// can attach to)`);
+    const line = parseConnection(serving.hostEnd);
     return serialTransport(line.target, spec.params.baud ? baudOf(spec) : baudOf(line));
   }
   if (!existsSync(dir)) throw new LinkError(`sim://${dir}: no such dock directory (dl7450 sim start --dir ${dir} makes one)`);

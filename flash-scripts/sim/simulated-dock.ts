@@ -200,7 +200,7 @@ export class SimulatedDock {
    * baud, so both directions are paced here at the line's rate (baud null:
    * unpaced, for fast tests).
    */
-  async serveSerial(conn: string, options: { unthrottled?: boolean } = {}): Promise<void> {
+  async serveSerial(conn: string, options: { unthrottled?: boolean; hostEnd?: string } = {}): Promise<void> {
     const spec = parseConnection(conn);
     const baud = baudOf(spec);
     const port = await openPort(spec.target, baud);
@@ -212,7 +212,8 @@ export class SimulatedDock {
       },
       options.unthrottled ? null : baud,
     );
-    writeFileSync(join(this.options.dir, 'serving.json'), JSON.stringify({ pid: process.pid, conn }));
+    // sim://<dir> reads this: the host end of the line when known, else only that the dock is busy.
+    writeFileSync(join(this.options.dir, 'serving.json'), JSON.stringify({ pid: process.pid, conn, hostEnd: options.hostEnd ?? null }));
   }
 
   /**
