@@ -10,6 +10,7 @@ import type { Clock } from '../../hal/clock.ts';
 import { RuntimeStore, type RecordInfo, type RuntimeStoreOptions } from '../runtime/runtime-store.ts';
 import type { FactoryPartition } from '../factory/factory-partition.ts';
 import type { ItemKind } from '../factory/partition-format.ts';
+import { SLOT_RESERVED_BYTES } from '../factory/slot-record.ts';
 import { ReadOnlyTierError, TierUnavailableError } from './tier-errors.ts';
 
 export const FACTORY_DATA = 0;
@@ -215,7 +216,8 @@ export class TierSet {
     const out = [];
     if (this.factory) {
       const h = this.factory.header;
-      out.push({ tier: 'factory', usedBytes: h.perDockOffset, freeBytes: h.partitionSize - h.perDockOffset - h.perDockCapacity, capacityBytes: h.partitionSize, available: true });
+      // The slot's last sector holds its commit record (factory/FORMAT.md §7): not room for images.
+      out.push({ tier: 'factory', usedBytes: h.perDockOffset, freeBytes: h.partitionSize - SLOT_RESERVED_BYTES - h.perDockOffset - h.perDockCapacity, capacityBytes: h.partitionSize - SLOT_RESERVED_BYTES, available: true });
     } else out.push({ tier: 'factory', usedBytes: 0, freeBytes: 0, capacityBytes: 0, available: false });
     if (this.runtime) {
       const s = this.runtime.stats();
