@@ -67,6 +67,16 @@ framing('console text passes through; a damaged frame is reported and dropped; t
   assert.match((events[1] as { reason: string }).reason, /CRC|base64|bytes/);
 });
 
+framing('a decoder with a bounded buffer drops a frame announcing more than it takes, then decodes the next', () => {
+  const big = encodeConsoleFrames(encodePacket({ op: 2, version: 1, flags: 0, group: GROUP_OS, sequence: 1, id: 0 }, { d: 'x'.repeat(5000) }));
+  const small = encodeConsoleFrames(encodePacket({ op: 2, version: 1, flags: 0, group: GROUP_OS, sequence: 2, id: 0 }, { d: 'ok' }));
+  const events = new ConsoleFrameDecoder(4096).push(new Uint8Array([...big, ...small]));
+  const kinds = events.map((e) => e.kind);
+  assert.is(kinds.filter((k) => k === 'packet').length, 1);
+  assert.match((events.find((e) => e.kind === 'error') as { reason: string }).reason, /at most 4096/);
+  assert.equal(decodePacket((events.find((e) => e.kind === 'packet') as { packet: Uint8Array }).packet).payload, { d: 'ok' });
+});
+
 framing('random line noise never crashes the decoder or yields a packet that fails its CRC', () => {
   const random = seededRandom(4);
   const good = encodeConsoleFrames(encodePacket({ op: 2, version: 1, flags: 0, group: GROUP_OS, sequence: 3, id: 0 }, { d: 'payload' }));
@@ -100,6 +110,7 @@ server('settings write, read and delete map to the runtime KvStore; errors are {
   assert.equal(call(0, GROUP_SETTINGS, 0, { name: 'net.ssid' }), { err: { group: GROUP_SETTINGS, rc: RC.NO_ENTRY }, rsn: 'no setting named net.ssid' });
   assert.equal(call(2, 99, 0, {}), { err: { group: 99, rc: RC.NOT_SUPPORTED } });
   assert.match(String(call(0, GROUP_OS, 7, {}).output), /dock abc firmware 1\.0/);
+  assert.equal(call(0, GROUP_OS, 6, {}), { buf_size: 4096, buf_count: 1 });
   assert.equal((call(2, GROUP_OS, 0, { d: 42 }) as { err: unknown }).err, { group: GROUP_OS, rc: RC.INVALID });
 });
 

@@ -8,7 +8,7 @@ import { ConsoleFrameDecoder, encodeConsoleFrames } from '../smp/smp-console-fra
 import { SerialDemux } from './serial-demux.ts';
 import { BulkReceiver } from './bulk-receiver.ts';
 import { abortPayload, ABORT_UNKNOWN_SESSION, BULK_ABORT, BULK_DATA, encodeBulkFrame } from './bulk-frame.ts';
-import type { BulkOffer } from '../smp/smp-server.ts';
+import { SMP_BUFFER_BYTES, type BulkOffer } from '../smp/smp-server.ts';
 
 /** The dock buffers at most window × frame bytes of out-of-order frames: bounded for a 512 KiB heap. */
 const MAX_FRAME = 2048;
@@ -16,7 +16,7 @@ const MAX_WINDOW = 32;
 
 export class DockSerial {
   private readonly demux = new SerialDemux();
-  private readonly smp = new ConsoleFrameDecoder();
+  private readonly smp = new ConsoleFrameDecoder(SMP_BUFFER_BYTES);
   private bulk: BulkReceiver | null = null;
   private lastSession = 0;
   /** Frames dropped as damaged (line noise), for inspect. */

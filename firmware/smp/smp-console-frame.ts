@@ -45,6 +45,9 @@ export class ConsoleFrameDecoder {
   private pending = '';
   private collecting = false;
 
+  /** `maxPacket`: longer frames are dropped as they start (the dock's buffer is bounded; the host's need not be). */
+  constructor(private readonly maxPacket = 0xffff) {}
+
   push(bytes: Uint8Array): FrameEvent[] {
     const events: FrameEvent[] = [];
     for (let i = 0; i < bytes.length; i++) {
@@ -80,7 +83,13 @@ export class ConsoleFrameDecoder {
     // The first group holds the length: decode the whole frame once, when all of it is in.
     const head = base64Decode(this.pending.slice(0, 4));
     if (head && head.length >= 2) {
-      const wanted = Math.ceil((((head[0] << 8) | head[1]) + 2) / 3) * 4;
+      const announced = (head[0] << 8) | head[1];
+      if (announced - 2 > this.maxPacket) {
+        this.collecting = false;
+        this.pending = '';
+        return { kind: 'error', reason: `the frame announces a ${announced - 2}-byte packet; at most ${this.maxPacket} are taken` };
+      }
+      const wanted = Math.ceil((announced + 2) / 3) * 4;
       if (this.pending.length < wanted) return null;
     }
     const body = base64Decode(this.pending);

@@ -28,7 +28,10 @@ export const GROUP_DOCK = 64;
 export const DOCK = { RESTART_APP: 0, INSPECT: 1, BULK_OPEN: 2, FACTORY_COMMIT: 3, LOCK: 4, FACTORY_RESET: 5, EVENTS: 6, KV_LIST: 7, FACTORY_STATUS: 8 } as const;
 export const DOCK_RESTART_APP = DOCK.RESTART_APP;
 export const OS_RESET = 5;
+export const OS_PARAMS = 6;
 export const OS_INFO = 7;
+/** The largest SMP packet the dock assembles (a 2 KiB upload chunk plus its CBOR). */
+export const SMP_BUFFER_BYTES = 4096;
 export const IMAGE_STATE = 0;
 export const IMAGE_UPLOAD = 1;
 
@@ -133,6 +136,8 @@ export class SmpServer {
           return {};
         }
         if (h.id === OS_INFO && !write) return { output: `DL-7450 dock ${this.ctx.dockId} firmware ${this.ctx.firmwareVersion}` };
+        // MCUmgr parameters: clients size their upload chunks from buf_size.
+        if (h.id === OS_PARAMS && !write) return { buf_size: SMP_BUFFER_BYTES, buf_count: 1 };
         return null;
       case GROUP_IMAGE:
         return this.image(h, p);
