@@ -11,7 +11,8 @@ import { Datastore } from '../datastore/datastore.ts';
 import { mountFactorySlots, type MountedSlots } from '../datastore/factory/factory-slots.ts';
 import { APPLICATION_DATA, EPHEMERAL_DATA, FACTORY_DATA, TIER_NAMES, type Tier } from '../datastore/tiers/tier-set.ts';
 import { CodeStore } from '../datastore/code-store.ts';
-import { HostCrypto, HostEphemeral, HostFlash, HostOtp, hostClock, hostHal } from './host-hal.ts';
+import { HostCrypto, HostEphemeral, HostFlash, HostKeystore, HostOtp, hostClock, hostHal } from './host-hal.ts';
+import { readPerDockSection, type PerDockSection } from '../datastore/factory/per-dock-section.ts';
 import { TimerQueue } from './timers.ts';
 import { EventLog } from './event-log.ts';
 import { sdkModules } from './sdk-modules.ts';
@@ -20,6 +21,8 @@ export interface BootReport {
   runtime: string;
   factory: string;
   ephemeral: string;
+  /** This dock's per-dock section in the served factory slot: provisioned (token id), not provisioned, or refused and why. */
+  perDock: string;
   /** The tier whose app is running, or null. */
   appTier: string | null;
   appChecksum: number | null;
@@ -30,6 +33,8 @@ export interface BootReport {
 export let timers: TimerQueue | null = null;
 /** What happened since boot, for the link's event poll. */
 export const events = new EventLog(() => hostClock.now());
+/** This dock's per-dock section, when the served slot holds a valid one. */
+export let perDock: PerDockSection | null = null;
 /** The last boot's report (inspect shows it). */
 export let lastBoot: BootReport | null = null;
 /** The factory slots as mounted at boot (the link's factory writes stage into the other one). */
@@ -48,7 +53,7 @@ export function boot(): BootReport {
 export function mountTiers(): BootReport {
   const hal = hostHal();
   const log = (line: string) => hal.log(line);
-  const report: BootReport = { runtime: '', factory: '', ephemeral: '', appTier: null, appChecksum: null, failedApps: [] };
+  const report: BootReport = { runtime: '', factory: '', ephemeral: '', perDock: 'not provisioned', appTier: null, appChecksum: null, failedApps: [] };
 
   let runtime: RuntimeStore | null = null;
   try {
@@ -72,6 +77,16 @@ export function mountTiers(): BootReport {
     factorySlots = { flashes, mounted };
     factory = mounted.partition;
     if (factory) report.factory = `verified: ${factory.items().length} items, signed by the manufacturer (slot ${mounted.active}, generation ${mounted.generation})`;
+    perDock = null;
+    if (factory && mounted.active !== null && !hostHal().perDockPublicKey) report.perDock = 'unavailable: this host has no key store';
+    else if (factory && mounted.active !== null) {
+      try {
+        perDock = readPerDockSection(flashes[mounted.active], factory, new HostCrypto(), new HostOtp(), new HostKeystore());
+        report.perDock = perDock ? `provisioned: token ${perDock.tokenId} (station ${perDock.station})` : 'not provisioned';
+      } catch (e) {
+        report.perDock = `refused: ${describe(e)}`;
+      }
+    }
     else report.factory = `not trusted (${mounted.error!.check}): ${mounted.error!.message}`;
   } catch (e) {
     report.factory = e instanceof FactoryVerificationError ? `not trusted (${e.check}): ${e.message}` : `unavailable: ${describe(e)}`;

@@ -8,6 +8,9 @@ import type { FlashPartition } from '../hal/flash.ts';
 import type { Otp } from '../hal/otp.ts';
 import { FactoryStaging, FactoryWriteError, assertFactoryMode } from '../datastore/factory/factory-staging.ts';
 import { readSlotRecord, type MountedSlots } from '../datastore/factory/factory-slots.ts';
+import { PerDockError, readPerDockSection } from '../datastore/factory/per-dock-section.ts';
+import type { FactoryPartition } from '../datastore/factory/factory-partition.ts';
+import type { DockKeystore } from '../hal/keystore.ts';
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -35,6 +38,7 @@ export class FactoryService {
     private readonly mounted: MountedSlots,
     private readonly crypto: Crypto,
     private readonly otp: Otp,
+    private readonly keystore: DockKeystore | null = null,
   ) {}
 
   status(): FactoryStatus {
@@ -81,7 +85,7 @@ export class FactoryService {
     if (!sameBytes(s.sha256, sha256)) throw new FactoryWriteError('mismatch', 'the SHA-256 given to commit is not that of the image being staged');
     let digest: Uint8Array;
     try {
-      digest = s.verify(this.crypto, this.otp).sha256;
+      digest = s.verify(this.crypto, this.otp, (partition, flash) => this.checkPerDock(s.length, partition, flash)).sha256;
     } catch (e) {
       // A staging that failed verification cannot succeed later: the host starts again.
       this.staging = null;
@@ -91,6 +95,26 @@ export class FactoryService {
     this.staging = null;
     this.committed = true;
     return { slot: s.target, generation, sha256: digest };
+  }
+
+  /**
+   * Bytes past the common image are this dock's per-dock section: it must be
+   * the manufacturer's, issued for this dock and this image, and open with
+   * this dock's key, or nothing is committed.
+   */
+  private checkPerDock(length: number, partition: FactoryPartition, flash: FlashPartition): void {
+    const region = partition.perDockRegion();
+    if (length <= region.offset) return; // the common image alone
+    if (length > region.offset + region.capacity) throw new FactoryWriteError('too-large', `the image runs ${length - region.offset - region.capacity} bytes past its per-dock region`);
+    if (!this.keystore) throw new FactoryWriteError('untrusted', 'this dock has no key store, so it cannot take per-dock data');
+    try {
+      const section = readPerDockSection(flash, partition, this.crypto, this.otp, this.keystore);
+      if (!section) throw new FactoryWriteError('untrusted', 'bytes follow the common image but they are not a per-dock section');
+      section.open();
+    } catch (e) {
+      if (e instanceof PerDockError) throw new FactoryWriteError('untrusted', `the staged image was not committed: ${e.message}`);
+      throw e;
+    }
   }
 
   /** End factory mode for good (burns the OTP fuse); an unfinished staging is dropped. */

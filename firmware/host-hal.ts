@@ -6,6 +6,7 @@ import { FlashError, type FlashErrorCode, type FlashPartition } from '../hal/fla
 import type { Clock } from '../hal/clock.ts';
 import type { Crypto } from '../hal/crypto.ts';
 import type { Otp } from '../hal/otp.ts';
+import type { DockKeystore, SealedBox } from '../hal/keystore.ts';
 import type { EphemeralArea, EphemeralItemInfo } from '../hal/ephemeral.ts';
 import { EphemeralFullError } from '../datastore/tiers/tier-errors.ts';
 
@@ -23,6 +24,9 @@ export interface HostHal {
   otpManufacturerPublicKey(): ArrayBuffer;
   otpDeviceSecret(): ArrayBuffer;
   otpFactoryLocked(): boolean;
+  /** The key store; absent on a host without one. */
+  perDockPublicKey?(): ArrayBuffer;
+  openSealed?(epk: ArrayBuffer, nonce: ArrayBuffer, ciphertext: ArrayBuffer, tag: ArrayBuffer, aad: ArrayBuffer): ArrayBuffer | undefined;
   otpLockFactory(): void;
   /** Ephemeral area; absent when the host has none. Errors arrive as "EPH:<code>:<needed>:<free>:". */
   ephCapacity?(): number;
@@ -136,6 +140,20 @@ export class HostOtp implements Otp {
   }
   lockFactory(): void {
     this.hal.otpLockFactory();
+  }
+}
+
+export class HostKeystore implements DockKeystore {
+  private readonly hal = hostHal();
+  constructor() {
+    if (!this.hal.perDockPublicKey) throw new Error('the host has no key store');
+  }
+  perDockPublicKey(): Uint8Array {
+    return new Uint8Array(this.hal.perDockPublicKey!());
+  }
+  openSealed(box: SealedBox, aad: Uint8Array): Uint8Array | null {
+    const plain = this.hal.openSealed!(bufferOf(box.ephemeralPublicKey), bufferOf(box.nonce), bufferOf(box.ciphertext), bufferOf(box.tag), bufferOf(aad));
+    return plain === undefined ? null : new Uint8Array(plain);
   }
 }
 

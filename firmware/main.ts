@@ -10,9 +10,10 @@ import { ImageStore } from '../datastore/image-store.ts';
 import { CodeStore } from '../datastore/code-store.ts';
 import { checkImage } from '../images/image-check.ts';
 import { encodeValue, decodeValue } from '../datastore/value-codec.ts';
-import { HostCrypto, HostEphemeral, HostFlash, HostOtp, hostClock, hostHal } from './host-hal.ts';
+import { HostCrypto, HostEphemeral, HostFlash, HostKeystore, HostOtp, hostClock, hostHal } from './host-hal.ts';
 import { FactoryPartition } from '../datastore/factory/factory-partition.ts';
-import { boot, events, factorySlots, lastBoot, mountTiers, startApp, timers, type BootReport } from './boot.ts';
+import { boot, events, factorySlots, lastBoot, mountTiers, perDock, startApp, timers, type BootReport } from './boot.ts';
+import { utf8Encode } from '../datastore/runtime/key-text.ts';
 import { FactoryService } from './factory-service.ts';
 import { inspectDock } from './inspect.ts';
 import { DockSerial } from './link/dock-serial.ts';
@@ -34,14 +35,15 @@ function dockSerial(): DockSerial {
 function smpServer(): SmpServer {
   if (smp) return smp;
   const slots = factorySlots;
-  const factory = slots && slots.flashes.length > 1 ? new FactoryService(slots.flashes, slots.mounted, new HostCrypto(), new HostOtp()) : null;
+  const keystore = hostHal().perDockPublicKey ? new HostKeystore() : null;
+  const factory = slots && slots.flashes.length > 1 ? new FactoryService(slots.flashes, slots.mounted, new HostCrypto(), new HostOtp(), keystore) : null;
   const dockId = hostHal().otpDockId();
   smp = new SmpServer({
     tiers: Datastore.current(),
     dockId,
     firmwareVersion: FIRMWARE_VERSION,
     // Pushed code runs without a dock restart (which would wipe the ephemeral tier it lives in).
-    restartApp: () => startApp({ runtime: '', factory: '', ephemeral: '', appTier: null, appChecksum: null, failedApps: [] }).appTier ?? 'none',
+    restartApp: () => startApp({ runtime: '', factory: '', ephemeral: '', perDock: '', appTier: null, appChecksum: null, failedApps: [] }).appTier ?? 'none',
     factory,
     events,
     requestReset: () => {
@@ -49,6 +51,26 @@ function smpServer(): SmpServer {
     },
     inspect: () => inspectDock(lastBoot, factory, dockId, FIRMWARE_VERSION),
     openBulk: (total, sink, frameSize, window) => dockSerial().openBulk(total, sink, frameSize, window),
+    identity: () => {
+      const otp = new HostOtp();
+      const served = Datastore.current().factory;
+      return {
+        dockId,
+        firmware: FIRMWARE_VERSION,
+        ...(keystore ? { perDockKey: keystore.perDockPublicKey() } : {}),
+        locked: otp.factoryLocked(),
+        factory: served ? { slot: slots ? slots.mounted.active : 0, generation: slots ? slots.mounted.generation : 0, image: served.digest } : null,
+        perDock: perDock ? { token: perDock.tokenId, image: perDock.imageDigest, issued: perDock.issuedAt, station: perDock.station } : null,
+        perDockStatus: lastBoot ? lastBoot.perDock : 'unknown',
+      };
+    },
+    perDockCheck: () => {
+      if (!perDock) return null;
+      // Proves the dock can open its own secrets; the token itself never leaves the dock over the link.
+      const secrets = perDock.open();
+      const digest = new HostCrypto().sha256(utf8Encode(secrets.token));
+      return { token: perDock.tokenId, tokenSha256: digest, name: secrets.name, values: Object.keys(secrets.values).sort() };
+    },
   });
   return smp;
 }

@@ -8,13 +8,22 @@ import { APPLICATION_DATA, EPHEMERAL_DATA, FACTORY_DATA } from '../datastore/tie
 import { BMP, JPEG, NONE, PNG } from '../images/image-type.ts';
 import { Splashscreen } from './splashscreen.ts';
 import { hostHal } from './host-hal.ts';
+import { perDock } from './boot.ts';
 import type { TimerQueue } from './timers.ts';
 
 export function sdkModules(timers: TimerQueue): Record<string, unknown> {
   return {
     datastore: { KvStore, ImageStore, CodeStore, Datastore, FACTORY_DATA, APPLICATION_DATA, EPHEMERAL_DATA },
     image: { NONE, PNG, BMP, JPEG },
-    dock: { DockInfo: () => ({ dockId: () => hostHal().otpDockId() }) },
+    dock: {
+      DockInfo: () => ({
+        dockId: () => hostHal().otpDockId(),
+        // Per-dock data from the factory line: opened on each call, never cached in the heap.
+        name: () => (perDock ? perDock.open().name : ''),
+        enrolmentToken: () => (perDock ? perDock.open().token : ''),
+        perDockValue: (key: string) => (perDock ? (perDock.open().values[key] ?? '') : ''),
+      }),
+    },
     wakeup: { wakeup: (task: () => void, ms: number, repeatMs = 0) => timers.wakeup(task, ms, repeatMs) },
     splashscreen: { Splashscreen },
   };

@@ -12,6 +12,12 @@ declare module 'wakeup' {
   export function wakeup(task: () => void, timeMs: number, repeatMs?: number): { cancel(): void };
 }
 declare module 'dock' {
-  export function DockInfo(): { dockId(): string };
+  export function DockInfo(): {
+    dockId(): string;
+    /** From the factory line's per-dock data ('' on a dock not provisioned). */
+    name(): string;
+    enrolmentToken(): string;
+    perDockValue(key: string): string;
+  };
 }
 declare const console: { log(...args: unknown[]): void; error(...args: unknown[]): void };

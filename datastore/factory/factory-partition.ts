@@ -58,6 +58,8 @@ export class FactoryPartition {
     private readonly crypto: Crypto,
     header: FactoryHeader,
     items: ManifestItem[],
+    /** SHA-256 of the signed bytes [0, trailerOffset): the common image's identity. */
+    readonly digest: Uint8Array,
   ) {
     this.header = header;
     this.byKey = new Map(items.map((i) => [`${i.kind}:${i.name}`, i]));
@@ -91,7 +93,7 @@ export class FactoryPartition {
     const manifestBytes = new Uint8Array(header.manifestLength);
     flash.read(header.manifestOffset, manifestBytes);
     try {
-      return new FactoryPartition(flash, crypto, header, decodeManifest(manifestBytes, header).items);
+      return new FactoryPartition(flash, crypto, header, decodeManifest(manifestBytes, header).items, digest);
     } catch (e) {
       if (e instanceof FactoryFormatError) throw new FactoryVerificationError('manifest', e.message);
       throw e;

@@ -95,9 +95,9 @@ export class FactoryStaging {
   /**
    * Check what is on flash: SHA-256 of exactly the staged bytes against what
    * the host announced, then the factory verification the boot does. Returns
-   * the digest. Also erases the slot's per-dock region for provisioning.
+   * the digest. Then `check`. Also erases the rest of the slot's per-dock region.
    */
-  verify(crypto: Crypto, otp: Otp): { sha256: Uint8Array; partition: FactoryPartition } {
+  verify(crypto: Crypto, otp: Otp, check?: (partition: FactoryPartition, flash: FlashPartition) => void): { sha256: Uint8Array; partition: FactoryPartition } {
     if (this.received < this.length) throw new FactoryWriteError('incomplete', `${this.received} of ${this.length} bytes staged: send the rest (the transfer resumes at offset ${this.received})`);
     if (this.tailLength > 0) {
       this.tail.fill(0xff, this.tailLength);
@@ -114,6 +114,8 @@ export class FactoryStaging {
       if (e instanceof FactoryVerificationError) throw new FactoryWriteError('untrusted', `the staged image was not committed: ${e.message}`);
       throw e;
     }
+    // Whatever else the caller needs proven (this dock's per-dock section) before a commit.
+    check?.(partition, this.flash);
     const sector = this.flash.sectorSize;
     const h = partition.header;
     const from = Math.max(this.erasedSectors, Math.floor(h.perDockOffset / sector));

@@ -16,6 +16,7 @@ import { ImageInvalidError } from '../../images/image-check.ts';
 import { BMP, JPEG, NONE, PNG, type ImageType } from '../../images/image-type.ts';
 import { FactoryWriteError, type FactoryWriteProblem } from '../../datastore/factory/factory-staging.ts';
 import type { FactoryService } from '../factory-service.ts';
+import { PerDockError } from '../../datastore/factory/per-dock-section.ts';
 import type { EventLog } from '../event-log.ts';
 
 export const GROUP_OS = 0;
@@ -25,7 +26,7 @@ export const GROUP_FS = 8;
 /** The datastore's own group (user groups start at 64). */
 export const GROUP_DOCK = 64;
 /** Command ids in GROUP_DOCK (firmware/smp/FORMAT.md). */
-export const DOCK = { RESTART_APP: 0, INSPECT: 1, BULK_OPEN: 2, FACTORY_COMMIT: 3, LOCK: 4, FACTORY_RESET: 5, EVENTS: 6, KV_LIST: 7, FACTORY_STATUS: 8 } as const;
+export const DOCK = { RESTART_APP: 0, INSPECT: 1, BULK_OPEN: 2, FACTORY_COMMIT: 3, LOCK: 4, FACTORY_RESET: 5, EVENTS: 6, KV_LIST: 7, FACTORY_STATUS: 8, IDENTITY: 9, PER_DOCK_CHECK: 10 } as const;
 export const DOCK_RESTART_APP = DOCK.RESTART_APP;
 export const OS_RESET = 5;
 export const OS_PARAMS = 6;
@@ -87,6 +88,10 @@ export interface SmpServerContext {
   openBulk?: (total: number, sink: (offset: number, bytes: Uint8Array) => void, frameSize: number, window: number) => BulkOffer | null;
   /** What `inspect` reports (tiers, usage, wear). */
   inspect?: () => Record<string, unknown>;
+  /** Who this dock is, for provisioning: id, per-dock public key, served image, per-dock section. */
+  identity?: () => Record<string, unknown>;
+  /** Open this dock's per-dock secrets and report their digest (never the secrets); null when not provisioned. */
+  perDockCheck?: () => Record<string, unknown> | null;
 }
 
 type Body = Record<string, unknown>;
@@ -117,6 +122,7 @@ export class SmpServer {
     } catch (e) {
       if (e instanceof Refusal) return err(e.rc, e.message);
       if (e instanceof FactoryWriteError) return err(FACTORY_RC[e.problem], e.message);
+      if (e instanceof PerDockError) return err(RC.CORRUPT, e.message);
       return err(RC.UNKNOWN, e instanceof Error ? e.message : String(e));
     }
   }
@@ -321,6 +327,15 @@ export class SmpServer {
         if (write) return null;
         const st = this.factory().status();
         return { locked: st.locked, active: st.active, generation: st.generation, pendingRestart: st.pendingRestart, ...(st.staging ? { staging: st.staging } : {}) };
+      }
+      case DOCK.IDENTITY:
+        if (write || !this.ctx.identity) return null;
+        return this.ctx.identity();
+      case DOCK.PER_DOCK_CHECK: {
+        if (write || !this.ctx.perDockCheck) return null;
+        const r = this.ctx.perDockCheck();
+        if (!r) throw new Refusal(RC.NO_ENTRY, 'this dock holds no per-dock data (not provisioned)');
+        return r;
       }
       default:
         return null;

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { FileFlash } from '../../simulator/flash/file-flash.ts';
 import { NodeCrypto } from '../../simulator/security/node-crypto.ts';
 import { SimOtp } from '../../simulator/security/sim-otp.ts';
+import { SimKeystore } from '../../simulator/security/sim-keystore.ts';
 import { LmdbEphemeral } from '../../simulator/ephemeral/lmdb-ephemeral.ts';
 import { EngineHost } from '../../simulator/engine/engine-host.ts';
 import { RuntimeStore } from '../../datastore/runtime/runtime-store.ts';
@@ -47,7 +48,7 @@ export interface DockOptions {
 }
 
 export interface BootResult {
-  report: { runtime: string; factory: string; ephemeral: string; appTier: string | null; failedApps: string[] };
+  report: { runtime: string; factory: string; ephemeral: string; perDock: string; appTier: string | null; failedApps: string[] };
   splashPath: string;
 }
 
@@ -141,10 +142,12 @@ export class SimulatedDock {
     }
     this.display = new SimDisplay();
     const firmware = (await buildFirmware()).code;
+    const otp = SimOtp.load(join(dir, 'otp.json'));
     const host = await EngineHost.start({
       partitions: { runtime: this.runtime, factory: this.factory, 'factory-b': this.factoryB },
       crypto: new NodeCrypto(),
-      otp: SimOtp.load(join(dir, 'otp.json')),
+      otp,
+      keystore: new SimKeystore(otp),
       ephemeral: this.eph,
       display: this.display,
       log,

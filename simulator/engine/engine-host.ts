@@ -14,6 +14,7 @@ import { getQuickJS, type QuickJSContext, type QuickJSHandle, type QuickJSRuntim
 import { FlashError, type FlashPartition } from '../../hal/flash.ts';
 import type { Crypto } from '../../hal/crypto.ts';
 import type { Otp } from '../../hal/otp.ts';
+import type { DockKeystore } from '../../hal/keystore.ts';
 import type { EphemeralArea } from '../../hal/ephemeral.ts';
 import { EphemeralFullError } from '../../datastore/tiers/tier-errors.ts';
 import { SimDisplay } from './sim-display.ts';
@@ -28,6 +29,7 @@ export interface EngineOptions {
   log?: (line: string) => void;
   crypto?: Crypto;
   otp?: Otp;
+  keystore?: DockKeystore;
   ephemeral?: EphemeralArea | null;
   display?: SimDisplay;
 }
@@ -231,6 +233,14 @@ export class EngineHost {
       fn('otpLockFactory', () => {
         otp.lockFactory();
         return undefined;
+      });
+    }
+    const keystore = o.keystore;
+    if (keystore) {
+      fn('perDockPublicKey', () => vm.newArrayBuffer(exact(keystore.perDockPublicKey())));
+      fn('openSealed', (epk, nonce, ct, tag, aad) => {
+        const plain = keystore.openSealed({ ephemeralPublicKey: bytesOf(epk), nonce: bytesOf(nonce), ciphertext: bytesOf(ct), tag: bytesOf(tag) }, bytesOf(aad));
+        return plain ? vm.newArrayBuffer(exact(plain)) : vm.undefined;
       });
     }
     const eph = o.ephemeral;

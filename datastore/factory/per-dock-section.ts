@@ -1,0 +1,87 @@
+// Reading this dock's per-dock section (FORMAT.md §8) from the served factory
+// slot: signed by the manufacturer, issued for this dock and this common
+// image, its secrets sealed to this dock's key. Anything else is refused with
+// the reason; the secrets are opened only when asked for.
+
+import type { Crypto } from '../../hal/crypto.ts';
+import type { FlashPartition } from '../../hal/flash.ts';
+import type { Otp } from '../../hal/otp.ts';
+import type { DockKeystore } from '../../hal/keystore.ts';
+import type { FactoryPartition } from './factory-partition.ts';
+import {
+  decodePerDockBody,
+  decodePerDockHeader,
+  decodePerDockSecrets,
+  PER_DOCK_HEADER_SIZE,
+  PER_DOCK_SIGNATURE_SIZE,
+  PerDockFormatError,
+  sealAad,
+  type PerDockPublic,
+  type PerDockSecrets,
+} from './per-dock-format.ts';
+
+export type PerDockProblem = 'format' | 'signature' | 'other-dock' | 'other-image' | 'sealed';
+
+export class PerDockError extends Error {
+  readonly code = 'per-dock';
+  constructor(
+    readonly problem: PerDockProblem,
+    detail: string,
+  ) {
+    super(`the per-dock section is refused (${problem}): ${detail}`);
+    this.name = 'PerDockError';
+  }
+}
+
+export interface PerDockSection extends PerDockPublic {
+  /** Decrypt the secrets (in the heap only while the caller holds them). */
+  open(): PerDockSecrets;
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The section in `partition`'s per-dock region on `flash`; null when the region is erased (not provisioned). */
+export function readPerDockSection(flash: FlashPartition, partition: FactoryPartition, crypto: Crypto, otp: Otp, keystore: DockKeystore): PerDockSection | null {
+  const region = partition.perDockRegion();
+  const head = new Uint8Array(PER_DOCK_HEADER_SIZE);
+  flash.read(region.offset, head);
+  let length: number | null;
+  try {
+    length = decodePerDockHeader(head, region.capacity);
+  } catch (e) {
+    throw new PerDockError('format', (e as Error).message);
+  }
+  if (length === null) return null;
+  const signed = new Uint8Array(PER_DOCK_HEADER_SIZE + length);
+  flash.read(region.offset, signed);
+  const signature = new Uint8Array(PER_DOCK_SIGNATURE_SIZE);
+  flash.read(region.offset + signed.length, signature);
+  if (!crypto.verifyEd25519(otp.manufacturerPublicKey(), crypto.sha256(signed), signature)) {
+    throw new PerDockError('signature', "not signed by the manufacturer's key (damaged, or forged)");
+  }
+  let pub: PerDockPublic;
+  try {
+    pub = decodePerDockBody(signed.subarray(PER_DOCK_HEADER_SIZE));
+  } catch (e) {
+    if (e instanceof PerDockFormatError) throw new PerDockError('format', e.message);
+    throw e;
+  }
+  if (pub.dockId !== otp.dockId()) throw new PerDockError('other-dock', `issued for dock ${pub.dockId.slice(0, 12)}…, not this one (${otp.dockId().slice(0, 12)}…)`);
+  if (!same(pub.imageDigest, partition.digest)) throw new PerDockError('other-image', 'issued with another common factory image');
+  return {
+    ...pub,
+    open(): PerDockSecrets {
+      const plain = keystore.openSealed(pub.sealed, sealAad(pub.dockId, pub.imageDigest, pub.tokenId));
+      if (!plain) throw new PerDockError('sealed', 'the secrets do not open with this dock\'s key');
+      try {
+        return decodePerDockSecrets(plain);
+      } finally {
+        plain.fill(0);
+      }
+    },
+  };
+}

@@ -1,0 +1,25 @@
+// hal/keystore.ts for a simulated dock: the key pair derived from its OTP
+// device secret, kept on the host side of the engine boundary.
+
+import type { KeyObject } from 'node:crypto';
+import type { DockKeystore, SealedBox } from '../../hal/keystore.ts';
+import type { Otp } from '../../hal/otp.ts';
+import { dockPrivateKey, open, rawPublicKey } from './seal-crypto.ts';
+
+export class SimKeystore implements DockKeystore {
+  private readonly key: KeyObject;
+  private readonly publicKey: Uint8Array;
+
+  constructor(otp: Otp) {
+    this.key = dockPrivateKey(otp.deviceSecret());
+    this.publicKey = rawPublicKey(this.key);
+  }
+
+  perDockPublicKey(): Uint8Array {
+    return this.publicKey.slice();
+  }
+
+  openSealed(box: SealedBox, aad: Uint8Array): Uint8Array | null {
+    return open(this.key, box, aad);
+  }
+}
