@@ -6,8 +6,9 @@ import { factoryBenches } from './factory.ts';
 import { apiBenches } from './api.ts';
 import { bundleSize, engineBoot, engineOps } from './engine.ts';
 import { linkThroughput } from './link.ts';
+import { factoryLineBench } from './factory-line.ts';
 
-const registry: Record<string, () => BenchLine[] | Promise<BenchLine[]>> = { ...runtimeBenches, ...factoryBenches, ...apiBenches, 'bundle.size': bundleSize, 'engine.boot': engineBoot, 'engine.ops': engineOps, 'link.throughput': linkThroughput };
+const registry: Record<string, () => BenchLine[] | Promise<BenchLine[]>> = { ...runtimeBenches, ...factoryBenches, ...apiBenches, 'bundle.size': bundleSize, 'engine.boot': engineBoot, 'engine.ops': engineOps, 'link.throughput': linkThroughput, 'factory.line': factoryLineBench };
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const names = args.filter((a) => !a.startsWith('--'));

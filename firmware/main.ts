@@ -62,6 +62,8 @@ function smpServer(): SmpServer {
         factory: served ? { slot: slots ? slots.mounted.active : 0, generation: slots ? slots.mounted.generation : 0, image: served.digest } : null,
         perDock: perDock ? { token: perDock.tokenId, image: perDock.imageDigest, issued: perDock.issuedAt, station: perDock.station } : null,
         perDockStatus: lastBoot ? lastBoot.perDock : 'unknown',
+        // A committed image is served (with its per-dock section) only after a restart.
+        pendingRestart: factory ? factory.status().pendingRestart : false,
       };
     },
     perDockCheck: () => {

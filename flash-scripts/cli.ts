@@ -3,9 +3,10 @@
 //   dl7450 romstore build <config.yaml> --key <private key> -o <factory.bin> [--json]
 //   dl7450 romstore inspect <factory.bin> [--pubkey <file>] [--json]
 //   dl7450 build <app.ts> -o <app.js>
-//   dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>|pty[@baud] [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
+//   dl7450 sim start|restart --dir <dock dir> [--keys <dir>] [--factory <factory.bin> --otp <otp.json>] [--serve <conn>|pty[@baud] [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
 //   dl7450 sim factory-reset --dir <dock dir>
 //   dl7450 ping|flash|send-code|kv|events|inspect|reset|factory-reset|lock <conn> … (link-commands.ts)
+//   dl7450 provision …; tokens import|status|release …; fleet query|sync … (factory-line/)
 // Errors print one clear message (every problem, for a config) and exit 1;
 // usage errors exit 2. Nothing is written unless the whole command succeeds.
 
@@ -24,16 +25,25 @@ import { ptyPair, type PtyPair } from '../simulator/uart/pty-pair.ts';
 import { linkCommand, LINK_USAGE, isLinkCommand } from './link-commands.ts';
 import { FactoryFlashError } from './link/factory-flash.ts';
 import { BulkTransferError } from './link/bulk-sender.ts';
+import { provisionCommand, PROVISION_USAGE } from './factory-line/provision-command.ts';
+import { ProvisionError } from './factory-line/provision.ts';
+import { fleetQueryCommand, tokensCommand, TOKEN_USAGE } from './factory-line/token-commands.ts';
+import { TokenPoolError } from './factory-line/token-pool.ts';
+import { fleetSync } from './factory-line/fleet-sync.ts';
+import { PerDockValuesError } from './factory-line/per-dock-values.ts';
 
 const USAGE = `usage:
   dl7450 keys generate --out <dir>
   dl7450 romstore build <config.yaml> --key <factory.key> -o <factory.bin> [--json]
   dl7450 romstore inspect <factory.bin> [--pubkey <factory.pub>] [--json]
   dl7450 build <app.ts> -o <app.js>
-  dl7450 sim start|restart --dir <dock dir> [--factory <factory.bin> --otp <otp.json>] [--serve <conn>|pty[@baud] [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
+  dl7450 sim start|restart --dir <dock dir> [--keys <dir>] [--factory <factory.bin> --otp <otp.json>] [--serve <conn>|pty[@baud] [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
   dl7450 sim factory-reset --dir <dock dir>
   dl7450 ports
-${LINK_USAGE}`;
+${LINK_USAGE}
+${PROVISION_USAGE}
+${TOKEN_USAGE}
+  dl7450 fleet sync <conn>… --db <dir> [--json]`;
 
 function kib(n: number): string {
   return `${(n / 1024).toFixed(1)} KiB`;
@@ -57,7 +67,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       return 0;
     }
     if (group === 'sim' && (command === 'start' || command === 'restart' || command === 'factory-reset')) {
-      const a = parseArgs(rest, ['dir', 'factory', 'otp', 'run-ms', 'power-cut-after', 'bitflips', 'serve']);
+      const a = parseArgs(rest, ['dir', 'factory', 'otp', 'run-ms', 'power-cut-after', 'bitflips', 'serve', 'keys']);
       const dir = a.flags.get('dir');
       if (typeof dir !== 'string') throw new UsageError(`sim ${command} needs --dir <dock dir>`);
       const factory = a.flags.get('factory');
@@ -73,6 +83,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
         dir,
         factory: typeof factory === 'string' ? factory : undefined,
         otp: typeof otp === 'string' ? otp : undefined,
+        keys: typeof a.flags.get('keys') === 'string' ? (a.flags.get('keys') as string) : undefined,
         log: (l) => out(`app> ${l}`),
         powerCutAfter: typeof cut === 'string' ? Number(cut) : undefined,
         bitFlipRate: typeof flips === 'string' ? Number(flips) : undefined,
@@ -166,13 +177,27 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       return 0;
     }
     if (isLinkCommand(group)) return await linkCommand(group, [command, ...rest].filter((x) => x !== undefined), out);
+    if (group === 'provision') return await provisionCommand([command, ...rest].filter((x) => x !== undefined), out);
+    if (group === 'tokens') return await tokensCommand(command, rest, out);
+    if (group === 'fleet' && command === 'query') return await fleetQueryCommand(rest, out);
+    if (group === 'fleet' && command === 'sync') {
+      const a = parseArgs(rest, ['db', 'conn']);
+      const db = a.flags.get('db');
+      const conns = [...a.positional, ...(typeof a.flags.get('conn') === 'string' ? [a.flags.get('conn') as string] : [])];
+      if (typeof db !== 'string' || conns.length === 0) throw new UsageError('fleet sync needs <conn>… --db <dir>');
+      for (const conn of conns) {
+        const r = await fleetSync(conn, db);
+        out(a.flags.has('json') ? JSON.stringify({ conn, ...r }) : `${conn}: dock ${r.dockId.slice(0, 12)}… ${r.action}${r.tokenId ? ` (token ${r.tokenId}, image ${r.imageDigest!.slice(0, 16)}…)` : ''}${r.note ? `: ${r.note}` : ''}`);
+      }
+      return 0;
+    }
     throw new UsageError(group ? `unknown command: ${[group, command].filter(Boolean).join(' ')}` : 'no command');
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`dl7450: ${e.message}\n${USAGE}`);
       return 2;
     }
-    if (e instanceof RomStoreConfigError || e instanceof KeyFileError || e instanceof FactoryImageTooLargeError || e instanceof AppBuildError || e instanceof LinkError || e instanceof SmpError || e instanceof FactoryFlashError || e instanceof BulkTransferError) {
+    if (e instanceof RomStoreConfigError || e instanceof KeyFileError || e instanceof FactoryImageTooLargeError || e instanceof AppBuildError || e instanceof LinkError || e instanceof SmpError || e instanceof FactoryFlashError || e instanceof BulkTransferError || e instanceof ProvisionError || e instanceof TokenPoolError || e instanceof PerDockValuesError) {
       console.error(`dl7450: ${e.message}`);
       return 1;
     }

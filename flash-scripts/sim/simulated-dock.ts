@@ -36,6 +36,13 @@ export interface DockOptions {
   factory?: string;
   /** An OTP file (otherwise one is burnt on first start). */
   otp?: string;
+  /**
+   * A new dock's manufacturer keys (a directory with factory.key and
+   * factory.pub, as `dl7450 keys generate` writes): its OTP trusts that key and
+   * its first factory image is signed with it. Default: a development key pair
+   * made for this dock in <dir>/dev-keys.
+   */
+  keys?: string;
   log?: (line: string) => void;
   /** Fault: cut power at the Nth program or erase of the runtime partition (counted from boot). */
   powerCutAfter?: number;
@@ -101,7 +108,7 @@ export class SimulatedDock {
     }
     if (existsSync(otpPath) && existsSync(factoryPath)) return;
     // A new dock: a development signing key, OTP with its public half, the built-in factory image.
-    const keyDir = join(dir, 'dev-keys');
+    const keyDir = this.options.keys ?? join(dir, 'dev-keys');
     if (!existsSync(join(keyDir, 'factory.key'))) generateSigningKeys(keyDir);
     const otp = SimOtp.burn(loadPublicKeyRaw(join(keyDir, 'factory.pub')), `sim:${resolve(dir)}`);
     rmSync(otpPath, { force: true });

@@ -17,7 +17,8 @@ export function dockPrivateKey(deviceSecret: Uint8Array): KeyObject {
 }
 
 export function rawPublicKey(key: KeyObject): Uint8Array {
-  const der = createPublicKey(key).export({ format: 'der', type: 'spki' });
+  const pub = key.type === 'public' ? key : createPublicKey(key);
+  const der = pub.export({ format: 'der', type: 'spki' });
   return new Uint8Array(der.subarray(der.length - 32));
 }
 

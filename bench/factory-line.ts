@@ -1,0 +1,92 @@
+// factory.line: docks per hour for a 12 MiB factory image at 921,600 baud,
+// with 1, 4 and 8 stations (docks provisioned at once, one serial line each).
+// The docks are simulated dock processes on their own pty pairs, their UARTs
+// paced at the baud rate; the station is `provision()` in this process, with a
+// real LMDB token pool. overheadSecondsPerDock is each dock's time outside the
+// transfer itself (reserve, build and seal its section, commit, restart,
+// verify, record), averaged. DL7450_LINE_BENCH_MIB scales the image down for a
+// quick look.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { generateSigningKeys } from '../flash-scripts/signing-keys.ts';
+import { provision } from '../flash-scripts/factory-line/provision.ts';
+import { TokenPool } from '../flash-scripts/factory-line/token-pool.ts';
+import { makeNoisePng } from '../test/support/image-files.ts';
+import type { BenchLine } from './runtime.ts';
+
+const BAUD = 921_600;
+const bin = join(resolve(import.meta.dirname, '..'), 'bin', 'dl7450.mjs');
+
+function romStore(dir: string, mib: number): string {
+  const lines = ['images:'];
+  const side = Math.floor(Math.sqrt((mib * 1024 * 1024) / 6 / 3));
+  for (let i = 0; i < 6; i++) {
+    writeFileSync(join(dir, `bg${i}.png`), makeNoisePng(side, side, 200 + i));
+    lines.push(`  bg${i}:`, `    path: \${CONFIG_PATH}/bg${i}.png`, '    type: png');
+  }
+  lines.push('kv_store:', '  content_url: "https://content.example/dl7450"');
+  writeFileSync(join(dir, 'romstore.yaml'), lines.join('\n') + '\n');
+  return join(dir, 'romstore.yaml');
+}
+
+async function startDock(dir: string, keys: string): Promise<{ proc: ChildProcess; conn: string }> {
+  const proc = spawn(process.execPath, [bin, 'sim', 'start', '--dir', dir, '--keys', keys, '--serve', `pty@${BAUD}`, '--run-ms', '3600000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((ok, fail) => {
+    const t = setTimeout(() => fail(new Error(`dock in ${dir} did not start: ${out}`)), 60_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /host end of the dock's serial line: (\S+)/.exec(out);
+      if (m && out.includes('serving SMP')) {
+        clearTimeout(t);
+        ok({ proc, conn: m[1] });
+      }
+    });
+  });
+}
+
+export async function factoryLineBench(): Promise<BenchLine[]> {
+  const mib = Number(process.env.DL7450_LINE_BENCH_MIB ?? 12);
+  const root = mkdtempSync(join(tmpdir(), 'dl7450-bench-line-'));
+  const out: BenchLine[] = [];
+  try {
+    const keys = join(root, 'keys');
+    generateSigningKeys(keys);
+    const config = romStore(root, mib);
+    for (const stations of [1, 4, 8]) {
+      const db = join(root, `db-${stations}`);
+      const pool = TokenPool.open(db);
+      pool.import(Array.from({ length: stations }, (_, i) => ({ id: `bench-${stations}-${i}`, value: `secret-${i}-${Math.random().toString(36).slice(2)}` })));
+      pool.close();
+      const docks = await Promise.all(Array.from({ length: stations }, (_, i) => startDock(join(root, `s${stations}-dock${i}`), keys)));
+      try {
+        const t = performance.now();
+        const report = await provision({ config, key: join(keys, 'factory.key'), db, connections: docks.map((d) => d.conn), station: `bench-${stations}` });
+        const seconds = (performance.now() - t) / 1000;
+        const failed = report.docks.filter((d) => d.result !== 'provisioned');
+        if (failed.length) throw new Error(`factory.line: ${failed.length} docks failed: ${failed.map((d) => d.error).join('; ')}`);
+        const overhead = report.docks.reduce((s, d) => s + (d.seconds - d.transferSeconds), 0) / report.docks.length;
+        out.push({
+          bench: 'factory.line',
+          stations,
+          baud: BAUD,
+          imageBytes: report.imageBytes,
+          docksPerHour: Number(((stations * 3600) / seconds).toFixed(1)),
+          secondsForAll: Number(seconds.toFixed(1)),
+          transferSecondsPerDock: Number((report.docks.reduce((s, d) => s + d.transferSeconds, 0) / report.docks.length).toFixed(1)),
+          overheadSecondsPerDock: Number(overhead.toFixed(2)),
+          note: 'wall clock, one run; stations = docks provisioned at once on their own lines; overhead = per-dock time outside the transfer',
+        });
+      } finally {
+        for (const d of docks) d.proc.kill('SIGTERM');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  return out;
+}

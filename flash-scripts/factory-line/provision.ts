@@ -1,0 +1,243 @@
+// `dl7450 provision`: the factory line's one command. For every dock, at the
+// same time: hello → dock id → refuse if already provisioned (unless forced)
+// → reserve a token → build its per-dock image → flash (bulk lane) → the dock
+// verifies and commits → restart → check it serves its own section and opens
+// its own token → lock if asked → mark the token used with an audit record.
+// The dock is the truth and the database the index: a run first reconciles
+// this station's reservations left by a run that died, by asking the docks.
+
+import { createHash } from 'node:crypto';
+import { SmpClient } from '../link/smp-client.ts';
+import { flashFactoryImage } from '../link/factory-flash.ts';
+import { LinkError } from '../link/transport.ts';
+import { DOCK, GROUP_DOCK, GROUP_OS, OS_RESET } from '../../firmware/smp/smp-server.ts';
+import { loadRomStoreConfig } from '../romstore/romstore-config.ts';
+import { buildFactoryImage } from '../romstore/factory-image-builder.ts';
+import { loadPrivateKey } from '../signing-keys.ts';
+import { perDockImage, perDockSection, type CommonImage } from './per-dock-image.ts';
+import { TokenPool, TokenPoolError } from './token-pool.ts';
+
+export type Stage = 'hello' | 'reserve' | 'flash' | 'verify' | 'lock' | 'record' | 'done' | 'failed' | 'skipped';
+
+export interface ProvisionOptions {
+  config: string;
+  key: string;
+  db: string;
+  connections: string[];
+  station: string;
+  lock?: boolean;
+  force?: boolean;
+  /** Per-dock values by dock id (the `--upd` CSV). */
+  perDockValues?: Map<string, Record<string, string>>;
+  firmwareVersion?: string;
+  onStage?(conn: string, stage: Stage, detail?: { sent?: number; total?: number }): void;
+  log?(line: string): void;
+}
+
+export interface DockOutcome {
+  conn: string;
+  dockId: string | null;
+  result: 'provisioned' | 'already-provisioned' | 'failed';
+  tokenId: string | null;
+  imageDigest: string | null;
+  seconds: number;
+  /** Seconds spent moving the image over the line. */
+  transferSeconds: number;
+  locked: boolean;
+  error: string | null;
+}
+
+export interface ProvisionReport {
+  station: string;
+  imageDigest: string;
+  imageBytes: number;
+  docks: DockOutcome[];
+  reconciled: { used: number; freed: number; flagged: number };
+  pool: { total: number; free: number; reserved: number; used: number; flagged: number };
+}
+
+export class ProvisionError extends Error {
+  readonly code = 'provision';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProvisionError';
+  }
+}
+
+interface Identity {
+  dockId: string;
+  firmware: string;
+  perDockKey?: Uint8Array;
+  locked: boolean;
+  perDock: { token: string; image: Uint8Array; issued: number; station: string } | null;
+  perDockStatus: string;
+  pendingRestart: boolean;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+async function identity(client: SmpClient): Promise<Identity> {
+  return (await client.request(0, GROUP_DOCK, DOCK.IDENTITY, {}, { timeoutMs: 3000 })) as unknown as Identity;
+}
+
+/** Ask until the dock answers again (after its restart). */
+async function awaitRestart(client: SmpClient): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    try {
+      await client.request(2, GROUP_OS, 0, { d: 'up?' }, { timeoutMs: 500, attempts: 1 });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new LinkError('the dock did not answer after its restart (30 s)');
+}
+
+export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
+  const log = o.log ?? (() => {});
+  const key = loadPrivateKey(o.key);
+  const built = buildFactoryImage(loadRomStoreConfig(o.config), key);
+  const common: CommonImage = { image: built.image, digest: built.digest, perDockOffset: built.header.perDockOffset, perDockCapacity: built.header.perDockCapacity };
+  const digestHex = hex(built.digest);
+  const pool = TokenPool.open(o.db);
+  const clients = new Map<string, SmpClient>();
+  const ids = new Map<string, Identity>();
+  const outcomes: DockOutcome[] = [];
+  const reconciled = { used: 0, freed: 0, flagged: 0 };
+  try {
+    // Hello to every dock first (read-only): nothing is written before we know the pool suffices.
+    const hellos = await Promise.allSettled(
+      o.connections.map(async (conn) => {
+        o.onStage?.(conn, 'hello');
+        const client = await SmpClient.connect(conn);
+        clients.set(conn, client);
+        let id = await identity(client);
+        if (id.pendingRestart) {
+          // An earlier run committed and died before the restart: what the dock holds shows after it.
+          await client.request(2, GROUP_OS, OS_RESET, {});
+          await awaitRestart(client);
+          id = await identity(client);
+        }
+        ids.set(conn, id);
+      }),
+    );
+    hellos.forEach((h, i) => {
+      if (h.status === 'rejected') {
+        const conn = o.connections[i];
+        o.onStage?.(conn, 'failed');
+        outcomes.push({ conn, dockId: null, result: 'failed', tokenId: null, imageDigest: null, seconds: 0, transferSeconds: 0, locked: false, error: `no dock: ${(h.reason as Error).message}` });
+      }
+    });
+    const present = [...ids.entries()];
+    const seen = new Map<string, string>();
+    for (const [conn, id] of present) {
+      if (seen.has(id.dockId)) throw new ProvisionError(`${conn} and ${seen.get(id.dockId)} are the same dock (${id.dockId.slice(0, 12)}…): give each dock once`);
+      seen.set(id.dockId, conn);
+    }
+
+    // Reconcile this station's reservations: the dock is the truth.
+    for (const r of pool.reservations({ station: o.station })) {
+      const at = present.find(([, id]) => id.dockId === r.dockId);
+      if (!at) {
+        pool.flag(r.id, `reserved for dock ${r.dockId?.slice(0, 12)}…, which is not connected to this run: reconnect it and run again, or check it and \`dl7450 tokens release\``);
+        reconciled.flagged++;
+        continue;
+      }
+      const id = at[1];
+      if (id.perDock && id.perDock.token === r.id) {
+        pool.markUsed(r.id, id.dockId, { dockId: id.dockId, tokenId: r.id, imageDigest: hex(id.perDock.image), station: o.station, startedAt: r.reservedAt ?? Date.now(), finishedAt: Date.now(), firmwareVersion: id.firmware, locked: id.locked, source: 'reconcile' });
+        reconciled.used++;
+      } else {
+        pool.release(r.id, id.dockId);
+        reconciled.freed++;
+      }
+    }
+    if (reconciled.used + reconciled.freed + reconciled.flagged > 0) log(`reconciled earlier reservations: ${reconciled.used} used (the dock holds the token), ${reconciled.freed} freed, ${reconciled.flagged} flagged`);
+
+    // Enough tokens for the docks that need a new one, or stop before touching any.
+    const needing = present.filter(([, id]) => !id.perDock && !pool.tokenOfDock(id.dockId) && !id.locked);
+    const free = pool.status().free;
+    if (needing.length > free) throw new ProvisionError(`the token pool has ${free} free tokens and ${needing.length} docks need one: import more (dl7450 tokens import) before provisioning; no dock was touched`);
+
+    const results = await Promise.all(present.map(([conn, id]) => provisionOne(conn, clients.get(conn)!, id)));
+    outcomes.push(...results);
+    return { station: o.station, imageDigest: digestHex, imageBytes: built.image.length, docks: outcomes, reconciled, pool: pool.status() };
+  } finally {
+    await Promise.all([...clients.values()].map((c) => c.close().catch(() => {})));
+    pool.close();
+  }
+
+  async function provisionOne(conn: string, client: SmpClient, id: Identity): Promise<DockOutcome> {
+    const started = Date.now();
+    const out: DockOutcome = { conn, dockId: id.dockId, result: 'failed', tokenId: null, imageDigest: null, seconds: 0, transferSeconds: 0, locked: id.locked, error: null };
+    const finish = (o2: Partial<DockOutcome>) => Object.assign(out, o2, { seconds: (Date.now() - started) / 1000 });
+    let reservedId: string | null = null;
+    try {
+      if (id.perDock && !o.force) {
+        const known = pool.tokenOfDock(id.dockId);
+        if (!known || known.id !== id.perDock.token) {
+          // The database lags the dock (a sync or a lost record): bring it level; never hand that token out again.
+          pool.recordAudit({ dockId: id.dockId, tokenId: id.perDock.token, imageDigest: hex(id.perDock.image), station: id.perDock.station, startedAt: id.perDock.issued * 1000, finishedAt: Date.now(), firmwareVersion: id.firmware, locked: id.locked, source: 'sync' });
+        }
+        o.onStage?.(conn, 'skipped');
+        return finish({ result: 'already-provisioned', tokenId: id.perDock.token, imageDigest: hex(id.perDock.image), error: 'already provisioned (use --force to provision it again)' });
+      }
+      if (id.locked) throw new ProvisionError('the dock is locked: its factory image can no longer be written');
+      if (!id.perDockKey) throw new ProvisionError('the dock reports no per-dock key (its firmware has no key store)');
+      o.onStage?.(conn, 'reserve');
+      const token = pool.reserve(id.dockId, o.station);
+      if (token.fresh) reservedId = token.id; // a forced re-run reuses the dock's own token: never freed on failure
+      const section = perDockSection(common, { dockId: id.dockId, dockPublicKey: id.perDockKey, tokenId: token.id, token: token.value, name: o.perDockValues?.get(id.dockId)?.name ?? `DL-7450 ${id.dockId.slice(0, 8)}`, values: o.perDockValues?.get(id.dockId) ?? {}, station: o.station }, key);
+      const image = perDockImage(common, section);
+      o.onStage?.(conn, 'flash', { sent: 0, total: image.length });
+      const flashed = await flashFactoryImage(client, image, { onProgress: (p) => o.onStage?.(conn, 'flash', { sent: p.sent, total: p.total }), log: (l) => log(`${conn}: ${l}`) });
+      out.transferSeconds = flashed.transferMs / 1000;
+      o.onStage?.(conn, 'verify');
+      await client.request(2, GROUP_OS, OS_RESET, {});
+      await awaitRestart(client);
+      const after = await identity(client);
+      if (!after.perDock || after.perDock.token !== token.id || hex(after.perDock.image) !== digestHex) throw new ProvisionError(`after its restart the dock does not serve its new per-dock section (${after.perDockStatus})`);
+      const check = await client.request(0, GROUP_DOCK, DOCK.PER_DOCK_CHECK, {});
+      const expected = createHash('sha256').update(token.value).digest('hex');
+      if (!(check.tokenSha256 instanceof Uint8Array) || hex(check.tokenSha256) !== expected) throw new ProvisionError('the dock opened its per-dock data but the token does not match the one issued');
+      let locked = after.locked;
+      if (o.lock) {
+        o.onStage?.(conn, 'lock');
+        await client.request(2, GROUP_DOCK, DOCK.LOCK, {});
+        locked = true;
+      }
+      o.onStage?.(conn, 'record');
+      pool.markUsed(token.id, id.dockId, { dockId: id.dockId, tokenId: token.id, imageDigest: digestHex, station: o.station, startedAt: started, finishedAt: Date.now(), firmwareVersion: after.firmware, locked, source: 'provision' });
+      o.onStage?.(conn, 'done');
+      return finish({ result: 'provisioned', tokenId: token.id, imageDigest: digestHex, locked });
+    } catch (e) {
+      o.onStage?.(conn, 'failed');
+      if (reservedId) await settleReservation(client, id.dockId, reservedId);
+      const message = e instanceof TokenPoolError || e instanceof ProvisionError || e instanceof LinkError ? e.message : (e as Error).message;
+      return finish({ result: 'failed', tokenId: reservedId, error: message });
+    }
+  }
+
+  /** After a failure: ask the dock whether it holds the token; free it if not; leave it reserved (flagged) if the dock cannot say. */
+  async function settleReservation(client: SmpClient, dockId: string, tokenId: string): Promise<void> {
+    let now: Identity | null = null;
+    try {
+      now = await identity(client);
+      if (now.pendingRestart) {
+        await client.request(2, GROUP_OS, OS_RESET, {});
+        await awaitRestart(client);
+        now = await identity(client);
+      }
+    } catch {
+      now = null;
+    }
+    try {
+      if (!now) pool.flag(tokenId, `the dock ${dockId.slice(0, 12)}… stopped answering mid-provisioning: reconnect it and run again (the run reconciles it)`);
+      else if (now.perDock && now.perDock.token === tokenId) {
+        pool.markUsed(tokenId, dockId, { dockId, tokenId, imageDigest: hex(now.perDock.image), station: o.station, startedAt: Date.now(), finishedAt: Date.now(), firmwareVersion: now.firmware, locked: now.locked, source: 'reconcile' });
+      } else pool.release(tokenId, dockId);
+    } catch (e) {
+      log(`token ${tokenId} for dock ${dockId.slice(0, 12)}… stays reserved: ${(e as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,162 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { factoryLine, tokenCsv, type Line } from './support/line-docks.ts';
+import { ptyPair, type PtyPair } from './support/pty-pair.ts';
+import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
+import { TokenPool } from '../flash-scripts/factory-line/token-pool.ts';
+import { parseTokenFile } from '../flash-scripts/factory-line/token-file.ts';
+import { mountFactorySlots } from '../datastore/factory/factory-slots.ts';
+import { readPerDockSection } from '../datastore/factory/per-dock-section.ts';
+import { NodeCrypto } from '../simulator/security/node-crypto.ts';
+import { SimOtp } from '../simulator/security/sim-otp.ts';
+import { SimKeystore } from '../simulator/security/sim-keystore.ts';
+import { seededRandom } from '../simulator/seeded-random.ts';
+
+const bin = join(resolve(import.meta.dirname, '..'), 'bin', 'dl7450.mjs');
+const BAUD = 921600;
+
+interface Station {
+  pair: PtyPair;
+  dock: SimulatedDock;
+  dir: string;
+  dockId: string;
+}
+
+/** The token a dock would serve from its newest committed slot, or null (untouched); throws if its section is bad. */
+function tokenOnDock(s: Station): string | null {
+  const otp = SimOtp.load(join(s.dir, 'otp.json'));
+  const flashes = [s.dock.partition('factory'), s.dock.partition('factory-b')];
+  const m = mountFactorySlots(flashes, new NodeCrypto(), otp);
+  if (!m.partition) throw new Error(`dock ${s.dockId.slice(0, 8)}: no factory image verifies: ${m.error?.message}`);
+  const section = readPerDockSection(flashes[m.active!], m.partition, new NodeCrypto(), otp, new SimKeystore(otp));
+  if (!section) return null;
+  section.open(); // a dock either opens its own section or holds none
+  return section.tokenId;
+}
+
+function runProvision(line: Line, db: string, station: string, conns: string[]): { proc: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
+  const proc = spawn(process.execPath, [bin, 'provision', '--config', line.config, '--key', join(line.keys, 'factory.key'), '--db', db, '--station', station, '--json', ...conns], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return { proc, done: new Promise((ok) => proc.on('close', (code) => ok({ code, out }))) };
+}
+
+async function serveNewDock(line: Line, pair: PtyPair, name: string): Promise<Station> {
+  const dir = join(line.root, name);
+  const dock = new SimulatedDock({ dir, keys: line.keys, log: () => {} });
+  await dock.boot();
+  if (!line.config) line.config = join(dir, 'rom', 'config.yaml');
+  await dock.serveSerial(`serial:${pair.dock}@${BAUD}`);
+  return { pair, dock, dir, dockId: SimOtp.load(join(dir, 'otp.json')).dockId() };
+}
+
+const crash = suite('provisioning survives the station dying at any point: the dock is the truth, the database the index');
+
+crash('the provisioning process killed at random points, 50 times, rerun each time: no token on two docks, none lost, every dock fully provisioned or untouched', async () => {
+  const line = await factoryLine();
+  const db = join(line.root, 'db');
+  let pool = TokenPool.open(db);
+  pool.import(parseTokenFile(tokenCsv(line, 300, 'crash')));
+  const total = pool.status().total;
+  const random = seededRandom(2026);
+  const stations: Station[] = [];
+  let made = 0;
+  try {
+    for (let i = 0; i < 3; i++) stations.push(await serveNewDock(line, await ptyPair(), `dock-${made++}`));
+    let provisionedDocks = 0;
+    let killed = 0;
+    const everHeld = new Map<string, string>(); // token → dock
+    for (let round = 0; round < 50; round++) {
+      const run = runProvision(line, db, 'station-1', stations.map((s) => `serial:${s.pair.host}@${BAUD}`));
+      const killAfter = 300 + random() * 3700;
+      const timer = setTimeout(() => run.proc.kill('SIGKILL'), killAfter);
+      if ((await run.done).code === null) killed++;
+      clearTimeout(timer);
+      await new Promise((r) => setTimeout(r, 50));
+      // A fresh look at the database another process wrote.
+      pool.close();
+      pool = TokenPool.open(db);
+      // Invariants, from the docks' flash and the database.
+      const st = pool.status();
+      assert.is(st.free + st.reserved + st.used, total, `round ${round}: a token was lost`);
+      const onDocks = new Map<string, string>();
+      for (const s of stations) {
+        const token = tokenOnDock(s);
+        if (token === null) continue;
+        assert.not.ok(onDocks.has(token), `round ${round}: token ${token} is on two docks`);
+        onDocks.set(token, s.dockId);
+        const rec = pool.token(token)!;
+        assert.ok(rec && rec.state !== 'free' && rec.dockId === s.dockId, `round ${round}: dock ${s.dockId.slice(0, 8)} holds ${token}, which the database has as ${rec?.state} for ${rec?.dockId?.slice(0, 8)}`);
+        const before = everHeld.get(token);
+        assert.ok(before === undefined || before === s.dockId, `round ${round}: token ${token} went to a second dock`);
+        everHeld.set(token, s.dockId);
+      }
+      // Docks that are done leave the line; new ones take their ports.
+      for (let i = 0; i < stations.length; i++) {
+        const s = stations[i];
+        const rec = pool.tokenOfDock(s.dockId);
+        if (rec && rec.state === 'used' && tokenOnDock(s) === rec.id) {
+          provisionedDocks++;
+          s.dock.shutdown();
+          stations[i] = await serveNewDock(line, s.pair, `dock-${made++}`);
+        }
+      }
+    }
+    // A last run, to the end: every dock on the line is provisioned, every token accounted for.
+    const last = await runProvision(line, db, 'station-1', stations.map((s) => `serial:${s.pair.host}@${BAUD}`)).done;
+    assert.is(last.code, 0, last.out);
+    pool.close();
+    pool = TokenPool.open(db);
+    for (const s of stations) {
+      const token = tokenOnDock(s);
+      assert.ok(token, `dock ${s.dockId.slice(0, 8)} not provisioned after the final run`);
+      assert.equal([pool.token(token!)!.state, pool.token(token!)!.dockId], ['used', s.dockId]);
+      assert.ok(pool.audit({ dockId: s.dockId }).some((a) => a.tokenId === token));
+    }
+    const st = pool.status();
+    assert.is(st.reserved, 0, 'every reservation was reconciled');
+    assert.is(st.used, provisionedDocks + stations.length);
+    console.log(`    ${made} docks on the line, ${killed} of 50 runs killed mid-way, ${provisionedDocks + stations.length} docks provisioned; pool ${JSON.stringify(st)}`);
+  } finally {
+    for (const s of stations) {
+      s.dock.shutdown();
+      s.pair.close();
+    }
+    pool.close();
+    rmSync(line.root, { recursive: true, force: true });
+  }
+});
+
+crash('two stations provisioning from one database at the same time never share a token', async () => {
+  const line = await factoryLine();
+  const db = join(line.root, 'db');
+  let pool = TokenPool.open(db);
+  pool.import(parseTokenFile(tokenCsv(line, 20, 'shared')));
+  const stations: Station[] = [];
+  try {
+    for (let i = 0; i < 4; i++) stations.push(await serveNewDock(line, await ptyPair(), `two-${i}`));
+    const conns = stations.map((s) => `serial:${s.pair.host}@${BAUD}`);
+    pool.close();
+    const [a, b] = await Promise.all([runProvision(line, db, 'station-a', conns.slice(0, 2)).done, runProvision(line, db, 'station-b', conns.slice(2)).done]);
+    assert.is(a.code, 0, a.out);
+    assert.is(b.code, 0, b.out);
+    pool = TokenPool.open(db);
+    const tokens = stations.map((s) => tokenOnDock(s));
+    assert.is(new Set(tokens).size, 4);
+    assert.equal(pool.status(), { total: 20, free: 16, reserved: 0, used: 4, flagged: 0 });
+    assert.equal(new Set(pool.audit().map((r) => r.station)), new Set(['station-a', 'station-b']));
+  } finally {
+    for (const s of stations) {
+      s.dock.shutdown();
+      s.pair.close();
+    }
+    pool.close();
+    rmSync(line.root, { recursive: true, force: true });
+  }
+});
+
+crash.run();
