@@ -20,19 +20,6 @@ async function dockName(client: { request: SmpClientLike['request'] }): Promise<
 }
 type SmpClientLike = import('../flash-scripts/link/smp-client.ts').SmpClient;
 
-/** Wait until the dock answers again after a restart. */
-async function awaitDock(client: SmpClientLike): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    try {
-      await client.request(2, GROUP_OS, 0, { d: 'up?' }, { timeoutMs: 300, attempts: 1 });
-      return;
-    } catch {
-      await settle(100);
-    }
-  }
-  throw new Error('the dock did not come back');
-}
-
 const lanes = suite('factory image over the link: bulk lane and SMP lane, verified and committed atomically');
 
 lanes('bulk lane: staged into slot 1, the dock hashes exactly what it stored, committed; served after a restart; then the SMP lane writes slot 0', async () => {
@@ -51,7 +38,7 @@ lanes('bulk lane: staged into slot 1, the dock hashes exactly what it stored, co
     assert.is(Buffer.from(slot1.hash!).toString('hex'), hex(image));
     assert.ok(slot1.pending);
     await d.client.request(2, GROUP_OS, OS_RESET, {});
-    await awaitDock(d.client);
+    await d.client.awaitDock();
     assert.is(await dockName(d.client), 'Flashed By Bulk');
     const inspect = await d.client.request(0, GROUP_DOCK, DOCK.INSPECT, {});
     assert.match(String((inspect.boot as { factory: string }).factory), /slot 1, generation 1/);
@@ -60,7 +47,7 @@ lanes('bulk lane: staged into slot 1, the dock hashes exactly what it stored, co
     const s = await flashFactoryImage(d.client, second, { lane: 'smp' });
     assert.equal([s.lane, s.slot, s.generation], ['smp', 0, 2]);
     await d.client.request(2, GROUP_OS, OS_RESET, {});
-    await awaitDock(d.client);
+    await d.client.awaitDock();
     assert.is(await dockName(d.client), 'Flashed By SMP');
   } finally {
     await d.close();
@@ -108,7 +95,7 @@ faults('noise on the line (bit errors 1e-5 per bit and 1 dropped byte in 10,000,
     assert.is(r.sha256, hex(image));
     assert.ok(r.retransmittedFrames > 0, `${r.retransmittedFrames} frames resent`);
     await d.client.request(2, GROUP_OS, OS_RESET, {}, { timeoutMs: 500, attempts: 5 });
-    await awaitDock(d.client);
+    await d.client.awaitDock();
     t = performance.now();
     const s = await flashFactoryImage(d.client, factoryImageFor(d.dir, 'Through Noise 2'), { lane: 'smp', requestTimeoutMs: 150 });
     console.log(`    noise, SMP lane: ${s.bytes} bytes, ${d.client.retries} requests resent, ${(performance.now() - t).toFixed(0)} ms`);
@@ -220,7 +207,7 @@ faults('power cut on the factory slot during the transfer and at the commit itse
       const r = await flashFactoryImage(again.client, img);
       assert.is(r.resumedFrom, 0);
       await again.client.request(2, GROUP_OS, OS_RESET, {});
-      await awaitDock(again.client);
+      await again.client.awaitDock();
       assert.is(await dockName(again.client), 'After A Power Cut');
     } finally {
       await again.close();
@@ -256,7 +243,7 @@ faults('after lock, no link command writes a factory slot: every group, id and o
     }
     for (let session = 0; session < 4; session++) await d.client.transport.write(encodeBulkFrame({ type: BULK_DATA, session, seq: 0, payload: image.subarray(0, 1024) }));
     await d.client.request(2, GROUP_OS, OS_RESET, {});
-    await awaitDock(d.client);
+    await d.client.awaitDock();
     let err: unknown;
     try {
       await flashFactoryImage(d.client, image);

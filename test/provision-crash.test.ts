@@ -54,6 +54,15 @@ async function serveNewDock(line: Line, pair: PtyPair, name: string): Promise<St
   return { pair, dock, dir, dockId: SimOtp.load(join(dir, 'otp.json')).dockId() };
 }
 
+function closeLine(line: Line, stations: Station[], pool: TokenPool): void {
+  for (const s of stations) {
+    s.dock.shutdown();
+    s.pair.close();
+  }
+  pool.close();
+  rmSync(line.root, { recursive: true, force: true });
+}
+
 const crash = suite('provisioning survives the station dying at any point: the dock is the truth, the database the index');
 
 crash('the provisioning process killed at random points, 50 times, rerun each time: no token on two docks, none lost, every dock fully provisioned or untouched', async () => {
@@ -122,12 +131,7 @@ crash('the provisioning process killed at random points, 50 times, rerun each ti
     assert.is(st.used, provisionedDocks + stations.length);
     console.log(`    ${made} docks on the line, ${killed} of 50 runs killed mid-way, ${provisionedDocks + stations.length} docks provisioned; pool ${JSON.stringify(st)}`);
   } finally {
-    for (const s of stations) {
-      s.dock.shutdown();
-      s.pair.close();
-    }
-    pool.close();
-    rmSync(line.root, { recursive: true, force: true });
+    closeLine(line, stations, pool);
   }
 });
 
@@ -150,12 +154,7 @@ crash('two stations provisioning from one database at the same time never share 
     assert.equal(pool.status(), { total: 20, free: 16, reserved: 0, used: 4, flagged: 0 });
     assert.equal(new Set(pool.audit().map((r) => r.station)), new Set(['station-a', 'station-b']));
   } finally {
-    for (const s of stations) {
-      s.dock.shutdown();
-      s.pair.close();
-    }
-    pool.close();
-    rmSync(line.root, { recursive: true, force: true });
+    closeLine(line, stations, pool);
   }
 });
 

@@ -80,19 +80,6 @@ async function identity(client: SmpClient): Promise<Identity> {
   return (await client.request(0, GROUP_DOCK, DOCK.IDENTITY, {}, { timeoutMs: 3000 })) as unknown as Identity;
 }
 
-/** Ask until the dock answers again (after its restart). */
-async function awaitRestart(client: SmpClient): Promise<void> {
-  for (let i = 0; i < 60; i++) {
-    try {
-      await client.request(2, GROUP_OS, 0, { d: 'up?' }, { timeoutMs: 500, attempts: 1 });
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  throw new LinkError('the dock did not answer after its restart (30 s)');
-}
-
 export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
   const log = o.log ?? (() => {});
   const key = loadPrivateKey(o.key);
@@ -115,7 +102,7 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
         if (id.pendingRestart) {
           // An earlier run committed and died before the restart: what the dock holds shows after it.
           await client.request(2, GROUP_OS, OS_RESET, {});
-          await awaitRestart(client);
+          await client.awaitDock();
           id = await identity(client);
         }
         ids.set(conn, id);
@@ -194,7 +181,7 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
       out.transferSeconds = flashed.transferMs / 1000;
       o.onStage?.(conn, 'verify');
       await client.request(2, GROUP_OS, OS_RESET, {});
-      await awaitRestart(client);
+      await client.awaitDock();
       const after = await identity(client);
       if (!after.perDock || after.perDock.token !== token.id || hex(after.perDock.image) !== digestHex) throw new ProvisionError(`after its restart the dock does not serve its new per-dock section (${after.perDockStatus})`);
       const check = await client.request(0, GROUP_DOCK, DOCK.PER_DOCK_CHECK, {});
@@ -225,7 +212,7 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
       now = await identity(client);
       if (now.pendingRestart) {
         await client.request(2, GROUP_OS, OS_RESET, {});
-        await awaitRestart(client);
+        await client.awaitDock();
         now = await identity(client);
       }
     } catch {

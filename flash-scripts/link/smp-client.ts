@@ -110,6 +110,20 @@ export class SmpClient {
     throw new LinkError(`no answer from the dock on ${this.transport.description} after ${attempts} attempts of ${timeoutMs} ms (is it powered and running, and is this its port?)`);
   }
 
+  /** Ask until the dock answers (after a restart): an echo every `pollMs`, for at most `withinMs`. */
+  async awaitDock(withinMs = 30_000, pollMs = 200): Promise<void> {
+    const until = Date.now() + withinMs;
+    for (;;) {
+      try {
+        await this.request(2, 0, 0, { d: 'up?' }, { timeoutMs: Math.min(500, withinMs), attempts: 1 });
+        return;
+      } catch (e) {
+        if (!(e instanceof LinkError) || Date.now() >= until) throw e instanceof LinkError ? new LinkError(`the dock did not answer within ${withinMs / 1000} s of its restart`) : e;
+        await new Promise((r) => setTimeout(r, pollMs));
+      }
+    }
+  }
+
   /** Raw bytes onto the line (tests: noise). */
   writeRaw(bytes: Uint8Array): Promise<void> {
     return this.transport.write(bytes);
