@@ -109,6 +109,7 @@ export function mountTiers(): BootReport {
 /** Choose and run the app (ephemeral → runtime → factory), falling back when one throws. */
 export function startApp(report: BootReport): BootReport {
   const log = (line: string) => hostHal().log(line);
+  dropAppSubscriptions(); // the app this one replaces stops hearing of changes
   timers = new TimerQueue(() => hostClock.now(), log, (message) => events.add('app-crashed', `a timer task threw: ${message}`));
 
   for (const tier of [EPHEMERAL_DATA, APPLICATION_DATA, FACTORY_DATA] as Tier[]) {
@@ -117,13 +118,14 @@ export function startApp(report: BootReport): BootReport {
     const source = code.get();
     if (!source) continue;
     try {
-      runApp(source, timers);
+      runApp(source, timers, appSubscriptions);
       report.appTier = TIER_NAMES[tier];
       report.appChecksum = code.info()?.checksum ?? null;
       events.add('app-started', `${TIER_NAMES[tier]} app`);
       break;
     } catch (e) {
       const why = `${TIER_NAMES[tier]} app failed to start: ${describe(e)}`;
+      dropAppSubscriptions();
       report.failedApps.push(why);
       events.add('app-crashed', why);
       log(why);
@@ -134,8 +136,16 @@ export function startApp(report: BootReport): BootReport {
 }
 
 /** Run an app bundle (CommonJS shape: the SDK modules come from `require`). */
-export function runApp(source: string, queue: TimerQueue): void {
-  const modules = sdkModules(queue);
+/** Unsubscribe functions of the running app's KvStore subscriptions. */
+let appSubscriptions: (() => void)[] = [];
+
+function dropAppSubscriptions(): void {
+  for (const unsubscribe of appSubscriptions) unsubscribe();
+  appSubscriptions = [];
+}
+
+export function runApp(source: string, queue: TimerQueue, subscriptions: (() => void)[] = []): void {
+  const modules = sdkModules(queue, subscriptions);
   const require = (name: string) => {
     const m = modules[name];
     if (!m) throw new Error(`the app requires "${name}", which the dock does not provide (available: ${Object.keys(modules).join(', ')})`);

@@ -11,9 +11,20 @@ import { hostHal } from './host-hal.ts';
 import { perDock } from './boot.ts';
 import type { TimerQueue } from './timers.ts';
 
-export function sdkModules(timers: TimerQueue): Record<string, unknown> {
+/**
+ * `subscriptions` collects the app's unsubscribe functions: when another app
+ * is started in its place (pushed code), its callbacks are dropped with it.
+ */
+export function sdkModules(timers: TimerQueue, subscriptions: (() => void)[] = []): Record<string, unknown> {
+  class AppKvStore extends KvStore {
+    override subscribe(keyOrPrefix: string, callback: (key: string, tier: string) => void): () => void {
+      const unsubscribe = super.subscribe(keyOrPrefix, callback);
+      subscriptions.push(unsubscribe);
+      return unsubscribe;
+    }
+  }
   return {
-    datastore: { KvStore, ImageStore, CodeStore, Datastore, FACTORY_DATA, APPLICATION_DATA, EPHEMERAL_DATA },
+    datastore: { KvStore: AppKvStore, ImageStore, CodeStore, Datastore, FACTORY_DATA, APPLICATION_DATA, EPHEMERAL_DATA },
     image: { NONE, PNG, BMP, JPEG },
     dock: {
       DockInfo: () => ({

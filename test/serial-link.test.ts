@@ -178,6 +178,14 @@ link('end to end over a pty between the real CLI and a dock process: flash → v
     const events = (await cli('events', conn, '--all', '--for', '300', '--json')).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
     assert.ok(events.some((e) => e.kind === 'key-changed' && /greeting/.test(e.detail)), JSON.stringify(events));
     assert.match(dockOut, /watcher saw greeting = hello dock/);
+    // Pushing another app replaces the first: its subscription goes with it.
+    const second = join(dir, 'second.ts');
+    writeFileSync(second, `import { KvStore } from 'datastore';\nconst kv = new KvStore();\nkv.subscribe('greeting', (key) => console.log('second app saw ' + kv.get(key)));\n`);
+    assert.is((await cli('send-code', conn, second)).status, 0);
+    assert.is((await cli('kv', 'set', conn, 'greeting', 'again')).status, 0);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.match(dockOut, /second app saw again/);
+    assert.not.match(dockOut, /watcher saw greeting = again/);
     const listed = await cli('kv', 'list', conn, '--json');
     assert.ok(JSON.parse(listed.stdout).keys.includes('greeting'));
 
