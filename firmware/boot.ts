@@ -81,7 +81,9 @@ export function mountTiers(): BootReport {
     if (factory && mounted.active !== null && !hostHal().perDockPublicKey) report.perDock = 'unavailable: this host has no key store';
     else if (factory && mounted.active !== null) {
       try {
-        perDock = readPerDockSection(flashes[mounted.active], factory, new HostCrypto(), new HostOtp(), new HostKeystore());
+        const section = readPerDockSection(flashes[mounted.active], factory, new HostCrypto(), new HostOtp(), new HostKeystore());
+        section?.open(); // a section whose secrets do not open is refused here, not when an app asks
+        perDock = section;
         report.perDock = perDock ? `provisioned: token ${perDock.tokenId} (station ${perDock.station})` : 'not provisioned';
       } catch (e) {
         report.perDock = `refused: ${describe(e)}`;

@@ -9,6 +9,7 @@ import type { Otp } from '../hal/otp.ts';
 import { FactoryStaging, FactoryWriteError, assertFactoryMode } from '../datastore/factory/factory-staging.ts';
 import { readSlotRecord, type MountedSlots } from '../datastore/factory/factory-slots.ts';
 import { PerDockError, readPerDockSection } from '../datastore/factory/per-dock-section.ts';
+import { decodePerDockHeader, PER_DOCK_HEADER_SIZE, PER_DOCK_SIGNATURE_SIZE, PerDockFormatError } from '../datastore/factory/per-dock-format.ts';
 import type { FactoryPartition } from '../datastore/factory/factory-partition.ts';
 import type { DockKeystore } from '../hal/keystore.ts';
 
@@ -108,11 +109,19 @@ export class FactoryService {
     if (length > region.offset + region.capacity) throw new FactoryWriteError('too-large', `the image runs ${length - region.offset - region.capacity} bytes past its per-dock region`);
     if (!this.keystore) throw new FactoryWriteError('untrusted', 'this dock has no key store, so it cannot take per-dock data');
     try {
+      // The section must lie within the bytes sent: never judge what the slot held before.
+      const head = new Uint8Array(PER_DOCK_HEADER_SIZE);
+      flash.read(region.offset, head);
+      const body = decodePerDockHeader(head, region.capacity);
+      if (body === null || region.offset + PER_DOCK_HEADER_SIZE + body + PER_DOCK_SIGNATURE_SIZE > length) {
+        throw new FactoryWriteError('untrusted', 'bytes follow the common image but they are not a whole per-dock section');
+      }
       const section = readPerDockSection(flash, partition, this.crypto, this.otp, this.keystore);
       if (!section) throw new FactoryWriteError('untrusted', 'bytes follow the common image but they are not a per-dock section');
       section.open();
     } catch (e) {
       if (e instanceof PerDockError) throw new FactoryWriteError('untrusted', `the staged image was not committed: ${e.message}`);
+      if (e instanceof PerDockFormatError) throw new FactoryWriteError('untrusted', `the staged image was not committed: ${e.message}`);
       throw e;
     }
   }

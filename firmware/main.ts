@@ -17,6 +17,8 @@ import { utf8Encode } from '../datastore/runtime/key-text.ts';
 import { FactoryService } from './factory-service.ts';
 import { inspectDock } from './inspect.ts';
 import { DockSerial } from './link/dock-serial.ts';
+import { readSlotRecord } from '../datastore/factory/factory-slots.ts';
+import { peekPerDockToken } from '../datastore/factory/per-dock-section.ts';
 import { SmpServer } from './smp/smp-server.ts';
 import { ConsoleFrameDecoder, encodeConsoleFrames } from './smp/smp-console-frame.ts';
 
@@ -29,6 +31,18 @@ let resetRequested = false;
 function dockSerial(): DockSerial {
   if (!serial) serial = new DockSerial((packet) => smpServer().handle(packet), hostClock.now());
   return serial;
+}
+
+function heldTokens(flashes: HostFlash[], otp: HostOtp): string[] {
+  const out: string[] = [];
+  const crypto = new HostCrypto();
+  flashes.forEach((flash, slot) => {
+    const served = factorySlots?.mounted.active === slot;
+    if (!served && !readSlotRecord(flash)) return; // staged, never committed: the dock will not serve it
+    const token = peekPerDockToken(flash, crypto, otp);
+    if (token !== null && out.indexOf(token) < 0) out.push(token);
+  });
+  return out;
 }
 
 /** The SMP server, made on first use (after boot: it needs the mounted tiers). */
@@ -62,6 +76,8 @@ function smpServer(): SmpServer {
         factory: served ? { slot: slots ? slots.mounted.active : 0, generation: slots ? slots.mounted.generation : 0, image: served.digest } : null,
         perDock: perDock ? { token: perDock.tokenId, image: perDock.imageDigest, issued: perDock.issuedAt, station: perDock.station } : null,
         perDockStatus: lastBoot ? lastBoot.perDock : 'unknown',
+        // Tokens in every committed slot, served or not: a station must not hand any of them to another dock.
+        heldTokens: heldTokens(slots ? slots.flashes : [], otp),
         // A committed image is served (with its per-dock section) only after a restart.
         pendingRestart: factory ? factory.status().pendingRestart : false,
       };
@@ -70,8 +86,13 @@ function smpServer(): SmpServer {
       if (!perDock) return null;
       // Proves the dock can open its own secrets; the token itself never leaves the dock over the link.
       const secrets = perDock.open();
-      const digest = new HostCrypto().sha256(utf8Encode(secrets.token));
-      return { token: perDock.tokenId, tokenSha256: digest, name: secrets.name, values: Object.keys(secrets.values).sort() };
+      const crypto = new HostCrypto();
+      // Digests only: the secrets stay on the dock, even for the station that sealed them.
+      const values = Object.keys(secrets.values)
+        .sort()
+        .map((k) => `${k}=${secrets.values[k]}`)
+        .join('\n');
+      return { token: perDock.tokenId, tokenSha256: crypto.sha256(utf8Encode(secrets.token)), nameSha256: crypto.sha256(utf8Encode(secrets.name)), valuesSha256: crypto.sha256(utf8Encode(values)) };
     },
   });
   return smp;

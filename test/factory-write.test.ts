@@ -130,5 +130,36 @@ slots('a committed slot whose flash rots later is passed over for the other slot
   assert.is(served(s), '1');
 });
 
+slots('only the bytes sent are judged: a short upload over an older image in the slot is not committed', () => {
+  const s = [flashHolding(imgA, SLOT), new SimFlash({ size: SLOT, sectorSize: 4096, programUnit: 256 })];
+  const o = otp();
+  writeImage(s, o, imgB); // slot 1, generation 1
+  writeImage(s, o, imgC); // slot 0, generation 2: slot 1 still holds B, whole
+  const head = imgB.subarray(0, 4096);
+  let err: unknown;
+  try {
+    writeImage(s, o, head, sha(head)); // B's first sector only, over B's old bytes
+  } catch (e) {
+    err = e;
+  }
+  assert.instance(err, FactoryWriteError);
+  assert.is((err as FactoryWriteError).problem, 'incomplete');
+  assert.is(served(s), '3');
+});
+
+slots('a staging that was abandoned or failed its checks is never served, even with no record anywhere to outrank it', () => {
+  for (const fail of ['abandoned', 'check'] as const) {
+    const s = [flashHolding(imgA, SLOT), new SimFlash({ size: SLOT, sectorSize: 4096, programUnit: 256 })];
+    const o = otp();
+    writeImage(s, o, imgB); // slot 1 served; the next staging goes to slot 0
+    const m = mountFactorySlots(s, crypto, o);
+    const st = FactoryStaging.begin(s, m.slots, m.active, o, imgC.length, sha(imgC));
+    st.write(0, imgC);
+    if (fail === 'check') assert.throws(() => st.verify(crypto, o, () => { throw new FactoryWriteError('untrusted', 'per-dock section refused'); }));
+    s[1].erase(1); // slot 1 rots: slot 0 must not stand in with the uncommitted C
+    assert.is(mountFactorySlots(s, crypto, o).partition, null, fail);
+  }
+});
+
 slots.after(() => rmSync(work, { recursive: true, force: true }));
 slots.run();

@@ -148,6 +148,33 @@ p('an empty pool stops before any dock is touched; a provisioned dock is skipped
   assert.equal(forced.pool, { total: 1, free: 0, reserved: 0, used: 1, flagged: 0 });
 });
 
+p('a database restored from before a dock was provisioned: the station learns from the dock that its token is taken and never hands it out again', async () => {
+  const tokens = tokenCsv(line, 3, 'restore');
+  const db = join(line.root, 'db-live');
+  const live = TokenPool.open(db);
+  live.import(parseTokenFile(tokens));
+  live.close();
+  const x = await newDock(line, 'r-x');
+  const first = await provision({ config: line.config, key: join(line.keys, 'factory.key'), db, connections: [`sim://${x.dir}`], station: 's' });
+  const taken = first.docks[0].tokenId!;
+  // The backup: the same tokens, all free.
+  const restored = join(line.root, 'db-restored');
+  const backup = TokenPool.open(restored);
+  backup.import(parseTokenFile(tokens));
+  backup.close();
+  const y = await newDock(line, 'r-y');
+  const second = await provision({ config: line.config, key: join(line.keys, 'factory.key'), db: restored, connections: [`sim://${x.dir}`, `sim://${y.dir}`], station: 's' });
+  assert.equal(second.docks.map((d) => d.result), ['already-provisioned', 'provisioned']);
+  assert.is.not(second.docks[1].tokenId, taken);
+  const after = TokenPool.open(restored);
+  try {
+    assert.equal([after.token(taken)!.state, after.token(taken)!.dockId], ['used', x.dockId]);
+    assert.equal(after.status(), { total: 3, free: 1, reserved: 0, used: 2, flagged: 0 });
+  } finally {
+    after.close();
+  }
+});
+
 p('per-dock values from a CSV reach their dock sealed; a malformed CSV is refused line by line before any dock is touched; fleet sync brings a lagging database level', async () => {
   const db = join(line.root, 'db-upd');
   const pool = TokenPool.open(db);
@@ -164,8 +191,10 @@ p('per-dock values from a CSV reach their dock sealed; a malformed CSV is refuse
   const client = await SmpClient.connect(`sim://${dock.dir}`);
   try {
     const check = await client.request(0, GROUP_DOCK, DOCK.PER_DOCK_CHECK, {});
-    assert.is(check.name, 'Reception, left');
-    assert.equal(check.values, ['name', 'wifi_psk']);
+    // Only digests cross the link: of the name, and of the values as sorted key=value lines.
+    assert.is(Buffer.from(check.nameSha256 as Uint8Array).toString('hex'), sha('Reception, left'));
+    assert.is(Buffer.from(check.valuesSha256 as Uint8Array).toString('hex'), sha('name=Reception, left\nwifi_psk=correct-horse'));
+    assert.is(check.name, undefined);
   } finally {
     await client.close();
   }

@@ -10,6 +10,7 @@ import type { FlashPartition } from '../../hal/flash.ts';
 import type { Otp } from '../../hal/otp.ts';
 import { FactoryPartition, FactoryVerificationError } from './factory-partition.ts';
 import { encodeSlotRecord, slotRecordOffset } from './slot-record.ts';
+import { decodeHeader, HEADER_SIZE, TRAILER_SIZE, type FactoryHeader } from './partition-format.ts';
 import type { SlotState } from './factory-slots.ts';
 
 export type FactoryWriteProblem = 'locked' | 'one-slot' | 'too-large' | 'out-of-order' | 'incomplete' | 'mismatch' | 'untrusted' | 'not-verified';
@@ -35,6 +36,13 @@ export class FactoryStaging {
   private tailLength = 0;
   private erasedSectors = 0;
   private verifiedDigest: Uint8Array | null = null;
+  /**
+   * The image's first sector (its header) is held back and programmed only at
+   * verification: until then the slot has no header and can never be mounted,
+   * so an abandoned staging is never served, record or not.
+   */
+  private readonly firstSector: Uint8Array;
+  private headerProgrammed = false;
 
   private constructor(
     private readonly flash: FlashPartition,
@@ -45,6 +53,7 @@ export class FactoryStaging {
     private readonly otp: Otp,
   ) {
     this.tail = new Uint8Array(flash.programUnit);
+    this.firstSector = new Uint8Array(flash.sectorSize).fill(0xff);
   }
 
   /** Start staging `length` bytes whose SHA-256 is `sha256` into the slot not being served. */
@@ -60,7 +69,11 @@ export class FactoryStaging {
     for (const s of states) if (s.record && s.record.generation > top) top = s.record.generation;
     // The record goes first: an old record must never bless a half-written image.
     flash.erase(room / flash.sectorSize);
-    return new FactoryStaging(flash, target, length, sha256.slice(), top + 1, otp);
+    // Then the header's sector: the slot stays unmountable until verification writes it.
+    flash.erase(0);
+    const staging = new FactoryStaging(flash, target, length, sha256.slice(), top + 1, otp);
+    staging.erasedSectors = 1;
+    return staging;
   }
 
   /** Bytes in order: `offset` must be exactly what has been received so far. */
@@ -69,6 +82,11 @@ export class FactoryStaging {
     if (this.received + bytes.length > this.length) throw new FactoryWriteError('too-large', `${this.received + bytes.length - this.length} bytes more than the ${this.length} announced`);
     const unit = this.flash.programUnit;
     let at = 0;
+    const sector = this.flash.sectorSize;
+    if (this.received < sector) {
+      at = Math.min(sector - this.received, bytes.length);
+      this.firstSector.set(bytes.subarray(0, at), this.received);
+    }
     while (at < bytes.length) {
       if (this.tailLength > 0 || bytes.length - at < unit) {
         const n = Math.min(unit - this.tailLength, bytes.length - at);
@@ -102,6 +120,39 @@ export class FactoryStaging {
     if (this.tailLength > 0) {
       this.tail.fill(0xff, this.tailLength);
       this.programAt(this.length - this.tailLength, this.tail);
+    }
+    if (!this.headerProgrammed) {
+      this.flash.program(0, this.firstSector);
+      this.headerProgrammed = true;
+    }
+    try {
+      return this.check(crypto, otp, check);
+    } catch (e) {
+      // An image that failed is never left mountable (it has no record, but slot 0 without one is served).
+      try {
+        this.flash.erase(0);
+      } catch {
+        /* the erase failing leaves it no worse: the next staging erases it first */
+      }
+      throw e;
+    }
+  }
+
+  private check(crypto: Crypto, otp: Otp, check?: (partition: FactoryPartition, flash: FlashPartition) => void): { sha256: Uint8Array; partition: FactoryPartition } {
+    // Everything the checks read must lie within the staged bytes, never in what the slot held before.
+    const head = new Uint8Array(HEADER_SIZE);
+    this.flash.read(0, head);
+    let header: FactoryHeader | null = null;
+    try {
+      header = decodeHeader(head, this.flash.size);
+    } catch {
+      header = null; // mount says what is wrong with it
+    }
+    if (header && header.trailerOffset + TRAILER_SIZE > this.length) {
+      throw new FactoryWriteError('incomplete', `${this.length} bytes were sent but the image's header puts its trailer at ${header.trailerOffset}: send the whole image`);
+    }
+    if (header && this.length > header.perDockOffset + header.perDockCapacity) {
+      throw new FactoryWriteError('too-large', `the image runs ${this.length - header.perDockOffset - header.perDockCapacity} bytes past its per-dock region`);
     }
     const digest = crypto.sha256Flash(this.flash, 0, this.length);
     for (let i = 0; i < 32; i++) {

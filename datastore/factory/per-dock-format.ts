@@ -125,6 +125,6 @@ export function decodePerDockSecrets(b: Uint8Array): PerDockSecrets {
   } catch (e) {
     throw new PerDockFormatError(`sealed part is not CBOR (${(e as Error).message})`);
   }
-  if (typeof raw.token !== 'string' || typeof raw.name !== 'string' || !raw.values || typeof raw.values !== 'object') throw new PerDockFormatError('sealed part lacks token, name or values');
+  if (!raw || typeof raw !== 'object' || typeof raw.token !== 'string' || typeof raw.name !== 'string' || !raw.values || typeof raw.values !== 'object') throw new PerDockFormatError('sealed part lacks token, name or values');
   return { token: raw.token, name: raw.name, values: raw.values as Record<string, string> };
 }

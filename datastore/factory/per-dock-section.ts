@@ -8,6 +8,7 @@ import type { FlashPartition } from '../../hal/flash.ts';
 import type { Otp } from '../../hal/otp.ts';
 import type { DockKeystore } from '../../hal/keystore.ts';
 import type { FactoryPartition } from './factory-partition.ts';
+import { decodeHeader, HEADER_SIZE } from './partition-format.ts';
 import {
   decodePerDockBody,
   decodePerDockHeader,
@@ -42,6 +43,35 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * The token id of this dock's section in a slot that is not (or not yet)
+ * served: the factory header says where the region is, the manufacturer's
+ * signature and the dock id are checked, the image is not re-hashed. For
+ * telling the factory station which tokens the dock holds in any committed
+ * slot. null when there is none or it does not check.
+ */
+export function peekPerDockToken(flash: FlashPartition, crypto: Crypto, otp: Otp): string | null {
+  try {
+    const head = new Uint8Array(HEADER_SIZE);
+    flash.read(0, head);
+    const h = decodeHeader(head, flash.size);
+    if (!h) return null;
+    const sectionHead = new Uint8Array(PER_DOCK_HEADER_SIZE);
+    flash.read(h.perDockOffset, sectionHead);
+    const length = decodePerDockHeader(sectionHead, h.perDockCapacity);
+    if (length === null) return null;
+    const signed = new Uint8Array(PER_DOCK_HEADER_SIZE + length);
+    flash.read(h.perDockOffset, signed);
+    const signature = new Uint8Array(PER_DOCK_SIGNATURE_SIZE);
+    flash.read(h.perDockOffset + signed.length, signature);
+    if (!crypto.verifyEd25519(otp.manufacturerPublicKey(), crypto.sha256(signed), signature)) return null;
+    const pub = decodePerDockBody(signed.subarray(PER_DOCK_HEADER_SIZE));
+    return pub.dockId === otp.dockId() ? pub.tokenId : null;
+  } catch {
+    return null; // an unreadable or foreign region holds no token of ours
+  }
 }
 
 /** The section in `partition`'s per-dock region on `flash`; null when the region is erased (not provisioned). */
@@ -79,6 +109,9 @@ export function readPerDockSection(flash: FlashPartition, partition: FactoryPart
       if (!plain) throw new PerDockError('sealed', 'the secrets do not open with this dock\'s key');
       try {
         return decodePerDockSecrets(plain);
+      } catch (e) {
+        // Whatever is wrong inside the sealed part, the caller gets the one typed refusal.
+        throw new PerDockError('format', e instanceof Error ? e.message : String(e));
       } finally {
         plain.fill(0);
       }

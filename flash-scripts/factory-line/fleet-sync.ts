@@ -24,18 +24,15 @@ export async function fleetSync(conn: string, db: string): Promise<SyncResult> {
     const per = id.perDock as { token: string; image: Uint8Array; issued: number; station: string } | null;
     if (!per) return { dockId, action: 'not-provisioned', tokenId: null, imageDigest: null, note: null };
     const image = Buffer.from(per.image).toString('hex');
-    const pool = TokenPool.open(db);
+    const pool = TokenPool.open(db, { create: false });
     try {
       const known = pool.audit({ dockId }).filter((a) => a.tokenId === per.token && a.imageDigest === image);
       if (known.length > 0) return { dockId, action: 'up-to-date', tokenId: per.token, imageDigest: image, note: null };
-      const token = pool.token(per.token);
-      let note: string | null = null;
-      if (!token) note = 'the token is not in this database (provisioned from another pool)';
-      else if (token.state === 'reserved' && token.dockId === dockId) {
-        pool.markUsed(per.token, dockId, { dockId, tokenId: per.token, imageDigest: image, station: per.station, startedAt: per.issued * 1000, finishedAt: Date.now(), firmwareVersion: String(id.firmware), locked: id.locked === true, source: 'sync' });
-        return { dockId, action: 'recorded', tokenId: per.token, imageDigest: image, note: 'its reservation is now marked used' };
-      } else if (token.dockId !== dockId || token.state !== 'used') note = `the database had the token as ${token.state}${token.dockId ? ` for dock ${token.dockId.slice(0, 12)}…` : ''}: check both docks`;
-      pool.recordAudit({ dockId, tokenId: per.token, imageDigest: image, station: per.station, startedAt: per.issued * 1000, finishedAt: Date.now(), firmwareVersion: String(id.firmware), locked: id.locked === true, source: 'sync' });
+      const before = pool.token(per.token);
+      // The dock is the truth: the token is taken (a conflict with another dock is refused with why).
+      const outcome = pool.adopt(per.token, dockId, { dockId, tokenId: per.token, imageDigest: image, station: per.station, startedAt: per.issued * 1000, finishedAt: Date.now(), firmwareVersion: String(id.firmware), locked: id.locked === true, source: 'sync' });
+      if (outcome === 'already-used') pool.recordAudit({ dockId, tokenId: per.token, imageDigest: image, station: per.station, startedAt: per.issued * 1000, finishedAt: Date.now(), firmwareVersion: String(id.firmware), locked: id.locked === true, source: 'sync' });
+      const note = outcome === 'foreign' ? 'the token is not in this database (provisioned from another pool)' : before && before.state !== 'used' ? `the database had the token as ${before.state}: now used by this dock` : null;
       return { dockId, action: 'recorded', tokenId: per.token, imageDigest: image, note };
     } finally {
       pool.close();

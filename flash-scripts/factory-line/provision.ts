@@ -72,6 +72,13 @@ interface Identity {
   perDock: { token: string; image: Uint8Array; issued: number; station: string } | null;
   perDockStatus: string;
   pendingRestart: boolean;
+  /** Token ids in any committed slot of the dock, served or not. */
+  heldTokens: string[];
+}
+
+/** Does the dock hold this token, in the slot it serves or in another committed one? */
+function holds(id: Identity, tokenId: string): boolean {
+  return (id.perDock !== null && id.perDock.token === tokenId) || (id.heldTokens ?? []).indexOf(tokenId) >= 0;
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -86,11 +93,13 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
   const built = buildFactoryImage(loadRomStoreConfig(o.config), key);
   const common: CommonImage = { image: built.image, digest: built.digest, perDockOffset: built.header.perDockOffset, perDockCapacity: built.header.perDockCapacity };
   const digestHex = hex(built.digest);
-  const pool = TokenPool.open(o.db);
+  const pool = TokenPool.open(o.db, { create: false });
   const clients = new Map<string, SmpClient>();
   const ids = new Map<string, Identity>();
   const outcomes: DockOutcome[] = [];
   const reconciled = { used: 0, freed: 0, flagged: 0 };
+  /** Docks holding a token the database gives to another dock: not touched, reported. */
+  const conflicts = new Map<string, string>();
   try {
     // Hello to every dock first (read-only): nothing is written before we know the pool suffices.
     const hellos = await Promise.allSettled(
@@ -131,8 +140,8 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
         continue;
       }
       const id = at[1];
-      if (id.perDock && id.perDock.token === r.id) {
-        pool.markUsed(r.id, id.dockId, { dockId: id.dockId, tokenId: r.id, imageDigest: hex(id.perDock.image), station: o.station, startedAt: r.reservedAt ?? Date.now(), finishedAt: Date.now(), firmwareVersion: id.firmware, locked: id.locked, source: 'reconcile' });
+      if (holds(id, r.id)) {
+        pool.markUsed(r.id, id.dockId, { dockId: id.dockId, tokenId: r.id, imageDigest: id.perDock ? hex(id.perDock.image) : '', station: o.station, startedAt: r.reservedAt ?? Date.now(), finishedAt: Date.now(), firmwareVersion: id.firmware, locked: id.locked, source: 'reconcile' });
         reconciled.used++;
       } else {
         pool.release(r.id, id.dockId);
@@ -141,8 +150,20 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
     }
     if (reconciled.used + reconciled.freed + reconciled.flagged > 0) log(`reconciled earlier reservations: ${reconciled.used} used (the dock holds the token), ${reconciled.freed} freed, ${reconciled.flagged} flagged`);
 
+    // The dock is the truth: tokens the docks already hold are taken, before any reservation can pick one
+    // (the database may lag: a restored backup, a lost record).
+    for (const [conn, id] of present) {
+      if (!id.perDock) continue;
+      try {
+        pool.adopt(id.perDock.token, id.dockId, { dockId: id.dockId, tokenId: id.perDock.token, imageDigest: hex(id.perDock.image), station: id.perDock.station, startedAt: id.perDock.issued * 1000, finishedAt: Date.now(), firmwareVersion: id.firmware, locked: id.locked, source: 'sync' });
+      } catch (e) {
+        if (!(e instanceof TokenPoolError)) throw e;
+        conflicts.set(conn, e.message);
+      }
+    }
+
     // Enough tokens for the docks that need a new one, or stop before touching any.
-    const needing = present.filter(([, id]) => !id.perDock && !pool.tokenOfDock(id.dockId) && !id.locked);
+    const needing = present.filter(([, id]) => (!id.perDock || o.force) && !pool.tokenOfDock(id.dockId) && !id.locked);
     const free = pool.status().free;
     if (needing.length > free) throw new ProvisionError(`the token pool has ${free} free tokens and ${needing.length} docks need one: import more (dl7450 tokens import) before provisioning; no dock was touched`);
 
@@ -160,12 +181,9 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
     const finish = (o2: Partial<DockOutcome>) => Object.assign(out, o2, { seconds: (Date.now() - started) / 1000 });
     let reservedId: string | null = null;
     try {
+      const conflict = conflicts.get(conn);
+      if (conflict) throw new ProvisionError(conflict);
       if (id.perDock && !o.force) {
-        const known = pool.tokenOfDock(id.dockId);
-        if (!known || known.id !== id.perDock.token) {
-          // The database lags the dock (a sync or a lost record): bring it level; never hand that token out again.
-          pool.recordAudit({ dockId: id.dockId, tokenId: id.perDock.token, imageDigest: hex(id.perDock.image), station: id.perDock.station, startedAt: id.perDock.issued * 1000, finishedAt: Date.now(), firmwareVersion: id.firmware, locked: id.locked, source: 'sync' });
-        }
         o.onStage?.(conn, 'skipped');
         return finish({ result: 'already-provisioned', tokenId: id.perDock.token, imageDigest: hex(id.perDock.image), error: 'already provisioned (use --force to provision it again)' });
       }
@@ -220,8 +238,8 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
     }
     try {
       if (!now) pool.flag(tokenId, `the dock ${dockId.slice(0, 12)}… stopped answering mid-provisioning: reconnect it and run again (the run reconciles it)`);
-      else if (now.perDock && now.perDock.token === tokenId) {
-        pool.markUsed(tokenId, dockId, { dockId, tokenId, imageDigest: hex(now.perDock.image), station: o.station, startedAt: Date.now(), finishedAt: Date.now(), firmwareVersion: now.firmware, locked: now.locked, source: 'reconcile' });
+      else if (holds(now, tokenId)) {
+        pool.markUsed(tokenId, dockId, { dockId, tokenId, imageDigest: now.perDock ? hex(now.perDock.image) : '', station: o.station, startedAt: Date.now(), finishedAt: Date.now(), firmwareVersion: now.firmware, locked: now.locked, source: 'reconcile' });
       } else pool.release(tokenId, dockId);
     } catch (e) {
       log(`token ${tokenId} for dock ${dockId.slice(0, 12)}… stays reserved: ${(e as Error).message}`);

@@ -274,6 +274,45 @@ export class TokenPool {
     });
   }
 
+  /**
+   * A dock holds this token (the dock is the truth): record it as used by
+   * that dock whatever the database thought, unless the database has it for
+   * another dock, which is a conflict for a person to look at ('state').
+   * Free or reserved-for-this-dock → used, in one transaction with the audit
+   * record; a token this pool never had only gets the audit record.
+   */
+  adopt(tokenId: string, dockId: string, audit: AuditRecord): 'adopted' | 'already-used' | 'foreign' {
+    const a = checkedAudit(audit);
+    if (a.tokenId !== tokenId || a.dockId !== dockId) {
+      throw new TokenPoolError('malformed', `the audit record is for token ${a.tokenId} on dock ${a.dockId}, not token ${tokenId} on dock ${dockId}`);
+    }
+    let outcome: 'adopted' | 'already-used' | 'foreign' = 'adopted';
+    this.write(`adopting token ${tokenId} for dock ${dockId}`, () => {
+      const r = this.tokens.get(tokenId);
+      if (!r) {
+        outcome = 'foreign';
+        this.addAudit(a);
+        return;
+      }
+      if (r.dockId !== undefined && r.dockId !== dockId) {
+        throw new TokenPoolError('state', `dock ${dockId} holds token ${tokenId}, which this database has as ${describe(r)}: two docks may hold it; check both docks before anything else`);
+      }
+      if (r.state === 'used') {
+        outcome = 'already-used'; // its record exists: nothing to add
+        return;
+      } else {
+        const held = this.dockToken.get(dockId);
+        if (held !== undefined && held !== tokenId) throw new TokenPoolError('state', `dock ${dockId} holds token ${tokenId} but this database has it holding ${held}: check the dock, then release ${held}`);
+        this.tokens.putSync(tokenId, { id: r.id, value: r.value, state: 'used', dockId, station: r.station ?? a.station, reservedAt: r.reservedAt, usedAt: a.finishedAt });
+        this.free.removeSync(tokenId);
+        this.reserved.removeSync(tokenId);
+        this.dockToken.putSync(dockId, tokenId);
+      }
+      this.addAudit(a);
+    });
+    return outcome;
+  }
+
   /** Reserved for this dock → free again (and unflagged). */
   release(tokenId: string, dockId: string): void {
     this.write(`releasing token ${tokenId} from dock ${dockId}`, () => {

@@ -111,7 +111,8 @@ export async function flashFactoryImage(client: SmpClient, image: Uint8Array, op
       }
       break;
     } catch (e) {
-      const retryable = e instanceof LinkError || (e instanceof BulkTransferError && (e.kind === 'too-noisy' || e.reason === 2));
+      // A lost line, a noisy one, or a dock that restarted (its bulk session or SMP upload is gone): go again from where the dock is.
+      const retryable = e instanceof LinkError || (e instanceof BulkTransferError && (e.kind === 'too-noisy' || e.reason === 2)) || (lane === 'smp' && e instanceof SmpError && e.rc === RC.BAD_STATE && /no factory write in progress/.test(e.message));
       if (!retryable || attempt >= attempts) {
         if (e instanceof BulkTransferError) throw new FactoryFlashError(`the transfer failed: ${e.message}`);
         throw e;

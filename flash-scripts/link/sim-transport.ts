@@ -34,7 +34,12 @@ async function openSim(spec: ConnectionSpec): Promise<Transport> {
   if (!existsSync(dir)) throw new LinkError(`sim://${dir}: no such dock directory (dl7450 sim start --dir ${dir} makes one)`);
   const { SimulatedDock } = await import('../sim/simulated-dock.ts');
   const dock = new SimulatedDock({ dir, log: () => {} });
-  await dock.boot();
+  try {
+    await dock.boot();
+  } catch (e) {
+    dock.shutdown(); // release its partitions and RAM: nothing is left half open
+    throw e;
+  }
   void dock.run(); // the app's timers tick while the host talks to it
   const t = dock.attachInProcess(spec.params.baud ? baudOf(spec) : null);
   let closed = false;

@@ -93,11 +93,19 @@ export class SmpClient {
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const sequence = this.seq++ & 0xff;
       const answer = new Promise<Record<string, unknown>>((resolve) => this.waiting.set(sequence, resolve));
-      await this.transport.write(encodeConsoleFrames(encodePacket({ op, version: SMP_V2, flags: 0, group, sequence, id }, body)));
+      // The timer runs from before the write: a port that never drains must not hang the request.
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
-      const payload = await Promise.race([answer, timeout]);
-      clearTimeout(timer);
+      let payload: Record<string, unknown> | null;
+      try {
+        const written = this.transport.write(encodeConsoleFrames(encodePacket({ op, version: SMP_V2, flags: 0, group, sequence, id }, body)));
+        payload = await Promise.race([written.then(() => Promise.race([answer, timeout])), timeout]);
+      } catch (e) {
+        this.waiting.delete(sequence);
+        throw e;
+      } finally {
+        clearTimeout(timer);
+      }
       if (payload === null) {
         this.waiting.delete(sequence);
         if (attempt < attempts) this.retries++;

@@ -69,6 +69,7 @@ export class SimulatedDock {
   private factoryB: FileFlash | null = null;
   private lines: { rx: PacedLine; tx: PacedLine; close(): void }[] = [];
   private restarting = false;
+  private restartUnderWay: Promise<BootResult> | null = null;
   private stopped = false;
 
   constructor(readonly options: DockOptions) {
@@ -286,15 +287,21 @@ export class SimulatedDock {
   }
 
   /** Restart the dock as its reset line would: engine stopped cleanly, RAM wiped, boot again; serial lines stay attached. */
-  async restart(): Promise<BootResult> {
-    if (this.stopped) throw new Error('the dock is shut down');
+  restart(): Promise<BootResult> {
+    if (this.stopped) return Promise.reject(new Error('the dock is shut down'));
+    // One restart at a time: a second request joins the one under way.
+    if (this.restartUnderWay) return this.restartUnderWay;
     this.restarting = true;
-    try {
-      this.stopEngine();
-      return await this.boot();
-    } finally {
-      this.restarting = false;
-    }
+    this.restartUnderWay = (async () => {
+      try {
+        this.stopEngine();
+        return await this.boot();
+      } finally {
+        this.restarting = false;
+        this.restartUnderWay = null;
+      }
+    })();
+    return this.restartUnderWay;
   }
 
   /** True once a simulated power cut has happened: the dock is dead until the next start. */
