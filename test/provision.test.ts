@@ -10,6 +10,7 @@ import { provision, ProvisionError } from '../flash-scripts/factory-line/provisi
 import { TokenPool } from '../flash-scripts/factory-line/token-pool.ts';
 import { parseTokenFile } from '../flash-scripts/factory-line/token-file.ts';
 import { SmpClient, SmpError } from '../flash-scripts/link/smp-client.ts';
+import { registerTransport } from '../flash-scripts/link/transport.ts';
 import { flashFactoryImage } from '../flash-scripts/link/factory-flash.ts';
 import { DOCK, GROUP_DOCK, RC } from '../firmware/smp/smp-server.ts';
 import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
@@ -211,3 +212,54 @@ p('per-dock values from a CSV reach their dock sealed; a malformed CSV is refuse
 });
 
 p.run();
+
+const unplug = suite('dl7450 provision: a dock unplugged mid-flash');
+
+unplug('the unplugged dock fails with a clear error and its token stays reserved and flagged (the dock may hold it); plugged back, the next run reconciles and provisions it', async () => {
+  const l = await factoryLine();
+  const db = join(l.root, 'db');
+  const pool = TokenPool.open(db);
+  pool.import(parseTokenFile(tokenCsv(l, 4, 'unplug')));
+  pool.close();
+  const made = await Promise.all([newDock(l, 'p-0'), newDock(l, 'p-1')]);
+  // Docks on a test transport: one registration, and the test holds the docks (and their cables).
+  const docks = new Map<string, SimulatedDock>();
+  for (const d of made) {
+    const dock = new SimulatedDock({ dir: d.dir, log: () => {} });
+    await dock.boot();
+    docks.set(d.dir, dock);
+  }
+  registerTransport('testdock', async (spec) => docks.get(spec.target)!.attachInProcess(null));
+  const conns = made.map((d) => `testdock://${d.dir}`);
+  try {
+    let pulled = false;
+    const report = await provision({
+      config: l.config,
+      key: join(l.keys, 'factory.key'),
+      db,
+      connections: conns,
+      station: 's',
+      flash: { attempts: 1, bulkTimeoutMs: 100, maxRetries: 3, requestTimeoutMs: 300 },
+      onStage: (conn, stage, d) => {
+        if (!pulled && conn === conns[0] && stage === 'flash' && d?.sent && d.total && d.sent > d.total / 3) {
+          pulled = true;
+          docks.get(made[0].dir)!.cablePulled = true;
+        }
+      },
+    });
+    assert.ok(pulled);
+    assert.equal(report.docks.map((d) => d.result), ['failed', 'provisioned']);
+    assert.match(report.docks[0].error!, /no answer from the dock|too noisy/);
+    assert.equal([report.pool.reserved, report.pool.flagged, report.pool.used], [1, 1, 1]);
+    docks.get(made[0].dir)!.cablePulled = false;
+    const again = await provision({ config: l.config, key: join(l.keys, 'factory.key'), db, connections: conns, station: 's' });
+    assert.equal(again.docks.map((d) => d.result), ['provisioned', 'already-provisioned']);
+    assert.equal(again.reconciled, { used: 0, freed: 1, flagged: 0 });
+    assert.equal(again.pool, { total: 4, free: 2, reserved: 0, used: 2, flagged: 0 });
+  } finally {
+    for (const d of docks.values()) d.shutdown();
+    rmSync(l.root, { recursive: true, force: true });
+  }
+});
+
+unplug.run();

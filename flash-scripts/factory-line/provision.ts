@@ -8,7 +8,7 @@
 
 import { createHash } from 'node:crypto';
 import { SmpClient } from '../link/smp-client.ts';
-import { flashFactoryImage } from '../link/factory-flash.ts';
+import { flashFactoryImage, type FlashOptions } from '../link/factory-flash.ts';
 import { LinkError } from '../link/transport.ts';
 import { DOCK, GROUP_DOCK, GROUP_OS, OS_RESET } from '../../firmware/smp/smp-server.ts';
 import { loadRomStoreConfig } from '../romstore/romstore-config.ts';
@@ -32,6 +32,8 @@ export interface ProvisionOptions {
   firmwareVersion?: string;
   onStage?(conn: string, stage: Stage, detail?: { sent?: number; total?: number }): void;
   log?(line: string): void;
+  /** Transfer tuning (timeouts, retries); the defaults suit a real line. */
+  flash?: Pick<FlashOptions, 'attempts' | 'bulkTimeoutMs' | 'maxRetries' | 'requestTimeoutMs'>;
 }
 
 export interface DockOutcome {
@@ -195,7 +197,7 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
       const section = perDockSection(common, { dockId: id.dockId, dockPublicKey: id.perDockKey, tokenId: token.id, token: token.value, name: o.perDockValues?.get(id.dockId)?.name ?? `DL-7450 ${id.dockId.slice(0, 8)}`, values: o.perDockValues?.get(id.dockId) ?? {}, station: o.station }, key);
       const image = perDockImage(common, section);
       o.onStage?.(conn, 'flash', { sent: 0, total: image.length });
-      const flashed = await flashFactoryImage(client, image, { onProgress: (p) => o.onStage?.(conn, 'flash', { sent: p.sent, total: p.total }), log: (l) => log(`${conn}: ${l}`) });
+      const flashed = await flashFactoryImage(client, image, { ...o.flash, onProgress: (p) => o.onStage?.(conn, 'flash', { sent: p.sent, total: p.total }), log: (l) => log(`${conn}: ${l}`) });
       out.transferSeconds = flashed.transferMs / 1000;
       o.onStage?.(conn, 'verify');
       await client.request(2, GROUP_OS, OS_RESET, {});
