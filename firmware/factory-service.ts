@@ -9,15 +9,8 @@ import type { Otp } from '../hal/otp.ts';
 import { FactoryStaging, FactoryWriteError, assertFactoryMode } from '../datastore/factory/factory-staging.ts';
 import { readSlotRecord, type MountedSlots } from '../datastore/factory/factory-slots.ts';
 import { PerDockError, readPerDockSection } from '../datastore/factory/per-dock-section.ts';
-import { decodePerDockHeader, PER_DOCK_HEADER_SIZE, PER_DOCK_SIGNATURE_SIZE, PerDockFormatError } from '../datastore/factory/per-dock-format.ts';
-import type { FactoryPartition } from '../datastore/factory/factory-partition.ts';
+import { equalBytes, type FactoryPartition } from '../datastore/factory/factory-partition.ts';
 import type { DockKeystore } from '../hal/keystore.ts';
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 export interface FactoryStatus {
   locked: boolean;
@@ -52,7 +45,7 @@ export class FactoryService {
         return { slot, generation: r ? r.generation : null, sha256: r ? r.sha256 : null };
       }),
       staging: this.staging && { slot: this.staging.target, length: this.staging.length, received: this.staging.received },
-      pendingRestart: this.committed,
+      pendingRestart: this.pendingRestart,
     };
   }
 
@@ -60,7 +53,7 @@ export class FactoryService {
   begin(length: number, sha256: Uint8Array): number {
     assertFactoryMode(this.otp);
     const s = this.staging;
-    if (s && s.length === length && sameBytes(s.sha256, sha256)) return s.received;
+    if (s && s.length === length && equalBytes(s.sha256, sha256)) return s.received;
     if (this.committed) throw new FactoryWriteError('not-verified', 'a new factory image was committed and waits for a restart: reset the dock before writing another');
     this.staging = null;
     this.staging = FactoryStaging.begin(this.flashes, this.mounted.slots, this.mounted.active, this.otp, length, sha256);
@@ -74,6 +67,11 @@ export class FactoryService {
     return this.staging.received;
   }
 
+  /** A committed image waits for a restart to be served. */
+  get pendingRestart(): boolean {
+    return this.committed;
+  }
+
   get received(): number {
     return this.staging ? this.staging.received : 0;
   }
@@ -83,7 +81,7 @@ export class FactoryService {
     assertFactoryMode(this.otp);
     const s = this.staging;
     if (!s) throw new FactoryWriteError('incomplete', 'no factory write in progress: nothing to commit');
-    if (!sameBytes(s.sha256, sha256)) throw new FactoryWriteError('mismatch', 'the SHA-256 given to commit is not that of the image being staged');
+    if (!equalBytes(s.sha256, sha256)) throw new FactoryWriteError('mismatch', 'the SHA-256 given to commit is not that of the image being staged');
     let digest: Uint8Array;
     try {
       digest = s.verify(this.crypto, this.otp, (partition, flash) => this.checkPerDock(s.length, partition, flash)).sha256;
@@ -109,19 +107,12 @@ export class FactoryService {
     if (length > region.offset + region.capacity) throw new FactoryWriteError('too-large', `the image runs ${length - region.offset - region.capacity} bytes past its per-dock region`);
     if (!this.keystore) throw new FactoryWriteError('untrusted', 'this dock has no key store, so it cannot take per-dock data');
     try {
-      // The section must lie within the bytes sent: never judge what the slot held before.
-      const head = new Uint8Array(PER_DOCK_HEADER_SIZE);
-      flash.read(region.offset, head);
-      const body = decodePerDockHeader(head, region.capacity);
-      if (body === null || region.offset + PER_DOCK_HEADER_SIZE + body + PER_DOCK_SIGNATURE_SIZE > length) {
-        throw new FactoryWriteError('untrusted', 'bytes follow the common image but they are not a whole per-dock section');
-      }
       const section = readPerDockSection(flash, partition, this.crypto, this.otp, this.keystore);
-      if (!section) throw new FactoryWriteError('untrusted', 'bytes follow the common image but they are not a per-dock section');
+      // The section must lie within the bytes sent: never judge what the slot held before.
+      if (!section || region.offset + section.length > length) throw new FactoryWriteError('untrusted', 'bytes follow the common image but they are not a whole per-dock section');
       section.open();
     } catch (e) {
       if (e instanceof PerDockError) throw new FactoryWriteError('untrusted', `the staged image was not committed: ${e.message}`);
-      if (e instanceof PerDockFormatError) throw new FactoryWriteError('untrusted', `the staged image was not committed: ${e.message}`);
       throw e;
     }
   }

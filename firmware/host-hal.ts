@@ -24,6 +24,8 @@ export interface HostHal {
   otpManufacturerPublicKey(): ArrayBuffer;
   otpDeviceSecret(): ArrayBuffer;
   otpFactoryLocked(): boolean;
+  /** Reset the chip once the UART has sent what it holds (the answer to the reset request). Absent: no reset line. */
+  systemReset?(): void;
   /** The key store; absent on a host without one. */
   perDockPublicKey?(): ArrayBuffer;
   openSealed?(epk: ArrayBuffer, nonce: ArrayBuffer, ciphertext: ArrayBuffer, tag: ArrayBuffer, aad: ArrayBuffer): ArrayBuffer | undefined;

@@ -25,7 +25,6 @@ import { ConsoleFrameDecoder, encodeConsoleFrames } from './smp/smp-console-fram
 const FIRMWARE_VERSION = '0.1.0';
 let smp: SmpServer | null = null;
 let serial: DockSerial | null = null;
-let resetRequested = false;
 
 /** The serial port's protocol handler (SMP + bulk lane), made on first use. */
 function dockSerial(): DockSerial {
@@ -60,9 +59,7 @@ function smpServer(): SmpServer {
     restartApp: () => startApp({ runtime: '', factory: '', ephemeral: '', perDock: '', appTier: null, appChecksum: null, failedApps: [] }).appTier ?? 'none',
     factory,
     events,
-    requestReset: () => {
-      resetRequested = true;
-    },
+    requestReset: hostHal().systemReset ? () => hostHal().systemReset!() : undefined,
     inspect: () => inspectDock(lastBoot, factory, dockId, FIRMWARE_VERSION),
     openBulk: (total, sink, frameSize, window) => dockSerial().openBulk(total, sink, frameSize, window),
     identity: () => {
@@ -79,7 +76,7 @@ function smpServer(): SmpServer {
         // Tokens in every committed slot, served or not: a station must not hand any of them to another dock.
         heldTokens: heldTokens(slots ? slots.flashes : [], otp),
         // A committed image is served (with its per-dock section) only after a restart.
-        pendingRestart: factory ? factory.status().pendingRestart : false,
+        pendingRestart: factory ? factory.pendingRestart : false,
       };
     },
     perDockCheck: () => {
@@ -118,11 +115,6 @@ function smpServer(): SmpServer {
   boot,
   mountTiers,
   startApp: (report: BootReport) => startApp(report),
-  /** Answer one SMP request packet (after boot); the engine host feeds it from the serial line. */
-  smpHandle: (request: ArrayBuffer): ArrayBuffer => {
-    const reply = smpServer().handle(new Uint8Array(request));
-    return reply ? (reply.slice().buffer as ArrayBuffer) : new ArrayBuffer(0); // empty: no answer
-  },
   /** Bytes from the serial port (SMP and the bulk lane); returns the bytes to send back. */
   serialRx: (bytes: ArrayBuffer): ArrayBuffer => {
     const out = dockSerial().rx(new Uint8Array(bytes));
@@ -132,8 +124,6 @@ function smpServer(): SmpServer {
   ConsoleFrameDecoder,
   encodeConsoleFrames,
   runTimers: (now: number) => (timers ? timers.runDue(now) : -1),
-  /** True once the link asked for a restart (the host restarts the engine after the answer went out). */
-  resetRequested: () => resetRequested,
   /** A clean stop: commit and checkpoint the runtime store so the next boot reads little. */
   factoryReset: () => Datastore.factoryReset(),
   shutdown: () => {

@@ -42,7 +42,8 @@ export class FactoryItemError extends Error {
   }
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+/** Byte equality that looks at every byte (digests and signatures are compared with it). */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];

@@ -8,7 +8,7 @@
 import type { Crypto } from '../../hal/crypto.ts';
 import type { FlashPartition } from '../../hal/flash.ts';
 import type { Otp } from '../../hal/otp.ts';
-import { FactoryPartition, FactoryVerificationError } from './factory-partition.ts';
+import { equalBytes, FactoryPartition, FactoryVerificationError } from './factory-partition.ts';
 import { encodeSlotRecord, slotRecordOffset } from './slot-record.ts';
 import { decodeHeader, HEADER_SIZE, TRAILER_SIZE, type FactoryHeader } from './partition-format.ts';
 import type { SlotState } from './factory-slots.ts';
@@ -155,9 +155,7 @@ export class FactoryStaging {
       throw new FactoryWriteError('too-large', `the image runs ${this.length - header.perDockOffset - header.perDockCapacity} bytes past its per-dock region`);
     }
     const digest = crypto.sha256Flash(this.flash, 0, this.length);
-    for (let i = 0; i < 32; i++) {
-      if (digest[i] !== this.sha256[i]) throw new FactoryWriteError('mismatch', 'the bytes on flash are not the bytes announced (their SHA-256 differs): the image was damaged in transfer; send it again');
-    }
+    if (!equalBytes(digest, this.sha256)) throw new FactoryWriteError('mismatch', 'the bytes on flash are not the bytes announced (their SHA-256 differs): the image was damaged in transfer; send it again');
     let partition: FactoryPartition;
     try {
       partition = FactoryPartition.mount(this.flash, crypto, otp);

@@ -7,7 +7,7 @@ import type { Crypto } from '../../hal/crypto.ts';
 import type { FlashPartition } from '../../hal/flash.ts';
 import type { Otp } from '../../hal/otp.ts';
 import type { DockKeystore } from '../../hal/keystore.ts';
-import type { FactoryPartition } from './factory-partition.ts';
+import { equalBytes, type FactoryPartition } from './factory-partition.ts';
 import { decodeHeader, HEADER_SIZE } from './partition-format.ts';
 import {
   decodePerDockBody,
@@ -35,14 +35,10 @@ export class PerDockError extends Error {
 }
 
 export interface PerDockSection extends PerDockPublic {
+  /** Bytes the section takes from the start of the region: header, body and signature. */
+  length: number;
   /** Decrypt the secrets (in the heap only while the caller holds them). */
   open(): PerDockSecrets;
-}
-
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**
@@ -101,9 +97,10 @@ export function readPerDockSection(flash: FlashPartition, partition: FactoryPart
     throw e;
   }
   if (pub.dockId !== otp.dockId()) throw new PerDockError('other-dock', `issued for dock ${pub.dockId.slice(0, 12)}…, not this one (${otp.dockId().slice(0, 12)}…)`);
-  if (!same(pub.imageDigest, partition.digest)) throw new PerDockError('other-image', 'issued with another common factory image');
+  if (!equalBytes(pub.imageDigest, partition.digest)) throw new PerDockError('other-image', 'issued with another common factory image');
   return {
     ...pub,
+    length: signed.length + PER_DOCK_SIGNATURE_SIZE,
     open(): PerDockSecrets {
       const plain = keystore.openSealed(pub.sealed, sealAad(pub.dockId, pub.imageDigest, pub.tokenId));
       if (!plain) throw new PerDockError('sealed', 'the secrets do not open with this dock\'s key');

@@ -160,6 +160,7 @@ export class SimulatedDock {
       display: this.display,
       log,
       watchdogMs: 5000,
+      onReset: () => this.resetWhenDrained(),
     });
     if (this.stopped) {
       host.dispose();
@@ -266,7 +267,6 @@ export class SimulatedDock {
         return;
       }
       if (out) tx.push(out);
-      if (this.host?.eval('dl7450.resetRequested()') === true) this.restartAfter(tx);
     });
     end.onData((b) => {
       if (!this.cablePulled) rx.push(noiseIn ? noiseIn.apply(b) : b);
@@ -274,16 +274,20 @@ export class SimulatedDock {
     this.lines.push({ rx, tx, close: () => end.close() });
   }
 
-  /** OS reset over the link: once the answer is on the wire, the dock restarts (its RAM, the ephemeral tier, is lost). */
-  private restartAfter(tx: PacedLine): void {
+  /**
+   * The firmware pulled the reset line (OS reset over the link): no more
+   * input is taken; once the answer is on the wire the dock restarts (its
+   * RAM, the ephemeral tier, is lost).
+   */
+  private resetWhenDrained(): void {
     this.restarting = true;
     const wait = () => {
-      if (tx.backlog > 0) return void setTimeout(wait, 5);
+      if (this.lines.some((l) => l.tx.backlog > 0)) return void setTimeout(wait, 5);
       setTimeout(() => {
         void this.restart().catch((e) => (this.options.log ?? console.log)(`restart failed: ${(e as Error).message}`));
       }, 20);
     };
-    wait();
+    setTimeout(wait, 0); // the answer is queued when the firmware returns, after this call
   }
 
   /** Restart the dock as its reset line would: engine stopped cleanly, RAM wiped, boot again; serial lines stay attached. */

@@ -32,6 +32,8 @@ export interface EngineOptions {
   keystore?: DockKeystore;
   ephemeral?: EphemeralArea | null;
   display?: SimDisplay;
+  /** The chip's reset line: called when the firmware asks for a reset (the host restarts it once the UART drains). */
+  onReset?: () => void;
 }
 
 function exact(view: Uint8Array): ArrayBuffer {
@@ -232,6 +234,13 @@ export class EngineHost {
       fn('otpFactoryLocked', () => (otp.factoryLocked() ? vm.true : vm.false));
       fn('otpLockFactory', () => {
         otp.lockFactory();
+        return undefined;
+      });
+    }
+    const onReset = o.onReset;
+    if (onReset) {
+      fn('systemReset', () => {
+        onReset();
         return undefined;
       });
     }
