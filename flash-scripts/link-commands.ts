@@ -7,9 +7,10 @@ import { createHash } from 'node:crypto';
 import { flagText, parseArgs, UsageError, type Args } from './cli-args.ts';
 import { SmpClient } from './link/smp-client.ts';
 import { flashFactoryImage, type Lane } from './link/factory-flash.ts';
+import { downloadFile, uploadFile } from './link/fs-transfer.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { AppBuildError, buildApp } from './toolchain/app-build.ts';
-import { DOCK, GROUP_DOCK, GROUP_FS, GROUP_OS, GROUP_SETTINGS, OS_INFO, OS_RESET } from '../firmware/smp/smp-server.ts';
+import { DOCK, GROUP_DOCK, GROUP_OS, GROUP_SETTINGS, OS_INFO, OS_RESET } from '../firmware/smp/smp-server.ts';
 
 export const LINK_USAGE = `  dl7450 ping <conn> [--json]
   dl7450 flash <conn> <factory.bin> [--lane auto|bulk|smp] [--no-reset] [--json]
@@ -91,12 +92,7 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
           if (app.violations.length > 0) throw new AppBuildError(`${file} uses what the dock's engine lacks: ${app.violations.map((v) => v.rule).join('; ')}`);
           code = new TextEncoder().encode(app.code);
         } else code = new Uint8Array(readFileSync(file));
-        const CHUNK = 1024;
-        for (let off = 0; off < code.length; ) {
-          const body: Record<string, unknown> = { name: '/code/app.js', off, data: code.subarray(off, off + CHUNK) };
-          if (off === 0) body.len = code.length;
-          off = (await client.request(2, GROUP_FS, 0, body)).off as number;
-        }
+        await uploadFile(client, '/code/app.js', code);
         const answer = await client.request(2, GROUP_DOCK, DOCK.RESTART_APP, {});
         emit(`sent ${code.length} bytes of code to the ephemeral tier; the dock now runs the ${String(answer.app)} app (a restart returns to the stored one)`, { ok: true, bytes: code.length, app: answer.app });
         return 0;
@@ -135,14 +131,9 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
           if (!file || !remote) throw new UsageError('fs upload needs <conn> <file> <remote name>');
           if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
           const bytes = new Uint8Array(readFileSync(file));
+          if (bytes.length === 0) throw new UsageError(`${file} is empty: there is nothing to upload`);
           const bar = new ProgressBar(`upload ${remote}`, !json && process.stderr.isTTY === true);
-          for (let off = 0; off < bytes.length || off === 0; ) {
-            const body: Record<string, unknown> = { name: remote, off, data: bytes.subarray(off, off + 1024) };
-            if (off === 0) body.len = bytes.length;
-            off = (await client.request(2, GROUP_FS, 0, body)).off as number;
-            bar.update(off, bytes.length);
-            if (bytes.length === 0) break;
-          }
+          await uploadFile(client, remote, bytes, (sent, total) => bar.update(sent, total));
           bar.done();
           emit(`uploaded ${file} to ${remote} (${bytes.length} bytes, checked and stored by the dock)`, { ok: true, name: remote, bytes: bytes.length });
           return 0;
@@ -150,17 +141,7 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
         if (sub === 'download') {
           const [remote, file] = a.positional;
           if (!remote || !file) throw new UsageError('fs download needs <conn> <remote name> <file>');
-          const parts: Uint8Array[] = [];
-          let len = -1;
-          for (let off = 0; len < 0 || off < len; ) {
-            const r = await client.request(0, GROUP_FS, 0, { name: remote, off });
-            if (off === 0) len = r.len as number;
-            const data = r.data as Uint8Array;
-            if (data.length === 0) break;
-            parts.push(data);
-            off += data.length;
-          }
-          const all = Buffer.concat(parts);
+          const all = await downloadFile(client, remote);
           writeFileSync(`${file}.partial`, all);
           renameSync(`${file}.partial`, file);
           emit(`downloaded ${remote} to ${file} (${all.length} bytes)`, { ok: true, name: remote, bytes: all.length, sha256: createHash('sha256').update(all).digest('hex') });
