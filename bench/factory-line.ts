@@ -8,28 +8,20 @@
 // quick look.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { generateSigningKeys } from '../flash-scripts/signing-keys.ts';
 import { provision } from '../flash-scripts/factory-line/provision.ts';
 import { TokenPool } from '../flash-scripts/factory-line/token-pool.ts';
-import { makeNoisePng } from '../test/support/image-files.ts';
+import { writeNoiseRomStore } from '../test/support/noise-rom-store.ts';
 import type { BenchLine } from './runtime.ts';
 
 const BAUD = 921_600;
 const bin = join(resolve(import.meta.dirname, '..'), 'bin', 'dl7450.mjs');
 
 function romStore(dir: string, mib: number): string {
-  const lines = ['images:'];
-  const side = Math.floor(Math.sqrt((mib * 1024 * 1024) / 6 / 3));
-  for (let i = 0; i < 6; i++) {
-    writeFileSync(join(dir, `bg${i}.png`), makeNoisePng(side, side, 200 + i));
-    lines.push(`  bg${i}:`, `    path: \${CONFIG_PATH}/bg${i}.png`, '    type: png');
-  }
-  lines.push('kv_store:', '  content_url: "https://content.example/dl7450"');
-  writeFileSync(join(dir, 'romstore.yaml'), lines.join('\n') + '\n');
-  return join(dir, 'romstore.yaml');
+  return writeNoiseRomStore(dir, mib, 200, 'kv_store:\n  content_url: "https://content.example/dl7450"\n').config;
 }
 
 async function startDock(dir: string, keys: string): Promise<{ proc: ChildProcess; conn: string }> {

@@ -5,7 +5,7 @@
 // lineRateRatio divides it by the line rate. DL7450_LINK_BENCH_MIB scales the
 // image down for a quick look (the README quotes 12 MiB).
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
@@ -14,22 +14,15 @@ import { flashFactoryImage, type Lane } from '../flash-scripts/link/factory-flas
 import { loadRomStoreConfig } from '../flash-scripts/romstore/romstore-config.ts';
 import { buildFactoryImage } from '../flash-scripts/romstore/factory-image-builder.ts';
 import { loadPrivateKey } from '../flash-scripts/signing-keys.ts';
-import { makeNoisePng } from '../test/support/image-files.ts';
+import { writeNoiseRomStore } from '../test/support/noise-rom-store.ts';
 import { ptyPair } from '../test/support/pty-pair.ts';
 import type { BenchLine } from './runtime.ts';
 
 const BAUD = 921_600;
 
 function bigImage(dir: string, mib: number): Uint8Array {
-  const lines = ['images:'];
-  const per = (mib * 1024 * 1024) / 6;
-  const side = Math.floor(Math.sqrt(per / 3));
-  for (let i = 0; i < 6; i++) {
-    writeFileSync(join(dir, `bg${i}.png`), makeNoisePng(side, side, 100 + i));
-    lines.push(`  bg${i}:`, `    path: \${CONFIG_PATH}/bg${i}.png`, '    type: png');
-  }
-  writeFileSync(join(dir, 'big.yaml'), lines.join('\n') + '\n');
-  return buildFactoryImage(loadRomStoreConfig(join(dir, 'big.yaml')), loadPrivateKey(join(dir, 'dev-keys', 'factory.key'))).image;
+  const { config } = writeNoiseRomStore(dir, mib, 100);
+  return buildFactoryImage(loadRomStoreConfig(config), loadPrivateKey(join(dir, 'dev-keys', 'factory.key'))).image;
 }
 
 export async function linkThroughput(): Promise<BenchLine[]> {

@@ -2,7 +2,7 @@
 // 10,000 keys and a signed factory partition with 12 MiB of images (six
 // ~2 MiB PNGs), plus the OTP that trusts it.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimFlash } from '../../simulator/flash/sim-flash.ts';
@@ -12,7 +12,7 @@ import { encodeValue } from '../../datastore/value-codec.ts';
 import { generateSigningKeys, loadPrivateKey, loadPublicKeyRaw } from '../../flash-scripts/signing-keys.ts';
 import { loadRomStoreConfig } from '../../flash-scripts/romstore/romstore-config.ts';
 import { buildFactoryImage } from '../../flash-scripts/romstore/factory-image-builder.ts';
-import { makeNoisePng } from './image-files.ts';
+import { writeNoiseRomStore } from './noise-rom-store.ts';
 import { flashHolding } from './factory-flash.ts';
 
 const MiB = 1024 * 1024;
@@ -33,16 +33,8 @@ export function loadedDock(keys = 10_000): LoadedDock {
   const work = mkdtempSync(join(tmpdir(), 'dl7450-dock-fixture-'));
   try {
     const signing = generateSigningKeys(join(work, 'keys'));
-    const lines = ['images:'];
-    let imageBytes = 0;
-    for (let i = 0; i < 6; i++) {
-      const png = makeNoisePng(836, 836, i);
-      imageBytes += png.length;
-      writeFileSync(join(work, `bg${i}.png`), png);
-      lines.push(`  bg${i}:`, `    path: \${CONFIG_PATH}/bg${i}.png`, '    type: png');
-    }
-    writeFileSync(join(work, 'config.yaml'), lines.join('\n') + '\n');
-    const image = buildFactoryImage(loadRomStoreConfig(join(work, 'config.yaml')), loadPrivateKey(signing.privatePath)).image;
+    const { config, imageBytes } = writeNoiseRomStore(work, 12);
+    const image = buildFactoryImage(loadRomStoreConfig(config), loadPrivateKey(signing.privatePath)).image;
     const factory = flashHolding(image, 13 * MiB);
     return { runtime, factory, otp: SimOtp.burn(loadPublicKeyRaw(signing.publicPath), 'loaded-dock'), keys, imageBytes };
   } finally {
