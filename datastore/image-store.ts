@@ -2,10 +2,10 @@
 // stored, handed out as copies (get) or as tokens that never copy the image
 // into the script heap (getToken; the display reads through the token).
 
-import { checkImage } from '../images/image-check.ts';
+import { checkImage, headDimensions } from '../images/image-check.ts';
 import { isImageType, NONE, type ImageType } from '../images/image-type.ts';
 import { storeScope, type ScopeOptions } from './tiers/store-scope.ts';
-import { APPLICATION_DATA, LOOKUP_ORDER, TIER_NAMES, type Durability, type ItemRef, type Tier, type TierSet } from './tiers/tier-set.ts';
+import { APPLICATION_DATA, FACTORY_DATA, LOOKUP_ORDER, TIER_NAMES, type Durability, type ItemRef, type Tier, type TierSet } from './tiers/tier-set.ts';
 import { NotFoundError, TierError, TokenInvalidError } from './tiers/tier-errors.ts';
 
 /** A small opaque handle: which tier, which image, which version of it. */
@@ -91,14 +91,12 @@ export class ImageStore {
   }
 
   private dimensions(ref: ItemRef): { width: number; height: number } | undefined {
-    const item = ref.tier === 0 ? this.tiers.factory?.info('image', ref.name) : undefined;
+    const item = ref.tier === FACTORY_DATA ? this.tiers.factory?.info('image', ref.name) : undefined;
     if (item && item.width) return { width: item.width, height: item.height ?? 0 };
-    // PNG and BMP keep their size at fixed places in the first bytes.
-    const head = new Uint8Array(32);
+    // The size sits in the first bytes (a JPEG's frame header usually within the first kilobyte).
+    const head = new Uint8Array(Math.min(1024, ref.size));
     const n = this.tiers.readRange(ref, 0, head);
-    if (n >= 24 && ref.encoding === 1) return { width: be32(head, 16), height: be32(head, 20) };
-    if (n >= 26 && ref.encoding === 2) return { width: le32(head, 18), height: Math.abs(le32(head, 22) | 0) };
-    return undefined;
+    return headDimensions(head.subarray(0, n), ref.encoding as ImageType);
   }
 
   private resolve(token: ImageToken): ItemRef {
@@ -109,9 +107,3 @@ export class ImageStore {
   }
 }
 
-function be32(b: Uint8Array, at: number): number {
-  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
-}
-function le32(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
-}

@@ -14,7 +14,14 @@ export enum ValueEncoding {
 
 export type DockValue = string | number | boolean | null | Uint8Array | DockValue[] | { [key: string]: DockValue };
 
-const cbor = new Encoder({ useRecords: false, tagUint8Array: false, variableMapSize: true, mapsAsObjects: true });
+/**
+ * Plain CBOR (RFC 8949) without cbor-x's extension tags: the one encoder for
+ * every byte another implementation reads, hashes or signs (values, the
+ * factory manifest, per-dock sections, SMP payloads). Keys are written in
+ * the order the object has them, so callers that sign fix that order.
+ */
+export const plainCbor = new Encoder({ useRecords: false, tagUint8Array: false, variableMapSize: true, mapsAsObjects: true });
+const cbor = plainCbor;
 
 export function encodeValue(value: DockValue): { encoding: ValueEncoding; bytes: Uint8Array } {
   if (value instanceof Uint8Array) return { encoding: ValueEncoding.Bytes, bytes: value };

@@ -10,7 +10,8 @@
 // Errors print one clear message (every problem, for a config) and exit 1;
 // usage errors exit 2. Nothing is written unless the whole command succeeds.
 
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { generateSigningKeys, KeyFileError, loadPrivateKey, loadPublicKeyRaw } from './signing-keys.ts';
 import { loadRomStoreConfig, RomStoreConfigError } from './romstore/romstore-config.ts';
 import { buildFactoryImage, FactoryImageTooLargeError } from './romstore/factory-image-builder.ts';
@@ -72,6 +73,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       if (typeof dir !== 'string') throw new UsageError(`sim ${command} needs --dir <dock dir>`);
       const factory = a.flags.get('factory');
       const otp = a.flags.get('otp');
+      if (typeof factory === 'string' && typeof otp !== 'string') throw new UsageError('--factory needs --otp <otp.json>: the OTP of a dock that trusts the key the image was signed with');
       if (command === 'factory-reset') {
         SimulatedDock.factoryReset(dir);
         out('factory reset done: runtime partition reformatted, ephemeral area wiped, factory image untouched');
@@ -145,6 +147,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       const loaded = loadRomStoreConfig(config);
       const built = buildFactoryImage(loaded, loadPrivateKey(key));
       // Write whole or not at all.
+      if (!existsSync(dirname(resolve(target)))) throw new UsageError(`${target}: the folder ${dirname(target)} does not exist; create it or write elsewhere`);
       const tmp = `${target}.partial`;
       writeFileSync(tmp, built.image);
       renameSync(tmp, target);
@@ -161,7 +164,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       const a = parseArgs(rest, ['pubkey']);
       const [file] = a.positional;
       if (!file) throw new UsageError('romstore inspect needs <factory.bin>');
-      if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+      if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`${file}: no such file (give the factory image file romstore build wrote)`);
       const pub = a.flags.get('pubkey');
       const report = inspectFactoryImage(new Uint8Array(readFileSync(file)), typeof pub === 'string' ? loadPublicKeyRaw(pub) : null);
       if (a.flags.has('json')) out(JSON.stringify(report));

@@ -59,6 +59,29 @@ export function checkImage(bytes: Uint8Array, declared: ImageType, name = 'image
 
 type Fail = (reason: string) => never;
 
+/**
+ * Width and height from the first bytes of a stored image (one that passed
+ * checkImage), without reading the rest: PNG's IHDR, BMP's DIB header (both
+ * layouts), a JPEG's frame header if it lies within `head`. undefined when
+ * `head` is too short to tell.
+ */
+export function headDimensions(head: Uint8Array, type: ImageType): { width: number; height: number } | undefined {
+  if (type === PNG && head.length >= 24) return { width: u32be(head, 16), height: u32be(head, 20) };
+  if (type === BMP && head.length >= 18) {
+    const dib = u32le(head, 14);
+    if (dib === 12 && head.length >= 22) return { width: u16le(head, 18), height: u16le(head, 20) };
+    if (head.length >= 26) return { width: i32le(head, 18), height: Math.abs(i32le(head, 22)) };
+  }
+  if (type === JPEG) {
+    for (let at = 2; at + 9 <= head.length && head[at] === 0xff; ) {
+      const marker = head[at + 1];
+      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return { width: u16be(head, at + 7), height: u16be(head, at + 5) };
+      at += 2 + u16be(head, at + 2);
+    }
+  }
+  return undefined;
+}
+
 function u32be(b: Uint8Array, at: number): number {
   return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
 }

@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { checkImage, ImageInvalidError, sniffImageType } from '../images/image-check.ts';
+import { checkImage, headDimensions, ImageInvalidError, sniffImageType } from '../images/image-check.ts';
 import { BMP, JPEG, NONE, PNG, imageTypeFromName, type ImageType } from '../images/image-type.ts';
 import { crc32 } from '../datastore/runtime/crc32.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
@@ -118,6 +118,27 @@ invalid('mutated files never crash the checker: every outcome is a result or an 
     }
   }
   assert.ok(refused > cases / 3, `${refused} of ${cases} mutated files refused`);
+});
+
+valid('headDimensions reads the size from the first bytes as checkImage finds it: PNG, both BMP header layouts, JPEG', () => {
+  const core = makeBmp(5, 3);
+  // The same picture with the 12-byte OS/2 core header: 16-bit sizes at 18 and 20.
+  const os2 = new Uint8Array(26 + (core.length - 54));
+  const v = new DataView(os2.buffer);
+  os2.set([0x42, 0x4d]);
+  v.setUint32(2, os2.length, true);
+  v.setUint32(10, 26, true);
+  v.setUint32(14, 12, true);
+  v.setUint16(18, 5, true);
+  v.setUint16(20, 3, true);
+  v.setUint16(22, 1, true);
+  v.setUint16(24, 24, true);
+  os2.set(core.subarray(54), 26);
+  for (const [bytes, type] of [[makePng(64, 48), PNG], [core, BMP], [os2, BMP], [makeJpeg(40, 24), JPEG]] as [Uint8Array, ImageType][]) {
+    const full = checkImage(bytes, type);
+    assert.equal(headDimensions(bytes.subarray(0, 1024), type), { width: full.width, height: full.height }, `type ${type}`);
+  }
+  assert.is(headDimensions(makePng(4, 4).subarray(0, 10), PNG), undefined);
 });
 
 valid.run();

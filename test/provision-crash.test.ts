@@ -69,8 +69,19 @@ crash('the provisioning process killed at random points, 50 times, rerun each ti
   const line = await factoryLine();
   const db = join(line.root, 'db');
   let pool = TokenPool.open(db);
-  pool.import(parseTokenFile(tokenCsv(line, 300, 'crash')));
-  const total = pool.status().total;
+  const ids = parseTokenFile(tokenCsv(line, 300, 'crash'));
+  pool.import(ids);
+  const total = ids.length;
+  /** Token states read record by record (not the pool's own counters, which derive used from the others). */
+  const census = () => {
+    const c = { free: 0, reserved: 0, used: 0, missing: 0 };
+    for (const { id } of ids) {
+      const r = pool.token(id);
+      if (!r) c.missing++;
+      else c[r.state]++;
+    }
+    return c;
+  };
   const random = seededRandom(2026);
   const stations: Station[] = [];
   let made = 0;
@@ -90,8 +101,14 @@ crash('the provisioning process killed at random points, 50 times, rerun each ti
       pool.close();
       pool = TokenPool.open(db);
       // Invariants, from the docks' flash and the database.
-      const st = pool.status();
-      assert.is(st.free + st.reserved + st.used, total, `round ${round}: a token was lost`);
+      const c = census();
+      assert.is(c.missing, 0, `round ${round}: a token record vanished`);
+      assert.equal(pool.status(), { total, free: c.free, reserved: c.reserved, used: c.used, flagged: pool.status().flagged }, `round ${round}: the pool's counters disagree with its records`);
+      // Used means a dock holds it (the docks are read below): never used by nobody.
+      for (const { id } of ids) {
+        const r = pool.token(id)!;
+        if (r.state === 'used') assert.ok(everHeld.get(id) === r.dockId || stations.some((s) => s.dockId === r.dockId), `round ${round}: token ${id} is used but no dock holds it`);
+      }
       const onDocks = new Map<string, string>();
       for (const s of stations) {
         const token = tokenOnDock(s);
@@ -126,8 +143,13 @@ crash('the provisioning process killed at random points, 50 times, rerun each ti
       assert.equal([pool.token(token!)!.state, pool.token(token!)!.dockId], ['used', s.dockId]);
       assert.ok(pool.audit({ dockId: s.dockId }).some((a) => a.tokenId === token));
     }
+    for (const s of stations) everHeld.set(tokenOnDock(s)!, s.dockId);
     const st = pool.status();
     assert.is(st.reserved, 0, 'every reservation was reconciled');
+    // None lost: the used tokens are exactly those docks hold (or held when they left the line), the rest are free.
+    const used = ids.filter(({ id }) => pool.token(id)!.state === 'used').map(({ id }) => id);
+    assert.equal(new Set(used), new Set(everHeld.keys()));
+    assert.equal(census(), { free: total - everHeld.size, reserved: 0, used: everHeld.size, missing: 0 });
     assert.is(st.used, provisionedDocks + stations.length);
     console.log(`    ${made} docks on the line, ${killed} of 50 runs killed mid-way, ${provisionedDocks + stations.length} docks provisioned; pool ${JSON.stringify(st)}`);
   } finally {

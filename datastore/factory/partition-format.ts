@@ -2,7 +2,7 @@
 // implementation, used by the dock's reader and by the host builder; the
 // specification is FORMAT.md beside this file.
 
-import { Encoder } from 'cbor-x';
+import { plainCbor } from '../value-codec.ts';
 import { crc32 } from '../runtime/crc32.ts';
 
 export const FACTORY_MAGIC = 0x50464c44; // "DLFP"
@@ -69,7 +69,7 @@ export class FactoryFormatError extends Error {
 }
 
 // Plain CBOR, no cbor-x tags: the manifest is hashed and signed, and read by other tools.
-const cbor = new Encoder({ useRecords: false, tagUint8Array: false, variableMapSize: true, mapsAsObjects: true });
+const cbor = plainCbor;
 
 export function alignUp(n: number, to: number): number {
   return Math.ceil(n / to) * to;

@@ -5,7 +5,7 @@
 // sealed to the dock's own X25519 key. One implementation: the station
 // encodes, the dock decodes.
 
-import { Encoder } from 'cbor-x';
+import { plainCbor } from '../value-codec.ts';
 import type { SealedBox } from '../../hal/keystore.ts';
 
 export const PER_DOCK_MAGIC = 0x444c5044; // the bytes 'DLPD'
@@ -13,7 +13,7 @@ export const PER_DOCK_VERSION = 1;
 export const PER_DOCK_HEADER_SIZE = 12;
 export const PER_DOCK_SIGNATURE_SIZE = 64;
 
-const cbor = new Encoder({ useRecords: false, tagUint8Array: false, variableMapSize: true, mapsAsObjects: true });
+const cbor = plainCbor;
 
 export interface PerDockPublic {
   /** The dock this section is for (64 hex digits, its OTP id). */

@@ -154,6 +154,12 @@ export class RuntimeStore {
 
   // ---- lifecycle -------------------------------------------------------------
 
+  /** An empty store on the same partition with this store's own options (clock, durability, limits): factory reset. */
+  reformat(): RuntimeStore {
+    const { clock, ...rest } = this.opts;
+    return RuntimeStore.format(this.flash, { ...rest, ...(clock ? { clock } : {}) });
+  }
+
   /**
    * Make an empty store. Over an existing store this is atomic: one new
    * sector whose header says "the log starts here" (old sectors become free

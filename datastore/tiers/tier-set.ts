@@ -43,8 +43,6 @@ export interface TierSetParts {
   factory?: FactoryPartition | null;
   ephemeral?: EphemeralArea | null;
   clock?: Clock | null;
-  /** Options to reopen the runtime store with after a factory reset. */
-  runtimeOptions?: RuntimeStoreOptions;
   /** Why the ephemeral area is missing, for the errors that name it. */
   ephemeralProblem?: string;
   factoryProblem?: string;
@@ -65,7 +63,6 @@ export class TierSet {
   readonly factory: FactoryPartition | null;
   readonly ephemeral: EphemeralArea | null;
   readonly clock: Clock | null;
-  private readonly runtimeOptions: RuntimeStoreOptions;
   private readonly problems: Record<Tier, string>;
   private listeners: { prefix: string; kind: ItemKind; callback: (name: string, tier: Tier) => void }[] = [];
   private pending: { kind: ItemKind; name: string; tier: Tier }[] = [];
@@ -75,7 +72,6 @@ export class TierSet {
     this.factory = parts.factory ?? null;
     this.ephemeral = parts.ephemeral ?? null;
     this.clock = parts.clock ?? null;
-    this.runtimeOptions = parts.runtimeOptions ?? {};
     this.problems = {
       [FACTORY_DATA]: parts.factoryProblem ?? 'no verified factory image',
       [APPLICATION_DATA]: 'no runtime partition',
@@ -207,7 +203,7 @@ export class TierSet {
    */
   factoryReset(): void {
     this.ephemeral?.clear();
-    if (this.runtime) this.runtime = RuntimeStore.format(this.runtime.flash, this.runtimeOptions);
+    if (this.runtime) this.runtime = this.runtime.reformat();
     this.pending = [];
   }
 

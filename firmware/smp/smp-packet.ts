@@ -2,7 +2,7 @@
 // a CBOR map payload. Plain CBOR only (no cbor-x record tags), so any SMP
 // client decodes every reply. Spec: FORMAT.md beside this file.
 
-import { Encoder } from 'cbor-x';
+import { plainCbor } from '../../datastore/value-codec.ts';
 
 /** The version field of an SMP v2 header (bits 3-4 of the op byte). */
 export const SMP_V2 = 1;
@@ -19,7 +19,7 @@ export interface SmpHeader {
 
 export const HEADER_SIZE = 8;
 
-const cbor = new Encoder({ useRecords: false, tagUint8Array: false, variableMapSize: true, mapsAsObjects: true });
+const cbor = plainCbor;
 
 export function encodePacket(h: Omit<SmpHeader, 'length'>, payload: Record<string, unknown>): Uint8Array {
   const body = cbor.encode(payload) as Uint8Array;

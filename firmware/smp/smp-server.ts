@@ -12,8 +12,8 @@ import { APPLICATION_DATA, EPHEMERAL_DATA } from '../../datastore/tiers/tier-set
 import { CodeStore } from '../../datastore/code-store.ts';
 import { utf8Decode, utf8Encode } from '../../datastore/runtime/key-text.ts';
 import { ImageStore } from '../../datastore/image-store.ts';
-import { ImageInvalidError } from '../../images/image-check.ts';
-import { BMP, JPEG, NONE, PNG, type ImageType } from '../../images/image-type.ts';
+import { ImageInvalidError, sniffImageType } from '../../images/image-check.ts';
+import { NONE } from '../../images/image-type.ts';
 import { FactoryWriteError, type FactoryWriteProblem } from '../../datastore/factory/factory-staging.ts';
 import type { FactoryService } from '../factory-service.ts';
 import { PerDockError } from '../../datastore/factory/per-dock-section.ts';
@@ -249,7 +249,7 @@ export class SmpServer {
       this.upload = null;
       if (isCode) new CodeStore({ tiers: this.ctx.tiers, tier: EPHEMERAL_DATA }).put(utf8Decode(all));
       else {
-        const type = imageTypeOf(all);
+        const type = sniffImageType(all);
         if (type === NONE) throw new Refusal(RC.INVALID, `${name}: the bytes are not a PNG, BMP or JPEG file (by their first bytes)`);
         try {
           new ImageStore({ tiers: this.ctx.tiers }).put(tag, all, type, { durability: 'immediate' });
@@ -365,14 +365,6 @@ export class SmpServer {
     }
     return null;
   }
-}
-
-/** The type an image's bytes announce (the checker then proves it). */
-function imageTypeOf(b: Uint8Array): ImageType {
-  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return PNG;
-  if (b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d) return BMP;
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return JPEG;
-  return NONE;
 }
 
 function utf8OrNull(b: Uint8Array): string | null {
