@@ -14,7 +14,7 @@ const MAX_KEYS = 200;
 
 export function inspectDock(boot: BootReport | null, factory: FactoryService | null, dockId: string, firmwareVersion: string): Record<string, unknown> {
   const tiers = Datastore.current();
-  const keys = new KvStore({ tiers }).list();
+  const keys = countPaged((after) => new KvStore({ tiers }).list({ after, limit: MAX_KEYS }));
   const images = new ImageStore({ tiers });
   const runtime = tiers.runtime;
   const status = factory?.status();
@@ -22,8 +22,8 @@ export function inspectDock(boot: BootReport | null, factory: FactoryService | n
     dock: { id: dockId, firmware: firmwareVersion },
     boot: boot ? { runtime: boot.runtime, factory: boot.factory, ephemeral: boot.ephemeral, app: boot.appTier ?? 'none' } : {},
     tiers: tiers.capacity(),
-    keys: { count: keys.length, names: keys.slice(0, MAX_KEYS), truncated: keys.length > MAX_KEYS },
-    images: images.list().map((tag) => {
+    keys: { count: keys.count, names: keys.first, truncated: keys.count > MAX_KEYS },
+    images: countPaged((after) => images.list({ after, limit: MAX_KEYS })).first.map((tag) => {
       const i = images.info(tag)!;
       return { tag, tier: i.tier, type: imageTypeName(i.type), bytes: i.size, ...(i.width !== undefined ? { width: i.width, height: i.height } : {}) };
     }),
@@ -35,4 +35,15 @@ export function inspectDock(boot: BootReport | null, factory: FactoryService | n
     },
     wear: runtime ? runtime.wear() : null,
   };
+}
+
+/** Counts names a page at a time (never all in the heap), keeping the first page. */
+function countPaged(page: (after: string | undefined) => string[]): { count: number; first: string[] } {
+  const first = page(undefined);
+  let count = first.length;
+  for (let p = first; p.length === MAX_KEYS; ) {
+    p = page(p[p.length - 1]);
+    count += p.length;
+  }
+  return { count, first };
 }

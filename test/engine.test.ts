@@ -28,7 +28,7 @@ engine('the arrow JerryScript 3.0 refuses is parenthesised in the shipped (minif
   // What esbuild's minifier writes when arrows are kept: `({ f: (r) => … })` becomes `({f:r=>…})`.
   const src = 'export const m = () => ({ f: (key) => key + 1, g: 2 });';
   const opts = { stdin: { contents: src, loader: 'ts' as const }, bundle: true, write: false, minify: true, format: 'iife' as const, target: 'es2020' };
-  const kept = (await build(opts)).outputFiles[0].text;
+  const kept = (await build(opts)).outputFiles![0].text;
   assert.ok(/\bf:\w=>/.test(kept), `esbuild still writes the bare arrow: ${kept}`);
   assert.is(checkShippedSyntax(kept).length, 1, 'the rule refuses it');
   assert.is(checkShippedSyntax('x=({f:(r)=>1,g:function(r){return r}});').length, 0, 'parenthesised arrows pass');

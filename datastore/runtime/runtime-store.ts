@@ -312,6 +312,23 @@ export class RuntimeStore {
     return out;
   }
 
+  /**
+   * Every live key's hash (key-text keyHash) and a reader of its text from
+   * flash, for listing a page at a time (datastore/tiers/name-pages.ts):
+   * nothing is read unless `readKey` is called. The visitor must not write.
+   */
+  forEachKey(visit: (hash: number, readKey: () => string | undefined) => void): void {
+    this.index.forEach((hash, offset) =>
+      visit(hash, () => {
+        const h = this.readHeader(offset);
+        if (!h) return undefined;
+        const key = new Uint8Array(h.keyLength);
+        this.log.read(this.log.advance(offset, RECORD_HEADER_SIZE), key);
+        return utf8Decode(key);
+      }),
+    );
+  }
+
   /** Writes accepted but not yet committed (always 0 in 'immediate' mode): what a power cut now could lose. */
   get pendingWrites(): number {
     return this.pendingOps;
