@@ -8,6 +8,9 @@
 import { keyHash, utf8Encode } from '../runtime/key-text.ts';
 import type { RuntimeStore } from '../runtime/runtime-store.ts';
 
+/** Index entries read per scan. */
+const BATCH = 128;
+
 export interface NameAt {
   hash: number;
   name: string;
@@ -40,6 +43,8 @@ export function keepFirst(page: NameAt[], item: NameAt, limit: number): void {
  */
 export function runtimePage(store: RuntimeStore, keyPrefix: string, strip: number, after: NameAt | null, limit: number): NameAt[] {
   const out: NameAt[] = [];
+  // A batch holds a reader per entry: bounded on its own, whatever the page size.
+  const size = Math.min(limit, BATCH);
   let floor = after ? after.hash : 0;
   for (;;) {
     // Up to `limit` entries with the smallest hashes >= floor; ties at the edge all kept, so every
@@ -47,11 +52,11 @@ export function runtimePage(store: RuntimeStore, keyPrefix: string, strip: numbe
     const batch: { hash: number; read: () => string | undefined }[] = [];
     store.forEachKey((hash, read) => {
       if (hash < floor) return;
-      if (batch.length >= limit && hash > batch[batch.length - 1].hash) return;
+      if (batch.length >= size && hash > batch[batch.length - 1].hash) return;
       let i = batch.length;
       while (i > 0 && hash < batch[i - 1].hash) i--;
       batch.splice(i, 0, { hash, read });
-      while (batch.length > limit && batch[batch.length - 1].hash !== batch[limit - 1].hash) batch.pop();
+      while (batch.length > size && batch[batch.length - 1].hash !== batch[size - 1].hash) batch.pop();
     });
     for (const b of batch) {
       const key = b.read();
@@ -60,7 +65,7 @@ export function runtimePage(store: RuntimeStore, keyPrefix: string, strip: numbe
       if (!after || before(after, item)) keepFirst(out, item, limit);
     }
     const top = batch.length > 0 ? batch[batch.length - 1].hash : 0xffffffff;
-    if (out.length >= limit || batch.length < limit || top === 0xffffffff) return out;
+    if (out.length >= limit || batch.length < size || top === 0xffffffff) return out;
     floor = top + 1;
   }
 }

@@ -23,8 +23,8 @@ export const TIER_NAMES: Record<Tier, string> = { [FACTORY_DATA]: 'factory', [AP
 /** Lookup order when no tier is named. */
 export const LOOKUP_ORDER: Tier[] = [EPHEMERAL_DATA, APPLICATION_DATA, FACTORY_DATA];
 
-/** The most names a whole listing returns (about 40 KB of strings in the engine heap); past it, page. */
-export const MAX_LISTED_NAMES = 2000;
+/** The most names a whole listing returns (tens of KB of strings in the engine heap); past it, page. */
+export const MAX_LISTED_NAMES = 1000;
 
 export type Durability = 'immediate' | 'batched';
 
