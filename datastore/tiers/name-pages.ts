@@ -3,13 +3,10 @@
 // dock's 512 KiB engine heap). One order for every tier: by the hash of the
 // item's storage key (the runtime index's own key hash), then by name, so a
 // page needs one scan of the in-RAM index and reads from flash only the keys
-// it returns. A cursor is the last name of the previous page.
+// that could make the page. A cursor is the last name of the previous page.
 
 import { keyHash, utf8Encode } from '../runtime/key-text.ts';
 import type { RuntimeStore } from '../runtime/runtime-store.ts';
-
-/** Index entries read per scan. */
-const BATCH = 128;
 
 export interface NameAt {
   hash: number;
@@ -38,34 +35,19 @@ export function keepFirst(page: NameAt[], item: NameAt, limit: number): void {
 /**
  * The first `limit` runtime keys after `after` in listing order whose storage
  * key starts with `keyPrefix` (names are the keys without their first `strip`
- * characters). Scans the index in batches of `limit` hashes: only keys of a
- * batch are read from flash.
+ * characters). One pass over the in-RAM index: a key is read from flash only
+ * when its hash could still make the page, and the heap holds at most
+ * `limit` names.
  */
 export function runtimePage(store: RuntimeStore, keyPrefix: string, strip: number, after: NameAt | null, limit: number): NameAt[] {
   const out: NameAt[] = [];
-  // A batch holds a reader per entry: bounded on its own, whatever the page size.
-  const size = Math.min(limit, BATCH);
-  let floor = after ? after.hash : 0;
-  for (;;) {
-    // Up to `limit` entries with the smallest hashes >= floor; ties at the edge all kept, so every
-    // entry with a hash up to the batch's last is in it.
-    const batch: { hash: number; read: () => string | undefined }[] = [];
-    store.forEachKey((hash, read) => {
-      if (hash < floor) return;
-      if (batch.length >= size && hash > batch[batch.length - 1].hash) return;
-      let i = batch.length;
-      while (i > 0 && hash < batch[i - 1].hash) i--;
-      batch.splice(i, 0, { hash, read });
-      while (batch.length > size && batch[batch.length - 1].hash !== batch[size - 1].hash) batch.pop();
-    });
-    for (const b of batch) {
-      const key = b.read();
-      if (key === undefined || !key.startsWith(keyPrefix)) continue;
-      const item = { hash: b.hash, name: key.slice(strip) };
-      if (!after || before(after, item)) keepFirst(out, item, limit);
-    }
-    const top = batch.length > 0 ? batch[batch.length - 1].hash : 0xffffffff;
-    if (out.length >= limit || batch.length < size || top === 0xffffffff) return out;
-    floor = top + 1;
-  }
+  store.forEachKey((hash, read) => {
+    if (after && hash < after.hash) return;
+    if (out.length >= limit && hash > out[out.length - 1].hash) return;
+    const key = read();
+    if (key === undefined || !key.startsWith(keyPrefix)) return;
+    const item = { hash, name: key.slice(strip) };
+    if (!after || before(after, item)) keepFirst(out, item, limit);
+  });
+  return out;
 }

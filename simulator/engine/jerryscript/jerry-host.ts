@@ -174,7 +174,8 @@ export class JerryHost {
   }
 
   /** Run a script in the engine's global scope; its result comes back through JSON. */
-  eval(code: string, filename = 'eval.js'): unknown {
+  /** `watchdogMs` is accepted for the QuickJS host's signature; this host has no watchdog yet. */
+  eval(code: string, filename = 'eval.js', _watchdogMs?: number): unknown {
     const w = new Writer();
     w.u8('E'.charCodeAt(0));
     w.raw(Buffer.from(code, 'utf8'));
