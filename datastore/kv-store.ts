@@ -107,6 +107,12 @@ export class KvStore {
     }
   }
 
+  /** How many keys list() would return, without listing them (one pass over each tier). */
+  count(filter: { prefix?: string; tier?: Tier } = {}): number {
+    const tier = filter.tier ?? this.tier;
+    return this.tiers.count('kv', tier === undefined ? LOOKUP_ORDER : [tier], this.prefix + (filter.prefix ?? ''), (n) => this.prefix !== '' || n.indexOf(NS) < 0);
+  }
+
   info(key: string): KvInfo | undefined {
     const ref = this.tiers.find('kv', this.name(key), this.tier);
     return ref && { key, tier: TIER_NAMES[ref.tier], size: ref.size, writtenAt: ref.writtenAt, encoding: ref.encoding };

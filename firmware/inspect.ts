@@ -14,7 +14,8 @@ const MAX_KEYS = 200;
 
 export function inspectDock(boot: BootReport | null, factory: FactoryService | null, dockId: string, firmwareVersion: string): Record<string, unknown> {
   const tiers = Datastore.current();
-  const keys = countPaged((after) => new KvStore({ tiers }).list({ after, limit: MAX_KEYS }));
+  const kv = new KvStore({ tiers });
+  const keys = { count: kv.count(), first: kv.list({ limit: MAX_KEYS }) };
   const images = new ImageStore({ tiers });
   const runtime = tiers.runtime;
   const status = factory?.status();
@@ -23,7 +24,7 @@ export function inspectDock(boot: BootReport | null, factory: FactoryService | n
     boot: boot ? { runtime: boot.runtime, factory: boot.factory, ephemeral: boot.ephemeral, app: boot.appTier ?? 'none' } : {},
     tiers: tiers.capacity(),
     keys: { count: keys.count, names: keys.first, truncated: keys.count > MAX_KEYS },
-    images: countPaged((after) => images.list({ after, limit: MAX_KEYS })).first.map((tag) => {
+    images: images.list({ limit: MAX_KEYS }).map((tag) => {
       const i = images.info(tag)!;
       return { tag, tier: i.tier, type: imageTypeName(i.type), bytes: i.size, ...(i.width !== undefined ? { width: i.width, height: i.height } : {}) };
     }),
@@ -37,13 +38,3 @@ export function inspectDock(boot: BootReport | null, factory: FactoryService | n
   };
 }
 
-/** Counts names a page at a time (never all in the heap), keeping the first page. */
-function countPaged(page: (after: string | undefined) => string[]): { count: number; first: string[] } {
-  const first = page(undefined);
-  let count = first.length;
-  for (let p = first; p.length === MAX_KEYS; ) {
-    p = page(p[p.length - 1]);
-    count += p.length;
-  }
-  return { count, first };
-}

@@ -393,6 +393,8 @@ paging('pages of random sizes over keys in all three tiers return each key exact
       assert.equal(new Set(bPaged), new Set([...expected].filter((k) => k.startsWith('b/'))));
       assert.equal(new KvStore({ namespace: 'other' }).list({ limit: 5 }), ['hidden']);
       assert.equal(new Set(kv.list()), expected, 'a whole listing under the bound still works');
+      assert.is(kv.count(), expected.size, 'count() counts each key once across tiers');
+      assert.is(kv.count({ prefix: 'b/' }), bPaged.length);
     } finally {
       shutdown(dock);
     }

@@ -186,6 +186,32 @@ export class TierSet {
     return page.map((n) => n.name);
   }
 
+  /**
+   * How many names of a kind the given tiers hold under a prefix, each once,
+   * counting those `visible` accepts: one pass per tier, nothing kept but the
+   * count (a name in several tiers is counted once).
+   */
+  count(kind: ItemKind, tiers: Tier[], prefix: string, visible: (name: string) => boolean = () => true): number {
+    const keyPrefix = storageKey(kind, prefix);
+    const strip = storageKey(kind, '').length;
+    const counted: Tier[] = [];
+    const inCounted = (name: string) => counted.some((t) => this.find(kind, name, t) !== undefined);
+    let n = 0;
+    // The runtime tier first: the big one is then counted without asking the others about each name.
+    const order: Tier[] = [...tiers.filter((x) => x === APPLICATION_DATA), ...tiers.filter((x) => x !== APPLICATION_DATA)];
+    for (const t of order) {
+      if (t === EPHEMERAL_DATA && this.ephemeral) for (const k of this.ephemeral.keys(keyPrefix)) if (visible(k.slice(strip)) && !inCounted(k.slice(strip))) n++;
+      if (t === APPLICATION_DATA && this.runtime)
+        this.runtime.forEachKey((_hash, read) => {
+          const k = read();
+          if (k !== undefined && k.startsWith(keyPrefix) && visible(k.slice(strip)) && !inCounted(k.slice(strip))) n++;
+        });
+      if (t === FACTORY_DATA && this.factory) for (const i of this.factory.items(kind)) if (i.name.startsWith(prefix) && visible(i.name) && !inCounted(i.name)) n++;
+      counted.push(t);
+    }
+    return n;
+  }
+
   /** Commit batched runtime writes; then tell subscribers about them. */
   flush(): void {
     this.runtime?.flush();

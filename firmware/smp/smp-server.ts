@@ -27,7 +27,7 @@ export const GROUP_FS = 8;
 export const GROUP_DOCK = 64;
 /** Command ids in GROUP_DOCK (firmware/smp/FORMAT.md). */
 /** Most keys in one key-list answer. */
-const KV_PAGE_MAX = 500;
+const KV_PAGE_MAX = 250;
 
 export const DOCK = { RESTART_APP: 0, INSPECT: 1, BULK_OPEN: 2, FACTORY_COMMIT: 3, LOCK: 4, FACTORY_RESET: 5, EVENTS: 6, KV_LIST: 7, FACTORY_STATUS: 8, IDENTITY: 9, PER_DOCK_CHECK: 10 } as const;
 export const DOCK_RESTART_APP = DOCK.RESTART_APP;

@@ -199,6 +199,11 @@ export class SimulatedDock {
     return { report, splashPath: this.splashPath };
   }
 
+  /** The engine heap in bytes (jerry_heap_stats) on a JerryScript dock; null on QuickJS, whose figures are not bytes. */
+  engineHeap(): { allocatedBytes: number; peakBytes: number; sizeBytes: number } | null {
+    return this.host instanceof JerryHost ? this.host.heapStats() : null;
+  }
+
   /** Run the app's timers until stop() (or for `ms` milliseconds); the screen is saved as it changes. */
   run(ms = Infinity): Promise<void> {
     return new Promise((done) => {
