@@ -24,7 +24,7 @@ export const TIER_NAMES: Record<Tier, string> = { [FACTORY_DATA]: 'factory', [AP
 export const LOOKUP_ORDER: Tier[] = [EPHEMERAL_DATA, APPLICATION_DATA, FACTORY_DATA];
 
 /** The most names a whole listing returns (tens of KB of strings in the engine heap); past it, page. */
-export const MAX_LISTED_NAMES = 1000;
+export const MAX_LISTED_NAMES = 500;
 
 export type Durability = 'immediate' | 'batched';
 
