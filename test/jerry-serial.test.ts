@@ -1,6 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
@@ -11,6 +13,9 @@ import { encodeValue } from '../datastore/value-codec.ts';
 import { FileFlash } from '../simulator/flash/file-flash.ts';
 import { ptyPair } from './support/pty-pair.ts';
 import { JERRY_SKIP } from './support/engines.ts';
+import { factoryImageFor } from './support/link-dock.ts';
+import { makePng } from './support/image-files.ts';
+import { resolve } from 'node:path';
 
 const serial = suite('a JerryScript dock over the serial line: 10,000 keys listed a page at a time');
 const KEYS = 10_000;
@@ -71,6 +76,89 @@ else {
     } finally {
       await client?.close();
       dock.shutdown();
+      pair.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+if (!JERRY_SKIP) {
+  serial('end to end over a pty: the real CLI and `dl7450 sim start --engine jerryscript`: ping, flash over the bulk lane, inspect, send-code, kv, events, fs upload, a failing app falls back, factory reset', async () => {
+    const pair = await ptyPair();
+    const dir = mkdtempSync(join(tmpdir(), 'dl7450-jerry-e2e-'));
+    const bin = join(resolve(import.meta.dirname, '..'), 'bin', 'dl7450.mjs');
+    let dockOut = '';
+    const dockProc = spawn(process.execPath, [bin, 'sim', 'start', '--dir', dir, '--engine', 'jerryscript', '--serve', `serial:${pair.dock}@921600`, '--unthrottled', '--run-ms', '120000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    dockProc.stdout!.on('data', (d: Buffer) => (dockOut += d.toString()));
+    dockProc.stderr!.on('data', (d: Buffer) => (dockOut += d.toString()));
+    const cli = (...args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
+        const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        p.on('close', (status) => done({ status, stdout, stderr }));
+      });
+    try {
+      for (let i = 0; i < 300 && !dockOut.includes('serving SMP'); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(dockOut.includes('serving SMP'), dockOut);
+      const conn = `serial://${pair.host}?baud=921600`;
+      const ping = await cli('ping', conn, '--json');
+      assert.is(ping.status, 0, ping.stderr);
+
+      const image = factoryImageFor(dir, 'Flashed To A Jerry Dock');
+      const file = join(dir, 'new-factory.bin');
+      writeFileSync(file, image);
+      const flashed = await cli('flash', conn, file, '--json');
+      assert.is(flashed.status, 0, flashed.stderr);
+      const f = JSON.parse(flashed.stdout);
+      assert.is(f.lane, 'bulk');
+      assert.is(f.sha256, createHash('sha256').update(image).digest('hex'));
+      assert.equal([f.slot, f.generation, f.restarted], [1, 1, true]);
+      let inspected: Record<string, unknown> = {};
+      for (let i = 0; i < 50; i++) {
+        const r = await cli('inspect', conn, '--json');
+        if (r.status === 0) {
+          inspected = JSON.parse(r.stdout);
+          break;
+        }
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      assert.match((inspected.boot as { factory: string }).factory, /slot 1, generation 1/);
+      assert.is((await cli('kv', 'get', conn, 'dock_name')).stdout.trim(), 'Flashed To A Jerry Dock');
+
+      const app = join(dir, 'watcher.ts');
+      writeFileSync(app, `import { KvStore } from 'datastore';\nconst kv = new KvStore();\nkv.subscribe('greeting', (key) => console.log('watcher saw ' + key + ' = ' + kv.get(key)));\nconsole.log('watcher app running');\n`);
+      assert.is((await cli('send-code', conn, app)).status, 0);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.match(dockOut, /watcher app running/);
+      assert.is((await cli('kv', 'set', conn, 'greeting', 'hello jerry')).status, 0);
+      const events = (await cli('events', conn, '--all', '--for', '300', '--json')).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      assert.ok(events.some((e) => e.kind === 'key-changed' && /greeting/.test(e.detail)), JSON.stringify(events));
+      assert.match(dockOut, /watcher saw greeting = hello jerry/);
+
+      const logo = join(dir, 'logo.png');
+      writeFileSync(logo, makePng(120, 80));
+      assert.is((await cli('fs', 'upload', conn, logo, '/images/logo')).status, 0);
+      const copy = join(dir, 'logo-back.png');
+      assert.is((await cli('fs', 'download', conn, '/images/logo', copy)).status, 0);
+      assert.equal(new Uint8Array(readFileSync(copy)), new Uint8Array(readFileSync(logo)));
+
+      // An app that throws at start-up: the dock falls back to the factory app and says so.
+      const bad = join(dir, 'bad.ts');
+      writeFileSync(bad, `throw new Error('broken update');\n`);
+      await cli('send-code', conn, bad);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.match(dockOut, /broken update/);
+      assert.is((await cli('ping', conn)).status, 0, 'the dock still answers');
+
+      const reset = await cli('factory-reset', conn, '--json');
+      assert.is(reset.status, 0, reset.stderr);
+      assert.is((await cli('kv', 'get', conn, 'greeting')).stdout.trim(), '', 'runtime data gone after a factory reset');
+    } finally {
+      dockProc.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
       pair.close();
       rmSync(dir, { recursive: true, force: true });
     }
