@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildFirmware } from '../flash-scripts/toolchain/firmware-build.ts';
 import { buildApp } from '../flash-scripts/toolchain/app-build.ts';
-import { EngineHost } from '../simulator/engine/engine-host.ts';
 import { testEngines, type TestEngine } from './support/engines.ts';
 import { SimDisplay } from '../simulator/engine/sim-display.ts';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
@@ -124,14 +123,14 @@ for (const engine of testEngines('boot tests')) {
   });
 }
 
-dock('an app that loops forever is stopped by the watchdog at boot', async () => {
+for (const engine of testEngines('watchdog at boot')) dock(`${engine.name}: an app that loops forever is stopped by the watchdog at boot`, async () => {
   const runtime = new SimFlash({ size: 256 * KiB, sectorSize: 4 * KiB, programUnit: 16 });
   const store = RuntimeStore.format(runtime);
   store.set('code/app', utf8Encode('for (;;) {}'));
   store.unmount();
   const log: string[] = [];
-  const eph = LmdbEphemeral.open(join('/dev/shm', `dl7450-boot-${process.pid}-d`), { fresh: true });
-  const host = await EngineHost.start({ partitions: { runtime, factory: factoryFlash() }, crypto: new NodeCrypto(), otp, ephemeral: eph, log: (l) => log.push(l), watchdogMs: 500 });
+  const eph = LmdbEphemeral.open(join('/dev/shm', `dl7450-boot-${process.pid}-${engine.name}-d`), { fresh: true });
+  const host = await engine.start({ partitions: { runtime, factory: factoryFlash() }, crypto: new NodeCrypto(), otp, ephemeral: eph, log: (l) => log.push(l), watchdogMs: 500 });
   try {
     host.eval(firmware.code, 'firmware.js');
     assert.throws(() => host.eval('dl7450.boot()', 'boot'), /stopped by the watchdog/);
@@ -143,6 +142,6 @@ dock('an app that loops forever is stopped by the watchdog at boot', async () =>
 
 dock.after(() => {
   rmSync(work, { recursive: true, force: true });
-  for (const s of ['quickjs-a', 'quickjs-b', 'quickjs-c', 'jerryscript-a', 'jerryscript-b', 'jerryscript-c', 'd']) rmSync(join('/dev/shm', `dl7450-boot-${process.pid}-${s}`), { recursive: true, force: true });
+  for (const s of ['quickjs-a', 'quickjs-b', 'quickjs-c', 'jerryscript-a', 'jerryscript-b', 'jerryscript-c', 'quickjs-d', 'jerryscript-d']) rmSync(join('/dev/shm', `dl7450-boot-${process.pid}-${s}`), { recursive: true, force: true });
 });
 dock.run();

@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { checkEngineProfile, checkShippedSyntax, ENGINE_TARGET, parenthesiseArrowParams, type ProfileViolation } from './engine-profile.ts';
 import { findJerryKit } from '../../simulator/engine/jerryscript/kit.ts';
+import { buildJerryHost, jerryUnavailable } from '../../simulator/engine/jerryscript/jerry-host.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 
@@ -63,6 +64,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       process.exit(1);
     }
     console.log(`parsed on JerryScript 3.0 (${kit.jerry} --parse-only)`);
+    // The simulator's JerryScript host, built now rather than at the first `--engine jerryscript`.
+    const why = jerryUnavailable();
+    console.log(why ? `JerryScript host not built: ${why}` : `JerryScript host: ${buildJerryHost(kit)}`);
   }
   console.log(`wrote ${out} (${fw.bytes} bytes)`);
 }

@@ -13,8 +13,12 @@ export interface TestEngine {
 const skipped = jerryUnavailable();
 export const JERRY_SKIP = skipped;
 
+let told = false;
+
+/** The engines to run `what` on; the first call in a file says once why JerryScript is skipped. */
 export function testEngines(what: string): TestEngine[] {
-  if (skipped) console.log(`skipped on JerryScript (${what}): ${skipped}`);
+  if (skipped && !told) console.log(`skipped on JerryScript (${what}, and the rest of this file): ${skipped}`);
+  told = true;
   const out: TestEngine[] = [{ name: 'quickjs', start: (o) => EngineHost.start(o) }];
   if (!skipped) out.push({ name: 'jerryscript', start: (o) => JerryHost.start(o) });
   return out;

@@ -5,10 +5,14 @@
  * serial, clock) over two FIFOs, one synchronous call per HAL entry, so the
  * engine sees exactly what the QuickJS host gives it. See FORMAT.md here for
  * the frames. A fatal error (out of memory) is reported as a frame, then the
- * process exits with the engine's code.
+ * process exits with the engine's code. The watchdog is the chip's: a script
+ * running past its time resets the engine (the process ends after a 'W' frame).
  */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include "jerryscript.h"
@@ -36,11 +40,31 @@ static void put_u8(buf_t *b, uint8_t v) { put(b, &v, 1); }
 static void put_u32(buf_t *b, uint32_t v) { put(b, &v, 4); }
 
 static void send_frame(buf_t *b) {
+  /* The watchdog's frame must never land inside another one. */
+  sigset_t alarm, old;
+  sigemptyset(&alarm);
+  sigaddset(&alarm, SIGALRM);
+  sigprocmask(SIG_BLOCK, &alarm, &old);
   uint32_t n = (uint32_t) b->n;
   fwrite(&n, 4, 1, to_node);
   fwrite(b->p, 1, b->n, to_node);
   fflush(to_node);
+  sigprocmask(SIG_SETMASK, &old, NULL);
   free(b->p);
+}
+
+/* ---- watchdog: wall-clock time of one request, as the chip's watchdog ---- */
+
+static void watchdog_fired(int sig) {
+  (void) sig;
+  static const uint8_t frame[5] = { 1, 0, 0, 0, 'W' };
+  if (write(fileno(to_node), frame, sizeof frame) < 0) _exit(75);
+  _exit(75);
+}
+
+static void watchdog_arm(uint32_t ms) {
+  struct itimerval t = { { 0, 0 }, { ms / 1000, (ms % 1000) * 1000 } };
+  setitimer(ITIMER_REAL, &t, NULL);
 }
 
 static uint8_t *read_frame(uint32_t *len) {
@@ -255,6 +279,7 @@ int main(int argc, char **argv) {
   from_node = fopen(argv[1], "rb");
   to_node = fopen(argv[2], "wb");
   if (!from_node || !to_node) return 3;
+  signal(SIGALRM, watchdog_fired);
   jerry_init(JERRY_INIT_EMPTY);
   for (;;) {
     uint32_t len;
@@ -265,19 +290,23 @@ int main(int argc, char **argv) {
       install_hal(&r);
       answer(jerry_undefined(), 0);
     } else if (op == 'E') { /* run a script (global scope, like a <script>); the result crosses as JSON */
+      watchdog_arm(get_u32(&r));
       uint32_t n = get_u32(&r);
       jerry_value_t script = jerry_parse(r.p + r.at, n > len - r.at ? len - r.at : n, NULL);
       jerry_value_t res = jerry_value_is_exception(script) ? jerry_value_copy(script) : jerry_run(script);
+      watchdog_arm(0);
       answer(res, 1);
       jerry_value_free(res);
       jerry_value_free(script);
     } else if (op == 'C') { /* call dl7450.<name>(bytes) */
+      watchdog_arm(get_u32(&r));
       jerry_value_t name = get_value(&r);
       jerry_value_t arg = get_value(&r);
       jerry_value_t global = jerry_current_realm();
       jerry_value_t ns = jerry_object_get_sz(global, "dl7450");
       jerry_value_t fn = jerry_object_get(ns, name);
       jerry_value_t res = jerry_call(fn, ns, &arg, 1);
+      watchdog_arm(0);
       answer(res, 0);
       jerry_value_free(res);
       jerry_value_free(fn);

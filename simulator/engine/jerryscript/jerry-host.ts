@@ -141,6 +141,7 @@ export class JerryHost {
   display!: SimDisplay;
   private hal: Record<string, HalFunction> = {};
   private dead: string | null = null;
+  private watchdogMs = 0;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -174,10 +175,12 @@ export class JerryHost {
   }
 
   /** Run a script in the engine's global scope; its result comes back through JSON. */
-  /** `watchdogMs` is accepted for the QuickJS host's signature; this host has no watchdog yet. */
-  eval(code: string, filename = 'eval.js', _watchdogMs?: number): unknown {
+  /** Past `watchdogMs` the engine is reset, as the dock's watchdog does: this host is then gone. */
+  eval(code: string, filename = 'eval.js', watchdogMs = this.options.watchdogMs ?? 10_000): unknown {
     const w = new Writer();
     w.u8('E'.charCodeAt(0));
+    w.u32(watchdogMs);
+    this.watchdogMs = watchdogMs;
     w.raw(Buffer.from(code, 'utf8'));
     const out = this.request(w, filename);
     return typeof out === 'string' ? JSON.parse(out) : undefined;
@@ -187,6 +190,8 @@ export class JerryHost {
   callBytes(name: string, bytes: Uint8Array): Uint8Array | null {
     const w = new Writer();
     w.u8('C'.charCodeAt(0));
+    this.watchdogMs = this.options.watchdogMs ?? 10_000;
+    w.u32(this.watchdogMs);
     w.value(name);
     w.value(bytes);
     const out = this.request(w, `dl7450.${name}`);
@@ -237,6 +242,9 @@ export class JerryHost {
         const parts: string[] = [];
         for (let i = 0; i < n; i++) parts.push(String(r.value()));
         (this.options.log ?? console.log)(parts.join(' '));
+      } else if (op === 'W') {
+        this.dead = 'reset by the watchdog';
+        throw new EngineError('watchdog', `the script ran longer than ${this.watchdogMs} ms and was stopped by the watchdog (${what}); the engine was reset`);
       } else if (op === 'F') {
         const code = r.u32();
         this.dead = `fatal error ${code}`;
