@@ -51,3 +51,19 @@ export function runtimePage(store: RuntimeStore, keyPrefix: string, strip: numbe
   });
   return out;
 }
+
+/**
+ * The first `limit` storage keys after the storage key `after` in listing
+ * order, from keys that share one kind prefix (ordering by the full key then
+ * equals ordering by name). For an area outside the engine: the host holds
+ * all keys, the engine receives a page.
+ */
+export function ephemeralPage(keys: string[], after: string | undefined, limit: number): string[] {
+  const cursor = after === undefined ? null : nameAt(after, 0);
+  const page: NameAt[] = [];
+  for (const k of keys) {
+    const item = nameAt(k, 0);
+    if (!cursor || before(cursor, item)) keepFirst(page, item, limit);
+  }
+  return page.map((n) => n.name);
+}

@@ -179,7 +179,7 @@ export class TierSet {
       if (!cursor || before(cursor, item)) keepFirst(page, item, limit);
     };
     for (const t of tiers) {
-      if (t === EPHEMERAL_DATA && this.ephemeral) for (const k of this.ephemeral.keys(keyPrefix)) offer(nameAt(k, strip));
+      if (t === EPHEMERAL_DATA && this.ephemeral) for (const k of this.ephemeralKeys(keyPrefix, after === undefined ? undefined : storageKey(kind, after), limit)) offer(nameAt(k, strip));
       if (t === APPLICATION_DATA && this.runtime) for (const item of runtimePage(this.runtime, keyPrefix, strip, cursor, limit)) offer(item);
       if (t === FACTORY_DATA && this.factory) for (const i of this.factory.items(kind)) if (i.name.startsWith(prefix)) offer(nameAt(storageKey(kind, i.name), strip));
     }
@@ -200,7 +200,14 @@ export class TierSet {
     // The runtime tier first: the big one is then counted without asking the others about each name.
     const order: Tier[] = [...tiers.filter((x) => x === APPLICATION_DATA), ...tiers.filter((x) => x !== APPLICATION_DATA)];
     for (const t of order) {
-      if (t === EPHEMERAL_DATA && this.ephemeral) for (const k of this.ephemeral.keys(keyPrefix)) if (visible(k.slice(strip)) && !inCounted(k.slice(strip))) n++;
+      if (t === EPHEMERAL_DATA && this.ephemeral) {
+        const consider = (k: string) => {
+          if (visible(k.slice(strip)) && !inCounted(k.slice(strip))) n++;
+        };
+        const paged = this.pagedEphemeral();
+        if (!paged) this.ephemeral.keys(keyPrefix).forEach(consider);
+        else for (let page = paged.keysPage(keyPrefix, undefined, 256); page.length > 0; page = paged.keysPage(keyPrefix, page[page.length - 1], 256)) page.forEach(consider);
+      }
       if (t === APPLICATION_DATA && this.runtime)
         this.runtime.forEachKey((_hash, read) => {
           const k = read();
@@ -210,6 +217,17 @@ export class TierSet {
       counted.push(t);
     }
     return n;
+  }
+
+  /** Ephemeral storage keys: a page from an area that pages (the engine's host), else all (in Node, outside any engine heap). */
+  private ephemeralKeys(keyPrefix: string, after: string | undefined, limit: number): string[] {
+    const paged = this.pagedEphemeral();
+    return paged ? paged.keysPage(keyPrefix, after, limit) : this.ephemeral!.keys(keyPrefix);
+  }
+
+  private pagedEphemeral(): { keysPage(prefix: string, after: string | undefined, limit: number): string[] } | null {
+    const eph = this.ephemeral as (EphemeralArea & { keysPage?(prefix: string, after: string | undefined, limit: number): string[] }) | null;
+    return eph && eph.keysPage ? (eph as { keysPage(prefix: string, after: string | undefined, limit: number): string[] }) : null;
   }
 
   /** Commit batched runtime writes; then tell subscribers about them. */

@@ -9,6 +9,7 @@ import { FlashError, type FlashPartition } from '../../hal/flash.ts';
 import { EphemeralFullError } from '../../datastore/tiers/tier-errors.ts';
 import type { EngineOptions } from './engine-host.ts';
 import { SimDisplay } from './sim-display.ts';
+import { ephemeralPage } from '../../datastore/tiers/name-pages.ts';
 
 export type HalValue = undefined | null | boolean | number | string | Uint8Array | HalValue[];
 export type HalFunction = (...args: HalValue[]) => HalValue;
@@ -86,6 +87,8 @@ export function halFunctions(o: EngineOptions, display: SimDisplay): Record<stri
     hal.ephPut = (k, v, enc, at) => eph.put(str(k), bytes(v), num(enc), num(at));
     hal.ephDelete = (k) => eph.delete(str(k));
     hal.ephKeys = (prefix) => eph.keys(str(prefix));
+    // The area lives outside the engine: only a page of its keys crosses into the heap.
+    hal.ephKeysPage = (prefix, after, limit) => ephemeralPage(eph.keys(str(prefix)), after === undefined || after === null ? undefined : str(after), num(limit));
     hal.ephClear = () => void eph.clear();
   }
   return hal;
