@@ -425,5 +425,28 @@ paging('a whole listing past the bound is refused with a typed error; the page t
   }
 });
 
+paging('image tags page the same way: each tag once across tiers, a type filter still fills the page', () => {
+  const dock = boot(true, false);
+  try {
+    const images = new ImageStore();
+    const png = makePng(8, 8);
+    const bmp = makeBmp(4, 4);
+    const tags = new Set(['default']); // the factory image's background
+    for (let i = 0; i < 40; i++) {
+      images.put(`t${i}`, i % 4 === 0 ? bmp : png, i % 4 === 0 ? BMP : PNG);
+      tags.add(`t${i}`);
+    }
+    const seen: string[] = [];
+    for (let page = images.list({ limit: 6 }); page.length > 0; page = images.list({ after: page[page.length - 1], limit: 6 })) seen.push(...page);
+    assert.is(seen.length, tags.size, 'no tag twice');
+    assert.equal(new Set(seen), tags);
+    const bmps = images.list({ type: BMP, limit: 4 });
+    assert.is(bmps.length, 4, 'a filtered page is still full while there are more');
+    assert.ok(bmps.every((t) => Number(t.slice(1)) % 4 === 0));
+  } finally {
+    shutdown(dock);
+  }
+});
+
 paging.after(() => rmSync(work, { recursive: true, force: true }));
 paging.run();
