@@ -44,7 +44,8 @@ const USAGE = `usage:
 ${LINK_USAGE}
 ${PROVISION_USAGE}
 ${TOKEN_USAGE}
-  dl7450 fleet sync <conn>… --db <dir> [--json]`;
+  dl7450 fleet sync <conn>… --db <dir|postgres://…> [--json]
+  dl7450 db migrate --to postgres://user@host:5432/db [--from <LMDB pool dir>] [--json]`;
 
 function kib(n: number): string {
   return `${(n / 1024).toFixed(1)} KiB`;
@@ -183,6 +184,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
     if (group === 'provision') return await provisionCommand([command, ...rest].filter((x) => x !== undefined), out);
     if (group === 'tokens') return await tokensCommand(command, rest, out);
     if (group === 'fleet' && command === 'query') return await fleetQueryCommand(rest, out);
+    if (group === 'db') return await (await import('./factory-line/db-commands.ts')).dbCommand(command, rest, out);
     if (group === 'fleet' && command === 'sync') {
       const a = parseArgs(rest, ['db', 'conn']);
       const db = a.flags.get('db');
