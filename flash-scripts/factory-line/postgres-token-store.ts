@@ -38,15 +38,20 @@ const RETRY_MS = 60_000;
 const RETRY_SQLSTATES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300', '40001', '40P01']);
 const RETRY_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
-/** `postgres://user:secret@host/db` → `postgres://user@host/db`: printable, never the password. */
+/** `postgres://user:secret@host/db` → `postgres://user@host/db`: printable, never the password; what the URL leaves out is shown as PG* gives it. */
 export function printableUrl(url: string): string {
+  let u: URL;
   try {
-    const u = new URL(url);
-    u.password = '';
-    return u.toString();
+    u = new URL(url);
   } catch {
     throw new TokenPoolError('malformed', `--db ${url.replace(/:[^:@/]*@/, ':***@')} is not a valid postgres:// URL (postgres://user@host:5432/database)`);
   }
+  const env = process.env;
+  const user = decodeURIComponent(u.username) || env.PGUSER || env.USER || '';
+  const host = u.hostname || env.PGHOST || 'localhost';
+  const port = u.port || env.PGPORT || '5432';
+  const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || env.PGDATABASE || user;
+  return `postgres://${user ? `${encodeURIComponent(user)}@` : ''}${host.includes(':') ? `[${host}]` : host}:${port}/${encodeURIComponent(db)}`;
 }
 
 function lostConnection(e: unknown): boolean {
