@@ -397,15 +397,19 @@ export class PostgresTokenStore implements TokenStore {
     for (let attempt = 0; ; attempt++) {
       let client: Client | undefined;
       let broken = false;
+      // A connection that drops while checked out (between two queries of this transaction) emits 'error' on the
+      // client, which would end the process unheard: the next query fails instead and is retried below.
+      const dropped = () => void (broken = true);
       try {
         client = await this.pool.connect();
+        client.on('error', dropped);
         await client.query(write || ownIsolation ? 'BEGIN' : 'BEGIN READ ONLY');
         const result = await fn(client, attempt);
         await client.query('COMMIT');
         if (told) this.log(`PostgreSQL ${this.where} answers again: ${what} done`);
         return result;
       } catch (e) {
-        broken = lostConnection(e);
+        broken = broken || lostConnection(e);
         if (client && !broken) await client.query('ROLLBACK').catch(() => {});
         // Two stations reserving for one dock at once: the loser retries and finds the winner's token.
         const race = (e as { code?: string }).code === '23505' && (e as { constraint?: string }).constraint === 'tokens_dock';
@@ -419,6 +423,7 @@ export class PostgresTokenStore implements TokenStore {
         }
         throw this.poolError(e, what, broken);
       } finally {
+        client?.removeListener('error', dropped);
         client?.release(broken ? true : undefined);
       }
     }
