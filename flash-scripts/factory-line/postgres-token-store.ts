@@ -421,7 +421,7 @@ export class PostgresTokenStore implements TokenStore {
           await new Promise((r) => setTimeout(r, race ? 5 : Math.min(2000, 100 * 2 ** Math.min(attempt, 5))));
           continue;
         }
-        throw this.poolError(e, what, broken);
+        throw this.poolError(e, what, broken, write);
       } finally {
         client?.removeListener('error', dropped);
         client?.release(broken ? true : undefined);
@@ -429,12 +429,16 @@ export class PostgresTokenStore implements TokenStore {
     }
   }
 
-  private poolError(e: unknown, what: string, broken: boolean): TokenPoolError {
+  private poolError(e: unknown, what: string, broken: boolean, write: boolean): TokenPoolError {
     if (e instanceof TokenPoolError) return e;
     const err = e as { code?: string; message?: string };
     const message = String(err?.message ?? e) || String(err?.code);
     if (broken) {
-      return new TokenPoolError('unreachable', `PostgreSQL ${this.where} did not answer for ${Math.round(this.retryMs / 1000)} s while ${what} (${message}): the step may or may not have committed; check the server, then run again (the next run reconciles from the docks)`);
+      const outcome = write ? 'the step may or may not have committed' : 'nothing was changed';
+      return new TokenPoolError('unreachable', `PostgreSQL ${this.where} did not answer for ${Math.round(this.retryMs / 1000)} s while ${what} (${message}): ${outcome}; check the server (pg_isready), then run again (the next run reconciles from the docks)`);
+    }
+    if (err?.code === '23505' && /^tokens_(pkey|secret_digest_key)$/.test(String((e as { constraint?: string }).constraint))) {
+      return new TokenPoolError('duplicate', `refused: another station imported some of these tokens at the same moment (${message}); nothing imported: check with dl7450 tokens status --db ${this.where}`);
     }
     if (err?.code === '53100') return new TokenPoolError('db-full', `PostgreSQL ${this.where} is out of disk space: ${what} failed and nothing changed (${message})`);
     if (err?.code === '28P01' || err?.code === '28000') return new TokenPoolError('db', `PostgreSQL ${this.where} refused the login (${message}): check the user and password (PGUSER, PGPASSWORD or the URL)`);
