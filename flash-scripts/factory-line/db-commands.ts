@@ -21,7 +21,7 @@ export interface MigrateResult {
 export async function migrateDatabase(to: string, from?: string): Promise<MigrateResult> {
   const where = printableUrl(to);
   // The source first: a mistyped --from must not leave a half-made target.
-  const source = from === undefined ? undefined : TokenPool.open(from, { create: false });
+  const source = from === undefined ? undefined : openSource(from);
   try {
     const client = new pg.Client({ connectionString: to, connectionTimeoutMillis: 10_000, application_name: 'dl7450 migrate' });
     client.on('error', () => {});
@@ -47,6 +47,15 @@ export async function migrateDatabase(to: string, from?: string): Promise<Migrat
     return { to: where, schema: { ...schema, to: SCHEMA_VERSION }, copied };
   } finally {
     source?.close();
+  }
+}
+
+function openSource(dir: string): TokenPool {
+  try {
+    return TokenPool.open(dir, { create: false });
+  } catch (e) {
+    if (e instanceof TokenPoolError && e.code === 'not-found') throw new TokenPoolError('not-found', `--from ${dir}: no LMDB token pool there (a directory holding data.mdb): check the path; nothing was migrated`);
+    throw e;
   }
 }
 
