@@ -51,10 +51,15 @@ test.after.each((ctx) => {
   if (process.env.DL7450_TEST_TIMES) console.log(`    ${((performance.now() - testStart) / 1000).toFixed(1)} s  ${(ctx as { __test__?: string }).__test__ ?? ''}`);
 });
 
+/** The server, or the reason it could not start (every test fails with it). */
+function srv(): PostgresServer {
+  if (!server) throw startFailure ?? new Error('PostgreSQL did not start');
+  return server;
+}
+
 /** A new empty database on the server with the schema migrated: its URL. */
 async function freshDatabase(): Promise<string> {
-  if (!server) throw startFailure ?? new Error('PostgreSQL did not start');
-  const url = await server.database(`pool${dbs++}`);
+  const url = await srv().database(`pool${dbs++}`);
   await migrateDatabase(url);
   return url;
 }
@@ -182,9 +187,9 @@ test('postgres: the server stopped and restarted while three stations provision:
           await s.markUsed(r.id, dock, auditOf({ dockId: dock, tokenId: r.id, station: `station-${k}`, finishedAt: Date.now() }), proofFor(r.value));
           if (++cycles === 20) {
             halted = (async () => {
-              await server!.halt();
+              await srv().halt();
               await new Promise((go) => setTimeout(go, 1500));
-              await server!.restart();
+              await srv().restart();
             })();
           }
         }
@@ -212,12 +217,12 @@ test('postgres: a server that stays away: a clear unreachable error after the re
   const logs: string[] = [];
   const s = await openTokenStore(url, { retryMs: 1200, log: (x) => logs.push(x) });
   try {
-    await server!.halt();
+    await srv().halt();
     const e = await refusedWith('unreachable', () => s.reserve('dock-u', 'station-u'), /did not answer for 1 s while reserving a token for dock dock-u/);
     assert.not.match(e.message, /\n\s+at /); // a message, not a stack
     assert.ok(logs.some((x) => /unreachable while reserving/.test(x)));
   } finally {
-    await server!.restart();
+    await srv().restart();
     await s.close();
   }
   await using(url, async (s2) => assert.equal(await s2.status(), { total: 2, free: 2, reserved: 0, used: 0, flagged: 0 }));
@@ -249,7 +254,7 @@ test('postgres: dl7450 db migrate --from <LMDB pool> keeps every token state and
   assert.is(before.tokens.length, 8);
   assert.is(before.audit.length, 4);
 
-  const url = await server!.database(`migrated${dbs++}`);
+  const url = await srv().database(`migrated${dbs++}`);
   const out: string[] = [];
   assert.is(await dbCommand('migrate', ['--from', dir, '--to', url], (x) => out.push(x)), 0);
   assert.match(out.join('\n'), /schema 0 → 1/);
@@ -274,7 +279,7 @@ test('postgres: dl7450 db migrate --from <LMDB pool> keeps every token state and
 });
 
 test('postgres: --db postgres:// takes what it leaves out from PG* variables; a schema not yet migrated is a clear refusal', async () => {
-  const url = new URL(await server!.database(`bare${dbs++}`));
+  const url = new URL(await srv().database(`bare${dbs++}`));
   const saved = { ...process.env };
   Object.assign(process.env, { PGHOST: url.hostname, PGPORT: url.port, PGUSER: url.username, PGPASSWORD: decodeURIComponent(url.password), PGDATABASE: url.pathname.slice(1) });
   try {
