@@ -236,6 +236,7 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
     if (group === 'provision') return await (await import('./factory-line/provision-command.ts')).provisionCommand([command, ...rest].filter((x) => x !== undefined), out);
     if (group === 'tokens') return await (await import('./factory-line/token-commands.ts')).tokensCommand(command, rest, out);
     if (group === 'fleet' && command === 'query') return await (await import('./factory-line/token-commands.ts')).fleetQueryCommand(rest, out);
+    if (group === 'db') return await (await import('./factory-line/db-commands.ts')).dbCommand(command, rest, out);
     if (group === 'fleet' && command === 'sync') {
       const { fleetSync } = await import('./factory-line/fleet-sync.ts');
       const a = parseArgs(rest, ['db', 'conn']);
