@@ -239,12 +239,13 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
     if (group === 'provision') return await (await import('./factory-line/provision-command.ts')).provisionCommand([command, ...rest].filter((x) => x !== undefined), out);
     if (group === 'tokens') return await (await import('./factory-line/token-commands.ts')).tokensCommand(command, rest, out);
     if (group === 'fleet' && command === 'query') return await (await import('./factory-line/token-commands.ts')).fleetQueryCommand(rest, out);
+    if (group === 'db') return await (await import('./factory-line/db-commands.ts')).dbCommand(command, rest, out);
     if (group === 'fleet' && command === 'sync') {
       const { fleetSync } = await import('./factory-line/fleet-sync.ts');
       const a = parseArgs(rest, ['db', 'conn']);
       const db = a.flags.get('db');
       const conns = [...a.positional, ...(typeof a.flags.get('conn') === 'string' ? [a.flags.get('conn') as string] : [])];
-      if (typeof db !== 'string' || conns.length === 0) throw new UsageError('fleet sync needs <conn>… --db <dir>');
+      if (typeof db !== 'string' || conns.length === 0) throw new UsageError('fleet sync needs <conn>… --db <pool dir|postgres://…>');
       for (const conn of conns) {
         const r = await fleetSync(conn, db);
         out(a.flags.has('json') ? JSON.stringify({ conn, ...r }) : `${conn}: dock ${r.dockId.slice(0, 12)}… ${r.action}${r.tokenId ? ` (token ${r.tokenId}, image ${r.imageDigest!.slice(0, 16)}…)` : ''}${r.note ? `: ${r.note}` : ''}`);
