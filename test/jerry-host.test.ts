@@ -18,7 +18,7 @@ else {
 
   jerry('10,000 runtime keys and a 12 MiB factory image: boot, serve, page through every key, 200 subscriptions fire; peak heap within 400 KiB', async () => {
     const dock = loadedDock(KEYS);
-    const host = await JerryHost.start({ partitions: { runtime: dock.runtime, factory: dock.factory }, crypto: new NodeCrypto(), otp: dock.otp });
+    const host = await JerryHost.start({ partitions: { runtime: dock.runtime, factory: dock.factory }, crypto: new NodeCrypto(), otp: dock.otp, watchdogMs: 120_000 }); // a heap test: the machine's load must not trip the watchdog
     try {
       assert.is(host.heapStats().sizeBytes, 524_280, 'the kit is the 512 KiB engine');
       host.eval(firmware.code, 'firmware.js');
