@@ -195,7 +195,7 @@ export class SimulatedDock {
     // Mounting may format a fresh 13 MiB partition: the app's watchdog applies only to the app.
     this.host.eval('globalThis.__boot = dl7450.mountTiers(); 1', 'mount', 120_000);
     const report = this.host.eval('dl7450.startApp(globalThis.__boot)', 'app start') as BootResult['report'];
-    this.display.save(this.splashPath);
+    this.display.save(this.splashPath, 0); // the picture the boot report names, as the app left it
     return { report, splashPath: this.splashPath };
   }
 

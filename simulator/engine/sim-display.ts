@@ -23,6 +23,7 @@ export class SimDisplay {
   private filled = 0;
   /** Something changed since the last save (saving re-renders the panel: only when needed). */
   private changed = true;
+  private lastRender = 0;
 
   begin(size: number, type: number): void {
     this.incoming = new Uint8Array(size);
@@ -54,9 +55,18 @@ export class SimDisplay {
     if (this.textBoxes.delete(id)) this.changed = true;
   }
 
-  /** splash.png: the panel as it looks (background, text boxes in a font); splash.png.txt: the text boxes. */
-  save(path: string): void {
+  /**
+   * splash.png: the panel as it looks (background, text boxes in a font);
+   * splash.png.txt: the text boxes. Rendering and PNG-encoding the panel
+   * costs about 100 ms of the dock's event loop, so a save at most every
+   * `minIntervalMs` (a ticking clock on screen would otherwise stall the
+   * serial line every second); `minIntervalMs` 0 saves now if anything changed.
+   */
+  save(path: string, minIntervalMs = 5000): void {
     if (!this.changed && existsSync(path)) return;
+    const now = Date.now();
+    if (minIntervalMs > 0 && now - this.lastRender < minIntervalMs && existsSync(path)) return;
+    this.lastRender = now;
     this.changed = false;
     const texts = [...this.textBoxes.values()];
     writeFileSync(path, renderSplash(this.background && { bytes: this.background, type: this.backgroundType }, texts));

@@ -31,8 +31,18 @@ function loadFont(): void {
   fontLoaded = true;
 }
 
+/** The last background decoded: a splash is re-rendered as text changes, the picture rarely. */
+let decoded: { bytes: Uint8Array; image: { width: number; height: number; rgba: Uint8Array } | null } | null = null;
+
 /** RGBA pixels of an image, or null when its bytes do not decode (the screen then shows black). */
 function decode(bytes: Uint8Array, type: number): { width: number; height: number; rgba: Uint8Array } | null {
+  if (decoded?.bytes === bytes) return decoded.image;
+  const image = decodeNow(bytes, type);
+  decoded = { bytes, image };
+  return image;
+}
+
+function decodeNow(bytes: Uint8Array, type: number): { width: number; height: number; rgba: Uint8Array } | null {
   try {
     if (type === PNG) {
       const p = PngCodec.sync.read(Buffer.from(bytes));
