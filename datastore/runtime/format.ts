@@ -91,6 +91,16 @@ export interface RecordHeader {
   writtenAt: number;
 }
 
+/**
+ * The value a record's trailer holds for a data CRC. A CRC of 0xFFFFFFFF is
+ * stored as 0x7FFFFFFF, so a trailer that reads erased never validates: a
+ * record whose last bytes were never programmed cannot count, whatever its
+ * length (CRC-32 of FF FF FF FF is 0xFFFFFFFF, the erased trailer).
+ */
+export function trailerCrc(dataCrc: number): number {
+  return dataCrc === 0xffffffff ? 0x7fffffff : dataCrc >>> 0;
+}
+
 export function recordSize(keyLength: number, valueLength: number): number {
   return RECORD_HEADER_SIZE + keyLength + valueLength + RECORD_TRAILER_SIZE;
 }

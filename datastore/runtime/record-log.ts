@@ -269,7 +269,12 @@ export class RecordLog {
         erase = true;
         eraseCount = (prev as { header: { eraseCount: number } }).header.eraseCount + 1;
       } else if (prev!.kind === 'blank') {
-        erase = !(fresh && this.trustBlank) && !this.isBlank(x);
+        // Reading blank proves nothing about a sector this session did not erase: a program
+        // the power cut interrupted may have marked its units (ECC parts) though they read
+        // 0xFF, and an interrupted erase may have left weak bits that read 1 today and 0
+        // later. Only the first pass after a format, in the session that made it or found
+        // it untouched, may skip the erase (format blank-checked every sector).
+        erase = !(fresh && this.trustBlank);
         eraseCount = erase ? 1 : 0;
       } else {
         erase = true;
@@ -337,12 +342,6 @@ export class RecordLog {
       }
       throw e;
     }
-  }
-
-  private isBlank(sector: number): boolean {
-    this.flash.read(sector * this.sectorSize, this.buf);
-    for (let i = 0; i < this.sectorSize; i++) if (this.buf[i] !== 0xff) return false;
-    return true;
   }
 
   /** Best effort: clear a retired sector's header so no mount mistakes it for live. */

@@ -26,6 +26,7 @@ import {
   RecordKind,
   recordSize,
   SECTOR_HEADER_SIZE,
+  trailerCrc,
   type RecordHeader,
 } from './format.ts';
 import { crc32 } from './crc32.ts';
@@ -220,9 +221,11 @@ export class RuntimeStore {
       this.ensureSpace(this.checkpointRecordSize(), '(checkpoint)', 'checkpoint');
       this.writeCheckpoint();
       this.log.openEmpty();
-    } else if (this.log.latestCheckpoint !== this.log.durableCheckpoint || this.log.headRoom < this.ring.payloadSize) {
+    } else if (this.log.latestCheckpoint !== this.log.durableCheckpoint) {
       // The newest checkpoint is current, but a mount finds it only through a sector header
-      // that names it, and resumes cleanly only in a head that holds nothing but its header.
+      // that names it. (Nothing else needs a new sector: a mount never resumes appending in
+      // the head it finds, so an unmount with nothing new opens none and restarts cost nothing.)
+      this.ensureSpace(this.log.headRoom + 1, '(checkpoint)', 'checkpoint'); // one new sector
       this.log.openEmpty();
     }
     this.mounted = false;
@@ -255,7 +258,7 @@ export class RuntimeStore {
       this.log.read(this.log.advance(offset, RECORD_HEADER_SIZE), body);
       const dataEnd = h.keyLength + h.valueLength;
       const stored = readU32(body, dataEnd);
-      if (crc32(body, 0, 0, dataEnd) !== stored) {
+      if (trailerCrc(crc32(body, 0, 0, dataEnd)) !== stored) {
         if (attempt < 2) continue; // a transient read error is retried, not reported
         throw new CorruptRecordError(key, offset, 'data checksum');
       }
@@ -630,7 +633,7 @@ export class RuntimeStore {
       const h = this.readHeader(to);
       const trailer = new Uint8Array(4);
       log.read(log.advance(to, size - RECORD_TRAILER_SIZE), trailer);
-      if ((h && readU32(trailer, 0) === crc) || attempt >= 2) return to;
+      if ((h && readU32(trailer, 0) === trailerCrc(crc)) || attempt >= 2) return to;
       // The copy (or the source) read badly: this copy stays as dead weight; try again.
     }
   }
@@ -681,7 +684,7 @@ export class RuntimeStore {
       crc = crc32(entries, crc, 0, n);
       log.put(entries, 0, n);
       const trailer = new Uint8Array(4);
-      writeU32(trailer, 0, crc);
+      writeU32(trailer, 0, trailerCrc(crc));
       log.put(trailer);
       log.flush();
       log.latestCheckpoint = at;
@@ -743,8 +746,11 @@ export class RuntimeStore {
       seq: head.seq,
       eraseCount: head.eraseCount,
       fresh: head.fresh,
-      programmed: end.clean ? end.pos - headSector * ring.sectorSize : ring.sectorSize,
-      open: end.clean,
+      // Never append to the head found at mount, even after a clean unmount: a program that a
+      // power cut interrupted may have marked units (ECC parts) while leaving them reading 0xFF.
+      // The first write opens (and erases) a new sector.
+      programmed: ring.sectorSize,
+      open: false,
     });
     if (!end.clean) this.cleanMount = false;
     log.tailSector = head.tailSector;
@@ -753,9 +759,39 @@ export class RuntimeStore {
     log.durableCheckpoint = checkpoint;
     log.trustBlank = false;
     this.tailPos = ring.payloadStart(head.tailSector) + (tail.kind === 'valid' ? tail.header.carry : 0);
+    this.advanceTailPastGarbage(headSector);
     this.checkpointBytes = this.checkpointRecordSize();
     this.changedSinceCheckpoint = end.replayed > 0;
     return true;
+  }
+
+  /**
+   * A power cut during GC leaves the copies on flash but the tail where the head's header put
+   * it: the next open would have recorded the new one. Recover that progress here: move the
+   * tail (in RAM; the first sector opened records it) to the first sector holding a live
+   * record or the newest complete checkpoint. Sectors skipped hold only records that newer
+   * ones replace, so a mount replaying from that checkpoint never needs them. Only when the
+   * first open cannot be the old tail: until a header names the new tail, a mount still
+   * relies on the old one.
+   */
+  private advanceTailPastGarbage(headSector: number): void {
+    const log = this.log;
+    const ring = this.ring;
+    const t0 = log.tailSector;
+    if (log.latestCheckpoint === NONE || ring.between(headSector, t0) < 1) return;
+    const n = ring.sectorCount;
+    const distance = (sector: number) => (sector - t0 + n) % n;
+    let best = Math.min(distance(ring.sectorOf(log.latestCheckpoint)), distance(headSector));
+    this.index.forEach((_hash, offset) => {
+      const d = distance(ring.sectorOf(offset));
+      if (d < best) best = d;
+    });
+    if (best === 0) return;
+    const sector = (t0 + best) % n;
+    const h = ring.readHeader(sector);
+    if (h.kind !== 'valid' || ring.retired[sector]) return;
+    log.tailSector = sector;
+    this.tailPos = ring.payloadStart(sector) + Math.min(h.header.carry, ring.payloadSize);
   }
 
   /** Load the index from the checkpoint at `offset`; returns a cursor after it, or null if unusable. */
@@ -809,7 +845,7 @@ export class RuntimeStore {
       }
       const trailer = new Uint8Array(4);
       if (!cursor.read(trailer)) return null;
-      if (readU32(trailer, 0) !== crc) continue;
+      if (readU32(trailer, 0) !== trailerCrc(crc)) continue;
       cursor.endRecord();
       this.index = index;
       this.liveBytes = v.getUint32(8, true);
@@ -874,7 +910,11 @@ export class RuntimeStore {
         return { pos, clean: false, latestCheckpoint, replayed };
       }
       this.corruptSkipped++;
-      if (ok === 'bad-data' && !cursor.broken) continue; // length known: carry on after it
+      // Length known and a valid record starts in a later page: damage, carry on after it.
+      // Otherwise it may be a torn commit that an earlier mount ended the log at (that head
+      // was abandoned, so the rest of its sector holds only what that program left): apply
+      // the same rule as in the head, so that decision stays the same on every later mount.
+      if (ok === 'bad-data' && !cursor.broken && this.validRecordAt(cursor)) continue;
       cursor.sector = startSector;
       cursor.header = startHeader;
       if (!cursor.skipToNextSector()) return { pos, clean: false, latestCheckpoint, replayed };
@@ -912,7 +952,7 @@ export class RuntimeStore {
         }
         if (cursor.torn) return 'torn';
         const trailer = new Uint8Array(4);
-        if (bad || !cursor.read(trailer) || readU32(trailer, 0) !== crc) {
+        if (bad || !cursor.read(trailer) || readU32(trailer, 0) !== trailerCrc(crc)) {
           if (cursor.torn) return 'torn';
           if (attempt < 2) continue;
           return 'bad-data';
@@ -993,7 +1033,7 @@ export class RuntimeStore {
     this.log.put(key);
     this.log.put(value);
     const trailer = new Uint8Array(4);
-    writeU32(trailer, 0, crc32(value, crc32(key)));
+    writeU32(trailer, 0, trailerCrc(crc32(value, crc32(key))));
     this.log.put(trailer);
     this.lastAppend = { offset: at, end: this.log.endOffset, hash: keyHash(key) };
     return at;
