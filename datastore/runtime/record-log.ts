@@ -255,6 +255,11 @@ export class RecordLog {
       if (!newLog && x === this.tailSector && this.headSector !== this.tailSector) {
         throw new StoreError('partition-full', 'internal: the log head reached its tail (no free sector); the reserve was not kept');
       }
+      // Erasing the tail that the newest header names would leave a cut during that erase
+      // with nothing to mount: refuse (the data stays readable) rather than risk it.
+      if (!newLog && x === this.durableTail && this.headSector !== this.durableTail) {
+        throw new StoreError('partition-full', 'internal: the log head reached the tail its last sector header names (no free sector); the reserve was not kept');
+      }
       // Only a sector after the head in the first pass since a fresh format may be trusted blank by its header.
       const fresh = newLog ? this.headFresh : this.headFresh && x > this.headSector;
       let erase: boolean;

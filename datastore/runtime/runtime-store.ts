@@ -770,18 +770,19 @@ export class RuntimeStore {
    * it: the next open would have recorded the new one. Recover that progress here: move the
    * tail (in RAM; the first sector opened records it) to the first sector holding a live
    * record or the newest complete checkpoint. Sectors skipped hold only records that newer
-   * ones replace, so a mount replaying from that checkpoint never needs them. Only when the
-   * first open cannot be the old tail: until a header names the new tail, a mount still
-   * relies on the old one.
+   * ones replace (or deletes of keys with no older record after them), so a mount never
+   * needs them. Only when the first open cannot be the old tail: until a header names the
+   * new tail, a mount still relies on the old one, and nothing before it is erased.
    */
   private advanceTailPastGarbage(headSector: number): void {
     const log = this.log;
     const ring = this.ring;
     const t0 = log.tailSector;
-    if (log.latestCheckpoint === NONE || ring.between(headSector, t0) < 1) return;
+    if (ring.between(headSector, t0) < 1) return;
     const n = ring.sectorCount;
     const distance = (sector: number) => (sector - t0 + n) % n;
-    let best = Math.min(distance(ring.sectorOf(log.latestCheckpoint)), distance(headSector));
+    let best = distance(headSector);
+    if (log.latestCheckpoint !== NONE) best = Math.min(best, distance(ring.sectorOf(log.latestCheckpoint)));
     this.index.forEach((_hash, offset) => {
       const d = distance(ring.sectorOf(offset));
       if (d < best) best = d;
