@@ -187,7 +187,9 @@ export class RuntimeStore {
       }
       log.headSeq = 0;
       log.headFresh = true;
-      log.trustBlank = true;
+      // The first sector is erased even though it reads blank: a format the power cut
+      // interrupted may have marked its units (ECC parts). The rest of the first pass is trusted.
+      log.trustBlank = false;
     }
     log.latestCheckpoint = NONE;
     log.openNext(0, true);

@@ -8,13 +8,32 @@
 // hook is exactly a cut at that operation index: the flash state before it
 // is the same, and after a cut nothing else runs.
 
-import { SimFlash } from '../../simulator/flash/sim-flash.ts';
-import type { FlashPartition } from '../../hal/flash.ts';
+import { SimFlash, type PowerCutEffect } from '../../simulator/flash/sim-flash.ts';
+import { FlashError, type FlashPartition } from '../../hal/flash.ts';
 import { RuntimeStore, type Durability } from '../../datastore/runtime/runtime-store.ts';
-import { PartitionFullError } from '../../datastore/runtime/errors.ts';
+import { NotFormattedError, PartitionFullError } from '../../datastore/runtime/errors.ts';
 import { seededRandom } from '../../simulator/seeded-random.ts';
 
-export type Fault = 'cut' | 'torn-program' | 'torn-erase';
+/**
+ * 'cut': every program and erase, cleanly interrupted. 'torn-program' / 'torn-erase': every
+ * program (erase) torn (sim-flash.ts 'torn'). 'interrupted-program': every program leaves
+ * no bit changed but its units count as programmed (strict ECC flash). 'weak-erase': every
+ * erase completes with weak bits that may read 0 later.
+ */
+export type Fault = 'cut' | 'torn-program' | 'torn-erase' | 'interrupted-program' | 'weak-erase';
+
+const FAULTS: Record<Fault, { ops: 'any' | 'program' | 'erase'; effect: PowerCutEffect }> = {
+  cut: { ops: 'any', effect: 'clean' },
+  'torn-program': { ops: 'program', effect: 'torn' },
+  'torn-erase': { ops: 'erase', effect: 'torn' },
+  'interrupted-program': { ops: 'program', effect: 'interrupted' },
+  'weak-erase': { ops: 'erase', effect: 'weak' },
+};
+
+/** The injected cut, and only it: any other error is a failure of the store under test. */
+export function isInjectedCut(e: unknown): boolean {
+  return e instanceof FlashError && e.code === 'power-loss';
+}
 
 export interface SweepOptions {
   fault: Fault;
@@ -42,6 +61,8 @@ export interface SweepResult {
   deletes: number;
   /** Writes refused with PartitionFullError (the workload may fill a small partition). */
   refusedFull: number;
+  /** set/delete calls that returned (counted as they return, not from the input). */
+  writesReturned: number;
 }
 
 /** Delegates to a SimFlash and calls `before` ahead of each mutating operation. */
@@ -125,23 +146,32 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
   const check = (op: { kind: 'program' | 'erase'; offset: number; data?: Uint8Array }) => {
     if (checking) return;
     opIndex++;
-    if (fault === 'torn-program' && op.kind !== 'program') return;
-    if (fault === 'torn-erase' && op.kind !== 'erase') return;
+    const { ops, effect } = FAULTS[fault];
+    if (ops !== 'any' && op.kind !== ops) return;
     checking = true;
     cutPoints++;
     const clone = sim.clone();
-    clone.armPowerCut({ atOp: clone.opCount, effect: fault === 'cut' ? 'clean' : 'torn' });
+    clone.armPowerCut({ atOp: clone.opCount, effect });
+    let cut = false;
     try {
       if (op.kind === 'program') clone.program(op.offset, op.data!);
       else clone.erase(op.offset);
-    } catch {
-      // the interrupted operation reports the power loss
+    } catch (e) {
+      if (!isInjectedCut(e)) throw e; // a refused operation is the store's bug, not the cut
+      cut = true;
     }
+    if (!cut) throw new Error(`flash op ${opIndex}: the armed ${effect} cut did not happen`);
     clone.powerOn();
     try {
       if (!formatted) {
-        // format() had not returned: either no store (open() formats one) or an empty one.
-        const store = RuntimeStore.open(clone);
+        // format() had not returned: either no store at all (mount says so, typed) or an empty one.
+        let store: RuntimeStore;
+        try {
+          store = RuntimeStore.mount(clone);
+        } catch (e) {
+          if (!(e instanceof NotFormattedError)) throw e;
+          store = RuntimeStore.format(clone);
+        }
         if (store.size !== 0) violation(`a format cut short left ${store.size} keys`);
         store.set('__after_cut__', new Uint8Array([1, 2, 3]));
         if (!equal(RuntimeStore.mount(clone).get('__after_cut__'), new Uint8Array([1, 2, 3]))) violation('write after a cut format lost on remount');
@@ -186,6 +216,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
   let largeValues = 0;
   let deletes = 0;
   let refusedFull = 0;
+  let writesReturned = 0;
   for (let i = 0; i < operations; i++) {
     const key = `key-${Math.floor(random() * 40)}`;
     const r = random();
@@ -196,6 +227,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
       model.delete(key);
       uncommitted.push(inFlight);
       deletes++;
+      writesReturned++;
     } else if (r < 0.115) {
       inFlight = null;
       store.unmount();
@@ -217,6 +249,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
       }
       model.set(key, value);
       uncommitted.push(inFlight);
+      writesReturned++;
       if (big) largeValues++;
     }
     inFlight = null;
@@ -229,5 +262,5 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
     }
   }
   const gcPasses = Math.floor(sim.stats.erases / (sim.size / sim.sectorSize));
-  return { fault, durability: options.durability ?? 'immediate', programUnit, operations, flashOperations: sim.opCount, cutPoints, violations, firstViolations, gcPasses, largeValues, deletes, refusedFull };
+  return { fault, durability: options.durability ?? 'immediate', programUnit, operations, flashOperations: sim.opCount, cutPoints, violations, firstViolations, gcPasses, largeValues, deletes, refusedFull, writesReturned };
 }
