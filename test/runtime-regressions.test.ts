@@ -4,7 +4,8 @@
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FlashError, type FlashPartition } from '../hal/flash.ts';
+import { FlashError } from '../hal/flash.ts';
+import { TearFlash } from './support/tear-flash.ts';
 import { SimFlash, type PowerCutEffect } from '../simulator/flash/sim-flash.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { PartitionFullError } from '../datastore/runtime/errors.ts';
@@ -34,41 +35,6 @@ function cutDuring(fn: () => void): void {
     throw e;
   }
   throw new Error('the armed power cut did not happen');
-}
-
-/**
- * A flash whose next program (once armed) is torn by a caller-chosen rule:
- * `keep(i)` says whether byte i of the write is programmed; the others stay as
- * they were. Then the power is cut. Used to build the exact torn pages the
- * issue describes (physically possible: a page clears its bits in any order).
- */
-class TearFlash implements FlashPartition {
-  readonly size: number;
-  readonly sectorSize: number;
-  readonly programUnit: number;
-  readonly pageSize = PAGE;
-  tear: ((offset: number, data: Uint8Array) => Uint8Array) | null = null;
-  constructor(readonly inner: SimFlash) {
-    this.size = inner.size;
-    this.sectorSize = inner.sectorSize;
-    this.programUnit = inner.programUnit;
-  }
-  read(offset: number, into: Uint8Array): void {
-    this.inner.read(offset, into);
-  }
-  program(offset: number, data: Uint8Array): void {
-    if (this.tear) {
-      const partial = this.tear(offset, data);
-      this.tear = null;
-      this.inner.program(offset, partial);
-      this.inner.armPowerCut({ atOp: this.inner.opCount, effect: 'clean' });
-      this.inner.erase(0); // the next operation never happens: power is gone
-    }
-    this.inner.program(offset, data);
-  }
-  erase(index: number): void {
-    this.inner.erase(index);
-  }
 }
 
 const t = suite('runtime store: issue 12 regressions');
