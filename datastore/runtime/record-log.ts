@@ -50,6 +50,8 @@ export class RecordLog {
   durableTail = 0;
   /** False until the first open after mount: never trust a blank header after a possible crash. */
   trustBlank = false;
+  /** Erase blank-header sectors instead of blank-checking them (after an unclean mount). */
+  eraseBlank = false;
 
   /** Called when a commit pads the log: `bytes` of PAD from partition offset `at`. */
   onPad: ((at: number, bytes: number) => void) | null = null;
@@ -274,12 +276,16 @@ export class RecordLog {
         erase = true;
         eraseCount = (prev as { header: { eraseCount: number } }).header.eraseCount + 1;
       } else if (prev!.kind === 'blank') {
-        // Reading blank proves nothing about a sector this session did not erase: a program
-        // the power cut interrupted may have marked its units (ECC parts) though they read
-        // 0xFF, and an interrupted erase may have left weak bits that read 1 today and 0
-        // later. Only the first pass after a format, in the session that made it or found
-        // it untouched, may skip the erase (format blank-checked every sector).
-        erase = !(fresh && this.trustBlank);
+        // Reading blank proves little about a sector this session did not erase. The first
+        // open after mount or format always erases: it may be the sector whose opening a
+        // power cut interrupted, its units marked programmed (ECC parts) though they read
+        // 0xFF. After an unclean mount every such sector is erased: an erase-ahead the cut
+        // interrupted may have left weak bits that read 1 today and 0 later. Otherwise a
+        // blank check will do (a clean unmount's erases completed), and the first pass
+        // after a format trusts the format's own blank check.
+        if (!this.trustBlank) erase = true;
+        else if (fresh) erase = false;
+        else erase = this.eraseBlank || !this.isBlank(x);
         eraseCount = erase ? 1 : 0;
       } else {
         erase = true;
@@ -347,6 +353,12 @@ export class RecordLog {
       }
       throw e;
     }
+  }
+
+  private isBlank(sector: number): boolean {
+    this.flash.read(sector * this.sectorSize, this.buf);
+    for (let i = 0; i < this.sectorSize; i++) if (this.buf[i] !== 0xff) return false;
+    return true;
   }
 
   /** Best effort: clear a retired sector's header so no mount mistakes it for live. */

@@ -27,6 +27,15 @@ import {
   recordSize,
   SECTOR_HEADER_SIZE,
   trailerCrc,
+  CHECKPOINT_PAYLOAD_VERSION,
+  checkpointEntryHash,
+  checkpointEntryOffset,
+  checkpointRetiredAt,
+  decodeCheckpointFixed,
+  encodeCheckpointEntry,
+  encodeCheckpointHead,
+  readU32,
+  writeU32,
   type RecordHeader,
 } from './format.ts';
 import { crc32 } from './crc32.ts';
@@ -655,14 +664,7 @@ export class RuntimeStore {
       if (!this.liveBytesExact) this.recount();
       const retired = this.ring.retiredList();
       const payloadSize = checkpointSize(this.index.size, retired.length);
-      const fixed = new Uint8Array(CHECKPOINT_FIXED_SIZE + 4 * retired.length);
-      const v = new DataView(fixed.buffer);
-      v.setUint32(0, 1, true); // checkpoint payload version
-      v.setUint32(4, this.index.size, true);
-      v.setUint32(8, this.liveBytes, true);
-      v.setUint32(12, this.largestRecord, true);
-      v.setUint32(16, retired.length, true);
-      retired.forEach((s, i) => v.setUint32(CHECKPOINT_FIXED_SIZE + 4 * i, s, true));
+      const fixed = encodeCheckpointHead(this.index.size, this.liveBytes, this.largestRecord, retired);
       const header: RecordHeader = { kind: RecordKind.Checkpoint, keyLength: 0, encoding: 0, valueLength: payloadSize, writtenAt: this.now() };
       const size = recordSize(0, payloadSize);
       const at = log.beginRecord(size);
@@ -671,11 +673,9 @@ export class RuntimeStore {
       let crc = crc32(fixed);
       log.put(fixed);
       const entries = new Uint8Array(CHUNK);
-      const ev = new DataView(entries.buffer);
       let n = 0;
       this.index.forEach((hash, offset) => {
-        ev.setUint32(n, hash, true);
-        ev.setUint32(n + 4, offset, true);
+        encodeCheckpointEntry(hash, offset, entries, n);
         n += CHECKPOINT_ENTRY_SIZE;
         if (n === CHUNK) {
           crc = crc32(entries, crc);
@@ -760,6 +760,7 @@ export class RuntimeStore {
     log.latestCheckpoint = end.latestCheckpoint !== NONE ? end.latestCheckpoint : checkpoint;
     log.durableCheckpoint = checkpoint;
     log.trustBlank = false;
+    log.eraseBlank = !this.cleanMount;
     this.tailPos = ring.payloadStart(head.tailSector) + (tail.kind === 'valid' ? tail.header.carry : 0);
     this.advanceTailPastGarbage(headSector);
     this.checkpointBytes = this.checkpointRecordSize();
@@ -816,10 +817,10 @@ export class RuntimeStore {
       cursor.recordLeft = h.valueLength + RECORD_TRAILER_SIZE;
       const fixed = new Uint8Array(CHECKPOINT_FIXED_SIZE);
       if (!cursor.read(fixed)) return null;
-      const v = new DataView(fixed.buffer);
-      const count = v.getUint32(4, true);
-      const retiredCount = v.getUint32(16, true);
-      if (checkpointSize(count, retiredCount) !== h.valueLength) continue;
+      const cp = decodeCheckpointFixed(fixed);
+      const count = cp.entryCount;
+      const retiredCount = cp.retiredCount;
+      if (cp.version !== CHECKPOINT_PAYLOAD_VERSION || checkpointSize(count, retiredCount) !== h.valueLength) continue;
       let crc = crc32(fixed);
       // Every entry points at a record written before this checkpoint and still in the log,
       // so in a sector from the tail up to the checkpoint's own. Any other sector has been
@@ -834,15 +835,14 @@ export class RuntimeStore {
       crc = crc32(retiredBytes, crc);
       const index = new KeyIndex(count);
       let left = count * CHECKPOINT_ENTRY_SIZE;
-      const ev = new DataView(this.scratch.buffer);
       while (left > 0) {
         const chunk = Math.min(left, CHUNK);
         if (!cursor.read(this.scratch, 0, chunk)) return null;
         crc = crc32(this.scratch, crc, 0, chunk);
         for (let i = 0; i < chunk; i += CHECKPOINT_ENTRY_SIZE) {
-          const offset = ev.getUint32(i + 4, true);
+          const offset = checkpointEntryOffset(this.scratch, i);
           if ((Math.floor(offset / ring.sectorSize) - tailSector + n) % n > keepSpan) stale++;
-          else index.insert(ev.getUint32(i, true), offset);
+          else index.insert(checkpointEntryHash(this.scratch, i), offset);
         }
         left -= chunk;
       }
@@ -851,13 +851,13 @@ export class RuntimeStore {
       if (readU32(trailer, 0) !== trailerCrc(crc)) continue;
       cursor.endRecord();
       this.index = index;
-      this.liveBytes = v.getUint32(8, true);
-      this.largestRecord = v.getUint32(12, true);
+      this.liveBytes = cp.liveBytes;
+      this.largestRecord = cp.largestRecord;
       // The dropped entries' sizes are unknown now (their sectors were rewritten); until a
       // recount, liveBytes over-counts by their copies, which errs towards "full".
       if (stale > 0) this.liveBytesExact = false;
       for (let i = 0; i < retiredCount; i++) {
-        const s = readU32(retiredBytes, 4 * i);
+        const s = checkpointRetiredAt(retiredBytes, i);
         if (s < ring.sectorCount) ring.retire(s);
       }
       if (!cursor.settle()) cursor.pos = cursor.sectorEnd;
@@ -1105,13 +1105,4 @@ export class RuntimeStore {
   }
 }
 
-function readU32(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
-}
 
-function writeU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v & 0xff;
-  b[at + 1] = (v >>> 8) & 0xff;
-  b[at + 2] = (v >>> 16) & 0xff;
-  b[at + 3] = (v >>> 24) & 0xff;
-}
