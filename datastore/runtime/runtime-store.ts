@@ -15,9 +15,7 @@ import type { Clock } from '../../hal/clock.ts';
 import {
   decodeSectorHeader,
   CHECKPOINT_ENTRY_SIZE,
-  CHECKPOINT_FIXED_SIZE,
   checkpointSize,
-  decodeRecordHeader,
   encodeRecordHeader,
   MAX_KEY_BYTES,
   NONE,
@@ -27,11 +25,6 @@ import {
   recordSize,
   SECTOR_HEADER_SIZE,
   trailerCrc,
-  CHECKPOINT_PAYLOAD_VERSION,
-  checkpointEntryHash,
-  checkpointEntryOffset,
-  checkpointRetiredAt,
-  decodeCheckpointFixed,
   encodeCheckpointEntry,
   encodeCheckpointHead,
   readU32,
@@ -42,7 +35,8 @@ import { crc32 } from './crc32.ts';
 import { KeyIndex } from './key-index.ts';
 import { keyHash, utf8Decode, utf8Encode } from './key-text.ts';
 import { RecordLog } from './record-log.ts';
-import { ReplayCursor } from './replay-cursor.ts';
+import { MountRecovery } from './mount-recovery.ts';
+import { RecordReader } from './record-reader.ts';
 import { SectorRing } from './sector-ring.ts';
 import {
   CorruptRecordError,
@@ -112,6 +106,7 @@ export class RuntimeStore {
   readonly flash: FlashPartition;
   private readonly ring: SectorRing;
   private readonly log: RecordLog;
+  private readonly reader: RecordReader;
   private index: KeyIndex;
   private readonly opts: Required<Omit<RuntimeStoreOptions, 'clock'>> & { clock: Clock | null };
 
@@ -143,6 +138,7 @@ export class RuntimeStore {
     this.ring = new SectorRing(flash);
     if (this.ring.sectorCount < 8) throw new StoreError('geometry', `the partition has ${this.ring.sectorCount} sectors; the store needs at least 8.`);
     this.log = new RecordLog(this.ring);
+    this.reader = new RecordReader(this.log);
     this.log.onSectorOpened = () => {
       this.sectorsSinceCheckpoint++;
     };
@@ -701,329 +697,17 @@ export class RuntimeStore {
   // ---- mount -----------------------------------------------------------------
 
   private recover(): void {
-    const ring = this.ring;
-    let head = ring.findHead();
-    if (!head) throw new NotFormattedError('no valid sector header');
-    if (!this.recoverFrom(head.sector)) {
-      // The fast search may have been misled by damaged headers: take the certain way.
-      head = ring.scanHead();
-      if (!head || !this.recoverFrom(head.sector)) throw new NotFormattedError('the newest sector names no readable tail');
-    }
-  }
-
-  private recoverFrom(headSector: number): boolean {
-    const ring = this.ring;
-    const hs = ring.readHeader(headSector);
-    if (hs.kind !== 'valid') return false;
-    const head = hs.header;
-    this.index.clear();
-    this.liveBytes = 0;
-    this.liveBytesExact = true;
-    this.largestRecord = 0;
-    this.corruptSkipped = 0;
-
-    let cursor: ReplayCursor | null = null;
-    let checkpoint = NONE;
-    if (head.checkpoint !== NONE) {
-      cursor = head.tailSector < ring.sectorCount ? this.loadCheckpoint(headSector, head.tailSector, head.checkpoint) : null;
-      if (cursor) checkpoint = head.checkpoint;
-    }
-    if (!cursor) {
-      this.index.clear();
-      this.liveBytes = 0;
-      this.largestRecord = 0;
-      if (head.tailSector >= ring.sectorCount) return false;
-      const ts = ring.readHeader(head.tailSector);
-      if (ts.kind !== 'valid') return false;
-      cursor = new ReplayCursor(ring, headSector, head.tailSector, ts.header, ring.payloadStart(head.tailSector) + ts.header.carry);
-      this.cleanMount = false;
-    }
-    const end = this.replay(cursor);
-    if (cursor.sector !== headSector) return false;
-
-    const log = this.log;
-    const tail = ring.readHeader(head.tailSector);
-    log.restoreHead({
-      sector: headSector,
-      seq: head.seq,
-      eraseCount: head.eraseCount,
-      fresh: head.fresh,
-      // Never append to the head found at mount, even after a clean unmount: a program that a
-      // power cut interrupted may have marked units (ECC parts) while leaving them reading 0xFF.
-      // The first write opens (and erases) a new sector.
-      programmed: ring.sectorSize,
-      open: false,
-    });
-    if (!end.clean) this.cleanMount = false;
-    log.tailSector = head.tailSector;
-    log.durableTail = head.tailSector;
-    log.latestCheckpoint = end.latestCheckpoint !== NONE ? end.latestCheckpoint : checkpoint;
-    log.durableCheckpoint = checkpoint;
-    log.trustBlank = false;
-    log.eraseBlank = !this.cleanMount;
-    this.tailPos = ring.payloadStart(head.tailSector) + (tail.kind === 'valid' ? tail.header.carry : 0);
-    this.advanceTailPastGarbage(headSector);
+    const r = new MountRecovery(this.ring, this.log, this.reader);
+    r.run();
+    this.index = r.index;
+    this.liveBytes = r.liveBytes;
+    this.liveBytesExact = r.liveBytesExact;
+    this.largestRecord = r.largestRecord;
+    this.corruptSkipped = r.corruptSkipped;
+    this.cleanMount = r.cleanMount;
+    this.tailPos = r.tailPos;
     this.checkpointBytes = this.checkpointRecordSize();
-    this.changedSinceCheckpoint = end.replayed > 0;
-    return true;
-  }
-
-  /**
-   * A power cut during GC leaves the copies on flash but the tail where the head's header put
-   * it: the next open would have recorded the new one. Recover that progress here: move the
-   * tail (in RAM; the first sector opened records it) to the first sector holding a live
-   * record or the newest complete checkpoint. Sectors skipped hold only records that newer
-   * ones replace (or deletes of keys with no older record after them), so a mount never
-   * needs them. Only when the first open cannot be the old tail: until a header names the
-   * new tail, a mount still relies on the old one, and nothing before it is erased.
-   */
-  private advanceTailPastGarbage(headSector: number): void {
-    const log = this.log;
-    const ring = this.ring;
-    const t0 = log.tailSector;
-    if (ring.between(headSector, t0) < 1) return;
-    const n = ring.sectorCount;
-    const distance = (sector: number) => (sector - t0 + n) % n;
-    let best = distance(headSector);
-    if (log.latestCheckpoint !== NONE) best = Math.min(best, distance(ring.sectorOf(log.latestCheckpoint)));
-    this.index.forEach((_hash, offset) => {
-      const d = distance(ring.sectorOf(offset));
-      if (d < best) best = d;
-    });
-    if (best === 0) return;
-    const sector = (t0 + best) % n;
-    const h = ring.readHeader(sector);
-    if (h.kind !== 'valid' || ring.retired[sector]) return;
-    log.tailSector = sector;
-    this.tailPos = ring.payloadStart(sector) + Math.min(h.header.carry, ring.payloadSize);
-  }
-
-  /** Load the index from the checkpoint at `offset`; returns a cursor after it, or null if unusable. */
-  private loadCheckpoint(headSector: number, tailSector: number, offset: number): ReplayCursor | null {
-    const ring = this.ring;
-    const sector = ring.sectorOf(offset);
-    if (sector >= ring.sectorCount) return null;
-    const sh = ring.readHeader(sector);
-    if (sh.kind !== 'valid') return null;
-    const cursor = new ReplayCursor(ring, headSector, sector, sh.header, offset);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      cursor.sector = sector;
-      cursor.header = sh.header;
-      cursor.pos = offset;
-      cursor.beginRecord();
-      if (!cursor.read(this.hdr)) return null;
-      const h = decodeRecordHeader(this.hdr);
-      if (!h || h.kind !== RecordKind.Checkpoint || h.valueLength < CHECKPOINT_FIXED_SIZE) continue;
-      cursor.recordLeft = h.valueLength + RECORD_TRAILER_SIZE;
-      const fixed = new Uint8Array(CHECKPOINT_FIXED_SIZE);
-      if (!cursor.read(fixed)) return null;
-      const cp = decodeCheckpointFixed(fixed);
-      const count = cp.entryCount;
-      const retiredCount = cp.retiredCount;
-      if (cp.version !== CHECKPOINT_PAYLOAD_VERSION || checkpointSize(count, retiredCount) !== h.valueLength) continue;
-      let crc = crc32(fixed);
-      // Every entry points at a record written before this checkpoint and still in the log,
-      // so in a sector from the tail up to the checkpoint's own. Any other sector has been
-      // collected since (its live records were copied forward, where replay finds them) and
-      // erased, or is being erased. Drop such entries before replay could mistake them for
-      // live records.
-      const n = ring.sectorCount;
-      const keepSpan = (sector - tailSector + n) % n;
-      let stale = 0;
-      const retiredBytes = new Uint8Array(4 * retiredCount);
-      if (!cursor.read(retiredBytes)) return null;
-      crc = crc32(retiredBytes, crc);
-      const index = new KeyIndex(count);
-      let left = count * CHECKPOINT_ENTRY_SIZE;
-      while (left > 0) {
-        const chunk = Math.min(left, CHUNK);
-        if (!cursor.read(this.scratch, 0, chunk)) return null;
-        crc = crc32(this.scratch, crc, 0, chunk);
-        for (let i = 0; i < chunk; i += CHECKPOINT_ENTRY_SIZE) {
-          const offset = checkpointEntryOffset(this.scratch, i);
-          if ((Math.floor(offset / ring.sectorSize) - tailSector + n) % n > keepSpan) stale++;
-          else index.insert(checkpointEntryHash(this.scratch, i), offset);
-        }
-        left -= chunk;
-      }
-      const trailer = new Uint8Array(4);
-      if (!cursor.read(trailer)) return null;
-      if (readU32(trailer, 0) !== trailerCrc(crc)) continue;
-      cursor.endRecord();
-      this.index = index;
-      this.liveBytes = cp.liveBytes;
-      this.largestRecord = cp.largestRecord;
-      // The dropped entries' sizes are unknown now (their sectors were rewritten); until a
-      // recount, liveBytes over-counts by their copies, which errs towards "full".
-      if (stale > 0) this.liveBytesExact = false;
-      for (let i = 0; i < retiredCount; i++) {
-        const s = checkpointRetiredAt(retiredBytes, i);
-        if (s < ring.sectorCount) ring.retire(s);
-      }
-      if (!cursor.settle()) cursor.pos = cursor.sectorEnd;
-      return cursor;
-    }
-    return null;
-  }
-
-  /**
-   * Apply every record from the cursor to the end of the log. In the head
-   * sector, the first unreadable record is where power was cut: the log
-   * ends there. Elsewhere an unreadable record is corruption: skip it.
-   */
-  private replay(cursor: ReplayCursor): { pos: number; clean: boolean; latestCheckpoint: number; replayed: number } {
-    const ring = this.ring;
-    const unit = this.flash.programUnit;
-    let latestCheckpoint = NONE;
-    let replayed = 0;
-    const one = new Uint8Array(1);
-    for (;;) {
-      if (cursor.pos === cursor.sectorEnd && !cursor.settle()) {
-        // Stream ended exactly at a sector end: only clean if that sector is the head.
-        return { pos: cursor.pos, clean: false, latestCheckpoint, replayed };
-      }
-      const pos = cursor.pos;
-      ring.flash.read(pos, one);
-      if (one[0] === RecordKind.Erased) {
-        if (cursor.inHead) {
-          // Appending may resume here only after a clean unmount: a head holding just its
-          // header (an interrupted program can leave units marked that read as erased).
-          const emptyHead = pos === cursor.sector * ring.sectorSize + Math.ceil(SECTOR_HEADER_SIZE / unit) * unit;
-          return { pos, clean: emptyHead && this.blankFrom(pos, cursor.sectorEnd), latestCheckpoint, replayed };
-        }
-        if (!cursor.skipToNextSector()) return { pos, clean: false, latestCheckpoint, replayed };
-        continue;
-      }
-      if (one[0] === RecordKind.Pad) {
-        const inSector = pos - cursor.sector * ring.sectorSize;
-        const next = Math.ceil((inSector + 1) / unit) * unit;
-        cursor.pos = cursor.sector * ring.sectorSize + Math.min(next, ring.sectorSize);
-        continue;
-      }
-      const startSector = cursor.sector;
-      const startHeader = cursor.header;
-      const ok = this.replayRecord(cursor);
-      if (ok === 'applied') { replayed++; continue; }
-      // Cut short by a power cut; the writer went on in a fresh sector, where the cursor now is.
-      if (ok === 'torn') continue;
-      if (ok === 'checkpoint') { latestCheckpoint = pos; continue; }
-      // Unreadable. In the head sector (or running into it) this is the torn last write.
-      if (cursor.inHead || startSector === cursor.headSector) {
-        if (ok === 'bad-data' && this.validRecordAt(cursor)) { this.corruptSkipped++; continue; }
-        return { pos, clean: false, latestCheckpoint, replayed };
-      }
-      this.corruptSkipped++;
-      // Length known and a valid record starts in a later page: damage, carry on after it.
-      // Otherwise it may be a torn commit that an earlier mount ended the log at (that head
-      // was abandoned, so the rest of its sector holds only what that program left): apply
-      // the same rule as in the head, so that decision stays the same on every later mount.
-      if (ok === 'bad-data' && !cursor.broken && this.validRecordAt(cursor)) continue;
-      cursor.sector = startSector;
-      cursor.header = startHeader;
-      if (!cursor.skipToNextSector()) return { pos, clean: false, latestCheckpoint, replayed };
-    }
-  }
-
-  /** Read one record at the cursor, verify it and apply it to the index. */
-  private replayRecord(cursor: ReplayCursor): 'applied' | 'checkpoint' | 'bad-header' | 'bad-data' | 'torn' {
-    const start = cursor.pos;
-    const sector = cursor.sector;
-    const header = cursor.header;
-    try {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        cursor.pos = start;
-        cursor.sector = sector;
-        cursor.header = header;
-        cursor.beginRecord();
-        if (!cursor.read(this.hdr)) {
-          if (cursor.torn) return 'torn';
-          continue;
-        }
-        const h = decodeRecordHeader(this.hdr);
-        if (!h) continue;
-        cursor.recordLeft = h.keyLength + h.valueLength + RECORD_TRAILER_SIZE;
-        const key = new Uint8Array(h.keyLength);
-        if (!cursor.read(key)) return cursor.torn ? 'torn' : 'bad-data';
-        let crc = crc32(key);
-        let left = h.valueLength;
-        let bad = false;
-        while (left > 0) {
-          const n = Math.min(left, CHUNK);
-          if (!cursor.read(this.scratch, 0, n)) { bad = true; break; }
-          crc = crc32(this.scratch, crc, 0, n);
-          left -= n;
-        }
-        if (cursor.torn) return 'torn';
-        const trailer = new Uint8Array(4);
-        if (bad || !cursor.read(trailer) || readU32(trailer, 0) !== trailerCrc(crc)) {
-          if (cursor.torn) return 'torn';
-          if (attempt < 2) continue;
-          return 'bad-data';
-        }
-        if (h.kind === RecordKind.Checkpoint) return 'checkpoint';
-        this.applyRecord(h, key, start, cursor.pos === cursor.sectorEnd ? 0 : this.padAfter(cursor.pos));
-        return 'applied';
-      }
-      return 'bad-header';
-    } finally {
-      cursor.endRecord();
-    }
-  }
-
-  private applyRecord(h: RecordHeader, key: Uint8Array, offset: number, pad: number): void {
-    const hash = keyHash(key);
-    const slot = this.findSlot(key, hash);
-    if (slot >= 0) this.liveBytes -= this.footprintAt(this.index.offsetAt(slot));
-    if (h.kind === RecordKind.Put) {
-      const size = recordSize(h.keyLength, h.valueLength);
-      if (slot >= 0) this.index.setOffset(slot, offset);
-      else this.index.insert(hash, offset);
-      this.liveBytes += size + pad;
-      if (size > this.largestRecord) this.largestRecord = size;
-    } else if (slot >= 0) {
-      this.index.removeAt(slot);
-    }
-  }
-
-  /**
-   * A record in the head sector failed its CRC and the cursor sits at its end.
-   * Was it cut short by a power cut (the log ends there) or damaged later (bit
-   * rot: skip it and go on)? An interrupted program leaves the pages before
-   * the cut done, one page partly written and none after it. So if a valid
-   * record starts in a page after the one holding this record's last byte,
-   * the program that wrote this record completed: it is damage. Otherwise
-   * treat it as torn: later records in the same page could be a partial
-   * program too, and accepting one would commit a later write without an
-   * earlier one.
-   */
-  private validRecordAt(cursor: ReplayCursor): boolean {
-    const page = Math.max(this.flash.pageSize ?? 256, this.flash.programUnit);
-    const unit = this.flash.programUnit;
-    const sectorStart = cursor.sector * this.ring.sectorSize;
-    const lastPage = Math.floor((cursor.pos - 1) / page);
-    const one = new Uint8Array(1);
-    const probe = new Uint8Array(RECORD_HEADER_SIZE);
-    let at = cursor.pos;
-    while (at + RECORD_HEADER_SIZE <= cursor.sectorEnd) {
-      this.flash.read(at, one);
-      if (one[0] === RecordKind.Pad) {
-        at = sectorStart + Math.ceil((at - sectorStart + 1) / unit) * unit;
-        continue;
-      }
-      this.flash.read(at, probe);
-      const h = decodeRecordHeader(probe);
-      if (!h) return false;
-      if (Math.floor(at / page) > lastPage) return true;
-      at += recordSize(h.keyLength, h.valueLength);
-    }
-    return false;
-  }
-
-  private blankFrom(pos: number, end: number): boolean {
-    const buf = new Uint8Array(end - pos);
-    this.flash.read(pos, buf);
-    for (let i = 0; i < buf.length; i++) if (buf[i] !== 0xff) return false;
-    return true;
+    this.changedSinceCheckpoint = r.replayed > 0;
   }
 
   // ---- helpers -----------------------------------------------------------------
@@ -1043,31 +727,19 @@ export class RuntimeStore {
   }
 
   private readHeader(offset: number): RecordHeader | null {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      this.log.read(offset, this.hdr);
-      const h = decodeRecordHeader(this.hdr);
-      if (h) return h;
-    }
-    return null;
+    return this.reader.readHeader(offset);
   }
 
   private recordSizeAt(offset: number): number {
-    const h = this.readHeader(offset);
-    return h ? recordSize(h.keyLength, h.valueLength) : 0;
+    return this.reader.recordSizeAt(offset);
   }
 
-  /** A record's size plus the PAD that follows it, if a commit padded right after it. */
   private footprintAt(offset: number): number {
-    const size = this.recordSizeAt(offset);
-    if (size === 0) return 0;
-    return size + this.padAfter(this.log.advance(offset, size));
+    return this.reader.footprintAt(offset);
   }
 
   private padAfter(end: number): number {
-    const unit = this.flash.programUnit;
-    if (end % unit === 0) return 0;
-    this.log.readSector(end, this.one);
-    return this.one[0] === RecordKind.Pad ? unit - (end % unit) : 0;
+    return this.reader.padAfter(end);
   }
 
   private lookup(key: string): number {
@@ -1075,18 +747,7 @@ export class RuntimeStore {
   }
 
   private findSlot(keyBytes: Uint8Array, hash = keyHash(keyBytes)): number {
-    const probe = new Uint8Array(RECORD_HEADER_SIZE + keyBytes.length);
-    return this.index.find(hash, (offset) => {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        this.log.read(offset, probe);
-        const h = decodeRecordHeader(probe);
-        if (!h) continue;
-        if (h.keyLength !== keyBytes.length) return false;
-        for (let i = 0; i < keyBytes.length; i++) if (probe[RECORD_HEADER_SIZE + i] !== keyBytes[i]) return false;
-        return true;
-      }
-      return false;
-    });
+    return this.reader.findSlot(this.index, keyBytes, hash);
   }
 
   private checkKey(key: string): Uint8Array {
