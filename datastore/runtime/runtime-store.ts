@@ -16,6 +16,7 @@ import {
   decodeSectorHeader,
   CHECKPOINT_ENTRY_SIZE,
   checkpointSize,
+  decodeRecordHeader,
   encodeRecordHeader,
   MAX_KEY_BYTES,
   NONE,
