@@ -4,7 +4,7 @@
 
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
 import { RuntimeStore, type Durability } from '../datastore/runtime/runtime-store.ts';
-import { powerCutSweep, type Fault } from '../test/support/power-cut-sweep.ts';
+import { powerCutSweep, randomCutRun, type Fault } from '../test/support/power-cut-sweep.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 
 export type BenchLine = Record<string, unknown> & { bench: string };
@@ -227,13 +227,91 @@ export function mount(programUnit: number): BenchLine {
 
 export function powercut(fault: Fault, programUnit: number, durability: Durability): BenchLine {
   const r = powerCutSweep({ fault, programUnit, durability, operations: 3000, sectors: 24, seed: 11 });
-  return { bench: 'runtime.powercut', fault, durability, programUnit: r.programUnit, operations: r.operations, flashOperations: r.flashOperations, cutPoints: r.cutPoints, violations: r.violations, gcPasses: r.gcPasses, largeValues: r.largeValues, deletes: r.deletes, refusedFull: r.refusedFull, firstViolations: r.firstViolations };
+  return { bench: 'runtime.powercut', fault, durability, programUnit: r.programUnit, seeds: 1, operations: r.operations, writesReturned: r.writesReturned, flashOperations: r.flashOperations, cutPoints: r.cutPoints, violations: r.violations, gcPasses: r.gcPasses, largeValues: r.largeValues, deletes: r.deletes, refusedFull: r.refusedFull, firstViolations: r.firstViolations };
+}
+
+/**
+ * Randomized: seeded geometries (both units, 12-24 sectors), workloads (both
+ * durabilities) and cuts of every fault kind at random operations, with double
+ * faults. A violation is a run that threw (the run checks the model after each
+ * recovery and throws on the first broken property).
+ */
+export function powercutRandom(seeds: number, operations: number, cutEvery: number, label: string): BenchLine {
+  let cuts = 0;
+  let doubleFaults = 0;
+  let violations = 0;
+  const firstViolations: string[] = [];
+  for (let seed = 1; seed <= seeds; seed++) {
+    try {
+      const r = randomCutRun(seed, operations, cutEvery);
+      cuts += r.cuts;
+      doubleFaults += r.doubleFaults;
+    } catch (e) {
+      violations++;
+      if (firstViolations.length < 5) firstViolations.push((e as Error).message);
+    }
+  }
+  return { bench: 'runtime.powercut', fault: label, durability: 'both', programUnit: 'both', seeds, operations: seeds * operations, cuts, doubleFaults, violations, firstViolations };
+}
+
+/** Clean unmount/mount cycles on a small partition (half of them with a write before). */
+export function restarts(programUnit: number, cycles: number): BenchLine {
+  const f = new SimFlash({ size: 16 * SECTOR, sectorSize: SECTOR, programUnit, seed: programUnit });
+  let store = RuntimeStore.format(f);
+  const random = seededRandom(programUnit);
+  let survived = 0;
+  let error: string | null = null;
+  try {
+    for (let i = 0; i < cycles; i++) {
+      if (i % 2 === 0) store.set(`k${Math.floor(random() * 20)}`, value(Math.floor(random() * 40), i));
+      store.unmount();
+      store = RuntimeStore.mount(f);
+      survived++;
+    }
+  } catch (e) {
+    error = (e as Error).message;
+  }
+  const w = f.wear();
+  return { bench: 'runtime.restarts', programUnit, sectors: 16, cycles, restartsSurvived: survived, error, eraseCount: { max: w.max, min: w.min, mean: round(w.mean, 2) } };
+}
+
+/**
+ * Mount after a power cut with about `logSectors` sectors of log written since
+ * the last clean unmount: what a dock whose power is pulled pays at boot.
+ */
+export function mountAfterCut(programUnit: number, keys: number, logSectors: number, fillWithBlobs: boolean): BenchLine {
+  const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
+  let store = RuntimeStore.format(f, { durability: 'batched', batchSize: 64 });
+  for (let k = 0; k < keys; k++) store.set(`key-${k}`, value(64, k));
+  if (fillWithBlobs) {
+    try {
+      for (let n = 0; n < 1000; n++) store.set(`blob-${n}`, value(256 * 1024, n));
+    } catch { /* partition full: what we wanted */ }
+  }
+  store.unmount();
+  let before = snap(f);
+  store = RuntimeStore.mount(f, { durability: 'batched', batchSize: 64 });
+  const clean = diff(before, snap(f));
+  const random = seededRandom(42);
+  const opened = () => f.stats.bytesProgrammed / SECTOR;
+  const start = opened();
+  for (let i = 0; opened() - start < logSectors; i++) store.set(`key-${Math.floor(random() * keys)}`, value(64, i));
+  store.flush();
+  before = snap(f);
+  RuntimeStore.mount(f); // no unmount: the power was cut
+  const cut = diff(before, snap(f));
+  return { bench: 'runtime.mount', scenario: `${keys} keys${fillWithBlobs ? ', full partition' : ''}, ${logSectors} sectors of log since the last clean unmount`, programUnit, cleanBytesRead: clean.bytesRead, afterCutBytesRead: cut.bytesRead, afterCutMs: round(cut.timeUs / 1000, 2), target: keys <= 1000 ? 64 * 1024 : 512 * 1024 };
 }
 
 export const runtimeBenches: Record<string, () => BenchLine[]> = {
   'runtime.kv-workload': () => UNITS.flatMap((u) => DURABILITIES.flatMap((d) => [kvWorkload(u, d, false), kvWorkload(u, d, true)])),
   'runtime.fill': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.9].map((r) => fill(u, v, r)))),
   'runtime.blobs': () => UNITS.map((u) => blobs(u)),
-  'runtime.mount': () => UNITS.map((u) => mount(u)),
-  'runtime.powercut': () => DURABILITIES.flatMap((d) => UNITS.flatMap((u) => (['cut', 'torn-program', 'torn-erase'] as Fault[]).map((fault) => powercut(fault, u, d)))),
+  'runtime.mount': () => [...UNITS.map((u) => mount(u)), ...UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, false), mountAfterCut(u, 10_000, 250, true)])],
+  'runtime.powercut': () => [
+    ...DURABILITIES.flatMap((d) => UNITS.flatMap((u) => (['cut', 'torn-program', 'torn-erase', 'interrupted-program', 'weak-erase'] as Fault[]).map((fault) => powercut(fault, u, d)))),
+    powercutRandom(200, 1000, 40, 'random: every kind, double faults'),
+  ],
+  'runtime.soak': () => [powercutRandom(1, 1_000_000, 1000, 'soak: every kind, a cut every ~1,000 ops')],
+  'runtime.restarts': () => UNITS.map((u) => restarts(u, 10_000)),
 };

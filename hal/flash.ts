@@ -11,7 +11,10 @@
 //   program; stores written against this interface must not need one).
 // - Every operation can fail (worn sector, power loss, bus error) and then
 //   throws a `FlashError`; after a failed program or erase the affected bytes
-//   are in an unknown state.
+//   are in an unknown state. An interrupted program's units may count as
+//   programmed even where every bit still reads 1 (ECC parts), and an
+//   interrupted erase may read erased yet have weak bits that read 0 later:
+//   only a completed erase makes a sector safe to program.
 // - Operations are synchronous and complete when they return: there is no
 //   write cache between this interface and the cells.
 
@@ -25,7 +28,8 @@ export interface FlashGeometry {
   /**
    * The chip's program page (a power of two, a multiple of programUnit; 256 on
    * most SPI NOR). A program interrupted by a power cut leaves the pages
-   * before the cut done, one page partly written and later pages untouched.
+   * before the cut done, one page with any subset of its bit clears done (a
+   * page clears its bits in no set order) and later pages untouched.
    * Optional: stores assume max(256, programUnit).
    */
   readonly pageSize?: number;

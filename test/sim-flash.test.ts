@@ -192,6 +192,55 @@ faults('clone and snapshot are independent copies', () => {
   assert.is(snap[0], 1);
 });
 
+faults('an interrupted program changes no bit, yet its units count as programmed (strict parts refuse a second program)', () => {
+  const f = new SimFlash(geometry);
+  f.armPowerCut({ atOp: 0, effect: 'interrupted' });
+  assert.is(code(() => f.program(4096, new Uint8Array(64).fill(0x12))), 'power-loss');
+  f.powerOn();
+  assert.ok(read(f, 4096, 64).every((b) => b === 0xff), 'reads erased');
+  assert.is(code(() => f.program(4096 + 32, new Uint8Array(16))), 'reprogram', 'a unit of the interrupted write');
+  f.program(4096 + 64, new Uint8Array(16)); // the next unit was not part of it
+  f.erase(1);
+  f.program(4096, new Uint8Array(16)); // erase re-arms
+});
+
+faults('a torn erase can leave random zero bits: bytes that are neither 0xFF nor the old content', () => {
+  let foreign = 0;
+  for (let seed = 1; seed <= 10; seed++) {
+    const f = new SimFlash({ ...geometry, seed });
+    f.program(0, new Uint8Array(4096).fill(0xf0)); // old content: low nibble set
+    f.armPowerCut({ atOp: f.opCount, effect: 'torn' });
+    assert.is(code(() => f.erase(0)), 'power-loss');
+    f.powerOn();
+    const s = read(f, 0, 4096);
+    foreign += s.filter((b) => b !== 0xff && b !== 0xf0).length;
+    assert.is(code(() => f.program(0, new Uint8Array(16))), 'reprogram', 'indeterminate cells are not programmable');
+  }
+  assert.ok(foreign > 0, `${foreign} bytes with new zero bits`);
+});
+
+faults('a weak erase reads erased at first, then some bits read 0 on later reads, until the next erase', () => {
+  const f = new SimFlash({ ...geometry, seed: 5 });
+  f.program(4096, new Uint8Array(4096));
+  f.armPowerCut({ atOp: f.opCount, effect: 'weak' });
+  assert.is(code(() => f.erase(1)), 'power-loss');
+  f.powerOn();
+  assert.ok(f.weakBits >= 1 && f.weakBits <= 8, `${f.weakBits} weak bits`);
+  let differing = 0;
+  let erasedReads = 0;
+  for (let i = 0; i < 20; i++) {
+    const s = read(f, 4096, 4096);
+    const zeros = s.filter((b) => b !== 0xff).length;
+    if (zeros > 0) differing++;
+    else erasedReads++;
+    assert.ok(zeros <= 8, 'only weak bits differ');
+  }
+  assert.ok(differing > 0 && erasedReads > 0, `${erasedReads} reads erased, ${differing} with weak bits read 0`);
+  f.erase(1);
+  assert.is(f.weakBits, 0);
+  assert.ok(read(f, 4096, 4096).every((b) => b === 0xff));
+});
+
 const file = suite('simulated flash: file-backed partition');
 
 file('a file-backed partition keeps its bytes and rules across reopen', () => {

@@ -91,6 +91,16 @@ export interface RecordHeader {
   writtenAt: number;
 }
 
+/**
+ * The value a record's trailer holds for a data CRC. A CRC of 0xFFFFFFFF is
+ * stored as 0x7FFFFFFF, so a trailer that reads erased never validates: a
+ * record whose last bytes were never programmed cannot count, whatever its
+ * length (CRC-32 of FF FF FF FF is 0xFFFFFFFF, the erased trailer).
+ */
+export function trailerCrc(dataCrc: number): number {
+  return dataCrc === 0xffffffff ? 0x7fffffff : dataCrc >>> 0;
+}
+
 export function recordSize(keyLength: number, valueLength: number): number {
   return RECORD_HEADER_SIZE + keyLength + valueLength + RECORD_TRAILER_SIZE;
 }
@@ -127,4 +137,63 @@ export const CHECKPOINT_ENTRY_SIZE = 8;
 
 export function checkpointSize(entries: number, retired: number): number {
   return CHECKPOINT_FIXED_SIZE + 4 * retired + CHECKPOINT_ENTRY_SIZE * entries;
+}
+
+export const CHECKPOINT_PAYLOAD_VERSION = 1;
+
+/** The fixed part of a checkpoint payload (FORMAT.md §5), before the retired list and entries. */
+export interface CheckpointFixed {
+  version: number;
+  entryCount: number;
+  liveBytes: number;
+  largestRecord: number;
+  retiredCount: number;
+}
+
+/** The fixed part followed by the retired sector indices: the payload up to its entries. */
+export function encodeCheckpointHead(entryCount: number, liveBytes: number, largestRecord: number, retired: number[]): Uint8Array {
+  const out = new Uint8Array(CHECKPOINT_FIXED_SIZE + 4 * retired.length);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, CHECKPOINT_PAYLOAD_VERSION, true);
+  v.setUint32(4, entryCount, true);
+  v.setUint32(8, liveBytes, true);
+  v.setUint32(12, largestRecord, true);
+  v.setUint32(16, retired.length, true);
+  retired.forEach((s, i) => v.setUint32(CHECKPOINT_FIXED_SIZE + 4 * i, s, true));
+  return out;
+}
+
+export function decodeCheckpointFixed(bytes: Uint8Array, at = 0): CheckpointFixed {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + at, CHECKPOINT_FIXED_SIZE);
+  return { version: v.getUint32(0, true), entryCount: v.getUint32(4, true), liveBytes: v.getUint32(8, true), largestRecord: v.getUint32(12, true), retiredCount: v.getUint32(16, true) };
+}
+
+/** A retired sector index from the list after the fixed part (bytes holds just the list). */
+export function checkpointRetiredAt(list: Uint8Array, i: number): number {
+  return readU32(list, 4 * i);
+}
+
+/** One index entry: (keyHash, partition offset of the key's newest PUT). */
+export function encodeCheckpointEntry(hash: number, offset: number, into: Uint8Array, at: number): void {
+  writeU32(into, at, hash);
+  writeU32(into, at + 4, offset);
+}
+
+export function checkpointEntryHash(bytes: Uint8Array, at: number): number {
+  return readU32(bytes, at);
+}
+
+export function checkpointEntryOffset(bytes: Uint8Array, at: number): number {
+  return readU32(bytes, at + 4);
+}
+
+export function readU32(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+
+export function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = (v >>> 24) & 0xff;
 }

@@ -50,6 +50,8 @@ export class RecordLog {
   durableTail = 0;
   /** False until the first open after mount: never trust a blank header after a possible crash. */
   trustBlank = false;
+  /** Erase blank-header sectors instead of blank-checking them (after an unclean mount). */
+  eraseBlank = false;
 
   /** Called when a commit pads the log: `bytes` of PAD from partition offset `at`. */
   onPad: ((at: number, bytes: number) => void) | null = null;
@@ -255,6 +257,11 @@ export class RecordLog {
       if (!newLog && x === this.tailSector && this.headSector !== this.tailSector) {
         throw new StoreError('partition-full', 'internal: the log head reached its tail (no free sector); the reserve was not kept');
       }
+      // Erasing the tail that the newest header names would leave a cut during that erase
+      // with nothing to mount: refuse (the data stays readable) rather than risk it.
+      if (!newLog && x === this.durableTail && this.headSector !== this.durableTail) {
+        throw new StoreError('partition-full', 'internal: the log head reached the tail its last sector header names (no free sector); the reserve was not kept');
+      }
       // Only a sector after the head in the first pass since a fresh format may be trusted blank by its header.
       const fresh = newLog ? this.headFresh : this.headFresh && x > this.headSector;
       let erase: boolean;
@@ -269,7 +276,16 @@ export class RecordLog {
         erase = true;
         eraseCount = (prev as { header: { eraseCount: number } }).header.eraseCount + 1;
       } else if (prev!.kind === 'blank') {
-        erase = !(fresh && this.trustBlank) && !this.isBlank(x);
+        // Reading blank proves little about a sector this session did not erase. The first
+        // open after mount or format always erases: it may be the sector whose opening a
+        // power cut interrupted, its units marked programmed (ECC parts) though they read
+        // 0xFF. After an unclean mount every such sector is erased: an erase-ahead the cut
+        // interrupted may have left weak bits that read 1 today and 0 later. Otherwise a
+        // blank check will do (a clean unmount's erases completed), and the first pass
+        // after a format trusts the format's own blank check.
+        if (!this.trustBlank) erase = true;
+        else if (fresh) erase = false;
+        else erase = this.eraseBlank || !this.isBlank(x);
         eraseCount = erase ? 1 : 0;
       } else {
         erase = true;

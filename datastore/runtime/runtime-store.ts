@@ -15,7 +15,6 @@ import type { Clock } from '../../hal/clock.ts';
 import {
   decodeSectorHeader,
   CHECKPOINT_ENTRY_SIZE,
-  CHECKPOINT_FIXED_SIZE,
   checkpointSize,
   decodeRecordHeader,
   encodeRecordHeader,
@@ -26,13 +25,19 @@ import {
   RecordKind,
   recordSize,
   SECTOR_HEADER_SIZE,
+  trailerCrc,
+  encodeCheckpointEntry,
+  encodeCheckpointHead,
+  readU32,
+  writeU32,
   type RecordHeader,
 } from './format.ts';
 import { crc32 } from './crc32.ts';
 import { KeyIndex } from './key-index.ts';
 import { keyHash, utf8Decode, utf8Encode } from './key-text.ts';
 import { RecordLog } from './record-log.ts';
-import { ReplayCursor } from './replay-cursor.ts';
+import { MountRecovery } from './mount-recovery.ts';
+import { RecordReader } from './record-reader.ts';
 import { SectorRing } from './sector-ring.ts';
 import {
   CorruptRecordError,
@@ -102,6 +107,7 @@ export class RuntimeStore {
   readonly flash: FlashPartition;
   private readonly ring: SectorRing;
   private readonly log: RecordLog;
+  private readonly reader: RecordReader;
   private index: KeyIndex;
   private readonly opts: Required<Omit<RuntimeStoreOptions, 'clock'>> & { clock: Clock | null };
 
@@ -133,6 +139,7 @@ export class RuntimeStore {
     this.ring = new SectorRing(flash);
     if (this.ring.sectorCount < 8) throw new StoreError('geometry', `the partition has ${this.ring.sectorCount} sectors; the store needs at least 8.`);
     this.log = new RecordLog(this.ring);
+    this.reader = new RecordReader(this.log);
     this.log.onSectorOpened = () => {
       this.sectorsSinceCheckpoint++;
     };
@@ -186,7 +193,9 @@ export class RuntimeStore {
       }
       log.headSeq = 0;
       log.headFresh = true;
-      log.trustBlank = true;
+      // The first sector is erased even though it reads blank: a format the power cut
+      // interrupted may have marked its units (ECC parts). The rest of the first pass is trusted.
+      log.trustBlank = false;
     }
     log.latestCheckpoint = NONE;
     log.openNext(0, true);
@@ -220,9 +229,11 @@ export class RuntimeStore {
       this.ensureSpace(this.checkpointRecordSize(), '(checkpoint)', 'checkpoint');
       this.writeCheckpoint();
       this.log.openEmpty();
-    } else if (this.log.latestCheckpoint !== this.log.durableCheckpoint || this.log.headRoom < this.ring.payloadSize) {
+    } else if (this.log.latestCheckpoint !== this.log.durableCheckpoint) {
       // The newest checkpoint is current, but a mount finds it only through a sector header
-      // that names it, and resumes cleanly only in a head that holds nothing but its header.
+      // that names it. (Nothing else needs a new sector: a mount never resumes appending in
+      // the head it finds, so an unmount with nothing new opens none and restarts cost nothing.)
+      this.ensureSpace(this.log.headRoom + 1, '(checkpoint)', 'checkpoint'); // one new sector
       this.log.openEmpty();
     }
     this.mounted = false;
@@ -255,7 +266,7 @@ export class RuntimeStore {
       this.log.read(this.log.advance(offset, RECORD_HEADER_SIZE), body);
       const dataEnd = h.keyLength + h.valueLength;
       const stored = readU32(body, dataEnd);
-      if (crc32(body, 0, 0, dataEnd) !== stored) {
+      if (trailerCrc(crc32(body, 0, 0, dataEnd)) !== stored) {
         if (attempt < 2) continue; // a transient read error is retried, not reported
         throw new CorruptRecordError(key, offset, 'data checksum');
       }
@@ -651,7 +662,7 @@ export class RuntimeStore {
       const h = this.readHeader(to);
       const trailer = new Uint8Array(4);
       log.read(log.advance(to, size - RECORD_TRAILER_SIZE), trailer);
-      if ((h && readU32(trailer, 0) === crc) || attempt >= 2) return to;
+      if ((h && readU32(trailer, 0) === trailerCrc(crc)) || attempt >= 2) return to;
       // The copy (or the source) read badly: this copy stays as dead weight; try again.
     }
   }
@@ -671,14 +682,7 @@ export class RuntimeStore {
       if (!this.liveBytesExact) this.recount();
       const retired = this.ring.retiredList();
       const payloadSize = checkpointSize(this.index.size, retired.length);
-      const fixed = new Uint8Array(CHECKPOINT_FIXED_SIZE + 4 * retired.length);
-      const v = new DataView(fixed.buffer);
-      v.setUint32(0, 1, true); // checkpoint payload version
-      v.setUint32(4, this.index.size, true);
-      v.setUint32(8, this.liveBytes, true);
-      v.setUint32(12, this.largestRecord, true);
-      v.setUint32(16, retired.length, true);
-      retired.forEach((s, i) => v.setUint32(CHECKPOINT_FIXED_SIZE + 4 * i, s, true));
+      const fixed = encodeCheckpointHead(this.index.size, this.liveBytes, this.largestRecord, retired);
       const header: RecordHeader = { kind: RecordKind.Checkpoint, keyLength: 0, encoding: 0, valueLength: payloadSize, writtenAt: this.now() };
       const size = recordSize(0, payloadSize);
       const at = log.beginRecord(size);
@@ -687,11 +691,9 @@ export class RuntimeStore {
       let crc = crc32(fixed);
       log.put(fixed);
       const entries = new Uint8Array(CHUNK);
-      const ev = new DataView(entries.buffer);
       let n = 0;
       this.index.forEach((hash, offset) => {
-        ev.setUint32(n, hash, true);
-        ev.setUint32(n + 4, offset, true);
+        encodeCheckpointEntry(hash, offset, entries, n);
         n += CHECKPOINT_ENTRY_SIZE;
         if (n === CHUNK) {
           crc = crc32(entries, crc);
@@ -702,7 +704,7 @@ export class RuntimeStore {
       crc = crc32(entries, crc, 0, n);
       log.put(entries, 0, n);
       const trailer = new Uint8Array(4);
-      writeU32(trailer, 0, crc);
+      writeU32(trailer, 0, trailerCrc(crc));
       log.put(trailer);
       log.flush();
       log.latestCheckpoint = at;
@@ -717,291 +719,17 @@ export class RuntimeStore {
   // ---- mount -----------------------------------------------------------------
 
   private recover(): void {
-    const ring = this.ring;
-    let head = ring.findHead();
-    if (!head) throw new NotFormattedError('no valid sector header');
-    if (!this.recoverFrom(head.sector)) {
-      // The fast search may have been misled by damaged headers: take the certain way.
-      head = ring.scanHead();
-      if (!head || !this.recoverFrom(head.sector)) throw new NotFormattedError('the newest sector names no readable tail');
-    }
-  }
-
-  private recoverFrom(headSector: number): boolean {
-    const ring = this.ring;
-    const hs = ring.readHeader(headSector);
-    if (hs.kind !== 'valid') return false;
-    const head = hs.header;
-    this.index.clear();
-    this.liveBytes = 0;
-    this.liveBytesExact = true;
-    this.largestRecord = 0;
-    this.corruptSkipped = 0;
-
-    let cursor: ReplayCursor | null = null;
-    let checkpoint = NONE;
-    if (head.checkpoint !== NONE) {
-      cursor = head.tailSector < ring.sectorCount ? this.loadCheckpoint(headSector, head.tailSector, head.checkpoint) : null;
-      if (cursor) checkpoint = head.checkpoint;
-    }
-    if (!cursor) {
-      this.index.clear();
-      this.liveBytes = 0;
-      this.largestRecord = 0;
-      if (head.tailSector >= ring.sectorCount) return false;
-      const ts = ring.readHeader(head.tailSector);
-      if (ts.kind !== 'valid') return false;
-      cursor = new ReplayCursor(ring, headSector, head.tailSector, ts.header, ring.payloadStart(head.tailSector) + ts.header.carry);
-      this.cleanMount = false;
-    }
-    const end = this.replay(cursor);
-    if (cursor.sector !== headSector) return false;
-
-    const log = this.log;
-    const tail = ring.readHeader(head.tailSector);
-    log.restoreHead({
-      sector: headSector,
-      seq: head.seq,
-      eraseCount: head.eraseCount,
-      fresh: head.fresh,
-      programmed: end.clean ? end.pos - headSector * ring.sectorSize : ring.sectorSize,
-      open: end.clean,
-    });
-    if (!end.clean) this.cleanMount = false;
-    log.tailSector = head.tailSector;
-    log.durableTail = head.tailSector;
-    log.latestCheckpoint = end.latestCheckpoint !== NONE ? end.latestCheckpoint : checkpoint;
-    log.durableCheckpoint = checkpoint;
-    log.trustBlank = false;
-    this.tailPos = ring.payloadStart(head.tailSector) + (tail.kind === 'valid' ? tail.header.carry : 0);
+    const r = new MountRecovery(this.ring, this.log, this.reader);
+    r.run();
+    this.index = r.index;
+    this.liveBytes = r.liveBytes;
+    this.liveBytesExact = r.liveBytesExact;
+    this.largestRecord = r.largestRecord;
+    this.corruptSkipped = r.corruptSkipped;
+    this.cleanMount = r.cleanMount;
+    this.tailPos = r.tailPos;
     this.checkpointBytes = this.checkpointRecordSize();
-    this.changedSinceCheckpoint = end.replayed > 0;
-    return true;
-  }
-
-  /** Load the index from the checkpoint at `offset`; returns a cursor after it, or null if unusable. */
-  private loadCheckpoint(headSector: number, tailSector: number, offset: number): ReplayCursor | null {
-    const ring = this.ring;
-    const sector = ring.sectorOf(offset);
-    if (sector >= ring.sectorCount) return null;
-    const sh = ring.readHeader(sector);
-    if (sh.kind !== 'valid') return null;
-    const cursor = new ReplayCursor(ring, headSector, sector, sh.header, offset);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      cursor.sector = sector;
-      cursor.header = sh.header;
-      cursor.pos = offset;
-      cursor.beginRecord();
-      if (!cursor.read(this.hdr)) return null;
-      const h = decodeRecordHeader(this.hdr);
-      if (!h || h.kind !== RecordKind.Checkpoint || h.valueLength < CHECKPOINT_FIXED_SIZE) continue;
-      cursor.recordLeft = h.valueLength + RECORD_TRAILER_SIZE;
-      const fixed = new Uint8Array(CHECKPOINT_FIXED_SIZE);
-      if (!cursor.read(fixed)) return null;
-      const v = new DataView(fixed.buffer);
-      const count = v.getUint32(4, true);
-      const retiredCount = v.getUint32(16, true);
-      if (checkpointSize(count, retiredCount) !== h.valueLength) continue;
-      let crc = crc32(fixed);
-      // Every entry points at a record written before this checkpoint and still in the log,
-      // so in a sector from the tail up to the checkpoint's own. Any other sector has been
-      // collected since (its live records were copied forward, where replay finds them) and
-      // erased, or is being erased. Drop such entries before replay could mistake them for
-      // live records.
-      const n = ring.sectorCount;
-      const keepSpan = (sector - tailSector + n) % n;
-      let stale = 0;
-      const retiredBytes = new Uint8Array(4 * retiredCount);
-      if (!cursor.read(retiredBytes)) return null;
-      crc = crc32(retiredBytes, crc);
-      const index = new KeyIndex(count);
-      let left = count * CHECKPOINT_ENTRY_SIZE;
-      const ev = new DataView(this.scratch.buffer);
-      while (left > 0) {
-        const chunk = Math.min(left, CHUNK);
-        if (!cursor.read(this.scratch, 0, chunk)) return null;
-        crc = crc32(this.scratch, crc, 0, chunk);
-        for (let i = 0; i < chunk; i += CHECKPOINT_ENTRY_SIZE) {
-          const offset = ev.getUint32(i + 4, true);
-          if ((Math.floor(offset / ring.sectorSize) - tailSector + n) % n > keepSpan) stale++;
-          else index.insert(ev.getUint32(i, true), offset);
-        }
-        left -= chunk;
-      }
-      const trailer = new Uint8Array(4);
-      if (!cursor.read(trailer)) return null;
-      if (readU32(trailer, 0) !== crc) continue;
-      cursor.endRecord();
-      this.index = index;
-      this.liveBytes = v.getUint32(8, true);
-      this.largestRecord = v.getUint32(12, true);
-      // The dropped entries' sizes are unknown now (their sectors were rewritten); until a
-      // recount, liveBytes over-counts by their copies, which errs towards "full".
-      if (stale > 0) this.liveBytesExact = false;
-      for (let i = 0; i < retiredCount; i++) {
-        const s = readU32(retiredBytes, 4 * i);
-        if (s < ring.sectorCount) ring.retire(s);
-      }
-      if (!cursor.settle()) cursor.pos = cursor.sectorEnd;
-      return cursor;
-    }
-    return null;
-  }
-
-  /**
-   * Apply every record from the cursor to the end of the log. In the head
-   * sector, the first unreadable record is where power was cut: the log
-   * ends there. Elsewhere an unreadable record is corruption: skip it.
-   */
-  private replay(cursor: ReplayCursor): { pos: number; clean: boolean; latestCheckpoint: number; replayed: number } {
-    const ring = this.ring;
-    const unit = this.flash.programUnit;
-    let latestCheckpoint = NONE;
-    let replayed = 0;
-    const one = new Uint8Array(1);
-    for (;;) {
-      if (cursor.pos === cursor.sectorEnd && !cursor.settle()) {
-        // Stream ended exactly at a sector end: only clean if that sector is the head.
-        return { pos: cursor.pos, clean: false, latestCheckpoint, replayed };
-      }
-      const pos = cursor.pos;
-      ring.flash.read(pos, one);
-      if (one[0] === RecordKind.Erased) {
-        if (cursor.inHead) {
-          // Appending may resume here only after a clean unmount: a head holding just its
-          // header (an interrupted program can leave units marked that read as erased).
-          const emptyHead = pos === cursor.sector * ring.sectorSize + Math.ceil(SECTOR_HEADER_SIZE / unit) * unit;
-          return { pos, clean: emptyHead && this.blankFrom(pos, cursor.sectorEnd), latestCheckpoint, replayed };
-        }
-        if (!cursor.skipToNextSector()) return { pos, clean: false, latestCheckpoint, replayed };
-        continue;
-      }
-      if (one[0] === RecordKind.Pad) {
-        const inSector = pos - cursor.sector * ring.sectorSize;
-        const next = Math.ceil((inSector + 1) / unit) * unit;
-        cursor.pos = cursor.sector * ring.sectorSize + Math.min(next, ring.sectorSize);
-        continue;
-      }
-      const startSector = cursor.sector;
-      const startHeader = cursor.header;
-      const ok = this.replayRecord(cursor);
-      if (ok === 'applied') { replayed++; continue; }
-      // Cut short by a power cut; the writer went on in a fresh sector, where the cursor now is.
-      if (ok === 'torn') continue;
-      if (ok === 'checkpoint') { latestCheckpoint = pos; continue; }
-      // Unreadable. In the head sector (or running into it) this is the torn last write.
-      if (cursor.inHead || startSector === cursor.headSector) {
-        if (ok === 'bad-data' && this.validRecordAt(cursor)) { this.corruptSkipped++; continue; }
-        return { pos, clean: false, latestCheckpoint, replayed };
-      }
-      this.corruptSkipped++;
-      if (ok === 'bad-data' && !cursor.broken) continue; // length known: carry on after it
-      cursor.sector = startSector;
-      cursor.header = startHeader;
-      if (!cursor.skipToNextSector()) return { pos, clean: false, latestCheckpoint, replayed };
-    }
-  }
-
-  /** Read one record at the cursor, verify it and apply it to the index. */
-  private replayRecord(cursor: ReplayCursor): 'applied' | 'checkpoint' | 'bad-header' | 'bad-data' | 'torn' {
-    const start = cursor.pos;
-    const sector = cursor.sector;
-    const header = cursor.header;
-    try {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        cursor.pos = start;
-        cursor.sector = sector;
-        cursor.header = header;
-        cursor.beginRecord();
-        if (!cursor.read(this.hdr)) {
-          if (cursor.torn) return 'torn';
-          continue;
-        }
-        const h = decodeRecordHeader(this.hdr);
-        if (!h) continue;
-        cursor.recordLeft = h.keyLength + h.valueLength + RECORD_TRAILER_SIZE;
-        const key = new Uint8Array(h.keyLength);
-        if (!cursor.read(key)) return cursor.torn ? 'torn' : 'bad-data';
-        let crc = crc32(key);
-        let left = h.valueLength;
-        let bad = false;
-        while (left > 0) {
-          const n = Math.min(left, CHUNK);
-          if (!cursor.read(this.scratch, 0, n)) { bad = true; break; }
-          crc = crc32(this.scratch, crc, 0, n);
-          left -= n;
-        }
-        if (cursor.torn) return 'torn';
-        const trailer = new Uint8Array(4);
-        if (bad || !cursor.read(trailer) || readU32(trailer, 0) !== crc) {
-          if (cursor.torn) return 'torn';
-          if (attempt < 2) continue;
-          return 'bad-data';
-        }
-        if (h.kind === RecordKind.Checkpoint) return 'checkpoint';
-        this.applyRecord(h, key, start, cursor.pos === cursor.sectorEnd ? 0 : this.padAfter(cursor.pos));
-        return 'applied';
-      }
-      return 'bad-header';
-    } finally {
-      cursor.endRecord();
-    }
-  }
-
-  private applyRecord(h: RecordHeader, key: Uint8Array, offset: number, pad: number): void {
-    const hash = keyHash(key);
-    const slot = this.findSlot(key, hash);
-    if (slot >= 0) this.liveBytes -= this.footprintAt(this.index.offsetAt(slot));
-    if (h.kind === RecordKind.Put) {
-      const size = recordSize(h.keyLength, h.valueLength);
-      if (slot >= 0) this.index.setOffset(slot, offset);
-      else this.index.insert(hash, offset);
-      this.liveBytes += size + pad;
-      if (size > this.largestRecord) this.largestRecord = size;
-    } else if (slot >= 0) {
-      this.index.removeAt(slot);
-    }
-  }
-
-  /**
-   * A record in the head sector failed its CRC and the cursor sits at its end.
-   * Was it cut short by a power cut (the log ends there) or damaged later (bit
-   * rot: skip it and go on)? An interrupted program leaves the pages before
-   * the cut done, one page partly written and none after it. So if a valid
-   * record starts in a page after the one holding this record's last byte,
-   * the program that wrote this record completed: it is damage. Otherwise
-   * treat it as torn: later records in the same page could be a partial
-   * program too, and accepting one would commit a later write without an
-   * earlier one.
-   */
-  private validRecordAt(cursor: ReplayCursor): boolean {
-    const page = Math.max(this.flash.pageSize ?? 256, this.flash.programUnit);
-    const unit = this.flash.programUnit;
-    const sectorStart = cursor.sector * this.ring.sectorSize;
-    const lastPage = Math.floor((cursor.pos - 1) / page);
-    const one = new Uint8Array(1);
-    const probe = new Uint8Array(RECORD_HEADER_SIZE);
-    let at = cursor.pos;
-    while (at + RECORD_HEADER_SIZE <= cursor.sectorEnd) {
-      this.flash.read(at, one);
-      if (one[0] === RecordKind.Pad) {
-        at = sectorStart + Math.ceil((at - sectorStart + 1) / unit) * unit;
-        continue;
-      }
-      this.flash.read(at, probe);
-      const h = decodeRecordHeader(probe);
-      if (!h) return false;
-      if (Math.floor(at / page) > lastPage) return true;
-      at += recordSize(h.keyLength, h.valueLength);
-    }
-    return false;
-  }
-
-  private blankFrom(pos: number, end: number): boolean {
-    const buf = new Uint8Array(end - pos);
-    this.flash.read(pos, buf);
-    for (let i = 0; i < buf.length; i++) if (buf[i] !== 0xff) return false;
-    return true;
+    this.changedSinceCheckpoint = r.replayed > 0;
   }
 
   // ---- helpers -----------------------------------------------------------------
@@ -1014,38 +742,26 @@ export class RuntimeStore {
     this.log.put(key);
     this.log.put(value);
     const trailer = new Uint8Array(4);
-    writeU32(trailer, 0, crc32(value, crc32(key)));
+    writeU32(trailer, 0, trailerCrc(crc32(value, crc32(key))));
     this.log.put(trailer);
     this.lastAppend = { offset: at, end: this.log.endOffset, hash: keyHash(key) };
     return at;
   }
 
   private readHeader(offset: number): RecordHeader | null {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      this.log.read(offset, this.hdr);
-      const h = decodeRecordHeader(this.hdr);
-      if (h) return h;
-    }
-    return null;
+    return this.reader.readHeader(offset);
   }
 
   private recordSizeAt(offset: number): number {
-    const h = this.readHeader(offset);
-    return h ? recordSize(h.keyLength, h.valueLength) : 0;
+    return this.reader.recordSizeAt(offset);
   }
 
-  /** A record's size plus the PAD that follows it, if a commit padded right after it. */
   private footprintAt(offset: number): number {
-    const size = this.recordSizeAt(offset);
-    if (size === 0) return 0;
-    return size + this.padAfter(this.log.advance(offset, size));
+    return this.reader.footprintAt(offset);
   }
 
   private padAfter(end: number): number {
-    const unit = this.flash.programUnit;
-    if (end % unit === 0) return 0;
-    this.log.readSector(end, this.one);
-    return this.one[0] === RecordKind.Pad ? unit - (end % unit) : 0;
+    return this.reader.padAfter(end);
   }
 
   private lookup(key: string): number {
@@ -1053,18 +769,7 @@ export class RuntimeStore {
   }
 
   private findSlot(keyBytes: Uint8Array, hash = keyHash(keyBytes)): number {
-    const probe = new Uint8Array(RECORD_HEADER_SIZE + keyBytes.length);
-    return this.index.find(hash, (offset) => {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        this.log.read(offset, probe);
-        const h = decodeRecordHeader(probe);
-        if (!h) continue;
-        if (h.keyLength !== keyBytes.length) return false;
-        for (let i = 0; i < keyBytes.length; i++) if (probe[RECORD_HEADER_SIZE + i] !== keyBytes[i]) return false;
-        return true;
-      }
-      return false;
-    });
+    return this.reader.findSlot(this.index, keyBytes, hash);
   }
 
   private checkKey(key: string): Uint8Array {
@@ -1083,13 +788,4 @@ export class RuntimeStore {
   }
 }
 
-function readU32(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
-}
 
-function writeU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v & 0xff;
-  b[at + 1] = (v >>> 8) & 0xff;
-  b[at + 2] = (v >>> 16) & 0xff;
-  b[at + 3] = (v >>> 24) & 0xff;
-}

@@ -1,7 +1,22 @@
 // A simulated NOR-flash partition that enforces the hal/flash.ts rules,
-// counts every operation, models time, and fails on demand: power cuts
-// (clean or torn), transient read bit flips, stored bit rot, worn sectors.
+// counts every operation, models time, and fails on demand: power cuts,
+// transient read bit flips, stored bit rot, worn sectors.
 // Deterministic: every random choice comes from a seeded PRNG.
+//
+// Power-cut effects (`PowerCut.effect`), each selectable on its own:
+// - 'clean': the interrupted operation does nothing.
+// - 'torn': a program completes the pages of the write before one page (any
+//   page of it), clears an arbitrary subset of the bits that page should
+//   clear, and leaves later pages untouched (a page is programmed as one
+//   operation, in address order); every unit of the write counts as
+//   programmed. An erase leaves a random prefix erased and each later byte
+//   erased, old, or old with random extra zero bits.
+// - 'interrupted': a program changes no bit, yet every unit of the write counts
+//   as programmed (ECC parts: the unit's ECC was written or is indeterminate),
+//   so with `strictReprogram` a second program before erase is refused.
+// - 'weak': an erase completes and reads as erased, but a few bits of the
+//   sector are weak: on later reads each may read 0 instead of 1 (randomly,
+//   read to read) until the next erase.
 
 import { FlashError, type FlashPartition } from '../../hal/flash.ts';
 import { DEFAULT_TIMING, eraseTimeUs, programTimeUs, readTimeUs, type TimingModel } from './timing.ts';
@@ -37,11 +52,13 @@ export interface SimFlashStats {
 export interface PowerCut {
   /** Index (from 0) among counted operations of the operation to interrupt. */
   atOp: number;
-  /** 'clean': the operation does nothing. 'torn': part of it happens. */
-  effect: 'clean' | 'torn';
+  /** See the module comment. 'interrupted' applies to programs, 'weak' to erases; otherwise as 'clean'. */
+  effect: PowerCutEffect;
   /** Count only programs or only erases towards atOp. Default 'any'. */
   kind?: 'any' | 'program' | 'erase';
 }
+
+export type PowerCutEffect = 'clean' | 'torn' | 'interrupted' | 'weak';
 
 function isPow2(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -67,6 +84,8 @@ export class SimFlash implements FlashPartition {
   private off = false;
   private flipRate = 0;
   private nextFlipIn = Infinity;
+  /** Weak bits left by a 'weak' erase: byte offset -> mask of bits that may read 0. */
+  private weak = new Map<number, number>();
 
   constructor(o: SimFlashOptions) {
     if (!isPow2(o.sectorSize)) throw new RangeError(`sectorSize ${o.sectorSize} must be a power of two`);
@@ -110,6 +129,7 @@ export class SimFlash implements FlashPartition {
     this.checkPower(offset);
     this.checkRange(offset, into.length);
     into.set(this.cells.subarray(offset, offset + into.length));
+    if (this.weak.size > 0) this.weakOnRead(offset, into);
     this.stats.reads++;
     this.stats.bytesRead += into.length;
     this.stats.timeUs += readTimeUs(this.timing, into.length);
@@ -148,6 +168,7 @@ export class SimFlash implements FlashPartition {
       }
     }
     if (this.isCut(index, 'program')) {
+      if (this.cut!.effect === 'interrupted') this.programmed.fill(1, firstUnit, firstUnit + units);
       if (this.cut!.effect === 'torn') {
         this.tearProgram(offset, data);
         this.programmed.fill(1, firstUnit, firstUnit + units);
@@ -169,7 +190,6 @@ export class SimFlash implements FlashPartition {
     const op = this.countOp('erase');
     this.stats.timeUs += eraseTimeUs(this.timing);
     const start = index * this.sectorSize;
-    const u = this.programUnit;
     if (this.eraseCounts[index] >= this.endurance[index]) {
       this.eraseCounts[index]++;
       this.tearErase(index);
@@ -177,6 +197,11 @@ export class SimFlash implements FlashPartition {
       throw new FlashError('worn', index, `sector ${index} is worn out (${this.eraseCounts[index] - 1} erases): erase failed`);
     }
     if (this.isCut(op, 'erase')) {
+      if (this.cut!.effect === 'weak') {
+        this.eraseCells(index);
+        this.makeWeak(index);
+        this.powerLoss(index);
+      }
       if (this.cut!.effect === 'torn') {
         this.eraseCounts[index]++;
         this.tearErase(index);
@@ -184,11 +209,41 @@ export class SimFlash implements FlashPartition {
       }
       this.powerLoss(index);
     }
+    this.eraseCells(index);
+    this.stats.erases++;
+  }
+
+  private eraseCells(index: number): void {
+    const start = index * this.sectorSize;
+    const u = this.programUnit;
     this.cells.fill(0xff, start, start + this.sectorSize);
     this.programmed.fill(0, start / u, (start + this.sectorSize) / u);
     this.eraseCounts[index]++;
-    this.stats.erases++;
+    if (this.weak.size > 0) for (const at of [...this.weak.keys()]) if (Math.floor(at / this.sectorSize) === index) this.weak.delete(at);
     this.onWrite(start, this.sectorSize);
+  }
+
+  /** 1 to 8 random bits of the sector become weak: they may read 0 until the next erase. */
+  private makeWeak(index: number): void {
+    const count = 1 + Math.floor(this.rand() * 8);
+    for (let k = 0; k < count; k++) {
+      const at = index * this.sectorSize + Math.floor(this.rand() * this.sectorSize);
+      this.weak.set(at, (this.weak.get(at) ?? 0) | (1 << Math.floor(this.rand() * 8)));
+    }
+  }
+
+  private weakOnRead(offset: number, into: Uint8Array): void {
+    for (const [at, mask] of this.weak) {
+      if (at < offset || at >= offset + into.length) continue;
+      for (let b = 0; b < 8; b++) if (mask & (1 << b) && this.rand() < 0.5) into[at - offset] &= ~(1 << b);
+    }
+  }
+
+  /** Weak bits currently outstanding (for tests). */
+  get weakBits(): number {
+    let n = 0;
+    for (const mask of this.weak.values()) for (let b = 0; b < 8; b++) if (mask & (1 << b)) n++;
+    return n;
   }
 
   // ---- fault injection --------------------------------------------------------
@@ -260,6 +315,7 @@ export class SimFlash implements FlashPartition {
     c.eraseCounts.set(this.eraseCounts);
     c.endurance.set(this.endurance);
     c.stats.mutatingOps = this.stats.mutatingOps;
+    c.weak = new Map(this.weak);
     c.rand = seededRandom(Math.floor(this.rand() * 2 ** 32));
     return c;
   }
@@ -339,7 +395,7 @@ export class SimFlash implements FlashPartition {
     for (let i = 0; i < data.length; i++) this.cells[offset + i] &= data[i] | (Math.floor(this.rand() * 256) & 0xff);
   }
 
-  /** Neither old nor all 0xFF: a random prefix erased, the rest each byte old or 0xFF. */
+  /** Neither old nor all 0xFF: a random prefix erased, the rest each byte 0xFF, old, or old with random zero bits. */
   private tearErase(index: number): void {
     const start = index * this.sectorSize;
     const end = start + this.sectorSize;
@@ -348,7 +404,9 @@ export class SimFlash implements FlashPartition {
     let notFF = -1;
     for (let i = start; i < end; i++) {
       const old = this.cells[i];
-      const v = i < start + prefix || this.rand() < 0.5 ? 0xff : old;
+      const r = this.rand();
+      // Erased, old, or old with extra random zero bits (cells that had started to change).
+      const v = i < start + prefix || r < 1 / 3 ? 0xff : r < 2 / 3 ? old : old & Math.floor(this.rand() * 256);
       if (v !== old) changed = true;
       this.cells[i] = v;
       if (v !== 0xff) notFF = i;

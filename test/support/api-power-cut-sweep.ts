@@ -8,13 +8,14 @@
 import { SimFlash } from '../../simulator/flash/sim-flash.ts';
 import { seededRandom } from '../../simulator/seeded-random.ts';
 import { RuntimeStore } from '../../datastore/runtime/runtime-store.ts';
+import { NotFormattedError } from '../../datastore/runtime/errors.ts';
 import { TierSet } from '../../datastore/tiers/tier-set.ts';
 import { KvStore } from '../../datastore/kv-store.ts';
 import { ImageStore } from '../../datastore/image-store.ts';
 import type { FactoryPartition } from '../../datastore/factory/factory-partition.ts';
 import { PNG } from '../../images/image-type.ts';
 import { makePng } from './image-files.ts';
-import { HookedFlash } from './power-cut-sweep.ts';
+import { HookedFlash, isInjectedCut } from './power-cut-sweep.ts';
 
 export interface ApiSweepResult {
   operations: number;
@@ -68,15 +69,36 @@ export function apiPowerCutSweep(factory: FactoryPartition, operations = 400, se
     cutPoints++;
     const clone = sim.clone();
     clone.armPowerCut({ atOp: clone.opCount, effect: 'torn' });
+    let cut = false;
     try {
       if (kind === 'program') clone.program(offset, data!);
       else clone.erase(offset);
-    } catch {
-      // the cut
+    } catch (e) {
+      if (!isInjectedCut(e)) throw e; // anything but the injected cut is a bug under test
+      cut = true;
     }
+    if (!cut) throw new Error(`flash op ${opIndex}: the armed cut did not happen`);
     clone.powerOn();
+    if (!formatted) {
+      // format() had not returned: no store yet (mount says so, typed) or an empty one.
+      try {
+        if (RuntimeStore.mount(clone).size !== 0) {
+          violations++;
+          if (firstViolations.length < 5) firstViolations.push(`flash op ${opIndex}: a format cut short left keys`);
+        }
+      } catch (e) {
+        if (!(e instanceof NotFormattedError)) {
+          violations++;
+          if (firstViolations.length < 5) firstViolations.push(`flash op ${opIndex}: mount after a cut format threw ${(e as Error).message}`);
+        }
+      }
+      checking = false;
+      return;
+    }
     try {
-      const tiers = new TierSet({ runtime: RuntimeStore.open(clone), factory, ephemeral: null });
+      // Recovery through mount: open() would format a store it cannot mount, and a failed
+      // recovery would then look like an empty, valid store.
+      const tiers = new TierSet({ runtime: RuntimeStore.mount(clone), factory, ephemeral: null });
       const keys = new Set([...before.keys(), ...(after?.keys() ?? []), ...tiers.names('kv', [1]), ...tiers.names('image', [1]).map((t) => `img:${t}`)]);
       const seen = observe(tiers, keys);
       if (!same(seen, before) && !(after && same(seen, after))) {
@@ -96,7 +118,9 @@ export function apiPowerCutSweep(factory: FactoryPartition, operations = 400, se
     checking = false;
   };
 
+  let formatted = false;
   let tiers = new TierSet({ runtime: RuntimeStore.format(new HookedFlash(sim, check)), factory, ephemeral: null });
+  formatted = true;
   let resets = 0;
   for (let i = 0; i < operations; i++) {
     const r = random();

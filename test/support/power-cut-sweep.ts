@@ -8,13 +8,32 @@
 // hook is exactly a cut at that operation index: the flash state before it
 // is the same, and after a cut nothing else runs.
 
-import { SimFlash } from '../../simulator/flash/sim-flash.ts';
-import type { FlashPartition } from '../../hal/flash.ts';
+import { SimFlash, type PowerCutEffect } from '../../simulator/flash/sim-flash.ts';
+import { FlashError, type FlashPartition } from '../../hal/flash.ts';
 import { RuntimeStore, type Durability } from '../../datastore/runtime/runtime-store.ts';
-import { PartitionFullError } from '../../datastore/runtime/errors.ts';
+import { NotFormattedError, PartitionFullError } from '../../datastore/runtime/errors.ts';
 import { seededRandom } from '../../simulator/seeded-random.ts';
 
-export type Fault = 'cut' | 'torn-program' | 'torn-erase';
+/**
+ * 'cut': every program and erase, cleanly interrupted. 'torn-program' / 'torn-erase': every
+ * program (erase) torn (sim-flash.ts 'torn'). 'interrupted-program': every program leaves
+ * no bit changed but its units count as programmed (strict ECC flash). 'weak-erase': every
+ * erase completes with weak bits that may read 0 later.
+ */
+export type Fault = 'cut' | 'torn-program' | 'torn-erase' | 'interrupted-program' | 'weak-erase';
+
+const FAULTS: Record<Fault, { ops: 'any' | 'program' | 'erase'; effect: PowerCutEffect }> = {
+  cut: { ops: 'any', effect: 'clean' },
+  'torn-program': { ops: 'program', effect: 'torn' },
+  'torn-erase': { ops: 'erase', effect: 'torn' },
+  'interrupted-program': { ops: 'program', effect: 'interrupted' },
+  'weak-erase': { ops: 'erase', effect: 'weak' },
+};
+
+/** The injected cut, and only it: any other error is a failure of the store under test. */
+export function isInjectedCut(e: unknown): boolean {
+  return e instanceof FlashError && e.code === 'power-loss';
+}
 
 export interface SweepOptions {
   fault: Fault;
@@ -42,6 +61,8 @@ export interface SweepResult {
   deletes: number;
   /** Writes refused with PartitionFullError (the workload may fill a small partition). */
   refusedFull: number;
+  /** set/delete calls that returned (counted as they return, not from the input). */
+  writesReturned: number;
 }
 
 /** Delegates to a SimFlash and calls `before` ahead of each mutating operation. */
@@ -125,23 +146,32 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
   const check = (op: { kind: 'program' | 'erase'; offset: number; data?: Uint8Array }) => {
     if (checking) return;
     opIndex++;
-    if (fault === 'torn-program' && op.kind !== 'program') return;
-    if (fault === 'torn-erase' && op.kind !== 'erase') return;
+    const { ops, effect } = FAULTS[fault];
+    if (ops !== 'any' && op.kind !== ops) return;
     checking = true;
     cutPoints++;
     const clone = sim.clone();
-    clone.armPowerCut({ atOp: clone.opCount, effect: fault === 'cut' ? 'clean' : 'torn' });
+    clone.armPowerCut({ atOp: clone.opCount, effect });
+    let cut = false;
     try {
       if (op.kind === 'program') clone.program(op.offset, op.data!);
       else clone.erase(op.offset);
-    } catch {
-      // the interrupted operation reports the power loss
+    } catch (e) {
+      if (!isInjectedCut(e)) throw e; // a refused operation is the store's bug, not the cut
+      cut = true;
     }
+    if (!cut) throw new Error(`flash op ${opIndex}: the armed ${effect} cut did not happen`);
     clone.powerOn();
     try {
       if (!formatted) {
-        // format() had not returned: either no store (open() formats one) or an empty one.
-        const store = RuntimeStore.open(clone);
+        // format() had not returned: either no store at all (mount says so, typed) or an empty one.
+        let store: RuntimeStore;
+        try {
+          store = RuntimeStore.mount(clone);
+        } catch (e) {
+          if (!(e instanceof NotFormattedError)) throw e;
+          store = RuntimeStore.format(clone);
+        }
         if (store.size !== 0) violation(`a format cut short left ${store.size} keys`);
         store.set('__after_cut__', new Uint8Array([1, 2, 3]));
         if (!equal(RuntimeStore.mount(clone).get('__after_cut__'), new Uint8Array([1, 2, 3]))) violation('write after a cut format lost on remount');
@@ -186,6 +216,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
   let largeValues = 0;
   let deletes = 0;
   let refusedFull = 0;
+  let writesReturned = 0;
   for (let i = 0; i < operations; i++) {
     const key = `key-${Math.floor(random() * 40)}`;
     const r = random();
@@ -196,6 +227,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
       model.delete(key);
       uncommitted.push(inFlight);
       deletes++;
+      writesReturned++;
     } else if (r < 0.115) {
       inFlight = null;
       store.unmount();
@@ -217,6 +249,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
       }
       model.set(key, value);
       uncommitted.push(inFlight);
+      writesReturned++;
       if (big) largeValues++;
     }
     inFlight = null;
@@ -229,5 +262,146 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
     }
   }
   const gcPasses = Math.floor(sim.stats.erases / (sim.size / sim.sectorSize));
-  return { fault, durability: options.durability ?? 'immediate', programUnit, operations, flashOperations: sim.opCount, cutPoints, violations, firstViolations, gcPasses, largeValues, deletes, refusedFull };
+  return { fault, durability: options.durability ?? 'immediate', programUnit, operations, flashOperations: sim.opCount, cutPoints, violations, firstViolations, gcPasses, largeValues, deletes, refusedFull, writesReturned };
 }
+
+// ---- randomized: seeded workloads x random cuts of every fault kind ----------------
+
+type PendingOp = { key: string; value: Uint8Array | undefined };
+
+/** committed + the first m pending ops held by the store (keys(), size, get all agree), or -1. */
+function prefixHeld(store: RuntimeStore, committed: Map<string, Uint8Array>, pending: PendingOp[]): number {
+  const state = new Map(committed);
+  const keys = new Set(store.keys());
+  const holds = () => keys.size === state.size && store.size === state.size && store.stats().keys === state.size && [...state].every(([k, v]) => keys.has(k) && equal(store.get(k), v));
+  if (holds()) return 0;
+  for (let m = 1; m <= pending.length; m++) {
+    const op = pending[m - 1];
+    if (op.value === undefined) state.delete(op.key);
+    else state.set(op.key, op.value);
+    if (holds()) return m;
+  }
+  return -1;
+}
+
+const EFFECTS: { effect: PowerCutEffect; kind: 'any' | 'program' | 'erase' }[] = [
+  { effect: 'clean', kind: 'any' },
+  { effect: 'torn', kind: 'any' },
+  { effect: 'interrupted', kind: 'program' },
+  { effect: 'weak', kind: 'erase' },
+];
+
+export interface RandomRunStats {
+  cuts: number;
+  recoveries: number;
+  doubleFaults: number;
+  operations: number;
+}
+
+/** One seeded run; throws (with the seed in the message) on any violated property. */
+export function randomCutRun(seed: number, operations: number, cutEvery: number): RandomRunStats {
+  const random = seededRandom(seed);
+  const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)];
+  const unit = pick([16, 256]);
+  const sectors = 12 + Math.floor(random() * 13);
+  const durability: Durability = random() < 0.5 ? 'immediate' : 'batched';
+  const options = { durability, batchSize: 1 + Math.floor(random() * 8), checkpointEverySectors: 4 + Math.floor(random() * 8) };
+  const f = new SimFlash({ size: sectors * 4096, sectorSize: 4096, programUnit: unit, seed });
+  const where = `seed ${seed} (${unit} B units, ${sectors} sectors, ${durability})`;
+  let store = RuntimeStore.format(f, options);
+  const committed = new Map<string, Uint8Array>();
+  let pending: PendingOp[] = [];
+  const stats: RandomRunStats = { cuts: 0, recoveries: 0, doubleFaults: 0, operations: 0 };
+  const keyCount = 4 + Math.floor(random() * 40);
+  let armedAt = -1;
+  const arm = (within: number) => {
+    const { effect, kind } = pick(EFFECTS);
+    // 'program'/'erase' cuts count operations of that kind from arming.
+    f.armPowerCut({ atOp: kind === 'any' ? f.opCount + Math.floor(random() * within) : Math.floor(random() * Math.max(1, within / 2)), effect, kind });
+    armedAt = stats.operations;
+  };
+  const commitPending = () => {
+    for (const op of pending) {
+      if (op.value === undefined) committed.delete(op.key);
+      else committed.set(op.key, op.value);
+    }
+    pending = [];
+  };
+  const recover = (inFlight: PendingOp | null) => {
+    f.powerOn();
+    stats.cuts++;
+    const all = inFlight ? [...pending, inFlight] : pending;
+    store = RuntimeStore.mount(f, options);
+    stats.recoveries++;
+    const m = prefixHeld(store, committed, all);
+    if (m < 0) throw new Error(`${where}, op ${stats.operations}: recovered state is not committed + an in-order prefix of ${all.length} pending writes`);
+    pending = all.slice(0, m);
+    commitPending();
+    // A new write is accepted and survives another remount.
+    const probe = new Uint8Array([seed & 0xff, stats.cuts & 0xff]);
+    writeOrMakeRoom(() => store.set('probe', probe, { flush: true }));
+    committed.set('probe', probe);
+    store = RuntimeStore.mount(f, options);
+    if (!equal(store.get('probe'), probe)) throw new Error(`${where}: a write after recovery was lost on remount`);
+    if (prefixHeld(store, committed, []) !== 0) throw new Error(`${where}: remount after recovery changed the state`);
+  };
+  const writeOrMakeRoom = (write: () => void) => {
+    for (;;) {
+      try {
+        write();
+        return;
+      } catch (e) {
+        if (!(e instanceof PartitionFullError)) throw e;
+        const victim = [...committed.keys()].find((k) => k !== 'probe') ?? 'probe';
+        store.delete(victim, { flush: true });
+        pending.push({ key: victim, value: undefined });
+        commitPending();
+      }
+    }
+  };
+
+  for (let i = 0; i < operations; i++) {
+    stats.operations++;
+    if (armedAt < 0 && random() < 1 / cutEvery) arm(40);
+    const r = random();
+    const key = `k${Math.floor(random() * keyCount)}`;
+    let inFlight: PendingOp | null = null;
+    try {
+      if (r < 0.12) {
+        if (!store.has(key)) continue;
+        inFlight = { key, value: undefined };
+        store.delete(key);
+      } else if (r < 0.16) {
+        store.flush();
+      } else if (r < 0.19) {
+        store.unmount();
+        store = RuntimeStore.mount(f, options);
+      } else {
+        const n = r < 0.7 ? Math.floor(random() * 5) : r < 0.97 ? 5 + Math.floor(random() * 300) : 1000 + Math.floor(random() * 5000);
+        const value = Uint8Array.from({ length: n }, () => (random() * 256) | 0);
+        inFlight = { key, value };
+        try {
+          store.set(key, value);
+        } catch (e) {
+          if (!(e instanceof PartitionFullError)) throw e;
+          continue; // refused, nothing changed
+        }
+      }
+      if (inFlight) pending.push(inFlight);
+      inFlight = null;
+      if (store.pendingWrites === 0) commitPending();
+    } catch (e) {
+      if (!isInjectedCut(e)) throw e;
+      armedAt = -1;
+      recover(inFlight);
+      // Double fault: a cut during the first writes after the recovery.
+      if (random() < 0.3) {
+        stats.doubleFaults++;
+        arm(12);
+      }
+    }
+  }
+  f.powerOn();
+  return stats;
+}
+

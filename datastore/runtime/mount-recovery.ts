@@ -1,0 +1,390 @@
+// Mount: find the newest sector, load the checkpoint it names, replay the
+// records written after it, decide where the log ends after a power cut, and
+// recover the progress of a GC the cut interrupted. FORMAT.md §6 gives the
+// rules; this module is their one implementation. The result is handed to the
+// store, which takes over the index and the log positioned here.
+
+import {
+  CHECKPOINT_ENTRY_SIZE,
+  CHECKPOINT_FIXED_SIZE,
+  CHECKPOINT_PAYLOAD_VERSION,
+  checkpointEntryHash,
+  checkpointEntryOffset,
+  checkpointRetiredAt,
+  checkpointSize,
+  decodeCheckpointFixed,
+  decodeRecordHeader,
+  NONE,
+  readU32,
+  RECORD_HEADER_SIZE,
+  RECORD_TRAILER_SIZE,
+  RecordKind,
+  recordSize,
+  SECTOR_HEADER_SIZE,
+  trailerCrc,
+  type RecordHeader,
+} from './format.ts';
+import { crc32 } from './crc32.ts';
+import { KeyIndex } from './key-index.ts';
+import { keyHash } from './key-text.ts';
+import type { RecordLog } from './record-log.ts';
+import type { RecordReader } from './record-reader.ts';
+import { ReplayCursor } from './replay-cursor.ts';
+import type { SectorRing } from './sector-ring.ts';
+import { NotFormattedError } from './errors.ts';
+
+const CHUNK = 512;
+
+export class MountRecovery {
+  private readonly ring: SectorRing;
+  private readonly log: RecordLog;
+  private readonly reader: RecordReader;
+  private readonly scratch = new Uint8Array(CHUNK);
+  private readonly hdr = new Uint8Array(RECORD_HEADER_SIZE);
+
+  // What the store takes over after run().
+  index = new KeyIndex();
+  liveBytes = 0;
+  /** False when checkpoint entries were dropped: liveBytes over-counts until a recount. */
+  liveBytesExact = true;
+  largestRecord = 0;
+  corruptSkipped = 0;
+  /** A checkpoint was loaded and the head held nothing after its header (a clean unmount). */
+  cleanMount = true;
+  /** Partition offset where the first record of the tail sector starts. */
+  tailPos = 0;
+  /** Records applied after the checkpoint. */
+  replayed = 0;
+
+  constructor(ring: SectorRing, log: RecordLog, reader: RecordReader) {
+    this.ring = ring;
+    this.log = log;
+    this.reader = reader;
+  }
+
+  /** Find the head, load the index and position the log; throws NotFormattedError if there is no store. */
+  run(): void {
+    const ring = this.ring;
+    let head = ring.findHead();
+    if (!head) throw new NotFormattedError('no valid sector header');
+    if (!this.recoverFrom(head.sector)) {
+      // The fast search may have been misled by damaged headers: take the certain way.
+      head = ring.scanHead();
+      if (!head || !this.recoverFrom(head.sector)) throw new NotFormattedError('the newest sector names no readable tail');
+    }
+  }
+
+  private recoverFrom(headSector: number): boolean {
+    const ring = this.ring;
+    const hs = ring.readHeader(headSector);
+    if (hs.kind !== 'valid') return false;
+    const head = hs.header;
+    this.index.clear();
+    this.liveBytes = 0;
+    this.liveBytesExact = true;
+    this.largestRecord = 0;
+    this.corruptSkipped = 0;
+
+    let cursor: ReplayCursor | null = null;
+    let checkpoint = NONE;
+    if (head.checkpoint !== NONE) {
+      cursor = head.tailSector < ring.sectorCount ? this.loadCheckpoint(headSector, head.tailSector, head.checkpoint) : null;
+      if (cursor) checkpoint = head.checkpoint;
+    }
+    if (!cursor) {
+      this.index.clear();
+      this.liveBytes = 0;
+      this.largestRecord = 0;
+      if (head.tailSector >= ring.sectorCount) return false;
+      const ts = ring.readHeader(head.tailSector);
+      if (ts.kind !== 'valid') return false;
+      cursor = new ReplayCursor(ring, headSector, head.tailSector, ts.header, ring.payloadStart(head.tailSector) + ts.header.carry);
+      this.cleanMount = false;
+    }
+    const end = this.replay(cursor);
+    if (cursor.sector !== headSector) return false;
+
+    const log = this.log;
+    const tail = ring.readHeader(head.tailSector);
+    log.restoreHead({
+      sector: headSector,
+      seq: head.seq,
+      eraseCount: head.eraseCount,
+      fresh: head.fresh,
+      // Never append to the head found at mount, even after a clean unmount: a program that a
+      // power cut interrupted may have marked units (ECC parts) while leaving them reading 0xFF.
+      // The first write opens (and erases) a new sector.
+      programmed: ring.sectorSize,
+      open: false,
+    });
+    if (!end.clean) this.cleanMount = false;
+    log.tailSector = head.tailSector;
+    log.durableTail = head.tailSector;
+    log.latestCheckpoint = end.latestCheckpoint !== NONE ? end.latestCheckpoint : checkpoint;
+    log.durableCheckpoint = checkpoint;
+    log.trustBlank = false;
+    log.eraseBlank = !this.cleanMount;
+    this.tailPos = ring.payloadStart(head.tailSector) + (tail.kind === 'valid' ? tail.header.carry : 0);
+    this.advanceTailPastGarbage(headSector);
+    this.replayed = end.replayed;
+    return true;
+  }
+
+  /**
+   * A power cut during GC leaves the copies on flash but the tail where the head's header put
+   * it: the next open would have recorded the new one. Recover that progress here: move the
+   * tail (in RAM; the first sector opened records it) to the first sector holding a live
+   * record or the newest complete checkpoint. Sectors skipped hold only records that newer
+   * ones replace (or deletes of keys with no older record after them), so a mount never
+   * needs them. Only when the first open cannot be the old tail: until a header names the
+   * new tail, a mount still relies on the old one, and nothing before it is erased.
+   */
+  private advanceTailPastGarbage(headSector: number): void {
+    const log = this.log;
+    const ring = this.ring;
+    const t0 = log.tailSector;
+    if (ring.between(headSector, t0) < 1) return;
+    const n = ring.sectorCount;
+    const distance = (sector: number) => (sector - t0 + n) % n;
+    let best = distance(headSector);
+    if (log.latestCheckpoint !== NONE) best = Math.min(best, distance(ring.sectorOf(log.latestCheckpoint)));
+    this.index.forEach((_hash, offset) => {
+      const d = distance(ring.sectorOf(offset));
+      if (d < best) best = d;
+    });
+    if (best === 0) return;
+    const sector = (t0 + best) % n;
+    const h = ring.readHeader(sector);
+    if (h.kind !== 'valid' || ring.retired[sector]) return;
+    log.tailSector = sector;
+    this.tailPos = ring.payloadStart(sector) + Math.min(h.header.carry, ring.payloadSize);
+  }
+
+  /** Load the index from the checkpoint at `offset`; returns a cursor after it, or null if unusable. */
+  private loadCheckpoint(headSector: number, tailSector: number, offset: number): ReplayCursor | null {
+    const ring = this.ring;
+    const sector = ring.sectorOf(offset);
+    if (sector >= ring.sectorCount) return null;
+    const sh = ring.readHeader(sector);
+    if (sh.kind !== 'valid') return null;
+    const cursor = new ReplayCursor(ring, headSector, sector, sh.header, offset);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      cursor.sector = sector;
+      cursor.header = sh.header;
+      cursor.pos = offset;
+      cursor.beginRecord();
+      if (!cursor.read(this.hdr)) return null;
+      const h = decodeRecordHeader(this.hdr);
+      if (!h || h.kind !== RecordKind.Checkpoint || h.valueLength < CHECKPOINT_FIXED_SIZE) continue;
+      cursor.recordLeft = h.valueLength + RECORD_TRAILER_SIZE;
+      const fixed = new Uint8Array(CHECKPOINT_FIXED_SIZE);
+      if (!cursor.read(fixed)) return null;
+      const cp = decodeCheckpointFixed(fixed);
+      const count = cp.entryCount;
+      const retiredCount = cp.retiredCount;
+      if (cp.version !== CHECKPOINT_PAYLOAD_VERSION || checkpointSize(count, retiredCount) !== h.valueLength) continue;
+      let crc = crc32(fixed);
+      // Every entry points at a record written before this checkpoint and still in the log,
+      // so in a sector from the tail up to the checkpoint's own. Any other sector has been
+      // collected since (its live records were copied forward, where replay finds them) and
+      // erased, or is being erased. Drop such entries before replay could mistake them for
+      // live records.
+      const n = ring.sectorCount;
+      const keepSpan = (sector - tailSector + n) % n;
+      let stale = 0;
+      const retiredBytes = new Uint8Array(4 * retiredCount);
+      if (!cursor.read(retiredBytes)) return null;
+      crc = crc32(retiredBytes, crc);
+      const index = new KeyIndex(count);
+      let left = count * CHECKPOINT_ENTRY_SIZE;
+      while (left > 0) {
+        const chunk = Math.min(left, CHUNK);
+        if (!cursor.read(this.scratch, 0, chunk)) return null;
+        crc = crc32(this.scratch, crc, 0, chunk);
+        for (let i = 0; i < chunk; i += CHECKPOINT_ENTRY_SIZE) {
+          const offset = checkpointEntryOffset(this.scratch, i);
+          if ((Math.floor(offset / ring.sectorSize) - tailSector + n) % n > keepSpan) stale++;
+          else index.insert(checkpointEntryHash(this.scratch, i), offset);
+        }
+        left -= chunk;
+      }
+      const trailer = new Uint8Array(4);
+      if (!cursor.read(trailer)) return null;
+      if (readU32(trailer, 0) !== trailerCrc(crc)) continue;
+      cursor.endRecord();
+      this.index = index;
+      this.liveBytes = cp.liveBytes;
+      this.largestRecord = cp.largestRecord;
+      // The dropped entries' sizes are unknown now (their sectors were rewritten); until a
+      // recount, liveBytes over-counts by their copies, which errs towards "full".
+      if (stale > 0) this.liveBytesExact = false;
+      for (let i = 0; i < retiredCount; i++) {
+        const s = checkpointRetiredAt(retiredBytes, i);
+        if (s < ring.sectorCount) ring.retire(s);
+      }
+      if (!cursor.settle()) cursor.pos = cursor.sectorEnd;
+      return cursor;
+    }
+    return null;
+  }
+
+  /**
+   * Apply every record from the cursor to the end of the log. In the head
+   * sector, the first unreadable record is where power was cut: the log
+   * ends there. Elsewhere an unreadable record is corruption: skip it.
+   */
+  private replay(cursor: ReplayCursor): { pos: number; clean: boolean; latestCheckpoint: number; replayed: number } {
+    const ring = this.ring;
+    const unit = this.log.flash.programUnit;
+    let latestCheckpoint = NONE;
+    let replayed = 0;
+    const one = new Uint8Array(1);
+    for (;;) {
+      if (cursor.pos === cursor.sectorEnd && !cursor.settle()) {
+        // Stream ended exactly at a sector end: only clean if that sector is the head.
+        return { pos: cursor.pos, clean: false, latestCheckpoint, replayed };
+      }
+      const pos = cursor.pos;
+      ring.flash.read(pos, one);
+      if (one[0] === RecordKind.Erased) {
+        if (cursor.inHead) {
+          // Appending may resume here only after a clean unmount: a head holding just its
+          // header (an interrupted program can leave units marked that read as erased).
+          const emptyHead = pos === cursor.sector * ring.sectorSize + Math.ceil(SECTOR_HEADER_SIZE / unit) * unit;
+          return { pos, clean: emptyHead && this.blankFrom(pos, cursor.sectorEnd), latestCheckpoint, replayed };
+        }
+        if (!cursor.skipToNextSector()) return { pos, clean: false, latestCheckpoint, replayed };
+        continue;
+      }
+      if (one[0] === RecordKind.Pad) {
+        const inSector = pos - cursor.sector * ring.sectorSize;
+        const next = Math.ceil((inSector + 1) / unit) * unit;
+        cursor.pos = cursor.sector * ring.sectorSize + Math.min(next, ring.sectorSize);
+        continue;
+      }
+      const startSector = cursor.sector;
+      const startHeader = cursor.header;
+      const ok = this.replayRecord(cursor);
+      if (ok === 'applied') { replayed++; continue; }
+      // Cut short by a power cut; the writer went on in a fresh sector, where the cursor now is.
+      if (ok === 'torn') continue;
+      if (ok === 'checkpoint') { latestCheckpoint = pos; continue; }
+      // Unreadable. In the head sector (or running into it) this is the torn last write.
+      if (cursor.inHead || startSector === cursor.headSector) {
+        if (ok === 'bad-data' && this.validRecordAt(cursor)) { this.corruptSkipped++; continue; }
+        return { pos, clean: false, latestCheckpoint, replayed };
+      }
+      this.corruptSkipped++;
+      // Length known and a valid record starts in a later page: damage, carry on after it.
+      // Otherwise it may be a torn commit that an earlier mount ended the log at (that head
+      // was abandoned, so the rest of its sector holds only what that program left): apply
+      // the same rule as in the head, so that decision stays the same on every later mount.
+      if (ok === 'bad-data' && !cursor.broken && this.validRecordAt(cursor)) continue;
+      cursor.sector = startSector;
+      cursor.header = startHeader;
+      if (!cursor.skipToNextSector()) return { pos, clean: false, latestCheckpoint, replayed };
+    }
+  }
+
+  /** Read one record at the cursor, verify it and apply it to the index. */
+  private replayRecord(cursor: ReplayCursor): 'applied' | 'checkpoint' | 'bad-header' | 'bad-data' | 'torn' {
+    const start = cursor.pos;
+    const sector = cursor.sector;
+    const header = cursor.header;
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        cursor.pos = start;
+        cursor.sector = sector;
+        cursor.header = header;
+        cursor.beginRecord();
+        if (!cursor.read(this.hdr)) {
+          if (cursor.torn) return 'torn';
+          continue;
+        }
+        const h = decodeRecordHeader(this.hdr);
+        if (!h) continue;
+        cursor.recordLeft = h.keyLength + h.valueLength + RECORD_TRAILER_SIZE;
+        const key = new Uint8Array(h.keyLength);
+        if (!cursor.read(key)) return cursor.torn ? 'torn' : 'bad-data';
+        let crc = crc32(key);
+        let left = h.valueLength;
+        let bad = false;
+        while (left > 0) {
+          const n = Math.min(left, CHUNK);
+          if (!cursor.read(this.scratch, 0, n)) { bad = true; break; }
+          crc = crc32(this.scratch, crc, 0, n);
+          left -= n;
+        }
+        if (cursor.torn) return 'torn';
+        const trailer = new Uint8Array(4);
+        if (bad || !cursor.read(trailer) || readU32(trailer, 0) !== trailerCrc(crc)) {
+          if (cursor.torn) return 'torn';
+          if (attempt < 2) continue;
+          return 'bad-data';
+        }
+        if (h.kind === RecordKind.Checkpoint) return 'checkpoint';
+        this.applyRecord(h, key, start, cursor.pos === cursor.sectorEnd ? 0 : this.reader.padAfter(cursor.pos));
+        return 'applied';
+      }
+      return 'bad-header';
+    } finally {
+      cursor.endRecord();
+    }
+  }
+
+  private applyRecord(h: RecordHeader, key: Uint8Array, offset: number, pad: number): void {
+    const hash = keyHash(key);
+    const slot = this.reader.findSlot(this.index, key, hash);
+    if (slot >= 0) this.liveBytes -= this.reader.footprintAt(this.index.offsetAt(slot));
+    if (h.kind === RecordKind.Put) {
+      const size = recordSize(h.keyLength, h.valueLength);
+      if (slot >= 0) this.index.setOffset(slot, offset);
+      else this.index.insert(hash, offset);
+      this.liveBytes += size + pad;
+      if (size > this.largestRecord) this.largestRecord = size;
+    } else if (slot >= 0) {
+      this.index.removeAt(slot);
+    }
+  }
+
+  /**
+   * A record in the head sector failed its CRC and the cursor sits at its end.
+   * Was it cut short by a power cut (the log ends there) or damaged later (bit
+   * rot: skip it and go on)? An interrupted program leaves the pages before
+   * the cut done, one page partly written and none after it. So if a valid
+   * record starts in a page after the one holding this record's last byte,
+   * the program that wrote this record completed: it is damage. Otherwise
+   * treat it as torn: later records in the same page could be a partial
+   * program too, and accepting one would commit a later write without an
+   * earlier one.
+   */
+  private validRecordAt(cursor: ReplayCursor): boolean {
+    const page = Math.max(this.log.flash.pageSize ?? 256, this.log.flash.programUnit);
+    const unit = this.log.flash.programUnit;
+    const sectorStart = cursor.sector * this.ring.sectorSize;
+    const lastPage = Math.floor((cursor.pos - 1) / page);
+    const one = new Uint8Array(1);
+    const probe = new Uint8Array(RECORD_HEADER_SIZE);
+    let at = cursor.pos;
+    while (at + RECORD_HEADER_SIZE <= cursor.sectorEnd) {
+      this.log.flash.read(at, one);
+      if (one[0] === RecordKind.Pad) {
+        at = sectorStart + Math.ceil((at - sectorStart + 1) / unit) * unit;
+        continue;
+      }
+      this.log.flash.read(at, probe);
+      const h = decodeRecordHeader(probe);
+      if (!h) return false;
+      if (Math.floor(at / page) > lastPage) return true;
+      at += recordSize(h.keyLength, h.valueLength);
+    }
+    return false;
+  }
+
+  private blankFrom(pos: number, end: number): boolean {
+    const buf = new Uint8Array(end - pos);
+    this.log.flash.read(pos, buf);
+    for (let i = 0; i < buf.length; i++) if (buf[i] !== 0xff) return false;
+    return true;
+  }
+}

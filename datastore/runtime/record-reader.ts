@@ -1,0 +1,63 @@
+// Reading records back from the log by offset: a header (retried, so a
+// transient read error is not taken for damage), a record's size and its
+// footprint (size plus the PAD a commit left right after it), and the index
+// slot of a key (the index holds hashes; the key itself is on flash). Shared
+// by the running store and by mount recovery.
+
+import { decodeRecordHeader, RECORD_HEADER_SIZE, RecordKind, recordSize, type RecordHeader } from './format.ts';
+import type { KeyIndex } from './key-index.ts';
+import type { RecordLog } from './record-log.ts';
+
+export class RecordReader {
+  private readonly log: RecordLog;
+  private readonly hdr = new Uint8Array(RECORD_HEADER_SIZE);
+  private readonly one = new Uint8Array(1);
+
+  constructor(log: RecordLog) {
+    this.log = log;
+  }
+
+  readHeader(offset: number): RecordHeader | null {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      this.log.read(offset, this.hdr);
+      const h = decodeRecordHeader(this.hdr);
+      if (h) return h;
+    }
+    return null;
+  }
+
+  recordSizeAt(offset: number): number {
+    const h = this.readHeader(offset);
+    return h ? recordSize(h.keyLength, h.valueLength) : 0;
+  }
+
+  /** A record's size plus the PAD that follows it, if a commit padded right after it. */
+  footprintAt(offset: number): number {
+    const size = this.recordSizeAt(offset);
+    if (size === 0) return 0;
+    return size + this.padAfter(this.log.advance(offset, size));
+  }
+
+  padAfter(end: number): number {
+    const unit = this.log.unit;
+    if (end % unit === 0) return 0;
+    this.log.readSector(end, this.one);
+    return this.one[0] === RecordKind.Pad ? unit - (end % unit) : 0;
+  }
+
+  /** The index slot whose record holds exactly this key, or -1. */
+  findSlot(index: KeyIndex, keyBytes: Uint8Array, hash: number): number {
+    const probe = new Uint8Array(RECORD_HEADER_SIZE + keyBytes.length);
+    return index.find(hash, (offset) => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        this.log.read(offset, probe);
+        const h = decodeRecordHeader(probe);
+        if (!h) continue;
+        if (h.keyLength !== keyBytes.length) return false;
+        for (let i = 0; i < keyBytes.length; i++) if (probe[RECORD_HEADER_SIZE + i] !== keyBytes[i]) return false;
+        return true;
+      }
+      return false;
+    });
+  }
+}

@@ -1,0 +1,276 @@
+// Issue 12, one named test per failure, each reproducing its exact scenario
+// on the simulated flash. Expected states come from the model of what was
+// written (never from the store's own tables).
+
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FlashError } from '../hal/flash.ts';
+import { TearFlash } from './support/tear-flash.ts';
+import { SimFlash, type PowerCutEffect } from '../simulator/flash/sim-flash.ts';
+import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { PartitionFullError } from '../datastore/runtime/errors.ts';
+import { seededRandom } from '../simulator/seeded-random.ts';
+
+const KiB = 1024;
+const PAGE = 256;
+
+function sim(sectors: number, programUnit: number, seed = 1): SimFlash {
+  return new SimFlash({ size: sectors * 4 * KiB, sectorSize: 4 * KiB, programUnit, seed });
+}
+
+function bytes(n: number, fill: number): Uint8Array {
+  return new Uint8Array(n).fill(fill);
+}
+
+function isPowerLoss(e: unknown): boolean {
+  return e instanceof FlashError && e.code === 'power-loss';
+}
+
+/** Run `fn`; it must end in the injected power cut and nothing else. */
+function cutDuring(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    if (isPowerLoss(e)) return;
+    throw e;
+  }
+  throw new Error('the armed power cut did not happen');
+}
+
+const t = suite('runtime store: issue 12 regressions');
+
+t('1. clean restarts never wedge: 256 B units, 16 sectors, 10,000 unmount/mount cycles without writes', () => {
+  const f = sim(16, 256);
+  let store = RuntimeStore.format(f);
+  store.set('a', bytes(10, 1));
+  store.unmount();
+  const programsBefore = f.stats.programs;
+  const erasesBefore = f.stats.erases;
+  for (let i = 0; i < 10_000; i++) {
+    store = RuntimeStore.mount(f);
+    store.unmount();
+  }
+  assert.is(f.stats.programs, programsBefore, 'a restart with nothing written programs nothing');
+  assert.is(f.stats.erases, erasesBefore, 'and erases nothing');
+  store = RuntimeStore.mount(f);
+  store.set('b', bytes(20, 2));
+  store.delete('a');
+  store.unmount();
+  const again = RuntimeStore.mount(f);
+  assert.equal(again.keys(), ['b']);
+});
+
+t('1. clean restarts with a write between them keep going and wear level (both program units)', () => {
+  for (const unit of [256, 16]) {
+    const f = sim(16, unit);
+    let store = RuntimeStore.format(f);
+    const model = new Map<string, number>();
+    for (let i = 0; i < 3000; i++) {
+      store = RuntimeStore.mount(f);
+      const key = `k${i % 7}`;
+      store.set(key, bytes(i % 50, i & 0xff));
+      model.set(key, i);
+      store.unmount();
+    }
+    store = RuntimeStore.mount(f);
+    for (const [key, i] of model) assert.equal(store.get(key), bytes(i % 50, i & 0xff), `${unit}: ${key}`);
+    const wear = f.wear();
+    assert.ok(wear.max - wear.min <= 2, `${unit} B units: erase counts ${wear.min}..${wear.max}`);
+  }
+});
+
+t('2. a 4-byte record whose body page stayed erased never appears (header page done, next page erased)', () => {
+  // With 256 B units every record starts a page, so the header cannot end one: 16 B units.
+  for (const unit of [16]) {
+    const inner = sim(16, unit);
+    const f = new TearFlash(inner);
+    const store = RuntimeStore.format(f);
+    // Move the log end so the next record's 16-byte header ends exactly at a page boundary.
+    let n = 0;
+    for (;;) {
+      const info = store.info(`f${n}`);
+      const end = info ? Math.ceil((info.offset + 16 + `f${n}`.length + info.size + 4) / unit) * unit : -1;
+      if (end >= 0 && (end + 16) % PAGE === 0 && end % 4096 !== 0 && (end % 4096) + 64 < 4096) break;
+      n++;
+      store.set(`f${n}`, bytes(n % 40, 7));
+    }
+    const model = new Set(store.keys());
+    // key "x" + 3 value bytes: key and value total 4 bytes. The program is cut after the
+    // header's page: the page with the key, value and trailer keeps its erased bytes.
+    f.tear = (offset, data) => {
+      const out = new Uint8Array(data);
+      const boundary = Math.ceil((offset + 1) / PAGE) * PAGE;
+      for (let i = Math.max(0, boundary - offset); i < out.length; i++) out[i] = 0xff;
+      return out;
+    };
+    cutDuring(() => store.set('x', new Uint8Array([1, 2, 3])));
+    inner.powerOn();
+    const after = RuntimeStore.mount(inner);
+    assert.equal(after.keys().sort(), [...model].sort(), `${unit} B units: keys are exactly those written`);
+    assert.is(after.stats().keys, model.size);
+    assert.is(after.get('x'), undefined);
+    after.set('y', bytes(1, 1));
+    after.unmount();
+    const again = RuntimeStore.mount(inner);
+    assert.equal(again.keys().sort(), [...model, 'y'].sort(), 'and after GC-free remount');
+  }
+});
+
+t('2. erased bytes never validate, whatever the length (0 to 8 bytes of key and value)', () => {
+  for (let total = 1; total <= 8; total++) {
+    const inner = sim(16, 16, total);
+    const f = new TearFlash(inner);
+    const store = RuntimeStore.format(f);
+    store.set('base', bytes(5, 5));
+    // Keep only the record header: every later byte of the write reads erased.
+    f.tear = (offset, data) => {
+      const out = new Uint8Array(data);
+      const info = store.info('base')!;
+      const recordStart = Math.ceil((info.offset + 16 + 4 + 5 + 4) / 16) * 16;
+      for (let i = recordStart + 16 - offset; i < out.length; i++) if (i >= 0) out[i] = 0xff;
+      return out;
+    };
+    const key = 'k'.repeat(Math.min(total, 4));
+    cutDuring(() => store.set(key, new Uint8Array(total - key.length)));
+    inner.powerOn();
+    const after = RuntimeStore.mount(inner);
+    assert.equal(after.keys(), ['base'], `key+value ${total} bytes`);
+  }
+});
+
+t('3. batched: a torn commit with an early record bad and a later one intact stays dropped on every later mount', () => {
+  const inner = sim(16, 16);
+  const f = new TearFlash(inner);
+  let store = RuntimeStore.format(f, { durability: 'batched', batchSize: 100 });
+  store.set('a', bytes(8, 1));
+  store.set('c', bytes(8, 3));
+  store.flush();
+  // Align so both batch records land in one page.
+  let last = 'c';
+  for (let i = 0; ; i++) {
+    const info = store.info(last)!;
+    const next = Math.ceil((info.offset + 16 + last.length + info.size + 4) / 16) * 16;
+    if ((next % PAGE) + 128 <= PAGE && next % 4096 !== 0) break;
+    last = `pad${i}`;
+    store.set(last, bytes(3, 9));
+    store.flush();
+  }
+  // R: a new value of 'a'; B: delete 'c'. One commit, torn: one byte of R's value never cleared.
+  store.set('a', bytes(8, 0));
+  const rAt = store.info('a')!.offset;
+  store.delete('c');
+  f.tear = (offset, data) => {
+    const out = new Uint8Array(data);
+    out[rAt + 16 + 1 + 3 - offset] = 0xff; // R's value byte 3 stays erased: R is bad, B intact
+    return out;
+  };
+  cutDuring(() => store.flush());
+  inner.powerOn();
+  const expectA = bytes(8, 1);
+  const expectC = bytes(8, 3);
+  store = RuntimeStore.mount(inner, { durability: 'batched' });
+  assert.equal(store.get('a'), expectA, 'first mount: the log ends at R');
+  assert.equal(store.get('c'), expectC, 'first mount: B, after R, is dropped');
+  // Go on: the head moves to new sectors; later mounts are unclean (no unmount) and see R
+  // in an older sector.
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < 40; i++) store.set(`n${round}-${i}`, bytes(30, i));
+    store.flush();
+    store = RuntimeStore.mount(inner, { durability: 'batched' });
+    assert.equal(store.get('c'), expectC, `mount ${round + 2}: the dropped delete never comes back`);
+    assert.equal(store.get('a'), expectA, `mount ${round + 2}: R stays dropped`);
+  }
+});
+
+t('4. repeated power cuts during GC at 90 %+ fill never wedge the store (a torn cut within the first 6 flash operations of each session)', () => {
+  for (const unit of [256, 16]) {
+    const f = sim(16, unit, 3);
+    let store = RuntimeStore.format(f);
+    const random = seededRandom(unit);
+    const model = new Map<string, Uint8Array>();
+    // Fill until the store refuses: well over 90 % of what it accepts.
+    for (let i = 0; ; i++) {
+      const v = bytes(200, i & 0xff);
+      try {
+        store.set(`k${i}`, v);
+      } catch (e) {
+        if (!(e instanceof PartitionFullError)) throw e;
+        break;
+      }
+      model.set(`k${i}`, v);
+    }
+    store.delete('k0');
+    model.delete('k0');
+    const live = [...model.keys()];
+    let cuts = 0;
+    for (let round = 0; round < 400; round++) {
+      // Every write at this fill runs GC; the cut lands in it, usually in its copies.
+      f.armPowerCut({ atOp: f.opCount + Math.floor(random() * 6), effect: 'torn' });
+      let inFlight: [string, Uint8Array] | null = null;
+      try {
+        for (let j = 0; j < 20; j++) {
+          const k = live[Math.floor(random() * live.length)];
+          const v = bytes(200, (round + j) & 0xff);
+          inFlight = [k, v];
+          store.set(k, v);
+          model.set(k, v);
+          inFlight = null;
+        }
+      } catch (e) {
+        if (!isPowerLoss(e)) throw e;
+        cuts++;
+      }
+      f.powerOn();
+      store = RuntimeStore.mount(f);
+      if (inFlight) {
+        const got = store.get(inFlight[0]);
+        if (got && got.every((x, i) => x === inFlight![1][i])) model.set(inFlight[0], inFlight[1]);
+      }
+      for (const [k, v] of model) assert.equal(store.get(k), v, `${unit} B, round ${round}: ${k}`);
+      assert.is(store.stats().keys, model.size);
+    }
+    assert.ok(cuts > 300, `${cuts} cuts`);
+    store.set('after', bytes(10, 1));
+    store.unmount();
+    assert.equal(RuntimeStore.mount(f).get('after'), bytes(10, 1));
+  }
+});
+
+t('5. strict ECC flash: units an interrupted program marked are never programmed again', () => {
+  const effects: PowerCutEffect[] = ['interrupted', 'torn'];
+  for (const effect of effects) {
+    for (const unit of [256, 16]) {
+      // (a) resuming after a clean unmount: the first program after mount is interrupted.
+      const f = sim(16, unit);
+      assert.ok(f.strictReprogram);
+      let store = RuntimeStore.format(f);
+      store.set('a', bytes(10, 1));
+      store.unmount();
+      store = RuntimeStore.mount(f);
+      f.armPowerCut({ atOp: 0, effect, kind: 'program' });
+      cutDuring(() => store.set('b', bytes(10, 2)));
+      f.powerOn();
+      store = RuntimeStore.mount(f);
+      store.set('c', bytes(10, 3)); // threw 'reprogram' before the fix
+      store.set('b', bytes(10, 4));
+      assert.equal(RuntimeStore.mount(f).get('c'), bytes(10, 3));
+      // (b) every program of a workload interrupted in turn: each recovery takes new writes.
+      for (let k = 0; k < 40; k++) {
+        const g = sim(24, unit, k);
+        const s = RuntimeStore.format(g);
+        for (let i = 0; i < 20; i++) s.set(`w${i % 5}`, bytes(300, i));
+        g.armPowerCut({ atOp: k, effect, kind: 'program' });
+        const before = new Map(s.keys().map((key) => [key, s.get(key)!]));
+        cutDuring(() => {
+          for (let i = 0; ; i++) s.set(`w${i % 5}`, bytes(300, 100 + i));
+        });
+        g.powerOn();
+        const r = RuntimeStore.mount(g);
+        for (let i = 0; i < 30; i++) r.set(`z${i % 4}`, bytes(350, i));
+        assert.is(RuntimeStore.mount(g).keys().length, before.size + 4);
+      }
+    }
+  }
+});
+
+t.run();
