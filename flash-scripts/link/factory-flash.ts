@@ -8,6 +8,7 @@
 
 import { createHash } from 'node:crypto';
 import { GROUP_DOCK, GROUP_IMAGE, DOCK, IMAGE_UPLOAD, RC } from '../../firmware/smp/smp-server.ts';
+import { IMG_ERR } from '../../firmware/smp/smp-errors.ts';
 import { SmpClient, SmpError } from './smp-client.ts';
 import { BulkTransferError, sendBulk } from './bulk-sender.ts';
 import { LinkError } from './transport.ts';
@@ -112,7 +113,7 @@ export async function flashFactoryImage(client: SmpClient, image: Uint8Array, op
       break;
     } catch (e) {
       // A lost line, a noisy one, or a dock that restarted (its bulk session or SMP upload is gone): go again from where the dock is.
-      const retryable = e instanceof LinkError || (e instanceof BulkTransferError && (e.kind === 'too-noisy' || e.reason === 2)) || (lane === 'smp' && e instanceof SmpError && e.rc === RC.BAD_STATE && /no factory write in progress/.test(e.message));
+      const retryable = e instanceof LinkError || (e instanceof BulkTransferError && (e.kind === 'too-noisy' || e.reason === 2)) || (lane === 'smp' && e instanceof SmpError && e.group === GROUP_IMAGE && e.rc === IMG_ERR.FLASH_CONTEXT_NOT_SET && /no factory write in progress/.test(e.message));
       if (!retryable || attempt >= attempts) {
         if (e instanceof BulkTransferError) throw new FactoryFlashError(`the transfer failed: ${e.message}`);
         throw e;

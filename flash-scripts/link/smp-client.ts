@@ -29,13 +29,25 @@ const RC_MEANING: Record<number, string> = {
 export class SmpError extends Error {
   constructor(
     readonly group: number,
+    /** mcumgr_err_t for an SMP error (`groupError` false), else the group's own code. */
     readonly rc: number,
     /** The dock's own words, when it gave them (`rsn`). */
     readonly reason?: string,
+    /** true: an `err: {group, rc}` answer (SMP v2 group error); false: a top-level `rc`. */
+    readonly groupError = false,
   ) {
-    super(`the dock refused the request (SMP group ${group}, rc ${rc}): ${reason ?? RC_MEANING[rc] ?? 'unknown return code'}`);
+    super(`the dock refused the request (${groupError ? `SMP group ${group} error ${rc}` : `SMP rc ${rc}`}): ${reason ?? (groupError ? 'see the group\'s error codes' : RC_MEANING[rc]) ?? 'unknown return code'}`);
     this.name = 'SmpError';
   }
+}
+
+/** The error in an SMP answer, in either version's form, or null (firmware/smp/FORMAT.md "Errors"). */
+export function answerError(group: number, payload: Record<string, unknown>): SmpError | null {
+  const rsn = typeof payload.rsn === 'string' ? payload.rsn : undefined;
+  if (typeof payload.rc === 'number' && payload.rc !== 0) return new SmpError(group, payload.rc, rsn, false);
+  const err = payload.err as { group?: unknown; rc?: unknown } | undefined;
+  if (err && typeof err.rc === 'number' && err.rc !== 0) return new SmpError(typeof err.group === 'number' ? err.group : group, err.rc, rsn, true);
+  return null;
 }
 
 export interface RequestOptions {
@@ -111,8 +123,8 @@ export class SmpClient {
         if (attempt < attempts) this.retries++;
         continue; // lost on the line: send again
       }
-      const err = payload.err as { group: number; rc: number } | undefined;
-      if (err && err.rc !== 0) throw new SmpError(err.group, err.rc, typeof payload.rsn === 'string' ? payload.rsn : undefined);
+      const refused = answerError(group, payload);
+      if (refused) throw refused;
       return payload;
     }
     throw new LinkError(`no answer from the dock on ${this.transport.description} after ${attempts} attempts of ${timeoutMs} ms (is it powered and running, and is this its port?)`);
