@@ -175,7 +175,7 @@ function bootDock(s: SimFlash[], o: SimOtp) {
   const smp = new SmpServer({ tiers: new TierSet({}), dockId: 'd', firmwareVersion: '1', factory: new FactoryService(s, mounted, crypto, o) });
   let seq = 0;
   const call = (v: number, op: number, id: number, body: Record<string, unknown>) => decodePacket(smp.handle(encodePacket({ op, version: v, flags: 0, group: 1, sequence: seq++ & 0xff, id }, body))!).payload;
-  const list = () => (call(1, 0, 0, {}).images as Record<string, unknown>[]).map((i) => ({ ...i, hash: i.hash ? Buffer.from(i.hash as Uint8Array).toString('hex') : undefined }));
+  const list = (): Record<string, unknown>[] => (call(1, 0, 0, {}).images as Record<string, unknown>[]).map((i) => ({ ...i, hash: i.hash ? Buffer.from(i.hash as Uint8Array).toString("hex") : undefined }));
   const upload = (bytes: Uint8Array) => {
     let r: Record<string, unknown> = {};
     for (let off = 0; off < bytes.length; ) {

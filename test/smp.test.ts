@@ -12,6 +12,7 @@ import { SmpServer, GROUP_FS, GROUP_OS, GROUP_SETTINGS } from '../firmware/smp/s
 import { ImageStore } from '../datastore/image-store.ts';
 import { makePng } from './support/image-files.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
+import { DockSerial } from '../firmware/link/dock-serial.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -67,13 +68,15 @@ framing('console text passes through; a damaged frame is reported and dropped; t
   assert.match((events[1] as { reason: string }).reason, /CRC|base64|bytes/);
 });
 
-framing('a decoder with a bounded buffer drops a frame announcing more than it takes, then decodes the next', () => {
+framing('a decoder with a bounded buffer drops a frame announcing more than it takes (reporting its SMP header), then decodes the next', () => {
   const big = encodeConsoleFrames(encodePacket({ op: 2, version: 1, flags: 0, group: GROUP_OS, sequence: 1, id: 0 }, { d: 'x'.repeat(5000) }));
   const small = encodeConsoleFrames(encodePacket({ op: 2, version: 1, flags: 0, group: GROUP_OS, sequence: 2, id: 0 }, { d: 'ok' }));
   const events = new ConsoleFrameDecoder(4096).push(new Uint8Array([...big, ...small]));
-  const kinds = events.map((e) => e.kind);
-  assert.is(kinds.filter((k) => k === 'packet').length, 1);
-  assert.match((events.find((e) => e.kind === 'error') as { reason: string }).reason, /at most 4096/);
+  assert.equal(events.map((e) => e.kind), ['oversize', 'packet'], 'the skipped continuation lines are not reported one by one');
+  const over = events[0] as { reason: string; header: Uint8Array; announced: number };
+  assert.match(over.reason, /at most 4096/);
+  // The request's own header: write (2) v2 → 0x0a, flags 0, length 5006 = 0x138e, group 0, sequence 1, id 0.
+  assert.is(hex(over.header), '0a00138e00000100');
   assert.equal(decodePacket((events.find((e) => e.kind === 'packet') as { packet: Uint8Array }).packet).payload, { d: 'ok' });
 });
 
@@ -282,6 +285,22 @@ versions('OS group: datetime read and set on the dock clock, taskstat lists the 
   for (const t of Object.values(tasks)) for (const f of ['prio', 'tid', 'state', 'stkuse', 'stksiz', 'cswcnt', 'runtime', 'last_checkin', 'next_checkin']) assert.type(t[f], 'number');
   assert.equal(call(0, 0, 6, {}), { buf_size: 4096, buf_count: 1 });
   for (const v of [0, 1]) assert.equal(call(v, 0, 3, {}), { rc: 8 }, 'mpstat');
+});
+
+versions('a request longer than the dock\'s buffer is answered rc 7 (MGMT_ERR_EMSGSIZE) with the buffer size, not silence; the line then works', () => {
+  const smp = runtimeServer();
+  const serial = new DockSerial((p) => smp.handle(p));
+  for (const v of [0, 1]) {
+    const big = encodeConsoleFrames(encodePacket({ op: 2, version: v, flags: 0, group: 3, sequence: 40 + v, id: 0 }, { name: 'big', val: new Uint8Array(5000) }));
+    const events = new ConsoleFrameDecoder().push(serial.rx(big));
+    assert.is(events.length, 1);
+    const answer = decodePacket((events[0] as { packet: Uint8Array }).packet);
+    assert.equal([answer.header.op, answer.header.version, answer.header.group, answer.header.sequence], [3, v, 3, 40 + v]);
+    assert.is(answer.payload.rc, 7);
+    assert.match(String(answer.payload.rsn), /at most 4096/);
+  }
+  const echo = new ConsoleFrameDecoder().push(serial.rx(encodeConsoleFrames(encodePacket({ op: 2, version: 1, flags: 0, group: 0, sequence: 3, id: 0 }, { d: 'after' }))));
+  assert.equal(decodePacket((echo[0] as { packet: Uint8Array }).packet).payload, { r: 'after' });
 });
 
 golden.run();
