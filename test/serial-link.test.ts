@@ -11,7 +11,9 @@ import { baudOf, openTransport, parseConnection, LinkError } from '../flash-scri
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { FileFlash } from '../simulator/flash/file-flash.ts';
 import { ptyPair } from './support/pty-pair.ts';
-import { factoryImageFor } from './support/link-dock.ts';
+import { factoryImageFor, linkDock } from './support/link-dock.ts';
+import { getValue, setValue } from '../flash-scripts/link/kv-transfer.ts';
+import { seededRandom } from '../simulator/seeded-random.ts';
 import { createHash } from 'node:crypto';
 
 const link = suite('serial link: SMP between the host and a simulated dock over a pseudo-terminal pair');
@@ -272,3 +274,45 @@ link('no dock on the port: a clear message within the timeout', async () => {
 });
 
 link.run();
+
+const values = suite('large and typed values through the link: split to the dock\'s advertised buffer, read back by type');
+
+values('4 KiB text, 64 KiB bytes and a JSON value round trip byte for byte; bytes stay bytes; a value past the dock\'s limit is refused with why', async () => {
+  const d = await linkDock();
+  try {
+    const random = seededRandom(64);
+    const text = Array.from({ length: 4096 }, (_, i) => 'abcdefghij\u00e9'[i % 11]).join('');
+    const textBytes = new TextEncoder().encode(text);
+    const blob = new Uint8Array(64 * 1024).map(() => Math.floor(random() * 256));
+    const json = { name: 'lobby', sizes: [1, 2, 3], nested: { ok: true, none: null } };
+    const buf = (await d.client.request(0, 0, 6, {})).buf_size as number;
+    assert.ok((await setValue(d.client, 'big.text', textBytes, 'text')).parts > 1, 'split: 4 KiB of text is more than one request of the buffer');
+    const parts = (await setValue(d.client, 'big.blob', blob, 'bytes')).parts;
+    assert.ok(parts >= Math.ceil(blob.length / buf), `${parts} parts for ${blob.length} bytes and a ${buf}-byte buffer`);
+    await setValue(d.client, 'cfg', new TextEncoder().encode(JSON.stringify(json)), 'json');
+    const t = await getValue(d.client, 'big.text');
+    assert.equal([t.type, new TextDecoder().decode(t.bytes)], ['text', text]);
+    const b = await getValue(d.client, 'big.blob');
+    assert.is(b.type, 'bytes');
+    assert.is(createHash('sha256').update(b.bytes).digest('hex'), createHash('sha256').update(blob).digest('hex'));
+    const j = await getValue(d.client, 'cfg');
+    assert.equal([j.type, JSON.parse(new TextDecoder().decode(j.bytes))], ['json', json]);
+    // 1,000 arbitrary bytes stay 1,000 bytes.
+    const odd = blob.subarray(0, 1000);
+    await setValue(d.client, 'odd', odd, 'bytes');
+    assert.equal((await getValue(d.client, 'odd')).bytes, odd);
+    let err: unknown;
+    try {
+      await setValue(d.client, 'huge', new Uint8Array(2 * 1024 * 1024), 'bytes');
+    } catch (e) {
+      err = e;
+    }
+    assert.instance(err, SmpError);
+    assert.is((err as SmpError).rc, 2, 'MGMT_ERR_ENOMEM');
+    assert.match((err as Error).message, /at most 262144/);
+  } finally {
+    await d.close();
+  }
+});
+
+values.run();

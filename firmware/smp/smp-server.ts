@@ -8,7 +8,7 @@
 
 import { decodePacket, encodePacket, SMP_V2, SmpPacketError, type SmpHeader } from './smp-packet.ts'
 import { KvStore } from '../../datastore/kv-store.ts';
-import { decodeValue, encodeValue } from '../../datastore/value-codec.ts';
+import { decodeValue, ValueEncoding, type DockValue } from '../../datastore/value-codec.ts';
 import type { TierSet } from '../../datastore/tiers/tier-set.ts';
 import { APPLICATION_DATA, EPHEMERAL_DATA } from '../../datastore/tiers/tier-set.ts';
 import { CodeStore } from '../../datastore/code-store.ts';
@@ -44,6 +44,8 @@ const MAX_CODE_UPLOAD = 256 * 1024;
 const MAX_IMAGE_UPLOAD = 192 * 1024;
 /** Bytes per download answer: about 2.8 KB of console frames. */
 const DOWNLOAD_CHUNK = 2048;
+/** A value sent in parts is assembled in the heap: bounded well inside 512 KiB. */
+const MAX_VALUE_UPLOAD = 256 * 1024;
 /** Settings names as Zephyr's SETTINGS_MAX_NAME_LEN default. */
 const MAX_SETTING_NAME = 255;
 
@@ -98,6 +100,29 @@ type Body = Record<string, unknown>;
 
 export class SmpServer {
   private upload: { name: string; total: number; received: number; chunks: Uint8Array[] } | null = null;
+  private valueUpload: { name: string; received: number; bytes: Uint8Array; type: unknown } | null = null;
+
+  /**
+   * Our extension for values larger than one packet: settings writes with
+   * `off` (and `len` on the first) are assembled here, then stored whole.
+   * Returns the value once complete, else null (the answer says where).
+   */
+  private valuePart(name: string, off: number, data: Uint8Array, len: unknown, type: unknown): { whole: Uint8Array; type: unknown } | null {
+    if (off === 0) {
+      if (typeof len !== 'number' || len < 0) throw new SmpRefusal(RC.INVALID, 'the first part of a value needs len (its whole size)');
+      if (len > MAX_VALUE_UPLOAD) throw new SmpRefusal(RC.NO_MEMORY, `the value is ${len} bytes; one sent over the link is assembled in the dock's heap and may be at most ${MAX_VALUE_UPLOAD}: store larger data as an image or in the factory image`);
+      this.valueUpload = { name, received: 0, bytes: new Uint8Array(len), type };
+    }
+    const up = this.valueUpload;
+    if (!up || up.name !== name) throw new SmpRefusal(RC.BAD_STATE, `no value of ${name} is being sent: start at off 0 with len`);
+    if (off < up.received) return null; // a retried part: acknowledged, not written twice
+    if (off > up.received || off + data.length > up.bytes.length) throw new SmpRefusal(RC.INVALID, `expected off ${up.received} and at most ${up.bytes.length} bytes in all`);
+    up.bytes.set(data, off);
+    up.received += data.length;
+    if (up.received < up.bytes.length) return null;
+    this.valueUpload = null;
+    return { whole: up.bytes, type: up.type };
+  }
 
   constructor(private readonly ctx: SmpServerContext) {}
 
@@ -126,6 +151,7 @@ export class SmpServer {
     } catch (e) {
       // An upload that was refused is over: the client starts again from 0.
       if (request.header.group === GROUP_FS) this.upload = null;
+      if (request.header.group === GROUP_SETTINGS) this.valueUpload = null;
       if (e instanceof SmpRefusal) return refuse(e);
       if (e instanceof FactoryWriteError) return refuse(group === GROUP_IMAGE ? imageRefusal(e) : new Refusal(DOCK_FACTORY_RC[e.problem] ?? RC.UNKNOWN, e.message));
       if (e instanceof PerDockError) return refuse(new Refusal(RC.CORRUPT, e.message));
@@ -319,21 +345,74 @@ export class SmpServer {
     if (h.id === SETTINGS.READ_WRITE && !write) {
       const found = this.ctx.tiers.fetch('kv', name);
       if (!found) throw new SmpRefusal(RC.UNKNOWN, `no setting named ${name}`, SETTINGS_ERR.KEY_NOT_FOUND);
-      const value = decodeValue(found.ref.encoding, found.bytes);
-      const val = value instanceof Uint8Array ? value : typeof value === 'string' ? utf8Encode(value) : encodeValue(value).bytes;
+      const { val, type } = wireValue(found.ref.encoding, found.bytes);
+      if (typeof p.off === 'number') {
+        // Our extension: a value read in parts, {name, off} → {off, val, len (first part), type}.
+        if (p.off < 0 || p.off > val.length) throw new SmpRefusal(RC.INVALID, `off ${p.off} is outside the ${val.length}-byte value`);
+        const part = val.subarray(p.off, p.off + DOWNLOAD_CHUNK);
+        return p.off === 0 ? { off: 0, val: part, len: val.length, type } : { off: p.off, val: part };
+      }
       const max = typeof p.max_size === 'number' ? p.max_size : SMP_BUFFER_BYTES - 64;
-      if (val.length > max) throw new SmpRefusal(RC.MSG_SIZE, `${name} holds ${val.length} bytes; one answer carries at most ${max} (read it with the bulk lane: dl7450 kv get)`);
-      return { val };
+      if (val.length > max) throw new SmpRefusal(RC.MSG_SIZE, `${name} holds ${val.length} bytes; one answer carries at most ${max}: read it in parts ({name, off}; dl7450 kv get does)`);
+      return { val, type };
     }
     if (h.id === SETTINGS.READ_WRITE) {
       if (!(p.val instanceof Uint8Array)) throw new SmpRefusal(RC.INVALID, 'settings write needs val (bytes)');
-      const text = utf8OrNull(p.val);
-      kv.set(name, text === null ? p.val : text, { tier: APPLICATION_DATA, durability: 'immediate' });
-      return {};
+      const type = p.type;
+      if (type !== undefined && type !== 'text' && type !== 'json' && type !== 'bytes') throw new SmpRefusal(RC.INVALID, `type is text, json or bytes, not ${String(type)}`);
+      let whole: Uint8Array = p.val;
+      let as: unknown = type;
+      if (typeof p.off === 'number') {
+        // The type rides on the first part only.
+        const done = this.valuePart(name, p.off, p.val, p.len, type);
+        if (!done) return { off: this.valueUpload ? this.valueUpload.received : 0 };
+        whole = done.whole;
+        as = done.type;
+      }
+      kv.set(name, storedValue(whole, as as string | undefined, name), { tier: APPLICATION_DATA, durability: 'immediate' });
+      return typeof p.off === 'number' ? { off: whole.length } : {};
     }
     if (!kv.delete(name, { tier: APPLICATION_DATA, durability: 'immediate' })) throw new SmpRefusal(RC.UNKNOWN, `no setting named ${name} in the runtime tier`, SETTINGS_ERR.KEY_NOT_FOUND);
     return {};
   }
+}
+
+/** A stored value as settings bytes and the type our client prints it by: text (UTF-8), json (JSON text of a structured value), bytes. */
+function wireValue(encoding: number, bytes: Uint8Array): { val: Uint8Array; type: string } {
+  if (encoding === ValueEncoding.Bytes) return { val: bytes, type: 'bytes' };
+  if (encoding === ValueEncoding.Utf8) return { val: bytes, type: 'text' };
+  return { val: utf8Encode(JSON.stringify(decodeValue(encoding, bytes), jsonBytes)), type: 'json' };
+}
+
+/** Byte arrays inside a structured value travel as {"$bytes": hex} in its JSON text. */
+function jsonBytes(_key: string, v: unknown): unknown {
+  if (!(v instanceof Uint8Array)) return v;
+  let h = '';
+  for (let i = 0; i < v.length; i++) h += (v[i] < 16 ? '0' : '') + v[i].toString(16);
+  return { $bytes: h };
+}
+
+/** What a settings write stores: by `type` when given; without one, printable ASCII is text and anything else bytes. */
+function storedValue(val: Uint8Array, type: string | undefined, name: string): DockValue {
+  if (type === 'bytes') return val;
+  if (type === 'text') {
+    const text = utf8Decode(val);
+    // The decoder replaces bad sequences: text that does not encode back to the same bytes was not UTF-8.
+    const back = utf8Encode(text);
+    let same = back.length === val.length;
+    for (let i = 0; same && i < val.length; i++) same = back[i] === val[i];
+    if (!same) throw new SmpRefusal(RC.INVALID, `${name}: the value is not UTF-8 text (send it with type bytes)`);
+    return text;
+  }
+  if (type === 'json') {
+    try {
+      return JSON.parse(utf8Decode(val)) as DockValue;
+    } catch (e) {
+      throw new SmpRefusal(RC.INVALID, `${name}: the value is not JSON (${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
+  const text = utf8OrNull(val);
+  return text === null ? val : text;
 }
 
 function utf8OrNull(b: Uint8Array): string | null {
