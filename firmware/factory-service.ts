@@ -8,7 +8,7 @@ import type { FlashPartition } from '../hal/flash.ts';
 import type { Otp } from '../hal/otp.ts';
 import { FactoryStaging, FactoryWriteError, assertFactoryMode, rerecordSlot } from '../datastore/factory/factory-staging.ts';
 import { programMark, slotState, type MountedSlots, type SlotApproval } from '../datastore/factory/factory-slots.ts';
-import { MARK_CONFIRM, MARK_TEST } from '../datastore/factory/slot-record.ts';
+import { MARK_CONFIRM, MARK_TEST, slotRecordOffset } from '../datastore/factory/slot-record.ts';
 import { PerDockError, readPerDockSection } from '../datastore/factory/per-dock-section.ts';
 import { equalBytes, type FactoryPartition } from '../datastore/factory/factory-partition.ts';
 import type { DockKeystore } from '../hal/keystore.ts';
@@ -24,6 +24,10 @@ export interface FactoryStatus {
   staging: { slot: number; length: number; received: number } | null;
   /** A committed image waits for a restart to be served. */
   pendingRestart: boolean;
+  /** The manufacturer's Ed25519 public key in OTP: a host checks an image against it before sending a byte. */
+  trustedKey: Uint8Array;
+  /** The most bytes a staged image may have (a slot less its record sector). */
+  slotBytes: number;
 }
 
 export class FactoryService {
@@ -51,6 +55,8 @@ export class FactoryService {
         return { slot, generation: r ? r.generation : slot === this.mounted.active ? 0 : null, sha256, approval: st.approval, imageLength: r ? r.imageLength : null };
       }),
       trial: this.mounted.trial,
+      trustedKey: this.otp.manufacturerPublicKey(),
+      slotBytes: Math.min(...this.flashes.map((f) => slotRecordOffset(f))),
       staging: this.staging && { slot: this.staging.target, length: this.staging.length, received: this.staging.received },
       pendingRestart: this.pendingRestart,
     };

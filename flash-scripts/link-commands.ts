@@ -80,7 +80,7 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
         const restart = !a.flags.has('no-reset');
         if (restart) await client.request(2, GROUP_OS, OS_RESET, {});
         emit(
-          `flashed ${file}: ${r.bytes} bytes over the ${r.lane} lane in ${(r.transferMs / 1000).toFixed(1)} s (${(r.payloadBytesPerSecond / 1024).toFixed(1)} KiB/s${r.resumes ? `, ${r.resumes} resumes` : ''}${r.retransmittedFrames ? `, ${r.retransmittedFrames} frames resent` : ''})\nverified on the dock: SHA-256 ${r.sha256} of exactly the bytes stored, signature checked against its OTP key\ncommitted to factory slot ${r.slot} (generation ${r.generation}); ${restart ? 'the dock restarts to serve it' : 'served after the next restart (dl7450 reset)'}`,
+          `flashed ${file}: ${r.bytes} bytes over the ${r.lane} lane in ${(r.transferMs / 1000).toFixed(1)} s (${(r.payloadBytesPerSecond / 1024).toFixed(1)} KiB/s${r.resumes ? `, ${r.resumes} resumes` : ''}${r.retransmittedFrames ? `, ${r.retransmittedFrames} frames resent` : ''})\nverified on the dock: SHA-256 ${r.dockSha256} (the dock's own) of exactly the bytes stored, signature checked against its OTP key\ncommitted to factory slot ${r.slot} (generation ${r.generation}); ${restart ? 'the dock restarts to serve it' : 'served after the next restart (dl7450 reset)'}`,
           { ok: true, ...r, restarted: restart },
         );
         return 0;

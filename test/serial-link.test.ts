@@ -149,7 +149,7 @@ link('end to end over a pty between the real CLI and a dock process: flash → v
     assert.is(flashed.status, 0, flashed.stderr);
     const f = JSON.parse(flashed.stdout);
     assert.is(f.lane, 'bulk');
-    assert.is(f.sha256, createHash('sha256').update(image).digest('hex'), 'the dock hashed exactly the bytes sent');
+    assert.is(f.dockSha256, createHash('sha256').update(image).digest('hex'), 'the dock hashed exactly the bytes sent (its own report)');
     assert.equal([f.slot, f.generation, f.restarted], [1, 1, true]);
 
     let inspected: Record<string, unknown> = {};

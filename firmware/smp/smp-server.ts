@@ -310,7 +310,7 @@ export class SmpServer {
       case DOCK.FACTORY_STATUS: {
         if (write) return null;
         const st = this.factory().status();
-        return { locked: st.locked, active: st.active, generation: st.generation, pendingRestart: st.pendingRestart, ...(st.staging ? { staging: st.staging } : {}) };
+        return { locked: st.locked, active: st.active, generation: st.generation, pendingRestart: st.pendingRestart, trial: st.trial, trustedKey: st.trustedKey, slotBytes: st.slotBytes, ...(st.staging ? { staging: st.staging } : {}) };
       }
       case DOCK.IDENTITY:
         if (write || !this.ctx.identity) return null;
