@@ -9,48 +9,83 @@
 //   dl7450 provision …; tokens import|status|release …; fleet query|sync … (factory-line/)
 // Errors print one clear message (every problem, for a config) and exit 1;
 // usage errors exit 2. Nothing is written unless the whole command succeeds.
+// Each command's modules are imported when it runs: `dl7450 --version` loads
+// neither LMDB nor the engine nor the serial bindings.
 
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { generateSigningKeys, KeyFileError, loadPrivateKey, loadPublicKeyRaw } from './signing-keys.ts';
-import { loadRomStoreConfig, RomStoreConfigError } from './romstore/romstore-config.ts';
-import { buildFactoryImage, FactoryImageTooLargeError } from './romstore/factory-image-builder.ts';
-import { inspectFactoryImage } from './romstore/factory-image-inspector.ts';
-import { imageTypeName, type ImageType } from '../images/image-type.ts';
-import { AppBuildError, buildApp } from './toolchain/app-build.ts';
-import { SimulatedDock } from './sim/simulated-dock.ts';
-import { SmpClient, SmpError } from './link/smp-client.ts';
-import { LinkError, listPorts } from './link/serial-line.ts';
 import { parseArgs, UsageError } from './cli-args.ts';
-import { ptyPair, type PtyPair } from '../simulator/uart/pty-pair.ts';
-import { linkCommand, LINK_USAGE, isLinkCommand } from './link-commands.ts';
-import { FactoryFlashError } from './link/factory-flash.ts';
-import { BulkTransferError } from './link/bulk-sender.ts';
-import { provisionCommand, PROVISION_USAGE } from './factory-line/provision-command.ts';
-import { ProvisionError } from './factory-line/provision.ts';
-import { fleetQueryCommand, tokensCommand, TOKEN_USAGE } from './factory-line/token-commands.ts';
-import { TokenPoolError } from './factory-line/token-pool.ts';
-import { fleetSync } from './factory-line/fleet-sync.ts';
-import { PerDockValuesError } from './factory-line/per-dock-values.ts';
-
-const USAGE = `usage:
-  dl7450 keys generate --out <dir>
-  dl7450 romstore build <config.yaml> --key <factory.key> -o <factory.bin> [--json]
-  dl7450 romstore inspect <factory.bin> [--pubkey <factory.pub>] [--json]
-  dl7450 build <app.ts> -o <app.js>
-  dl7450 sim start|restart --dir <dock dir> [--keys <dir>] [--factory <factory.bin> --otp <otp.json>] [--serve <conn>|pty[@baud] [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
-  dl7450 sim factory-reset --dir <dock dir>
-  dl7450 ports
-${LINK_USAGE}
-${PROVISION_USAGE}
-${TOKEN_USAGE}
-  dl7450 fleet sync <conn>… --db <dir> [--json]`;
+import { formatHelp, helpFor, overview } from './cli-help.ts';
+import { describeFailure } from './cli-errors.ts';
+import type { PtyPair } from '../simulator/uart/pty-pair.ts';
+import type { ImageType } from '../images/image-type.ts';
 
 function kib(n: number): string {
   return `${(n / 1024).toFixed(1)} KiB`;
 }
 
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(resolve(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The switches every command takes, wherever they stand (before a `--`). */
+function globalSwitches(argv: string[]): { json: boolean; verbose: boolean; quiet: boolean; help: boolean } {
+  const end = argv.indexOf('--');
+  const opts = end < 0 ? argv : argv.slice(0, end);
+  const has = (...names: string[]) => names.some((n) => opts.indexOf(n) >= 0);
+  return { json: has('--json'), verbose: has('-v', '--verbose'), quiet: has('-q', '--quiet'), help: has('-h', '--help') };
+}
+
 export async function main(argv: string[], out: (s: string) => void = console.log): Promise<number> {
+  const sw = globalSwitches(argv);
+  if (sw.quiet) process.env.DL7450_QUIET = '1';
+  const first = argv[0];
+  if (first === '--version' || first === '-V' || first === 'version') {
+    out(sw.json ? JSON.stringify({ version: version() }) : `dl7450 ${version()}`);
+    return 0;
+  }
+  const words = argv.filter((a) => !a.startsWith('-'));
+  if (first === undefined || first === 'help' || sw.help) {
+    const asked = first === 'help' ? words.slice(1) : words;
+    if (asked.length === 0) {
+      out(overview(version()));
+      return first === undefined ? 2 : 0;
+    }
+    const entries = helpFor(asked);
+    if (entries.length === 0) return report(new UsageError(`unknown command: ${asked.slice(0, 2).join(' ')}`), sw, out);
+    out(formatHelp(entries));
+    return 0;
+  }
+  try {
+    return await run(argv, out);
+  } catch (e) {
+    return report(e, sw, out);
+  }
+}
+
+function report(e: unknown, sw: { json: boolean; verbose: boolean }, out: (s: string) => void): number {
+  const f = describeFailure(e);
+  if (sw.json) out(JSON.stringify({ ok: false, error: { code: f.code, message: f.message, exitCode: f.exitCode } }));
+  else {
+    const hint = f.exitCode === 2 ? `\n${hintFor(e)}` : '';
+    console.error(`dl7450: ${f.message}${hint}`);
+  }
+  if (sw.verbose && e instanceof Error && e.stack) console.error(e.stack);
+  return f.exitCode;
+}
+
+/** After a usage error: the command's own usage lines, or where to look. */
+function hintFor(e: unknown): string {
+  const words = (e as { command?: string[] }).command;
+  const entries = words ? helpFor(words) : [];
+  return entries.length ? `usage:\n${entries.map((c) => c.usage.map((u) => `  ${u}`).join('\n')).join('\n')}\n(dl7450 ${entries[0].name} --help for options and examples)` : 'dl7450 --help lists the commands; dl7450 <command> --help shows one';
+}
+
+async function run(argv: string[], out: (s: string) => void): Promise<number> {
   const [group, command, ...rest] = argv;
   try {
     if (group === 'build') {
@@ -58,6 +93,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       const [entry] = a.positional;
       const target = a.flags.get('o') ?? a.flags.get('out');
       if (!entry || typeof target !== 'string') throw new UsageError('build needs <app.ts> -o <app.js>');
+      const { buildApp } = await import('./toolchain/app-build.ts');
       const app = await buildApp(entry);
       if (app.violations.length > 0) {
         console.error(`dl7450: ${entry} uses what the dock's engine lacks:\n${app.violations.map((v) => `  ${v.rule}: ${v.text}`).join('\n')}`);
@@ -68,6 +104,8 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       return 0;
     }
     if (group === 'sim' && (command === 'start' || command === 'restart' || command === 'factory-reset')) {
+      const { SimulatedDock } = await import('./sim/simulated-dock.ts');
+      const { ptyPair } = await import('../simulator/uart/pty-pair.ts');
       const a = parseArgs(rest, ['dir', 'factory', 'otp', 'run-ms', 'power-cut-after', 'bitflips', 'serve', 'keys']);
       const dir = a.flags.get('dir');
       if (typeof dir !== 'string') throw new UsageError(`sim ${command} needs --dir <dock dir>`);
@@ -87,6 +125,8 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
         otp: typeof otp === 'string' ? otp : undefined,
         keys: typeof a.flags.get('keys') === 'string' ? (a.flags.get('keys') as string) : undefined,
         log: (l) => out(`app> ${l}`),
+        onStatus: (l) => console.error(l),
+        role: `dl7450 sim ${command}`,
         powerCutAfter: typeof cut === 'string' ? Number(cut) : undefined,
         bitFlipRate: typeof flips === 'string' ? Number(flips) : undefined,
       });
@@ -131,6 +171,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       return 0;
     }
     if (group === 'keys' && command === 'generate') {
+      const { generateSigningKeys } = await import('./signing-keys.ts');
       const a = parseArgs(rest, ['out']);
       const dir = a.flags.get('out');
       if (typeof dir !== 'string') throw new UsageError('keys generate needs --out <dir>');
@@ -139,13 +180,23 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       return 0;
     }
     if (group === 'romstore' && command === 'build') {
-      const a = parseArgs(rest, ['key', 'o', 'out']);
+      const { loadPrivateKey } = await import('./signing-keys.ts');
+      const { loadRomStoreConfig } = await import('./romstore/romstore-config.ts');
+      const { buildFactoryImage } = await import('./romstore/factory-image-builder.ts');
+      const { imageTypeName } = await import('../images/image-type.ts');
+      const a = parseArgs(rest, ['key', 'o', 'out', 'built-at']);
       const [config] = a.positional;
+      const builtAtText = a.flags.get('built-at');
+      let builtAt: number | undefined;
+      if (typeof builtAtText === 'string') {
+        builtAt = /^\d+$/.test(builtAtText) ? Number(builtAtText) : Math.floor(Date.parse(builtAtText) / 1000);
+        if (!Number.isFinite(builtAt) || builtAt < 0 || builtAt > 0xffffffff) throw new UsageError(`--built-at ${builtAtText}: give seconds since 1970 or an ISO 8601 time (e.g. 2026-11-29T12:00:00Z)`);
+      }
       const key = a.flags.get('key');
       const target = a.flags.get('o') ?? a.flags.get('out');
       if (!config || typeof key !== 'string' || typeof target !== 'string') throw new UsageError('romstore build needs <config.yaml> --key <file> -o <file>');
-      const loaded = loadRomStoreConfig(config);
-      const built = buildFactoryImage(loaded, loadPrivateKey(key));
+      const loaded = loadRomStoreConfig(config, { allowEmpty: a.flags.has('allow-empty') });
+      const built = buildFactoryImage(loaded, loadPrivateKey(key), { builtAt });
       // Write whole or not at all.
       if (!existsSync(dirname(resolve(target)))) throw new UsageError(`${target}: the folder ${dirname(target)} does not exist; create it or write elsewhere`);
       const tmp = `${target}.partial`;
@@ -161,6 +212,8 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       return 0;
     }
     if (group === 'romstore' && command === 'inspect') {
+      const { loadPublicKeyRaw } = await import('./signing-keys.ts');
+      const { inspectFactoryImage } = await import('./romstore/factory-image-inspector.ts');
       const a = parseArgs(rest, ['pubkey']);
       const [file] = a.positional;
       if (!file) throw new UsageError('romstore inspect needs <factory.bin>');
@@ -175,15 +228,16 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       return report.accepted || report.failedCheck === 'unsigned-check' ? 0 : 1;
     }
     if (group === 'ports') {
+      const { listPorts } = await import('./link/serial-line.ts');
       const ports = await listPorts();
       out(ports.length ? ports.join('\n') : 'no serial ports listed (none attached, or no udev here: pass a device path with --conn anyway)');
       return 0;
     }
-    if (isLinkCommand(group)) return await linkCommand(group, [command, ...rest].filter((x) => x !== undefined), out);
-    if (group === 'provision') return await provisionCommand([command, ...rest].filter((x) => x !== undefined), out);
-    if (group === 'tokens') return await tokensCommand(command, rest, out);
-    if (group === 'fleet' && command === 'query') return await fleetQueryCommand(rest, out);
+    if (group === 'provision') return await (await import('./factory-line/provision-command.ts')).provisionCommand([command, ...rest].filter((x) => x !== undefined), out);
+    if (group === 'tokens') return await (await import('./factory-line/token-commands.ts')).tokensCommand(command, rest, out);
+    if (group === 'fleet' && command === 'query') return await (await import('./factory-line/token-commands.ts')).fleetQueryCommand(rest, out);
     if (group === 'fleet' && command === 'sync') {
+      const { fleetSync } = await import('./factory-line/fleet-sync.ts');
       const a = parseArgs(rest, ['db', 'conn']);
       const db = a.flags.get('db');
       const conns = [...a.positional, ...(typeof a.flags.get('conn') === 'string' ? [a.flags.get('conn') as string] : [])];
@@ -194,16 +248,12 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       }
       return 0;
     }
+    const link = await import('./link-commands.ts');
+    if (link.isLinkCommand(group)) return await link.linkCommand(group, [command, ...rest].filter((x) => x !== undefined), out);
     throw new UsageError(group ? `unknown command: ${[group, command].filter(Boolean).join(' ')}` : 'no command');
   } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`dl7450: ${e.message}\n${USAGE}`);
-      return 2;
-    }
-    if (e instanceof RomStoreConfigError || e instanceof KeyFileError || e instanceof FactoryImageTooLargeError || e instanceof AppBuildError || e instanceof LinkError || e instanceof SmpError || e instanceof FactoryFlashError || e instanceof BulkTransferError || e instanceof ProvisionError || e instanceof TokenPoolError || e instanceof PerDockValuesError) {
-      console.error(`dl7450: ${e.message}`);
-      return 1;
-    }
+    // Usage errors name the command they belong to, for the hint after the message.
+    if (e instanceof UsageError) (e as UsageError & { command?: string[] }).command = [group, command].filter((w): w is string => w !== undefined && !w.startsWith('-'));
     throw e;
   }
 }

@@ -70,7 +70,7 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
         const lane = flagText(a, 'lane') ?? 'auto';
         if (lane !== 'auto' && lane !== 'bulk' && lane !== 'smp') throw new UsageError('--lane is auto, bulk or smp');
         const image = new Uint8Array(readFileSync(file));
-        const bar = new ProgressBar(`flash ${file}`, !json && process.stderr.isTTY === true);
+        const bar = new ProgressBar(`flash ${file}`, !json);
         const r = await flashFactoryImage(client, image, {
           lane: lane as Lane | 'auto',
           onProgress: (p) => bar.update(p.sent, p.total, p.lane),
@@ -159,7 +159,7 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
           if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
           const bytes = new Uint8Array(readFileSync(file));
           if (bytes.length === 0) throw new UsageError(`${file} is empty: there is nothing to upload`);
-          const bar = new ProgressBar(`upload ${remote}`, !json && process.stderr.isTTY === true);
+          const bar = new ProgressBar(`upload ${remote}`, !json);
           await uploadFile(client, remote, bytes, (sent, total) => bar.update(sent, total));
           bar.done();
           emit(`uploaded ${file} to ${remote} (${bytes.length} bytes, checked and stored by the dock)`, { ok: true, name: remote, bytes: bytes.length });

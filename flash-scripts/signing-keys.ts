@@ -19,7 +19,7 @@ export function generateSigningKeys(dir: string): { privatePath: string; publicP
   for (const p of [privatePath, publicPath]) {
     if (existsSync(p)) throw new KeyFileError(`${p} already exists; refusing to overwrite a signing key (move it away first if you really mean to replace it)`);
   }
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   writeFileSync(privatePath, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
   writeFileSync(publicPath, publicKey.export({ format: 'pem', type: 'spki' }), { mode: 0o644, flag: 'wx' });

@@ -8,7 +8,7 @@ import { ptyPair, type PtyPair } from './uart/pty-pair.ts';
 
 const dir = resolve(process.env.DL7450_DOCK_DIR ?? resolve(import.meta.dirname, '..', '.dock'));
 const runFor = Number(process.env.DL7450_RUN_MS ?? Infinity);
-const dock = new SimulatedDock({ dir, log: (line) => console.log(`  app> ${line}`) });
+const dock = new SimulatedDock({ dir, role: 'npm start', log: (line) => console.log(`  app> ${line}`), onStatus: (line) => console.log(`  ${line}`) });
 console.log(`DL-7450 simulated dock in ${dir}`);
 const { report, splashPath } = await dock.boot();
 console.log(`runtime tier:   ${report.runtime}`);
@@ -19,7 +19,7 @@ console.log(`app:            ${report.appTier ? `running the ${report.appTier} a
 const screen = dock.screen;
 console.log(`screen:         background ${screen.background ? `${screen.background.length} bytes` : 'none'}; text: ${[...screen.textBoxes.values()].map((t) => JSON.stringify(t.text)).join(', ') || 'none'}`);
 console.log(`splash: ${splashPath}`);
-// The dock's serial port on a pty pair, so the dl7450 tools can talk to it while it runs (needs socat).
+// The dock's serial port on a pty pair made in this process, so the dl7450 tools can talk to it while it runs.
 let pair: PtyPair | null = null;
 try {
   pair = await ptyPair();

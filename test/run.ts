@@ -1,13 +1,18 @@
-// Runs every uvu suite under test/ (and *.test.ts beside device code) in one
-// process, then prints the closing line CI reads: `N passed, N failed`.
-// Usage: tsx test/run.ts [substring filter]
-import { readdirSync, statSync } from 'node:fs';
+// Runs every test file (test/ and *.test.ts beside the code) in its own
+// process, so a file that crashes (an unhandled error event, a native abort)
+// counts as failed and the rest still run; then prints the closing line CI
+// reads: `N passed, N failed`. Each file gets its own TMPDIR, removed after it
+// ends, so no test leaves temp folders behind even when it dies.
+// Usage: tsx test/run.ts [substring filter]   (DL7450_TEST_TIMEOUT_S: per file, default 900)
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 const root = resolve(import.meta.dirname, '..');
 const dirs = ['test', 'hal', 'datastore', 'images', 'simulator', 'flash-scripts', 'firmware'];
 const filter = process.argv[2] ?? '';
+const timeoutMs = Number(process.env.DL7450_TEST_TIMEOUT_S ?? 900) * 1000;
 
 function walk(dir: string, out: string[]): void {
   for (const name of readdirSync(dir)) {
@@ -23,35 +28,57 @@ for (const d of dirs) {
 }
 files.sort();
 
-// uvu prints "Total: N" and "Passed: N"; keep them to print the CI line.
-let captured = '';
-const write = process.stdout.write.bind(process.stdout);
-process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-  captured += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
-  return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-}) as typeof process.stdout.write;
+interface FileResult { file: string; total: number; passed: number; skipped: number; crashed: string | null; ms: number }
 
-(globalThis as Record<string, unknown>).UVU_DEFER = 1;
-const uvu = await import('uvu');
-const queue = (globalThis as unknown as { UVU_QUEUE: unknown[][] }).UVU_QUEUE;
-let index = 0;
-for (const file of files) {
-  (globalThis as Record<string, unknown>).UVU_INDEX = index++;
-  queue.push([relative(root, file)]);
-  await import(pathToFileURL(file).href);
+function runFile(file: string): Promise<FileResult> {
+  const rel = relative(root, file);
+  const tmp = mkdtempSync(join(tmpdir(), 'dl7450-test-'));
+  const started = Date.now();
+  return new Promise((done) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test', 'run-file.ts'), rel], {
+      cwd: root,
+      env: { ...process.env, TMPDIR: tmp },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      const text = chunk.toString();
+      out += text;
+      process.stdout.write(text.replace(/^@@result .*\n?/m, ''));
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      rmSync(tmp, { recursive: true, force: true });
+      const m = /^@@result (.*)$/m.exec(out);
+      const ms = Date.now() - started;
+      if (!m) {
+        const why = signal === 'SIGKILL' && Date.now() - started >= timeoutMs ? `timed out after ${timeoutMs / 1000} s` : `exited (${signal ?? `code ${code}`}) before its tests finished`;
+        return done({ file: rel, total: 1, passed: 0, skipped: 0, crashed: why, ms });
+      }
+      const r = JSON.parse(m[1]) as { total: number; passed: number; skipped: number };
+      done({ file: rel, ...r, crashed: r.total === 0 ? 'ran no tests' : null, ms });
+    });
+  });
 }
-await uvu.exec(false);
-process.stdout.write = write;
 
-const plain = captured.replace(/\x1b\[[0-9;]*m/g, '');
-const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0);
-const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0);
-const skipped = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+const results: FileResult[] = [];
+for (const file of files) {
+  const r = await runFile(file);
+  if (r.crashed) console.log(`\n  FAIL  ${r.file}: ${r.crashed}\n`);
+  results.push(r);
+}
+
+const total = results.reduce((s, r) => s + r.total, 0);
+const passed = results.reduce((s, r) => s + r.passed, 0);
+const skipped = results.reduce((s, r) => s + r.skipped, 0);
 const failed = total - passed - skipped;
-if (files.length === 0 || total === 0) {
+console.log('\ntime per file:');
+for (const r of [...results].sort((a, b) => b.ms - a.ms)) console.log(`  ${(r.ms / 1000).toFixed(1).padStart(6)} s  ${r.file}${r.crashed ? `  (${r.crashed})` : r.total - r.passed - r.skipped ? '  (failures)' : ''}`);
+if (files.length === 0) {
   console.log('no tests found');
   process.exitCode = 1;
 }
 if (skipped) console.log(`${skipped} skipped`);
 console.log(`${passed} passed, ${failed} failed`);
-if (failed > 0) process.exitCode = 1;
+if (failed > 0 || files.length === 0) process.exitCode = 1;

@@ -18,7 +18,7 @@ export async function provisionCommand(argv: string[], out: (s: string) => void)
   if (!config || !key || !db || connections.length === 0) throw new UsageError('provision needs --config <romstore.yaml> --key <factory.key> --db <dir> and at least one connection');
   const json = a.flags.has('json');
   const upd = flagText(a, 'upd');
-  const progress = new MultiProgress(!json && process.stderr.isTTY === true);
+  const progress = new MultiProgress(!json);
   const width = Math.max(...connections.map((c) => c.length));
   const report = await provision({
     config,

@@ -4,36 +4,23 @@
 // line paced like a UART (?baud=921600; default unpaced). The dock stops
 // when the transport closes.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dockOwner } from '../../simulator/dock-lock.ts';
 import { LinkError, registerTransport, parseConnection, baudOf, type ConnectionSpec, type Transport } from './transport.ts';
 import { serialTransport } from './serial-line.ts';
 
-/** The dock process serving `dir`, if one is alive: its pid and the host end of its line (when it made the line). */
-function servingDock(dir: string): { pid: number; conn: string; hostEnd: string | null } | null {
-  const file = join(dir, 'serving.json');
-  if (!existsSync(file)) return null;
-  try {
-    const s = JSON.parse(readFileSync(file, 'utf8')) as { pid: number; conn: string; hostEnd: string | null };
-    process.kill(s.pid, 0); // throws when that process is gone
-    return s;
-  } catch {
-    return null;
-  }
-}
-
 async function openSim(spec: ConnectionSpec): Promise<Transport> {
   const dir = spec.target;
-  const serving = servingDock(dir);
+  const serving = dockOwner(dir);
   if (serving) {
     // Never start a second dock on the same partitions: attach, or say where the dock listens.
-    if (!serving.hostEnd) throw new LinkError(`the dock in ${dir} runs in process ${serving.pid} and serves ${serving.conn}: connect to the other end of that line (or start it with --serve pty, which sim:// can attach to)`);
+    if (!serving.hostEnd) throw new LinkError(`the dock in ${dir} is in use by process ${serving.pid} (${serving.role}) and serves no line sim:// can attach to: start it with --serve pty, or stop it and run this command again`);
     const line = parseConnection(serving.hostEnd);
     return serialTransport(line.target, spec.params.baud ? baudOf(spec) : baudOf(line));
   }
   if (!existsSync(dir)) throw new LinkError(`sim://${dir}: no such dock directory (dl7450 sim start --dir ${dir} makes one)`);
   const { SimulatedDock } = await import('../sim/simulated-dock.ts');
-  const dock = new SimulatedDock({ dir, log: () => {} });
+  const dock = new SimulatedDock({ dir, log: () => {}, role: 'an in-process dock behind sim://' });
   try {
     await dock.boot();
   } catch (e) {

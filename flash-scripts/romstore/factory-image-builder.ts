@@ -25,7 +25,12 @@ import type { RomStoreConfig } from './romstore-config.ts';
 export interface BuildOptions {
   partitionSize?: number;
   perDockCapacity?: number;
-  /** Seconds since 1970; fixed values make builds reproducible. Default now. */
+  /**
+   * Seconds since 1970, signed into the header. Default: SOURCE_DATE_EPOCH
+   * when set (the reproducible-builds convention), else 0, so that the same
+   * config, images and key always give the same bytes and the image's digest
+   * names its content, not the moment it was built.
+   */
   builtAt?: number;
 }
 
@@ -43,10 +48,30 @@ export class FactoryImageTooLargeError extends Error {
   constructor(
     readonly needed: number,
     readonly partitionSize: number,
+    readonly itemCount?: number,
   ) {
-    super(`the factory image needs ${needed} bytes but a factory slot holds ${partitionSize} (its last sector keeps the commit record): ${needed - partitionSize} bytes too many. Drop or shrink images.`);
+    super(
+      `the factory image needs ${itemCount !== undefined ? 'at least ' : ''}${needed} bytes but a factory slot holds ${partitionSize} (its last sector keeps the commit record): ${needed - partitionSize} bytes too many. ` +
+        `Drop or shrink images and values${itemCount ? ` (${itemCount} items; each takes at least ${DATA_ALIGN} bytes)` : ''}.`,
+    );
     this.name = 'FactoryImageTooLargeError';
   }
+}
+
+export class BuildTimeError extends Error {
+  readonly code = 'build-time';
+  constructor(message: string) {
+    super(message);
+    this.name = 'BuildTimeError';
+  }
+}
+
+/** SOURCE_DATE_EPOCH (https://reproducible-builds.org/specs/source-date-epoch/), when set to whole seconds. */
+function sourceDateEpoch(): number | undefined {
+  const v = process.env.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v) || Number(v) > 0xffffffff) throw new BuildTimeError(`SOURCE_DATE_EPOCH=${v} is not a time in whole seconds since 1970 (unset it, or give e.g. $(git log -1 --format=%ct))`);
+  return Number(v);
 }
 
 const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
@@ -54,7 +79,7 @@ const sha256 = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).
 export function buildFactoryImage(config: RomStoreConfig, key: KeyObject, options: BuildOptions = {}): BuildResult {
   const partitionSize = options.partitionSize ?? FACTORY_PARTITION_SIZE;
   const perDockCapacity = options.perDockCapacity ?? DEFAULT_PER_DOCK_CAPACITY;
-  const builtAt = options.builtAt ?? Math.floor(Date.now() / 1000);
+  const builtAt = options.builtAt ?? sourceDateEpoch() ?? 0;
 
   const sources: { item: Omit<ManifestItem, 'offset'>; bytes: Uint8Array }[] = [
     ...config.kv.map((k) => ({ item: { kind: 'kv' as const, name: k.key, type: k.encoding, length: k.bytes.length, sha256: sha256(k.bytes) }, bytes: k.bytes })),
@@ -64,6 +89,10 @@ export function buildFactoryImage(config: RomStoreConfig, key: KeyObject, option
     })),
     ...(config.code ? [{ item: { kind: 'code' as const, name: 'app', type: 0, length: config.code.bytes.length, sha256: sha256(config.code.bytes) }, bytes: config.code.bytes }] : []),
   ];
+
+  // Too big whatever the manifest: refuse before encoding one (a 300,000-key config would need 100 MB).
+  const dataAtLeast = sources.reduce((n, s) => n + alignUp(s.item.length, DATA_ALIGN), 0);
+  if (HEADER_SIZE + dataAtLeast + perDockCapacity > partitionSize - SLOT_RESERVED_BYTES) throw new FactoryImageTooLargeError(HEADER_SIZE + dataAtLeast + perDockCapacity, partitionSize - SLOT_RESERVED_BYTES, sources.length);
 
   // The manifest holds the offsets, and its length decides where data starts: iterate to a fixed point.
   let manifestRoom = 0;

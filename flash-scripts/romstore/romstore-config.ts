@@ -11,6 +11,18 @@ import { encodeValue, type DockValue } from '../../datastore/value-codec.ts';
 
 const TOP_LEVEL = ['images', 'kv_store', 'code'];
 const MAX_NAME_BYTES = 255;
+/**
+ * The largest config text read. A 13 MiB factory partition holds at most
+ * about 53,000 items (each takes at least 256 bytes of data area), which is
+ * well under 8 MiB of YAML; big values belong in files (images, code).
+ * Refused before parsing, which costs about 50 times the text in memory.
+ */
+export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+
+export interface LoadOptions {
+  /** Accept a config with no images, kv_store entries or code (refused otherwise: almost always a mistake). */
+  allowEmpty?: boolean;
+}
 
 export interface ConfigImage {
   tag: string;
@@ -50,15 +62,21 @@ export class RomStoreConfigError extends Error {
   }
 }
 
-export function loadRomStoreConfig(configPath: string): RomStoreConfig {
+export function loadRomStoreConfig(configPath: string, options: LoadOptions = {}): RomStoreConfig {
   const problems: string[] = [];
   let text: string;
   try {
+    const stat = statSync(configPath);
+    if (stat.isDirectory()) throw new RomStoreConfigError(configPath, ['this is a folder: give the ROM-store YAML file inside it (e.g. config.yaml)']);
+    if (stat.size > MAX_CONFIG_BYTES) throw new RomStoreConfigError(configPath, [`the config is ${stat.size} bytes; the limit is ${MAX_CONFIG_BYTES} (a factory partition holds 13 MiB, at most about 53,000 items): move large values into files (images, code) or drop entries`]);
     text = readFileSync(configPath, 'utf8');
   } catch (e) {
-    throw new RomStoreConfigError(configPath, [`cannot read the config file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
+    if (e instanceof RomStoreConfigError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new RomStoreConfigError(configPath, [code === 'ENOENT' ? 'no such file' : `cannot read the config file: ${code ?? (e as Error).message}`]);
   }
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  // Duplicate keys are found below with a Set: the YAML library's own check compares every pair (20,000 keys took 20 s).
+  const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new RomStoreConfigError(
       configPath,
@@ -66,16 +84,38 @@ export function loadRomStoreConfig(configPath: string): RomStoreConfig {
     );
   }
   const baseDir = dirname(resolve(configPath));
+  const lineStarts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
+  const lineOf = (offset: number): number => {
+    let lo = 0;
+    let hi = lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (lineStarts[mid] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo + 1;
+  };
   const line = (node: Node | null | undefined): string => {
     const range = node?.range;
-    if (!range) return '';
-    const upTo = text.slice(0, range[0]);
-    return ` (line ${upTo.split('\n').length})`;
+    return range ? ` (line ${lineOf(range[0])})` : '';
+  };
+  const duplicates = (map: { items: { key: unknown }[] }, what: string): void => {
+    const seen = new Set<string>();
+    for (const pair of map.items) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      if (seen.has(k)) problems.push(`YAML duplicate key at line ${lineOf((pair.key as Node).range?.[0] ?? 0)}: "${k}" in ${what} appears twice`);
+      seen.add(k);
+    }
   };
   const root = doc.contents;
   const config: RomStoreConfig = { configPath, images: [], kv: [], code: null };
-  if (root === null || root === undefined) return fail();
+  if (root === null || root === undefined) {
+    if (!options.allowEmpty) problems.push(EMPTY);
+    return fail();
+  }
   if (!isMap(root)) throw new RomStoreConfigError(configPath, ['the file is not a YAML mapping with images, kv_store and code']);
+  duplicates(root, 'the top level');
 
   for (const pair of root.items) {
     const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
@@ -93,7 +133,10 @@ export function loadRomStoreConfig(configPath: string): RomStoreConfig {
       return null;
     }
     try {
-      if (!statSync(expanded).isFile()) throw new Error('not a file');
+      if (statSync(expanded).isDirectory()) {
+        problems.push(`${what}: ${expanded} is a folder, not a file${line(node)}`);
+        return null;
+      }
     } catch {
       problems.push(`${what}: file not found: ${expanded}${line(node)}`);
       return null;
@@ -105,6 +148,7 @@ export function loadRomStoreConfig(configPath: string): RomStoreConfig {
   if (images !== undefined && images !== null) {
     if (!isMap(images)) problems.push(`images must be a mapping of tag to { path, type }${line(images)}`);
     else {
+      duplicates(images, 'images');
       for (const pair of images.items) {
         const tag = isScalar(pair.key) ? String(pair.key.value ?? '') : '';
         const where = `image "${tag}"`;
@@ -140,6 +184,7 @@ export function loadRomStoreConfig(configPath: string): RomStoreConfig {
   if (kv !== undefined && kv !== null) {
     if (!isMap(kv)) problems.push(`kv_store must be a mapping of key to value${line(kv)}`);
     else {
+      duplicates(kv, 'kv_store');
       for (const pair of kv.items) {
         const key = isScalar(pair.key) ? String(pair.key.value ?? '') : '';
         if (key.trim() === '') {
@@ -179,6 +224,7 @@ export function loadRomStoreConfig(configPath: string): RomStoreConfig {
       }
     }
   }
+  if (problems.length === 0 && !options.allowEmpty && config.images.length === 0 && config.kv.length === 0 && config.code === null) problems.push(EMPTY);
   return fail();
 
   function fail(): RomStoreConfig {
@@ -186,6 +232,8 @@ export function loadRomStoreConfig(configPath: string): RomStoreConfig {
     return config;
   }
 }
+
+const EMPTY = 'the config has no images, kv_store entries or code: an empty factory image is almost certainly a mistake (dl7450 romstore build --allow-empty builds one anyway)';
 
 /** Why a YAML value cannot be stored as a kv value, or null if it can. */
 function checkHoldable(value: unknown, depth = 0): string | null {

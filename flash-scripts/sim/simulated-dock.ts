@@ -20,6 +20,7 @@ import { baudOf, parseConnection, type Transport } from '../link/transport.ts';
 import { PacedLine } from '../../simulator/uart/paced-line.ts';
 import { LineNoise, type LineNoiseOptions } from '../../simulator/uart/line-noise.ts';
 import { SimDisplay } from '../../simulator/engine/sim-display.ts';
+import { DockLock } from '../../simulator/dock-lock.ts';
 import { buildFirmware } from '../toolchain/firmware-build.ts';
 import { buildApp } from '../toolchain/app-build.ts';
 import { generateSigningKeys, loadPrivateKey, loadPublicKeyRaw } from '../signing-keys.ts';
@@ -52,6 +53,10 @@ export interface DockOptions {
   powerCutPartition?: 'runtime' | 'factory' | 'factory-b';
   /** Fault: noise on the serial line, both directions. */
   lineNoise?: LineNoiseOptions;
+  /** What this dock is for, shown to a second process that tries to open the same directory. */
+  role?: string;
+  /** Status lines for slow steps (a new dock's first boot takes seconds): what it is doing now. */
+  onStatus?: (line: string) => void;
 }
 
 export interface BootResult {
@@ -71,20 +76,30 @@ export class SimulatedDock {
   private restarting = false;
   private restartUnderWay: Promise<BootResult> | null = null;
   private stopped = false;
+  private lock: DockLock | null = null;
 
   constructor(readonly options: DockOptions) {
-    mkdirSync(options.dir, { recursive: true });
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   }
 
-  /** What the dock's factory reset does, on a stopped dock: runtime reformatted (atomic), ephemeral wiped. */
+  /**
+   * What the dock's factory reset does, on a stopped dock: runtime reformatted
+   * (atomic), ephemeral wiped. A running dock is refused (DockBusyError): reset
+   * it through its line instead.
+   */
   static factoryReset(dir: string): void {
-    const runtime = FileFlash.open(join(dir, 'runtime.flash'), GEOMETRY);
+    const lock = DockLock.acquire(dir, 'sim factory-reset');
     try {
-      RuntimeStore.format(runtime);
+      const runtime = FileFlash.open(join(dir, 'runtime.flash'), GEOMETRY);
+      try {
+        RuntimeStore.format(runtime);
+      } finally {
+        runtime.close();
+      }
+      rmSync(ephemeralPath(dir), { recursive: true, force: true });
     } finally {
-      runtime.close();
+      lock.release();
     }
-    rmSync(ephemeralPath(dir), { recursive: true, force: true });
   }
 
   get splashPath(): string {
@@ -109,6 +124,7 @@ export class SimulatedDock {
     }
     if (existsSync(otpPath) && existsSync(factoryPath)) return;
     // A new dock: a development signing key, OTP with its public half, the built-in factory image.
+    this.options.onStatus?.('new dock: burning its OTP and building its factory image…');
     const keyDir = this.options.keys ?? join(dir, 'dev-keys');
     if (!existsSync(join(keyDir, 'factory.key'))) generateSigningKeys(keyDir);
     const otp = SimOtp.burn(loadPublicKeyRaw(join(keyDir, 'factory.pub')), `sim:${resolve(dir)}`);
@@ -128,9 +144,12 @@ export class SimulatedDock {
   }
 
   async boot(): Promise<BootResult> {
+    // One owner per dock directory: refused here, before any file is touched, if another process (or dock) has it.
+    this.lock ??= DockLock.acquire(this.options.dir, this.options.role ?? 'simulated dock');
     await this.provisionIfNew();
     const dir = this.options.dir;
     const log = this.options.log ?? ((l: string) => console.log(l));
+    const blankRuntime = !existsSync(join(dir, 'runtime.flash'));
     this.runtime = FileFlash.open(join(dir, 'runtime.flash'), GEOMETRY);
     this.factory = FileFlash.open(join(dir, 'factory.flash'), GEOMETRY);
     // Slot 1: new factory images arrive here over the link (datastore/factory/FORMAT.md §7).
@@ -149,6 +168,7 @@ export class SimulatedDock {
       this.eph = null;
     }
     this.display = new SimDisplay();
+    this.options.onStatus?.('building the firmware bundle and starting the engine…');
     const firmware = (await buildFirmware()).code;
     const otp = SimOtp.load(join(dir, 'otp.json'));
     const host = await EngineHost.start({
@@ -168,6 +188,7 @@ export class SimulatedDock {
     }
     this.host = host;
     this.host.eval(firmware, 'firmware.js');
+    this.options.onStatus?.(blankRuntime ? `formatting the ${GEOMETRY.size / 1024 / 1024} MiB runtime partition (first boot only) and mounting the tiers…` : 'mounting the tiers…');
     // Mounting may format a fresh 13 MiB partition: the app's watchdog applies only to the app.
     this.host.eval('globalThis.__boot = dl7450.mountTiers(); 1', 'mount', 120_000);
     const report = this.host.eval('dl7450.startApp(globalThis.__boot)', 'app start') as BootResult['report'];
@@ -207,7 +228,7 @@ export class SimulatedDock {
   }
 
   /**
-   * Serve the dock's serial port on a line (a pty end from socat, or a real
+   * Serve the dock's serial port on a line (a pty end from ptyPair, or a real
    * port): SMP and the bulk lane, decoded by the firmware. A pty ignores
    * baud, so both directions are paced here at the line's rate (baud null:
    * unpaced, for fast tests).
@@ -224,8 +245,8 @@ export class SimulatedDock {
       },
       options.unthrottled ? null : baud,
     );
-    // sim://<dir> reads this: the host end of the line when known, else only that the dock is busy.
-    writeFileSync(join(this.options.dir, 'serving.json'), JSON.stringify({ pid: process.pid, conn, hostEnd: options.hostEnd ?? null }));
+    // sim://<dir> reads the lock: the host end of the line when known, else only that the dock is busy.
+    this.lock?.setHostEnd(options.hostEnd ?? null);
   }
 
   /**
@@ -333,8 +354,9 @@ export class SimulatedDock {
       l.close();
     }
     this.lines = [];
-    rmSync(join(this.options.dir, 'serving.json'), { force: true });
     this.stopEngine();
+    this.lock?.release();
+    this.lock = null;
   }
 
   private stopEngine(): void {
