@@ -16,7 +16,9 @@ export interface DockOwner {
   pid: number;
   /** What the owner is doing, for messages: "sim start", "npm start", "sim:// in-process dock"… */
   role: string;
-  /** The host end of the line the dock serves (a connection string), or null. */
+  /** The line the dock serves (its own end, a connection string), or null. */
+  serves: string | null;
+  /** The host end of that line, when the dock made the line (a pty pair), or null. */
   hostEnd: string | null;
   since: string;
 }
@@ -71,7 +73,7 @@ export class DockLock {
 
   /** Take the dock in `dir` (which must exist) or throw DockBusyError naming its owner. */
   static acquire(dir: string, role: string): DockLock {
-    const owner: DockOwner = { pid: process.pid, role, hostEnd: null, since: new Date().toISOString() };
+    const owner: DockOwner = { pid: process.pid, role, serves: null, hostEnd: null, since: new Date().toISOString() };
     const path = join(dir, LOCK);
     for (let attempt = 0; attempt < 3; attempt++) {
       let fd: number;
@@ -93,13 +95,13 @@ export class DockLock {
       return new DockLock(dir, owner);
     }
     const held = readOwner(dir);
-    throw new DockBusyError(dir, held ?? { pid: -1, role: 'unknown', hostEnd: null, since: 'unknown' });
+    throw new DockBusyError(dir, held ?? { pid: -1, role: 'unknown', serves: null, hostEnd: null, since: 'unknown' });
   }
 
-  /** Record the host end of the line this dock now serves (sim://<dir> attaches to it). */
-  setHostEnd(hostEnd: string | null): void {
+  /** Record the line this dock now serves and, when known, its host end (sim://<dir> attaches to it). */
+  setLine(serves: string, hostEnd: string | null): void {
     if (this.released) return;
-    this.owner = { ...this.owner, hostEnd };
+    this.owner = { ...this.owner, serves, hostEnd };
     const tmp = join(this.dir, `${LOCK}.${process.pid}.tmp`);
     writeFileSync(tmp, JSON.stringify(this.owner), { mode: 0o600 });
     renameSync(tmp, join(this.dir, LOCK));

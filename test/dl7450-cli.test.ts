@@ -60,7 +60,10 @@ cli('build an app; a simulated dock boots, keeps runtime data across restarts, a
   assert.match(first.out, /boot number 1/);
   assert.match(first.out, /app: factory/);
   assert.match(first.out, /splash: .*splash\.png/);
-  assert.equal(readFileSync(join(work, 'dock', 'splash.png')), readFileSync(join(root, 'images', 'default-rom-store', 'default.png')));
+  // The panel as shown (background and the app's text boxes; pixels checked in new-user.test.ts): a 480 x 272 PNG.
+  const splash = readFileSync(join(work, 'dock', 'splash.png'));
+  assert.equal([...splash.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+  assert.equal([splash.readUInt32BE(16), splash.readUInt32BE(20)], [480, 272]);
   assert.match(dl7450('sim', 'start', '--dir', 'dock', '--run-ms', '50').out, /boot number 2/);
   assert.is(dl7450('sim', 'factory-reset', '--dir', 'dock').code, 0);
   assert.match(dl7450('sim', 'start', '--dir', 'dock', '--run-ms', '50').out, /boot number 1/);

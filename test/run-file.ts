@@ -1,7 +1,7 @@
 // Runs one test file's uvu suites in this process and ends with one line the
 // runner (test/run.ts) reads: `@@result {"total":N,"passed":N,"skipped":N}`.
 // Usage: node --import tsx test/run-file.ts <file>
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const file = process.argv[2];
@@ -21,7 +21,7 @@ process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
 const uvu = await import('uvu');
 const queue = (globalThis as unknown as { UVU_QUEUE: unknown[][] }).UVU_QUEUE;
 (globalThis as Record<string, unknown>).UVU_INDEX = 0;
-queue.push([file]);
+queue.push([relative(resolve(import.meta.dirname, '..'), resolve(file))]);
 await import(pathToFileURL(resolve(file)).href);
 await uvu.exec(false);
 process.stdout.write = write;

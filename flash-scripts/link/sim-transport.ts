@@ -14,7 +14,13 @@ async function openSim(spec: ConnectionSpec): Promise<Transport> {
   const serving = dockOwner(dir);
   if (serving) {
     // Never start a second dock on the same partitions: attach, or say where the dock listens.
-    if (!serving.hostEnd) throw new LinkError(`the dock in ${dir} is in use by process ${serving.pid} (${serving.role}) and serves no line sim:// can attach to: start it with --serve pty, or stop it and run this command again`);
+    if (!serving.hostEnd) {
+      throw new LinkError(
+        serving.serves
+          ? `the dock in ${dir} runs in process ${serving.pid} and serves ${serving.serves}: connect to the other end of that line (or start it with --serve pty, which sim:// can attach to)`
+          : `the dock in ${dir} is in use by process ${serving.pid} (${serving.role}) and serves no line: start it with --serve pty, or stop it and run this command again`,
+      );
+    }
     const line = parseConnection(serving.hostEnd);
     return serialTransport(line.target, spec.params.baud ? baudOf(spec) : baudOf(line));
   }

@@ -246,7 +246,7 @@ export class SimulatedDock {
       options.unthrottled ? null : baud,
     );
     // sim://<dir> reads the lock: the host end of the line when known, else only that the dock is busy.
-    this.lock?.setHostEnd(options.hostEnd ?? null);
+    this.lock?.setLine(conn, options.hostEnd ?? null);
   }
 
   /**

@@ -1,15 +1,11 @@
-// A serial line without hardware, made in this process: two pseudo-terminals
-// (from node-pty, which ships prebuilt; no socat, no compiler) whose master
-// sides are joined here. The simulated dock opens one slave path as its UART,
-// host tools open the other, exactly as they would open two ends of a cable.
-//
-// Why two ptys and a relay rather than one: each end is then an ordinary
-// device path that any serial client (ours, mcumgr, a terminal) opens with
-// its own termios, and neither end's reads compete with this process.
+// A serial line without hardware: two pseudo-terminals joined by a small relay
+// process (simulator/uart/pty-relay.mjs, node-pty inside: no socat, no
+// compiler). The simulated dock opens one end's device path as its UART,
+// host tools open the other, as they would the two ends of a cable. The relay
+// ends when close() is called or when this process exits.
 
-import { write as writeFd } from 'node:fs';
-import { createRequire } from 'node:module';
-import type { ReadStream } from 'node:tty';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 
 export interface PtyPair {
   /** Device path the simulated dock opens as its serial port. */
@@ -27,121 +23,43 @@ export class PtyUnavailableError extends Error {
   }
 }
 
-interface NodePtyTerminal {
-  _fd: number;
-  _pty: string;
-  _master: ReadStream;
-  _slave: ReadStream;
-}
-
-interface Pty {
-  fd: number;
-  path: string;
-  master: ReadStream;
-  slave: ReadStream;
-}
-
-function openPty(): Pty {
-  let nodePty: { open(options: { encoding: null }): NodePtyTerminal };
-  try {
-    nodePty = createRequire(import.meta.url)('node-pty');
-  } catch (e) {
-    throw new PtyUnavailableError(`node-pty did not load: ${(e as Error).message}`);
-  }
-  let t: NodePtyTerminal;
-  try {
-    t = nodePty.open({ encoding: null });
-  } catch (e) {
-    throw new PtyUnavailableError((e as Error).message);
-  }
-  // node-pty starts reading the slave in this process; stop that for good
-  // (its deferred resume would otherwise steal bytes meant for the client),
-  // but keep the slave open so the master never sees a hang-up between
-  // clients. Raw mode at once: a cooked slave would echo the dock's output
-  // back to it before any client has set its own termios.
-  const slave = t._slave;
-  slave._read = () => {};
-  slave.pause();
-  (slave as unknown as { _handle: { readStop(): void } })._handle.readStop();
-  slave.removeAllListeners('data');
-  slave.setRawMode(true);
-  return { fd: t._fd, path: t._pty, master: t._master, slave };
-}
-
-/**
- * Writes to a master fd (non-blocking; node's tty stream would block the
- * event loop on a full pty buffer): queued, in order, retried on EAGAIN.
- */
-class MasterWriter {
-  private queue: Uint8Array[] = [];
-  private busy = false;
-  private closed = false;
-
-  constructor(private readonly fd: number) {}
-
-  push(bytes: Uint8Array): void {
-    if (this.closed) return;
-    this.queue.push(bytes);
-    this.pump();
-  }
-
-  close(): void {
-    this.closed = true;
-    this.queue = [];
-  }
-
-  private pump(): void {
-    if (this.busy || this.closed || this.queue.length === 0) return;
-    this.busy = true;
-    const chunk = this.queue[0];
-    writeFd(this.fd, chunk, 0, chunk.length, null, (err, written) => {
-      this.busy = false;
-      if (this.closed) return;
-      if (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return void setTimeout(() => this.pump(), 2);
-        this.close(); // the pty is gone: nothing more can pass
-        return;
-      }
-      if (written < chunk.length) this.queue[0] = chunk.subarray(written);
-      else this.queue.shift();
-      this.pump();
+export function ptyPair(): Promise<PtyPair> {
+  const relay = spawn(process.execPath, [join(import.meta.dirname, 'pty-relay.mjs')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => fail('the relay did not start within 10 s'), 10_000);
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      relay.kill();
+      reject(new PtyUnavailableError(why));
+    };
+    relay.on('error', (e) => fail(e.message));
+    relay.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    relay.on('exit', (code) => fail(`the relay exited (${code}): ${err.trim().split('\n').pop() ?? ''}`));
+    relay.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      relay.removeAllListeners('exit');
+      const { dock, host } = JSON.parse(out.slice(0, nl)) as { dock: string; host: string };
+      // The relay must not keep this process alive, nor die with a broken pipe when this one exits.
+      relay.stdout!.removeAllListeners('data');
+      relay.stdout!.destroy();
+      relay.stderr!.destroy();
+      relay.unref();
+      (relay.stdin as unknown as { unref?: () => void }).unref?.();
+      let closed = false;
+      resolve({
+        dock,
+        host,
+        close() {
+          if (closed) return;
+          closed = true;
+          relay.kill();
+        },
+      });
     });
-  }
-}
-
-export async function ptyPair(): Promise<PtyPair> {
-  const a = openPty();
-  let b: Pty;
-  try {
-    b = openPty();
-  } catch (e) {
-    closePty(a);
-    throw e;
-  }
-  const toA = new MasterWriter(a.fd);
-  const toB = new MasterWriter(b.fd);
-  // Bytes written by the dock (into a's slave) come out of a's master: hand them to b, and back.
-  a.master.on('data', (chunk: Buffer) => toB.push(new Uint8Array(chunk)));
-  b.master.on('data', (chunk: Buffer) => toA.push(new Uint8Array(chunk)));
-  // A client closing its end is not an error of the line.
-  a.master.on('error', () => {});
-  b.master.on('error', () => {});
-  let closed = false;
-  return {
-    dock: a.path,
-    host: b.path,
-    close() {
-      if (closed) return;
-      closed = true;
-      toA.close();
-      toB.close();
-      closePty(a);
-      closePty(b);
-    },
-  };
-}
-
-function closePty(p: Pty): void {
-  p.master.destroy();
-  p.slave.destroy();
+  });
 }
