@@ -42,7 +42,8 @@ link('echo, settings write/read/delete over a real serial device; line noise bet
       err = e;
     }
     assert.instance(err, SmpError);
-    assert.is((err as SmpError).rc, 5);
+    // SMP v2 group error: settings group 3, SETTINGS_MGMT_ERR_KEY_NOT_FOUND (3).
+    assert.equal([(err as SmpError).group, (err as SmpError).rc, (err as SmpError).groupError], [3, 3, true]);
     // What the host wrote over the wire is on the dock's runtime partition.
     await client.request(2, 3, 0, { name: 'written.by.host', val: new TextEncoder().encode('yes') });
   } finally {
@@ -99,7 +100,7 @@ link('the dl7450 command over serial: a simulated dock serving SMP, settings set
     assert.is(cli('settings', 'get', '--conn', conn, 'timezone').stdout.trim(), 'CET');
     const missing = cli('settings', 'get', '--conn', conn, 'nope');
     assert.is(missing.status, 1);
-    assert.match(missing.stderr, /rc 5\): no setting named nope/);
+    assert.match(missing.stderr, /SMP group 3 error 3\): no setting named nope/);
     // Push a new app build for immediate testing: it runs from the ephemeral tier.
     const app = join(dir, 'pushed.ts');
     // A long literal makes the build span several 256-byte upload chunks.
