@@ -9,6 +9,8 @@ import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
 import { SmpClient, SmpError } from '../flash-scripts/link/smp-client.ts';
 import { baudOf, openTransport, parseConnection, LinkError } from '../flash-scripts/link/transport.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { KvStore } from '../datastore/kv-store.ts';
+import { TierSet } from '../datastore/tiers/tier-set.ts';
 import { FileFlash } from '../simulator/flash/file-flash.ts';
 import { ptyPair } from './support/pty-pair.ts';
 import { factoryImageFor, linkDock } from './support/link-dock.ts';
@@ -313,6 +315,32 @@ values('4 KiB text, 64 KiB bytes and a JSON value round trip byte for byte; byte
     assert.match((err as Error).message, /at most 262144/);
   } finally {
     await d.close();
+  }
+});
+
+values('inspect of a dock with 10,000 keys answers with their count and the first 200 names; a prefix lists a few; an answer too large for one packet is refused rc 7, not silence', async () => {
+  const first = await linkDock();
+  const dir = first.dir;
+  await first.close();
+  // Written straight into the dock's runtime partition, as the dock's own KvStore writes them (10,000 SMP requests would take a while).
+  const flash = FileFlash.open(join(dir, 'runtime.flash'), { size: 13 * 1024 * 1024, sectorSize: 4096, programUnit: 256 });
+  const runtime = RuntimeStore.mount(flash);
+  const kv = new KvStore({ tiers: new TierSet({ runtime }) });
+  for (let i = 0; i < 10_000; i++) kv.set(`many.${i}`, `v${i}`, { durability: 'batched' });
+  runtime.flush();
+  flash.close();
+  const d = await linkDock({ dir });
+  try {
+    const inspected = await d.client.request(0, 64, 1, {}, { timeoutMs: 20_000 });
+    const keys = inspected.keys as { count: number; names: string[]; truncated: boolean };
+    assert.ok(keys.count >= 10_000, `${keys.count} keys counted`);
+    assert.is(keys.names.length, 200);
+    assert.ok(keys.truncated);
+    const few = (await d.client.request(0, 64, 7, { prefix: 'many.999' })).keys as string[];
+    assert.equal([...few].sort(), ['many.999', ...Array.from({ length: 10 }, (_, i) => `many.999${i}`)].sort());
+  } finally {
+    await d.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -228,7 +228,7 @@ versions('settings group complete: read (max_size), write, delete, commit, load,
   const call = (v: number, op: number, id: number, body: Record<string, unknown>) => decodePacket(smp.handle(encodePacket({ op, version: v, flags: 0, group: 3, sequence: seq++ & 0xff, id }, body))!).payload;
   const bytes = new Uint8Array([0, 1, 2, 0xff]);
   assert.equal(call(0, 2, 0, { name: 'blob', val: bytes }), {});
-  assert.equal(call(0, 0, 0, { name: 'blob' }), { val: bytes });
+  assert.equal(call(0, 0, 0, { name: 'blob' }), { val: bytes, type: 'bytes' }); // type: our extension (clients ignore keys they do not know)
   assert.equal(call(1, 2, 2, {}), {}, 'commit');
   assert.equal(call(1, 0, 3, {}), {}, 'load');
   assert.equal(call(1, 2, 3, {}), {}, 'save');
@@ -301,6 +301,16 @@ versions('a request longer than the dock\'s buffer is answered rc 7 (MGMT_ERR_EM
   }
   const echo = new ConsoleFrameDecoder().push(serial.rx(encodeConsoleFrames(encodePacket({ op: 2, version: 1, flags: 0, group: 0, sequence: 3, id: 0 }, { d: 'after' }))));
   assert.equal(decodePacket((echo[0] as { packet: Uint8Array }).packet).payload, { r: 'after' });
+});
+
+versions('an answer too large for an SMP packet (16-bit length) is refused rc 7 (MGMT_ERR_EMSGSIZE) with why, in both versions', () => {
+  const names = Array.from({ length: 9000 }, (_, i) => `key.number.${i}`);
+  const smp = new SmpServer({ tiers: new TierSet({}), dockId: 'd', firmwareVersion: '1', inspect: () => ({ names }) });
+  for (const v of [0, 1]) {
+    const r = decodePacket(smp.handle(raw(v, 0, 64, 5, 1, 'a0'))!).payload;
+    assert.is(r.rc, 7);
+    assert.match(String(r.rsn), /at most 65535/);
+  }
 });
 
 golden.run();

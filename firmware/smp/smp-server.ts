@@ -147,7 +147,14 @@ export class SmpServer {
     }
     try {
       const body = this.dispatch(request.header, request.payload);
-      return body === null ? refuse(new SmpRefusal(RC.NOT_SUPPORTED, '')) : reply(body);
+      if (body === null) return refuse(new SmpRefusal(RC.NOT_SUPPORTED, ''));
+      try {
+        return reply(body);
+      } catch (e) {
+        // The header's length field is 16 bits: a larger answer cannot be sent, so say so instead of going silent.
+        if (e instanceof SmpPacketError) return refuse(new SmpRefusal(RC.MSG_SIZE, `${e.message}: ask for less (a prefix, or in pages)`));
+        throw e;
+      }
     } catch (e) {
       // An upload that was refused is over: the client starts again from 0.
       if (request.header.group === GROUP_FS) this.upload = null;
