@@ -67,7 +67,7 @@ export class FactoryService {
     assertFactoryMode(this.otp);
     const s = this.staging;
     if (s && s.length === length && equalBytes(s.sha256, sha256)) return s.received;
-    if (this.committed) throw new FactoryWriteError('not-verified', 'a new factory image was committed and waits for a restart: reset the dock before writing another');
+    if (this.committed) throw new FactoryWriteError('pending', 'a new factory image was committed (or tested, or confirmed) and waits for a restart: reset the dock before writing another');
     // The other slot holds the image a reset reverts to: it must not be overwritten while this one is on trial.
     if (this.mounted.trial) throw new FactoryWriteError('on-trial', 'the served image is on its trial boot: confirm it (image confirm) or reset the dock to revert before writing another');
     this.staging = null;
