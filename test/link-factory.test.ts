@@ -9,7 +9,7 @@ import { SmpError } from '../flash-scripts/link/smp-client.ts';
 import { LinkError } from '../flash-scripts/link/transport.ts';
 import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
 import { readSlotRecord } from '../datastore/factory/factory-slots.ts';
-import { DOCK, GROUP_DOCK, GROUP_OS, OS_RESET, RC } from '../firmware/smp/smp-server.ts';
+import { DOCK, GROUP_DOCK, GROUP_OS, OS_RESET } from '../firmware/smp/smp-server.ts';
 import { encodeBulkFrame, BULK_DATA } from '../firmware/link/bulk-frame.ts';
 
 const hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
