@@ -109,6 +109,41 @@ lanes('bad images change nothing: the host refuses a wrong-key, damaged, truncat
   }
 });
 
+lanes('MCUboot flow over the link, as a v1 mcumgr client drives it, with the firmware in its engine: upload → list → test → reset (trial) → reset reverts → test → reset → confirm → reset keeps it', async () => {
+  const d = await linkDock();
+  try {
+    const image = factoryImageFor(d.dir, 'Tested Image');
+    const sha = new Uint8Array(createHash('sha256').update(image).digest());
+    const v1 = { version: 0 as const };
+    const list = async () => (await d.client.request(0, 1, 0, {}, v1)).images as { slot: number; hash?: Uint8Array; bootable: boolean; pending: boolean; confirmed: boolean; active: boolean; permanent: boolean }[];
+    const reset = async () => {
+      await d.client.request(2, GROUP_OS, OS_RESET, {}, v1);
+      await d.client.awaitDock();
+    };
+    for (let off = 0; off < image.length; ) off = (await d.client.request(2, 1, 1, { off, data: image.subarray(off, off + 2048), ...(off === 0 ? { len: image.length, sha } : {}) }, v1)).off as number;
+    let l = await list();
+    assert.is(hex(l[1].hash!), hex(image), 'image list shows the uploaded slot\'s hash');
+    assert.equal([l[1].bootable, l[1].pending, l[1].active], [true, false, false]);
+    await d.client.request(2, 1, 0, { hash: sha, confirm: false }, v1);
+    assert.equal((await list())[1].pending, true);
+    await reset();
+    assert.is(await dockName(d.client), 'Tested Image', 'the trial boot');
+    l = await list();
+    assert.equal([l[1].active, l[1].confirmed], [true, false]);
+    await reset();
+    assert.is(await dockName(d.client), 'DL-7450 Demo Dock', 'no confirm: reverted');
+    await d.client.request(2, 1, 0, { hash: sha, confirm: false }, v1);
+    await reset();
+    assert.is(await dockName(d.client), 'Tested Image');
+    await d.client.request(2, 1, 0, { confirm: true }, v1); // confirm the running image
+    assert.equal((await list())[1].confirmed, true);
+    await reset();
+    assert.is(await dockName(d.client), 'Tested Image', 'confirmed: kept');
+  } finally {
+    await d.close();
+  }
+});
+
 const faults = suite('link faults: noise, a pulled cable, a dock restart, a power cut mid-commit, a locked dock');
 
 faults('noise on the line (bit errors 1e-5 per bit and 1 dropped byte in 10,000, both ways): both lanes complete through retransmission and commit the exact image', async () => {

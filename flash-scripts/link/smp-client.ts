@@ -53,6 +53,8 @@ export function answerError(group: number, payload: Record<string, unknown>): Sm
 export interface RequestOptions {
   timeoutMs?: number;
   attempts?: number;
+  /** SMP version bits: 1 (v2, the default) or 0 (v1, as older mcumgr clients send). */
+  version?: 0 | 1;
 }
 
 export class SmpClient {
@@ -110,7 +112,7 @@ export class SmpClient {
       const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
       let payload: Record<string, unknown> | null;
       try {
-        const written = this.transport.write(encodeConsoleFrames(encodePacket({ op, version: SMP_V2, flags: 0, group, sequence, id }, body)));
+        const written = this.transport.write(encodeConsoleFrames(encodePacket({ op, version: options.version ?? SMP_V2, flags: 0, group, sequence, id }, body)));
         payload = await Promise.race([written.then(() => Promise.race([answer, timeout])), timeout]);
       } catch (e) {
         this.waiting.delete(sequence);
