@@ -122,7 +122,7 @@ lanes('MCUboot flow over the link, as a v1 mcumgr client drives it, with the fir
     };
     for (let off = 0; off < image.length; ) off = (await d.client.request(2, 1, 1, { off, data: image.subarray(off, off + 2048), ...(off === 0 ? { len: image.length, sha } : {}) }, v1)).off as number;
     let l = await list();
-    assert.is(hex(l[1].hash!), hex(image), 'image list shows the uploaded slot\'s hash');
+    assert.is(Buffer.from(l[1].hash!).toString('hex'), hex(image), 'image list shows the uploaded slot\'s hash (the SHA-256 of the file)');
     assert.equal([l[1].bootable, l[1].pending, l[1].active], [true, false, false]);
     await d.client.request(2, 1, 0, { hash: sha, confirm: false }, v1);
     assert.equal((await list())[1].pending, true);
