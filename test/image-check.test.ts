@@ -134,10 +134,13 @@ valid('headDimensions reads the size from the first bytes as checkImage finds it
   v.setUint16(22, 1, true);
   v.setUint16(24, 24, true);
   os2.set(core.subarray(54), 26);
-  for (const [bytes, type] of [[makePng(64, 48), PNG], [core, BMP], [os2, BMP], [makeJpeg(40, 24), JPEG]] as [Uint8Array, ImageType][]) {
+  // Each file's real size, as its maker wrote it, pinned for both readers (not one reader compared with the other).
+  for (const [bytes, type, width, height] of [[makePng(64, 48), PNG, 64, 48], [core, BMP, 5, 3], [os2, BMP, 5, 3], [makeJpeg(40, 24), JPEG, 40, 24]] as [Uint8Array, ImageType, number, number][]) {
     const full = checkImage(bytes, type);
-    assert.equal(headDimensions(bytes.subarray(0, 1024), type), { width: full.width, height: full.height }, `type ${type}`);
+    assert.equal({ width: full.width, height: full.height }, { width, height }, `checkImage, type ${type}`);
+    assert.equal(headDimensions(bytes.subarray(0, 1024), type), { width, height }, `headDimensions, type ${type}`);
   }
+  assert.is(checkImage(os2, BMP).bitsPerPixel, 24, 'the core header\'s bit count is at offset 24');
   assert.is(headDimensions(makePng(4, 4).subarray(0, 10), PNG), undefined);
 });
 
