@@ -344,4 +344,31 @@ values('inspect of a dock with 10,000 keys answers with their count and the firs
   }
 });
 
+values('dl7450 kv set from standard input (-) and --file with --type; kv get prints by type: hex for bytes, JSON for structured values', () => {
+  const root = resolve(import.meta.dirname, '..');
+  const bin = join(root, 'bin', 'dl7450.mjs');
+  const dir = mkdtempSync(join(tmpdir(), 'dl7450-kvcli-'));
+  const cli = (args: string[], input?: Uint8Array) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', input });
+  try {
+    const random = seededRandom(1000);
+    const blob = new Uint8Array(1000).map(() => Math.floor(random() * 256));
+    const set = cli(['kv', 'set', `sim://${dir}`, 'blob', '-'], blob);
+    assert.is(set.status, 0, set.stderr);
+    assert.match(set.stdout, /1000 bytes as bytes/);
+    const got = JSON.parse(cli(['kv', 'get', `sim://${dir}`, 'blob', '--json']).stdout);
+    assert.equal([got.type, got.hex], ['bytes', Buffer.from(blob).toString('hex')], '1,000 bytes in, the same 1,000 bytes stored');
+    const cfg = { rooms: ['a', 'b'], floor: 3, lit: true };
+    writeFileSync(join(dir, 'cfg.json'), JSON.stringify(cfg));
+    assert.is(cli(['kv', 'set', `sim://${dir}`, 'cfg', '--file', join(dir, 'cfg.json'), '--type', 'json']).status, 0);
+    const shown = cli(['kv', 'get', `sim://${dir}`, 'cfg']).stdout;
+    assert.equal(JSON.parse(shown), cfg);
+    writeFileSync(join(dir, 'bad.txt'), new Uint8Array([0x61, 0xff, 0x62]));
+    const refused = cli(['kv', 'set', `sim://${dir}`, 'bad', '--file', join(dir, 'bad.txt'), '--type', 'text']);
+    assert.is(refused.status, 1);
+    assert.match(refused.stderr, /not UTF-8 text/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 values.run();
