@@ -1,5 +1,6 @@
-// Engine benchmarks (the firmware issue is in progress): bundle sizes now;
-// boot and in-engine operation rates follow.
+// Engine benchmarks: the shipped bundle's size, boot heap per engine
+// (JerryScript 3.0's own byte statistics; QuickJS's allocation units) and
+// in-engine operation rates on both engines.
 
 import { join, resolve } from 'node:path';
 import { buildFirmware } from '../flash-scripts/toolchain/firmware-build.ts';
@@ -8,11 +9,13 @@ import type { BenchLine } from './runtime.ts';
 
 export async function bundleSize(): Promise<BenchLine[]> {
   const fw = await buildFirmware();
+  // fw.code is byte for byte what `npm run build` writes to dist/firmware.js (the shipped bytes).
   const app = await buildApp(join(resolve(import.meta.dirname, '..'), 'firmware', 'default-app', 'app.ts'));
   return [{ bench: 'bundle.size', firmwareBytes: fw.bytes, appBytes: app.bytes, profileViolations: fw.violations.length + app.violations.length, note: 'minified; firmware = IIFE with datastore, images, cbor-x; app = the default app with the SDK modules left to the firmware' }];
 }
 
-import { EngineHost } from '../simulator/engine/engine-host.ts';
+import { EngineError, EngineHost } from '../simulator/engine/engine-host.ts';
+import { JerryHost, jerryUnavailable } from '../simulator/engine/jerryscript/jerry-host.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { TierSet } from '../datastore/tiers/tier-set.ts';
 import { KvStore } from '../datastore/kv-store.ts';
@@ -22,7 +25,8 @@ import { NodeCrypto } from '../simulator/security/node-crypto.ts';
 import { loadedDock, SERVE_IN_ENGINE } from '../test/support/dock-fixture.ts';
 
 export const HEAP_METHOD =
-  "QuickJS's own accounting (JS_ComputeMemoryUsage memory_used_size), checked here against known allocations: a 1 MiB Uint8Array adds 1,048,896 (+0.03 %), 10,000 two-field objects add 72 B each; error bar about ±1 % plus the engine's fixed overhead. codeBytes = after loading the firmware minus an empty engine; dataBytes = after boot and the operations minus after loading.";
+  "QuickJS's own accounting (JS_ComputeMemoryUsage memory_used_size): allocation units in the wasm build, not bytes, so no byte figure is given; codeUnits = after loading the firmware minus an empty engine; dataUnits = after boot and the operations minus after loading.";
+const JERRY_HEAP_METHOD = 'jerry_heap_stats (JerryScript 3.0, 512 KiB heap): allocated and peak bytes, measured in this run';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -47,25 +51,61 @@ export async function engineBoot(): Promise<BenchLine[]> {
     walls.push(performance.now() - t0);
     const flashUs = dock.runtime.stats.timeUs + dock.factory.stats.timeUs + (crypto.flashBytesHashed / 100e6) * 1e6;
     const after = host.memoryReport().memoryUsedUnits;
-    line = { bench: 'engine.boot', keys: dock.keys, imageBytes: dock.imageBytes, heapUsedBytes: after, codeBytes: loaded - empty, dataBytes: after - loaded, engineFixedBytes: empty, heapMethod: HEAP_METHOD, modelledBootMs: Math.round(flashUs / 100) / 10 };
+    line = { bench: 'engine.boot', engine: 'quickjs', keys: dock.keys, imageBytes: dock.imageBytes, heapPeakBytes: null, codeHeapBytes: null, heapUsedUnits: after, codeUnits: loaded - empty, dataUnits: after - loaded, engineFixedUnits: empty, heapMethod: HEAP_METHOD, modelledBootMs: Math.round(flashUs / 100) / 10 };
     host.dispose();
   }
-  return [{ ...line!, wallClockBootMs: Math.round(median(walls)), note: 'boot = evaluate the firmware, mount runtime, verify and mount factory (100 MB/s hardware SHA-256 modelled), serve a get, a set and six tokens; wall clock median of 5' }];
+  const out: BenchLine[] = [{ ...line!, wallClockBootMs: Math.round(median(walls)), note: 'boot = evaluate the firmware, mount runtime, verify and mount factory (100 MB/s hardware SHA-256 modelled), serve a get, a set and six tokens; wall clock median of 5' }];
+  const skip = jerryUnavailable();
+  if (skip) return [...out, { bench: 'engine.boot', engine: 'jerryscript', skipped: skip }];
+  for (const keys of [1_000, 10_000, 50_000]) out.push(await jerryBoot(fw.code, keys));
+  return out;
 }
 
-export async function engineOps(): Promise<BenchLine[]> {
-  const fw = await buildFirmware();
-  const dock = loadedDock();
-  const host = await EngineHost.start({ partitions: { runtime: dock.runtime, factory: dock.factory }, crypto: new NodeCrypto(), otp: dock.otp });
-  host.eval(fw.code, 'firmware.js');
+/** One JerryScript boot of the loaded dock with `keys` runtime keys: peak heap in bytes from the engine itself. */
+async function jerryBoot(code: string, keys: number): Promise<BenchLine> {
+  const dock = loadedDock(keys);
+  const host = await JerryHost.start({ partitions: { runtime: dock.runtime, factory: dock.factory }, crypto: new NodeCrypto(), otp: dock.otp });
+  const base = { bench: 'engine.boot', engine: 'jerryscript', keys, imageBytes: dock.imageBytes, heapMethod: JERRY_HEAP_METHOD };
+  try {
+    const empty = host.heapStats().allocatedBytes;
+    host.eval(code, 'firmware.js');
+    const codeHeapBytes = host.heapStats().allocatedBytes - empty;
+    const t0 = performance.now();
+    try {
+      host.eval(SERVE_IN_ENGINE);
+    } catch (e) {
+      // A fatal out-of-memory ends the engine; an allocation refused with a RangeError leaves it running.
+      const fatal = e instanceof EngineError && e.kind === 'out-of-memory';
+      return { ...base, codeHeapBytes, outOfMemory: fatal || /Cannot allocate memory/.test((e as Error).message), fatal, error: (e as Error).message };
+    }
+    const s = host.heapStats();
+    return { ...base, heapPeakBytes: s.peakBytes, heapAfterBytes: s.allocatedBytes, heapSizeBytes: s.sizeBytes, codeHeapBytes, wallClockMs: Math.round(performance.now() - t0) };
+  } finally {
+    host.dispose();
+  }
+}
+
+/** Gets, sets and tokens per second inside an engine host on the loaded dock. */
+async function opsIn(host: { eval(code: string, filename?: string): unknown; dispose(): void }, code: string): Promise<{ get: number; set: number; getToken: number }> {
+  host.eval(code, 'firmware.js');
   host.eval(SERVE_IN_ENGINE);
   const inEngine = (expr: string, n: number) => {
     const t0 = performance.now();
     host.eval(`for (let i = 0; i < ${n}; i++) { ${expr} } 1`);
     return Math.round(n / ((performance.now() - t0) / 1000));
   };
-  const engine = { get: inEngine(`kv.get('setting-' + (i % 10000))`, 5000), set: inEngine(`kv.set('setting-' + (i % 100), 'v' + i)`, 2000), getToken: inEngine(`images.getToken('bg1')`, 5000) };
+  const rates = { get: inEngine(`kv.get('setting-' + (i % 10000))`, 5000), set: inEngine(`kv.set('setting-' + (i % 100), 'v' + i)`, 2000), getToken: inEngine(`images.getToken('bg1')`, 5000) };
   host.dispose();
+  return rates;
+}
+
+export async function engineOps(): Promise<BenchLine[]> {
+  const fw = await buildFirmware();
+  const dock = loadedDock();
+  const engine = await opsIn(await EngineHost.start({ partitions: { runtime: dock.runtime, factory: dock.factory }, crypto: new NodeCrypto(), otp: dock.otp }), fw.code);
+  const skip = jerryUnavailable();
+  const jerryDock = skip ? null : loadedDock();
+  const jerry = jerryDock ? await opsIn(await JerryHost.start({ partitions: { runtime: jerryDock.runtime, factory: jerryDock.factory }, crypto: new NodeCrypto(), otp: jerryDock.otp }), fw.code) : null;
   const nodeDock = loadedDock();
   const tiers = new TierSet({ runtime: RuntimeStore.mount(nodeDock.runtime), factory: FactoryPartition.mount(nodeDock.factory, new NodeCrypto(), nodeDock.otp) });
   const kv = new KvStore({ tiers });
@@ -76,5 +116,10 @@ export async function engineOps(): Promise<BenchLine[]> {
     return Math.round(n / ((performance.now() - t0) / 1000));
   };
   const node = { get: inNode((i) => kv.get(`setting-${i % 10000}`), 5000), set: inNode((i) => kv.set(`setting-${i % 100}`, `v${i}`), 2000), getToken: inNode(() => images.getToken('bg1'), 5000) };
-  return (['get', 'set', 'getToken'] as const).map((op) => ({ bench: 'engine.ops', op, enginePerSecond: engine[op], nodePerSecond: node[op], nodeOverEngine: Math.round((node[op] / engine[op]) * 10) / 10 }));
+  return (['get', 'set', 'getToken'] as const).flatMap((op) => [
+    { bench: 'engine.ops', engine: 'quickjs', op, enginePerSecond: engine[op], nodePerSecond: node[op], nodeOverEngine: Math.round((node[op] / engine[op]) * 10) / 10 },
+    jerry
+      ? { bench: 'engine.ops', engine: 'jerryscript', op, enginePerSecond: jerry[op], nodePerSecond: node[op], nodeOverEngine: Math.round((node[op] / jerry[op]) * 10) / 10, note: 'JerryScript 3.0 in a child process: every HAL call (each flash read) is a round trip over FIFOs to Node' }
+      : { bench: 'engine.ops', engine: 'jerryscript', op, skipped: skip },
+  ]);
 }

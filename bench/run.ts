@@ -7,9 +7,11 @@ import { apiBenches } from './api.ts';
 import { bundleSize, engineBoot, engineOps } from './engine.ts';
 import { linkThroughput } from './link.ts';
 import { factoryLineBench } from './factory-line.ts';
+import { factoryPoolBench } from './factory-pool.ts';
+import { factoryCrashBench } from './factory-crash.ts';
 import { cliStartup } from './cli.ts';
 
-const registry: Record<string, () => BenchLine[] | Promise<BenchLine[]>> = { ...runtimeBenches, ...factoryBenches, ...apiBenches, 'bundle.size': bundleSize, 'engine.boot': engineBoot, 'engine.ops': engineOps, 'link.throughput': linkThroughput, 'factory.line': factoryLineBench, 'cli.startup': cliStartup };
+const registry: Record<string, () => BenchLine[] | Promise<BenchLine[]>> = { ...runtimeBenches, ...factoryBenches, ...apiBenches, 'bundle.size': bundleSize, 'engine.boot': engineBoot, 'engine.ops': engineOps, 'link.throughput': linkThroughput, 'factory.line': factoryLineBench, 'cli.startup': cliStartup, 'factory.pool': factoryPoolBench, 'factory.crash': factoryCrashBench };
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const names = args.filter((a) => !a.startsWith('--'));

@@ -35,12 +35,27 @@ export class ImageStore {
     ({ tiers: this.tiers, tier: this.tier } = storeScope(options));
   }
 
-  /** Tags of images across tiers (or one), each once; optionally only of one type. */
-  list(filter: { prefix?: string; tier?: Tier; type?: ImageType } = {}): string[] {
+  /**
+   * Tags of images across tiers (or one), each once; optionally only of one
+   * type. With `limit`, one page after the tag `after` (as KvStore.list);
+   * without, refused with TierError 'list-too-large' when too many.
+   */
+  list(filter: { prefix?: string; tier?: Tier; type?: ImageType; after?: string; limit?: number } = {}): string[] {
     const tier = filter.tier ?? this.tier;
-    const tags = this.tiers.names('image', tier === undefined ? LOOKUP_ORDER : [tier], filter.prefix ?? '');
-    if (filter.type === undefined) return tags;
-    return tags.filter((t) => this.tiers.find('image', t, tier)?.encoding === filter.type);
+    const tiers = tier === undefined ? LOOKUP_ORDER : [tier];
+    const ofType = (t: string) => filter.type === undefined || this.tiers.find('image', t, tier)?.encoding === filter.type;
+    if (filter.limit === undefined) {
+      if (filter.after !== undefined) throw new TierError('limit-invalid', 'list({ after }) needs a limit: list({ prefix, after, limit })');
+      return this.tiers.names('image', tiers, filter.prefix ?? '').filter(ofType);
+    }
+    const out: string[] = [];
+    let after = filter.after;
+    for (;;) {
+      const page = this.tiers.namesPage('image', tiers, filter.prefix ?? '', after, filter.limit);
+      for (const t of page) if (ofType(t) && out.length < filter.limit) out.push(t);
+      if (out.length >= filter.limit || page.length < filter.limit) return out;
+      after = page[page.length - 1];
+    }
   }
 
   /** [bytes copied into the heap, type]; [empty, NONE] when no tier has the tag. */

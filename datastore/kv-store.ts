@@ -80,11 +80,37 @@ export class KvStore {
     return this.tiers.remove('kv', this.name(key), options.tier ?? this.tier ?? APPLICATION_DATA, options.durability);
   }
 
-  /** Keys that have values, across tiers (or one), each once. */
-  list(filter: { prefix?: string; tier?: Tier } = {}): string[] {
+  /**
+   * Keys that have values, across tiers (or one), each once. With `limit`,
+   * one page: at most `limit` keys after the key `after` (the last key of
+   * the previous page) in listing order; an empty page ends the listing.
+   * Without, every key, refused with TierError 'list-too-large' past
+   * MAX_LISTED_NAMES (a whole listing must fit the engine heap).
+   */
+  list(filter: { prefix?: string; tier?: Tier; after?: string; limit?: number } = {}): string[] {
     const tier = filter.tier ?? this.tier;
-    const names = this.tiers.names('kv', tier === undefined ? LOOKUP_ORDER : [tier], this.prefix + (filter.prefix ?? ''));
-    return names.filter((n) => this.prefix !== '' || n.indexOf(NS) < 0).map((n) => n.slice(this.prefix.length));
+    const tiers = tier === undefined ? LOOKUP_ORDER : [tier];
+    const prefix = this.prefix + (filter.prefix ?? '');
+    const visible = (n: string) => this.prefix !== '' || n.indexOf(NS) < 0;
+    if (filter.limit === undefined) {
+      if (filter.after !== undefined) throw new TierError('limit-invalid', 'list({ after }) needs a limit: list({ prefix, after, limit })');
+      return this.tiers.names('kv', tiers, prefix).filter(visible).map((n) => n.slice(this.prefix.length));
+    }
+    const out: string[] = [];
+    let after = filter.after === undefined ? undefined : this.prefix + filter.after;
+    // Names of other namespaces are skipped, so a short page is not yet the end: read on.
+    for (;;) {
+      const page = this.tiers.namesPage('kv', tiers, prefix, after, filter.limit);
+      for (const n of page) if (visible(n) && out.length < filter.limit) out.push(n.slice(this.prefix.length));
+      if (out.length >= filter.limit || page.length < filter.limit) return out;
+      after = page[page.length - 1];
+    }
+  }
+
+  /** How many keys list() would return, without listing them (one pass over each tier). */
+  count(filter: { prefix?: string; tier?: Tier } = {}): number {
+    const tier = filter.tier ?? this.tier;
+    return this.tiers.count('kv', tier === undefined ? LOOKUP_ORDER : [tier], this.prefix + (filter.prefix ?? ''), (n) => this.prefix !== '' || n.indexOf(NS) < 0);
   }
 
   info(key: string): KvInfo | undefined {
@@ -107,7 +133,8 @@ export class KvStore {
     let n = 0;
     for (const tier of [EPHEMERAL_DATA, APPLICATION_DATA] as Tier[]) {
       if (!this.tiers.has(tier)) continue;
-      for (const name of this.tiers.names('kv', [tier], this.prefix)) if (this.tiers.remove('kv', name, tier)) n++;
+      // A page at a time: what was removed is gone from the next first page.
+      for (let page = this.firstPage(tier); page.length > 0; page = this.firstPage(tier)) for (const name of page) if (this.tiers.remove('kv', name, tier)) n++;
     }
     return n;
   }
@@ -117,14 +144,20 @@ export class KvStore {
     this.requireNamespace('persist');
     if (!this.tiers.has(EPHEMERAL_DATA)) return 0;
     let n = 0;
-    for (const name of this.tiers.names('kv', [EPHEMERAL_DATA], this.prefix)) {
-      const { ref, bytes } = this.tiers.fetch('kv', name, EPHEMERAL_DATA)!;
-      this.tiers.write('kv', name, bytes, ref.encoding, APPLICATION_DATA);
-      this.tiers.remove('kv', name, EPHEMERAL_DATA);
-      n++;
+    for (let page = this.firstPage(EPHEMERAL_DATA); page.length > 0; page = this.firstPage(EPHEMERAL_DATA)) {
+      for (const name of page) {
+        const { ref, bytes } = this.tiers.fetch('kv', name, EPHEMERAL_DATA)!;
+        this.tiers.write('kv', name, bytes, ref.encoding, APPLICATION_DATA);
+        this.tiers.remove('kv', name, EPHEMERAL_DATA);
+        n++;
+      }
     }
     this.tiers.flush();
     return n;
+  }
+
+  private firstPage(tier: Tier): string[] {
+    return this.tiers.namesPage('kv', [tier], this.prefix, undefined, 256);
   }
 
   close(): void {

@@ -39,6 +39,8 @@ export interface HostHal {
   ephPut?(key: string, value: ArrayBuffer, encoding: number, writtenAt: number): number;
   ephDelete?(key: string): boolean;
   ephKeys?(prefix: string): string[];
+  /** A page of storage keys under the prefix after `after`, in listing order (datastore/tiers/name-pages.ts). */
+  ephKeysPage?(prefix: string, after: string | undefined, limit: number): string[];
   ephClear?(): void;
   /** The display streams a background in chunks (the image never sits whole in the heap). */
   displayBegin(size: number, type: number): void;
@@ -203,6 +205,10 @@ export class HostEphemeral implements EphemeralArea {
   }
   keys(prefix = ''): string[] {
     return this.hal.ephKeys!(prefix);
+  }
+  /** A page of keys (the area may hold more than the engine heap could list). */
+  keysPage(prefix: string, after: string | undefined, limit: number): string[] {
+    return this.hal.ephKeysPage!(prefix, after, limit);
   }
   clear(): void {
     this.hal.ephClear!();

@@ -14,7 +14,8 @@ const MAX_KEYS = 200;
 
 export function inspectDock(boot: BootReport | null, factory: FactoryService | null, dockId: string, firmwareVersion: string): Record<string, unknown> {
   const tiers = Datastore.current();
-  const keys = new KvStore({ tiers }).list();
+  const kv = new KvStore({ tiers });
+  const keys = { count: kv.count(), first: kv.list({ limit: MAX_KEYS }) };
   const images = new ImageStore({ tiers });
   const runtime = tiers.runtime;
   const status = factory?.status();
@@ -22,8 +23,8 @@ export function inspectDock(boot: BootReport | null, factory: FactoryService | n
     dock: { id: dockId, firmware: firmwareVersion },
     boot: boot ? { runtime: boot.runtime, factory: boot.factory, ephemeral: boot.ephemeral, app: boot.appTier ?? 'none' } : {},
     tiers: tiers.capacity(),
-    keys: { count: keys.length, names: keys.slice(0, MAX_KEYS), truncated: keys.length > MAX_KEYS },
-    images: images.list().map((tag) => {
+    keys: { count: keys.count, names: keys.first, truncated: keys.count > MAX_KEYS },
+    images: images.list({ limit: MAX_KEYS }).map((tag) => {
       const i = images.info(tag)!;
       return { tag, tier: i.tier, type: imageTypeName(i.type), bytes: i.size, ...(i.width !== undefined ? { width: i.width, height: i.height } : {}) };
     }),
@@ -36,3 +37,4 @@ export function inspectDock(boot: BootReport | null, factory: FactoryService | n
     wear: runtime ? runtime.wear() : null,
   };
 }
+

@@ -152,9 +152,9 @@ export const COMMANDS: CommandHelp[] = [
   {
     name: 'provision',
     summary: 'provision docks at once: signed image, per-dock section, an enrolment token each from the pool, audit record',
-    usage: ['dl7450 provision --config <romstore.yaml> --key <factory.key> --db <pool> [--station NAME] [--lock] [--force] [--upd per-dock.csv] [--json] <conn>…'],
+    usage: ['dl7450 provision --config <romstore.yaml> --key <factory.key> --db <pool dir|postgres://…> [--station NAME] [--lock] [--force] [--upd per-dock.csv] [--json] <conn>…'],
     options: [
-      ['--db <pool>', 'the token pool and audit database'],
+      ['--db <pool>', 'the token pool and audit database: an LMDB folder, or postgres://user@host:port/db'],
       ['--lock', 'burn each dock’s factory-lock fuse once it is verified'],
       ['--force', 're-provision docks that already hold a section (they keep their token)'],
       ['--upd <csv>', 'per-dock values by dock id'],
@@ -180,6 +180,17 @@ export const COMMANDS: CommandHelp[] = [
     summary: 'which dock got which token and image, and when',
     usage: ['dl7450 fleet query --db <pool> [--dock ID] [--token ID] [--image DIGEST] [--since 2026-11-01] [--json]'],
     examples: ['dl7450 fleet query --db pool --since 2026-11-01'],
+  },
+  {
+    name: 'db migrate',
+    summary: 'create or update the PostgreSQL schema of a token pool; --from copies an LMDB pool into it',
+    usage: ['dl7450 db migrate --to postgres://user@host:5432/db [--from <LMDB pool dir>] [--json]'],
+    options: [
+      ['--to <url>', 'the PostgreSQL database (PG* environment variables fill what the URL leaves out)'],
+      ['--from <dir>', 'copy every token state and audit record of this LMDB pool (into an empty database)'],
+      JSON_OPT,
+    ],
+    examples: ['dl7450 db migrate --to postgres://line@db.factory:5432/dl7450', 'dl7450 db migrate --from pool --to postgres://line@db.factory:5432/dl7450'],
   },
   {
     name: 'fleet sync',

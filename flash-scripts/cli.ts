@@ -3,7 +3,7 @@
 //   dl7450 romstore build <config.yaml> --key <private key> -o <factory.bin> [--json]
 //   dl7450 romstore inspect <factory.bin> [--pubkey <file>] [--json]
 //   dl7450 build <app.ts> -o <app.js>
-//   dl7450 sim start|restart --dir <dock dir> [--keys <dir>] [--factory <factory.bin> --otp <otp.json>] [--serve <conn>|pty[@baud] [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE]
+//   dl7450 sim start|restart --dir <dock dir> [--keys <dir>] [--factory <factory.bin> --otp <otp.json>] [--serve <conn>|pty[@baud] [--unthrottled]] [--run-ms N] [--power-cut-after N] [--bitflips RATE] [--engine quickjs|jerryscript]
 //   dl7450 sim factory-reset --dir <dock dir>
 //   dl7450 ping|flash|send-code|kv|events|inspect|reset|factory-reset|lock <conn> … (link-commands.ts)
 //   dl7450 provision …; tokens import|status|release …; fleet query|sync … (factory-line/)
@@ -106,7 +106,9 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
     if (group === 'sim' && (command === 'start' || command === 'restart' || command === 'factory-reset')) {
       const { SimulatedDock } = await import('./sim/simulated-dock.ts');
       const { ptyPair } = await import('../simulator/uart/pty-pair.ts');
-      const a = parseArgs(rest, ['dir', 'factory', 'otp', 'run-ms', 'power-cut-after', 'bitflips', 'serve', 'keys']);
+      const a = parseArgs(rest, ['dir', 'factory', 'otp', 'run-ms', 'power-cut-after', 'bitflips', 'serve', 'keys', 'engine']);
+      const engine = a.flags.get('engine') ?? 'quickjs';
+      if (engine !== 'quickjs' && engine !== 'jerryscript') throw new UsageError(`--engine ${String(engine)}: use quickjs or jerryscript`);
       const dir = a.flags.get('dir');
       if (typeof dir !== 'string') throw new UsageError(`sim ${command} needs --dir <dock dir>`);
       const factory = a.flags.get('factory');
@@ -129,6 +131,7 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
         role: `dl7450 sim ${command}`,
         powerCutAfter: typeof cut === 'string' ? Number(cut) : undefined,
         bitFlipRate: typeof flips === 'string' ? Number(flips) : undefined,
+        engine,
       });
       let booted;
       try {
@@ -236,12 +239,13 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
     if (group === 'provision') return await (await import('./factory-line/provision-command.ts')).provisionCommand([command, ...rest].filter((x) => x !== undefined), out);
     if (group === 'tokens') return await (await import('./factory-line/token-commands.ts')).tokensCommand(command, rest, out);
     if (group === 'fleet' && command === 'query') return await (await import('./factory-line/token-commands.ts')).fleetQueryCommand(rest, out);
+    if (group === 'db') return await (await import('./factory-line/db-commands.ts')).dbCommand(command, rest, out);
     if (group === 'fleet' && command === 'sync') {
       const { fleetSync } = await import('./factory-line/fleet-sync.ts');
       const a = parseArgs(rest, ['db', 'conn']);
       const db = a.flags.get('db');
       const conns = [...a.positional, ...(typeof a.flags.get('conn') === 'string' ? [a.flags.get('conn') as string] : [])];
-      if (typeof db !== 'string' || conns.length === 0) throw new UsageError('fleet sync needs <conn>… --db <dir>');
+      if (typeof db !== 'string' || conns.length === 0) throw new UsageError('fleet sync needs <conn>… --db <pool dir|postgres://…>');
       for (const conn of conns) {
         const r = await fleetSync(conn, db);
         out(a.flags.has('json') ? JSON.stringify({ conn, ...r }) : `${conn}: dock ${r.dockId.slice(0, 12)}… ${r.action}${r.tokenId ? ` (token ${r.tokenId}, image ${r.imageDigest!.slice(0, 16)}…)` : ''}${r.note ? `: ${r.note}` : ''}`);

@@ -349,5 +349,104 @@ eph('the ephemeral area outlives an engine restart (reopened in place) but not a
   }
 });
 
-eph.after(() => rmSync(work, { recursive: true, force: true }));
 eph.run();
+
+const paging = suite('listing a page at a time: every key once, never all in the heap');
+
+/** A seeded generator (mulberry32): the layout differs per seed, the run is repeatable. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+paging('pages of random sizes over keys in all three tiers return each key exactly once; a prefix and a namespace hold', () => {
+  for (const seed of [1, 2, 3]) {
+    const rand = seeded(seed);
+    const dock = boot(true, true);
+    try {
+      const kv = new KvStore();
+      const expected = new Set(['dock_name', 'timezone']); // the factory image's keys
+      const n = 200 + Math.floor(rand() * 250); // under the 500-name bound of a whole listing
+      for (let i = 0; i < n; i++) {
+        const key = `${rand() < 0.5 ? 'a' : 'b'}/${Math.floor(rand() * 1e9).toString(36)}`;
+        kv.set(key, i, { tier: rand() < 0.2 ? EPHEMERAL_DATA : APPLICATION_DATA });
+        expected.add(key);
+      }
+      kv.set('timezone', 'CET'); // in the runtime and the factory tier: listed once
+      new KvStore({ namespace: 'other' }).set('hidden', 1); // another namespace: not in the plain listing
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = kv.list({ after, limit: 1 + Math.floor(rand() * 40) });
+        if (page.length === 0) break;
+        seen.push(...page);
+        after = page[page.length - 1];
+      }
+      assert.is(seen.length, new Set(seen).size, 'no key twice');
+      assert.equal(new Set(seen), expected);
+      const bPaged: string[] = [];
+      for (let page = kv.list({ prefix: 'b/', limit: 7 }); page.length > 0; page = kv.list({ prefix: 'b/', after: page[page.length - 1], limit: 7 })) bPaged.push(...page);
+      assert.equal(new Set(bPaged), new Set([...expected].filter((k) => k.startsWith('b/'))));
+      assert.equal(new KvStore({ namespace: 'other' }).list({ limit: 5 }), ['hidden']);
+      assert.equal(new Set(kv.list()), expected, 'a whole listing under the bound still works');
+      assert.is(kv.count(), expected.size, 'count() counts each key once across tiers');
+      assert.is(kv.count({ prefix: 'b/' }), bPaged.length);
+    } finally {
+      shutdown(dock);
+    }
+  }
+});
+
+paging('a whole listing past the bound is refused with a typed error; the page that follows a deleted cursor key still comes', () => {
+  const dock = boot(false, false);
+  try {
+    const kv = new KvStore();
+    for (let i = 0; i <= 2000; i++) kv.set(`k${i}`, i);
+    try {
+      kv.list();
+      assert.unreachable('2,001 keys listed whole');
+    } catch (e) {
+      assert.is((e as { code?: string }).code, 'list-too-large');
+      assert.match((e as Error).message, /list\(\{ prefix, after, limit \}\)/);
+    }
+    assert.is(kv.list({ prefix: 'k1999' }).length, 1, 'a narrow prefix still lists whole');
+    const first = kv.list({ limit: 10 });
+    kv.delete(first[9]);
+    const next = kv.list({ after: first[9], limit: 10 });
+    assert.is(next.length, 10);
+    assert.ok(next.every((k) => !first.includes(k)));
+    assert.throws(() => kv.list({ limit: 0 }), /limit/);
+  } finally {
+    shutdown(dock);
+  }
+});
+
+paging('image tags page the same way: each tag once across tiers, a type filter still fills the page', () => {
+  const dock = boot(true, false);
+  try {
+    const images = new ImageStore();
+    const png = makePng(8, 8);
+    const bmp = makeBmp(4, 4);
+    const tags = new Set(['default']); // the factory image's background
+    for (let i = 0; i < 40; i++) {
+      images.put(`t${i}`, i % 4 === 0 ? bmp : png, i % 4 === 0 ? BMP : PNG);
+      tags.add(`t${i}`);
+    }
+    const seen: string[] = [];
+    for (let page = images.list({ limit: 6 }); page.length > 0; page = images.list({ after: page[page.length - 1], limit: 6 })) seen.push(...page);
+    assert.is(seen.length, tags.size, 'no tag twice');
+    assert.equal(new Set(seen), tags);
+    const bmps = images.list({ type: BMP, limit: 4 });
+    assert.is(bmps.length, 4, 'a filtered page is still full while there are more');
+    assert.ok(bmps.every((t) => Number(t.slice(1)) % 4 === 0));
+  } finally {
+    shutdown(dock);
+  }
+});
+
+paging.after(() => rmSync(work, { recursive: true, force: true }));
+paging.run();

@@ -1,7 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildFirmware } from '../flash-scripts/toolchain/firmware-build.ts';
-import { checkEngineProfile } from '../flash-scripts/toolchain/engine-profile.ts';
+import { build } from 'esbuild';
+import { checkEngineProfile, checkShippedSyntax, parenthesiseArrowParams } from '../flash-scripts/toolchain/engine-profile.ts';
 import { EngineError, EngineHost } from '../simulator/engine/engine-host.ts';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
@@ -21,6 +22,21 @@ engine('the bundle stays inside the engine profile; the checker catches what wou
   assert.ok(rules.includes('Array findLast'));
   assert.is(rules.filter((r) => /TextEncoder/.test(r)).length, 1, 'only our own code is held to library rules');
   assert.ok(rules.includes('a BigInt literal'), 'syntax rules apply to packages too');
+});
+
+engine('the arrow JerryScript 3.0 refuses is parenthesised in the shipped (minified) bytes and refused by the check; the firmware has none', async () => {
+  // What esbuild's minifier writes when arrows are kept: `({ f: (r) => … })` becomes `({f:r=>…})`.
+  const src = 'export const m = () => ({ f: (key) => key + 1, g: 2 });';
+  const opts = { stdin: { contents: src, loader: 'ts' as const }, bundle: true, write: false, minify: true, format: 'iife' as const, target: 'es2020' };
+  const kept = (await build(opts)).outputFiles![0].text;
+  assert.ok(/\bf:\w=>/.test(kept), `esbuild still writes the bare arrow: ${kept}`);
+  assert.is(checkShippedSyntax(kept).length, 1, 'the rule refuses it');
+  assert.is(checkShippedSyntax('x=({f:(r)=>1,g:function(r){return r}});').length, 0, 'parenthesised arrows pass');
+  const fixed = parenthesiseArrowParams(kept);
+  assert.is(checkShippedSyntax(fixed).length, 0, `the post-pass leaves none: ${fixed}`);
+  assert.is(fixed.length, kept.length + 2);
+  assert.throws(() => parenthesiseArrowParams('x=({f:r=>1});y="{a:b=>c}";'), /changed the program/, 'a match inside a string is refused, not rewritten');
+  assert.equal(checkShippedSyntax(firmware.code), []);
 });
 
 async function boot(flash: SimFlash, log: string[] = []): Promise<EngineHost> {

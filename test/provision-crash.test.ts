@@ -74,11 +74,14 @@ crash('the provisioning process killed at random points, 50 times, rerun each ti
   const total = ids.length;
   /** Token states read record by record (not the pool's own counters, which derive used from the others). */
   const census = () => {
-    const c = { free: 0, reserved: 0, used: 0, missing: 0 };
+    const c = { free: 0, reserved: 0, used: 0, flagged: 0, missing: 0 };
     for (const { id } of ids) {
       const r = pool.token(id);
       if (!r) c.missing++;
-      else c[r.state]++;
+      else {
+        c[r.state]++;
+        if (r.state === 'reserved' && r.flagged !== undefined) c.flagged++;
+      }
     }
     return c;
   };
@@ -89,12 +92,21 @@ crash('the provisioning process killed at random points, 50 times, rerun each ti
     for (let i = 0; i < 3; i++) stations.push(await serveNewDock(line, await ptyPair(), `dock-${made++}`));
     let provisionedDocks = 0;
     let killed = 0;
+    let rounds = 0;
+    // Kill points are drawn in [300 ms, window): a run that finishes first narrows the window to 90% of its length, so
+    // the loop ends after exactly KILLS killed runs (runs that end on their own are counted too, never as kills).
+    const KILLS = 50;
+    let window = 4000;
     const everHeld = new Map<string, string>(); // token → dock
-    for (let round = 0; round < 50; round++) {
+    for (let round = 0; killed < KILLS && round < 2 * KILLS; round++) {
+      rounds++;
       const run = runProvision(line, db, 'station-1', stations.map((s) => `serial:${s.pair.host}@${BAUD}`));
-      const killAfter = 300 + random() * 3700;
+      const killAfter = 300 + random() * (window - 300);
       const timer = setTimeout(() => run.proc.kill('SIGKILL'), killAfter);
-      if ((await run.done).code === null) killed++;
+      const startedAt = Date.now();
+      const ended = await run.done;
+      if (ended.code === null) killed++;
+      else window = Math.max(600, Math.floor((Date.now() - startedAt) * 0.9));
       clearTimeout(timer);
       await new Promise((r) => setTimeout(r, 50));
       // A fresh look at the database another process wrote.
@@ -103,12 +115,7 @@ crash('the provisioning process killed at random points, 50 times, rerun each ti
       // Invariants, from the docks' flash and the database.
       const c = census();
       assert.is(c.missing, 0, `round ${round}: a token record vanished`);
-      assert.equal(pool.status(), { total, free: c.free, reserved: c.reserved, used: c.used, flagged: pool.status().flagged }, `round ${round}: the pool's counters disagree with its records`);
-      // Used means a dock holds it (the docks are read below): never used by nobody.
-      for (const { id } of ids) {
-        const r = pool.token(id)!;
-        if (r.state === 'used') assert.ok(everHeld.get(id) === r.dockId || stations.some((s) => s.dockId === r.dockId), `round ${round}: token ${id} is used but no dock holds it`);
-      }
+      assert.equal(pool.status(), { total, free: c.free, reserved: c.reserved, used: c.used, flagged: c.flagged }, `round ${round}: the pool's counters disagree with its records`);
       const onDocks = new Map<string, string>();
       for (const s of stations) {
         const token = tokenOnDock(s);
@@ -120,6 +127,11 @@ crash('the provisioning process killed at random points, 50 times, rerun each ti
         const before = everHeld.get(token);
         assert.ok(before === undefined || before === s.dockId, `round ${round}: token ${token} went to a second dock`);
         everHeld.set(token, s.dockId);
+      }
+      // Used means its own dock holds it (read from that dock's flash now, or when it left the line): never used by nobody or by another dock.
+      for (const { id } of ids) {
+        const r = pool.token(id)!;
+        if (r.state === 'used') assert.is(everHeld.get(id), r.dockId, `round ${round}: token ${id} is used by dock ${r.dockId?.slice(0, 8)} but that dock does not hold it`);
       }
       // Docks that are done leave the line; new ones take their ports.
       for (let i = 0; i < stations.length; i++) {
@@ -149,9 +161,10 @@ crash('the provisioning process killed at random points, 50 times, rerun each ti
     // None lost: the used tokens are exactly those docks hold (or held when they left the line), the rest are free.
     const used = ids.filter(({ id }) => pool.token(id)!.state === 'used').map(({ id }) => id);
     assert.equal(new Set(used), new Set(everHeld.keys()));
-    assert.equal(census(), { free: total - everHeld.size, reserved: 0, used: everHeld.size, missing: 0 });
+    assert.equal(census(), { free: total - everHeld.size, reserved: 0, used: everHeld.size, flagged: 0, missing: 0 });
     assert.is(st.used, provisionedDocks + stations.length);
-    console.log(`    ${made} docks on the line, ${killed} of 50 runs killed mid-way, ${provisionedDocks + stations.length} docks provisioned; pool ${JSON.stringify(st)}`);
+    assert.is(killed, KILLS, `only ${killed} of ${rounds} runs were killed before they ended`);
+    console.log(`    ${made} docks on the line, ${killed} of ${rounds} runs killed mid-way, ${provisionedDocks + stations.length} docks provisioned; pool ${JSON.stringify(st)}`);
   } finally {
     closeLine(line, stations, pool);
   }

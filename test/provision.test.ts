@@ -80,12 +80,33 @@ p('eight docks at once: eight distinct tokens, eight audit records, the pool dow
   const a = slot(docks[0].dir);
   const b = slot(docks[1].dir);
   try {
-    const otpA = SimOtp.load(join(docks[0].dir, 'otp.json'));
     const otpB = SimOtp.load(join(docks[1].dir, 'otp.json'));
     const mB = mountFactorySlots(b.flashes, new NodeCrypto(), otpB);
     const sectionB = readPerDockSection(b.flashes[mB.active!], mB.partition!, new NodeCrypto(), otpB, new SimKeystore(otpB))!;
     assert.ok(sectionB.open().token.startsWith('secret-'));
-    assert.is(new SimKeystore(otpA).openSealed(sectionB.sealed, sealAad(sectionB.dockId, sectionB.imageDigest, sectionB.tokenId)), null);
+    // Every ordered pair of the eight docks: each dock's keystore opens its own sealed secrets and none of the other seven.
+    const sealedOf = docks.map((d) => {
+      const s = slot(d.dir);
+      try {
+        const otp = SimOtp.load(join(d.dir, 'otp.json'));
+        const m = mountFactorySlots(s.flashes, new NodeCrypto(), otp);
+        return { otp, section: readPerDockSection(s.flashes[m.active!], m.partition!, new NodeCrypto(), otp, new SimKeystore(otp))! };
+      } finally {
+        s.close();
+      }
+    });
+    let pairs = 0;
+    for (const [i, x] of sealedOf.entries()) {
+      for (const [j, y] of sealedOf.entries()) {
+        const opened = new SimKeystore(x.otp).openSealed(y.section.sealed, sealAad(y.section.dockId, y.section.imageDigest, y.section.tokenId));
+        if (i === j) assert.ok(opened, `dock ${i} cannot open its own sealed secrets`);
+        else {
+          assert.is(opened, null, `dock ${i} opens dock ${j}'s sealed secrets`);
+          pairs++;
+        }
+      }
+    }
+    assert.is(pairs, 56);
     // Dock 1's whole image (its section included), flashed into dock 0: refused, nothing committed.
     const region = mB.partition!.perDockRegion();
     const head = new Uint8Array(PER_DOCK_HEADER_SIZE);

@@ -312,6 +312,27 @@ export class RuntimeStore {
     return out;
   }
 
+  /**
+   * Every live key's hash (key-text keyHash) and a reader of its text from
+   * flash, for listing a page at a time (datastore/tiers/name-pages.ts):
+   * nothing is read unless `readKey` is called. The visitor must not write.
+   */
+  forEachKey(visit: (hash: number, readKey: () => string | undefined) => void): void {
+    // Header and a short key in one flash read (listing reads thousands of keys).
+    const head = new Uint8Array(RECORD_HEADER_SIZE + 48);
+    this.index.forEach((hash, offset) =>
+      visit(hash, () => {
+        this.log.read(offset, head);
+        const h = decodeRecordHeader(head) ?? this.readHeader(offset);
+        if (!h) return undefined;
+        if (h.keyLength <= head.length - RECORD_HEADER_SIZE) return utf8Decode(head, RECORD_HEADER_SIZE, RECORD_HEADER_SIZE + h.keyLength);
+        const key = new Uint8Array(h.keyLength);
+        this.log.read(this.log.advance(offset, RECORD_HEADER_SIZE), key);
+        return utf8Decode(key);
+      }),
+    );
+  }
+
   /** Writes accepted but not yet committed (always 0 in 'immediate' mode): what a power cut now could lose. */
   get pendingWrites(): number {
     return this.pendingOps;

@@ -11,7 +11,8 @@ import { RuntimeStore, type RecordInfo, type RuntimeStoreOptions } from '../runt
 import type { FactoryPartition } from '../factory/factory-partition.ts';
 import type { ItemKind } from '../factory/partition-format.ts';
 import { SLOT_RESERVED_BYTES } from '../factory/slot-record.ts';
-import { ReadOnlyTierError, TierUnavailableError } from './tier-errors.ts';
+import { ReadOnlyTierError, TierError, TierUnavailableError } from './tier-errors.ts';
+import { before, keepFirst, nameAt, runtimePage, type NameAt } from './name-pages.ts';
 
 export const FACTORY_DATA = 0;
 export const APPLICATION_DATA = 1;
@@ -21,6 +22,9 @@ export type Tier = typeof FACTORY_DATA | typeof APPLICATION_DATA | typeof EPHEME
 export const TIER_NAMES: Record<Tier, string> = { [FACTORY_DATA]: 'factory', [APPLICATION_DATA]: 'runtime', [EPHEMERAL_DATA]: 'ephemeral' };
 /** Lookup order when no tier is named. */
 export const LOOKUP_ORDER: Tier[] = [EPHEMERAL_DATA, APPLICATION_DATA, FACTORY_DATA];
+
+/** The most names a whole listing returns (tens of KB of strings in the engine heap); past it, page. */
+export const MAX_LISTED_NAMES = 500;
 
 export type Durability = 'immediate' | 'batched';
 
@@ -148,17 +152,82 @@ export class TierSet {
     return removed;
   }
 
-  /** Names of items of a kind, each once, across the given tiers (default all), in lookup order of first sight. */
+  /**
+   * Names of items of a kind, each once, across the given tiers (default
+   * all), in listing order (name-pages.ts). Bounded: more than
+   * MAX_LISTED_NAMES is refused with a typed error (list a page at a time
+   * with namesPage) instead of filling the engine heap.
+   */
   names(kind: ItemKind, tiers: Tier[] = LOOKUP_ORDER, prefix = ''): string[] {
-    const seen = new Set<string>();
+    const page = this.namesPage(kind, tiers, prefix, undefined, MAX_LISTED_NAMES + 1);
+    if (page.length > MAX_LISTED_NAMES) throw new TierError('list-too-large', `more than ${MAX_LISTED_NAMES} ${kind === 'image' ? 'images' : 'keys'} match "${prefix}": list them a page at a time with list({ prefix, after, limit })`);
+    return page;
+  }
+
+  /**
+   * Up to `limit` names after `after` in listing order (the order of every
+   * page: the hash of the storage key, then the name). Holds one page in the
+   * heap; the ephemeral area's keys under the prefix come from the host.
+   */
+  namesPage(kind: ItemKind, tiers: Tier[], prefix: string, after: string | undefined, limit: number): string[] {
+    if (!(limit >= 1)) throw new TierError('limit-invalid', `limit ${limit} must be a number of names, 1 or more`);
     const keyPrefix = storageKey(kind, prefix);
     const strip = storageKey(kind, '').length;
+    const cursor: NameAt | null = after === undefined ? null : nameAt(storageKey(kind, after), strip);
+    const page: NameAt[] = [];
+    const offer = (item: NameAt) => {
+      if (!cursor || before(cursor, item)) keepFirst(page, item, limit);
+    };
     for (const t of tiers) {
-      if (t === EPHEMERAL_DATA && this.ephemeral) for (const k of this.ephemeral.keys(keyPrefix)) seen.add(k.slice(strip));
-      if (t === APPLICATION_DATA && this.runtime) for (const k of this.runtime.keys()) if (k.startsWith(keyPrefix)) seen.add(k.slice(strip));
-      if (t === FACTORY_DATA && this.factory) for (const i of this.factory.items(kind)) if (i.name.startsWith(prefix)) seen.add(i.name);
+      if (t === EPHEMERAL_DATA && this.ephemeral) for (const k of this.ephemeralKeys(keyPrefix, after === undefined ? undefined : storageKey(kind, after), limit)) offer(nameAt(k, strip));
+      if (t === APPLICATION_DATA && this.runtime) for (const item of runtimePage(this.runtime, keyPrefix, strip, cursor, limit)) offer(item);
+      if (t === FACTORY_DATA && this.factory) for (const i of this.factory.items(kind)) if (i.name.startsWith(prefix)) offer(nameAt(storageKey(kind, i.name), strip));
     }
-    return [...seen];
+    return page.map((n) => n.name);
+  }
+
+  /**
+   * How many names of a kind the given tiers hold under a prefix, each once,
+   * counting those `visible` accepts: one pass per tier, nothing kept but the
+   * count (a name in several tiers is counted once).
+   */
+  count(kind: ItemKind, tiers: Tier[], prefix: string, visible: (name: string) => boolean = () => true): number {
+    const keyPrefix = storageKey(kind, prefix);
+    const strip = storageKey(kind, '').length;
+    const counted: Tier[] = [];
+    const inCounted = (name: string) => counted.some((t) => this.find(kind, name, t) !== undefined);
+    let n = 0;
+    // The runtime tier first: the big one is then counted without asking the others about each name.
+    const order: Tier[] = [...tiers.filter((x) => x === APPLICATION_DATA), ...tiers.filter((x) => x !== APPLICATION_DATA)];
+    for (const t of order) {
+      if (t === EPHEMERAL_DATA && this.ephemeral) {
+        const consider = (k: string) => {
+          if (visible(k.slice(strip)) && !inCounted(k.slice(strip))) n++;
+        };
+        const paged = this.pagedEphemeral();
+        if (!paged) this.ephemeral.keys(keyPrefix).forEach(consider);
+        else for (let page = paged.keysPage(keyPrefix, undefined, 256); page.length > 0; page = paged.keysPage(keyPrefix, page[page.length - 1], 256)) page.forEach(consider);
+      }
+      if (t === APPLICATION_DATA && this.runtime)
+        this.runtime.forEachKey((_hash, read) => {
+          const k = read();
+          if (k !== undefined && k.startsWith(keyPrefix) && visible(k.slice(strip)) && !inCounted(k.slice(strip))) n++;
+        });
+      if (t === FACTORY_DATA && this.factory) for (const i of this.factory.items(kind)) if (i.name.startsWith(prefix) && visible(i.name) && !inCounted(i.name)) n++;
+      counted.push(t);
+    }
+    return n;
+  }
+
+  /** Ephemeral storage keys: a page from an area that pages (the engine's host), else all (in Node, outside any engine heap). */
+  private ephemeralKeys(keyPrefix: string, after: string | undefined, limit: number): string[] {
+    const paged = this.pagedEphemeral();
+    return paged ? paged.keysPage(keyPrefix, after, limit) : this.ephemeral!.keys(keyPrefix);
+  }
+
+  private pagedEphemeral(): { keysPage(prefix: string, after: string | undefined, limit: number): string[] } | null {
+    const eph = this.ephemeral as (EphemeralArea & { keysPage?(prefix: string, after: string | undefined, limit: number): string[] }) | null;
+    return eph && eph.keysPage ? (eph as { keysPage(prefix: string, after: string | undefined, limit: number): string[] }) : null;
   }
 
   /** Commit batched runtime writes; then tell subscribers about them. */

@@ -33,6 +33,9 @@ export const GROUP_FS = 8;
 /** The datastore's own group (user groups start at 64). */
 export const GROUP_DOCK = 64;
 /** Command ids in GROUP_DOCK (firmware/smp/FORMAT.md). */
+/** Most keys in one key-list answer. */
+const KV_PAGE_MAX = 250;
+
 export const DOCK = { RESTART_APP: 0, INSPECT: 1, BULK_OPEN: 2, FACTORY_COMMIT: 3, LOCK: 4, FACTORY_RESET: 5, EVENTS: 6, KV_LIST: 7, FACTORY_STATUS: 8, IDENTITY: 9, PER_DOCK_CHECK: 10 } as const;
 export const DOCK_RESTART_APP = DOCK.RESTART_APP;
 /** Settings group command ids (smp_group_3). */
@@ -311,8 +314,11 @@ export class SmpServer {
       }
       case DOCK.KV_LIST: {
         if (write) return null;
+        // One page (the key list never sits whole in the engine heap); `next` is the `after` of the next page.
         const prefix = typeof p.prefix === 'string' ? p.prefix : '';
-        return { keys: new KvStore({ tiers: this.ctx.tiers }).list({ prefix }) };
+        const limit = typeof p.limit === 'number' && p.limit >= 1 ? Math.min(p.limit, KV_PAGE_MAX) : KV_PAGE_MAX;
+        const keys = new KvStore({ tiers: this.ctx.tiers }).list({ prefix, after: typeof p.after === 'string' ? p.after : undefined, limit });
+        return keys.length === limit ? { keys, next: keys[keys.length - 1] } : { keys };
       }
       case DOCK.FACTORY_STATUS: {
         if (write) return null;

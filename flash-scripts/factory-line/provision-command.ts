@@ -1,4 +1,4 @@
-// `dl7450 provision --config <romstore.yaml> --key <signing key> --db <dir>
+// `dl7450 provision --config <romstore.yaml> --key <signing key> --db <dir|postgres://…>
 //   [--station NAME] [--lock] [--force] [--upd per-dock.csv] [--json] <conn>…`
 
 import { hostname } from 'node:os';
@@ -7,7 +7,7 @@ import { MultiProgress } from '../progress-bar.ts';
 import { provision, type Stage } from './provision.ts';
 import { loadPerDockValues } from './per-dock-values.ts';
 
-export const PROVISION_USAGE = `  dl7450 provision --config <romstore.yaml> --key <factory.key> --db <dir> [--station NAME] [--lock] [--force] [--upd per-dock.csv] [--json] <conn>…`;
+export const PROVISION_USAGE = `  dl7450 provision --config <romstore.yaml> --key <factory.key> --db <dir|postgres://…> [--station NAME] [--lock] [--force] [--upd per-dock.csv] [--json] <conn>…`;
 
 export async function provisionCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const a = parseArgs(argv, ['config', 'key', 'db', 'station', 'upd', 'conn']);
@@ -15,7 +15,7 @@ export async function provisionCommand(argv: string[], out: (s: string) => void)
   const key = flagText(a, 'key');
   const db = flagText(a, 'db');
   const connections = [...a.positional, ...(flagText(a, 'conn') ? [flagText(a, 'conn')!] : [])];
-  if (!config || !key || !db || connections.length === 0) throw new UsageError('provision needs --config <romstore.yaml> --key <factory.key> --db <dir> and at least one connection');
+  if (!config || !key || !db || connections.length === 0) throw new UsageError('provision needs --config <romstore.yaml> --key <factory.key> --db <dir|postgres://…> and at least one connection');
   const json = a.flags.has('json');
   const upd = flagText(a, 'upd');
   const progress = new MultiProgress(!json);

@@ -15,7 +15,8 @@ import { loadRomStoreConfig } from '../romstore/romstore-config.ts';
 import { buildFactoryImage } from '../romstore/factory-image-builder.ts';
 import { loadPrivateKey } from '../signing-keys.ts';
 import { perDockImage, perDockSection, type CommonImage } from './per-dock-image.ts';
-import { TokenPool, TokenPoolError } from './token-pool.ts';
+import { TokenPoolError } from './token-pool.ts';
+import { openTokenStore } from './token-store.ts';
 
 export type Stage = 'hello' | 'reserve' | 'flash' | 'verify' | 'lock' | 'record' | 'done' | 'failed' | 'skipped';
 
@@ -83,6 +84,17 @@ function holds(id: Identity, tokenId: string): boolean {
   return (id.perDock !== null && id.perDock.token === tokenId) || (id.heldTokens ?? []).indexOf(tokenId) >= 0;
 }
 
+/**
+ * The dock's proof that it holds `tokenId`: the SHA-256 of the token it opens
+ * from the section it serves (its per-dock check), or null if it serves
+ * another token or none. The pool compares it with the secret it issued.
+ */
+async function proofOf(client: SmpClient, id: Identity, tokenId: string): Promise<string | null> {
+  if (!id.perDock || id.perDock.token !== tokenId) return null;
+  const check = await client.request(0, GROUP_DOCK, DOCK.PER_DOCK_CHECK, {});
+  return check.token === tokenId && check.tokenSha256 instanceof Uint8Array ? hex(check.tokenSha256) : null;
+}
+
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 async function identity(client: SmpClient): Promise<Identity> {
@@ -95,7 +107,7 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
   const built = buildFactoryImage(loadRomStoreConfig(o.config), key);
   const common: CommonImage = { image: built.image, digest: built.digest, perDockOffset: built.header.perDockOffset, perDockCapacity: built.header.perDockCapacity };
   const digestHex = hex(built.digest);
-  const pool = TokenPool.open(o.db, { create: false });
+  const pool = await openTokenStore(o.db, { create: false, log });
   const clients = new Map<string, SmpClient>();
   const ids = new Map<string, Identity>();
   const outcomes: DockOutcome[] = [];
@@ -134,19 +146,24 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
     }
 
     // Reconcile this station's reservations: the dock is the truth.
-    for (const r of pool.reservations({ station: o.station })) {
+    for (const r of await pool.reservations({ station: o.station })) {
       const at = present.find(([, id]) => id.dockId === r.dockId);
       if (!at) {
-        pool.flag(r.id, `reserved for dock ${r.dockId?.slice(0, 12)}…, which is not connected to this run: reconnect it and run again, or check it and \`dl7450 tokens release\``);
+        await pool.flag(r.id, `reserved for dock ${r.dockId?.slice(0, 12)}…, which is not connected to this run: reconnect it and run again, or check it and \`dl7450 tokens release\``);
         reconciled.flagged++;
         continue;
       }
-      const id = at[1];
-      if (holds(id, r.id)) {
-        pool.markUsed(r.id, id.dockId, { dockId: id.dockId, tokenId: r.id, imageDigest: id.perDock ? hex(id.perDock.image) : '', station: o.station, startedAt: r.reservedAt ?? Date.now(), finishedAt: Date.now(), firmwareVersion: id.firmware, locked: id.locked, source: 'reconcile' });
+      const [conn, id] = at;
+      const proof = await proofOf(clients.get(conn)!, id, r.id);
+      if (proof !== null && id.perDock) {
+        await pool.markUsed(r.id, id.dockId, { dockId: id.dockId, tokenId: r.id, imageDigest: hex(id.perDock.image), station: o.station, startedAt: r.reservedAt ?? Date.now(), finishedAt: Date.now(), firmwareVersion: id.firmware, locked: id.locked, source: 'reconcile' }, proof);
         reconciled.used++;
+      } else if (holds(id, r.id)) {
+        // On its flash but not served: no proof, so not marked used; an operator looks.
+        await pool.flag(r.id, `dock ${id.dockId.slice(0, 12)}… holds this token in a slot it does not serve: check the dock (dl7450 fleet sync) before releasing it`);
+        reconciled.flagged++;
       } else {
-        pool.release(r.id, id.dockId);
+        await pool.release(r.id, id.dockId);
         reconciled.freed++;
       }
     }
@@ -157,24 +174,27 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
     for (const [conn, id] of present) {
       if (!id.perDock) continue;
       try {
-        pool.adopt(id.perDock.token, id.dockId, { dockId: id.dockId, tokenId: id.perDock.token, imageDigest: hex(id.perDock.image), station: id.perDock.station, startedAt: id.perDock.issued * 1000, finishedAt: Date.now(), firmwareVersion: id.firmware, locked: id.locked, source: 'sync' });
+        const proof = await proofOf(clients.get(conn)!, id, id.perDock.token);
+        if (proof === null) throw new ProvisionError(`dock ${id.dockId.slice(0, 12)}… serves token ${id.perDock.token} but cannot open it (its per-dock check failed): not provisioned again until checked`);
+        await pool.adopt(id.perDock.token, id.dockId, { dockId: id.dockId, tokenId: id.perDock.token, imageDigest: hex(id.perDock.image), station: id.perDock.station, startedAt: id.perDock.issued * 1000, finishedAt: Date.now(), firmwareVersion: id.firmware, locked: id.locked, source: 'sync' }, proof);
       } catch (e) {
-        if (!(e instanceof TokenPoolError)) throw e;
+        if (!(e instanceof TokenPoolError) && !(e instanceof ProvisionError)) throw e;
         conflicts.set(conn, e.message);
       }
     }
 
     // Enough tokens for the docks that need a new one, or stop before touching any.
-    const needing = present.filter(([, id]) => (!id.perDock || o.force) && !pool.tokenOfDock(id.dockId) && !id.locked);
-    const free = pool.status().free;
+    const needing: typeof present = [];
+    for (const [conn, id] of present) if ((!id.perDock || o.force) && !id.locked && !(await pool.tokenOfDock(id.dockId))) needing.push([conn, id]);
+    const free = (await pool.status()).free;
     if (needing.length > free) throw new ProvisionError(`the token pool has ${free} free tokens and ${needing.length} docks need one: import more (dl7450 tokens import) before provisioning; no dock was touched`);
 
     const results = await Promise.all(present.map(([conn, id]) => provisionOne(conn, clients.get(conn)!, id)));
     outcomes.push(...results);
-    return { station: o.station, imageDigest: digestHex, imageBytes: built.image.length, docks: outcomes, reconciled, pool: pool.status() };
+    return { station: o.station, imageDigest: digestHex, imageBytes: built.image.length, docks: outcomes, reconciled, pool: await pool.status() };
   } finally {
     await Promise.all([...clients.values()].map((c) => c.close().catch(() => {})));
-    pool.close();
+    await pool.close();
   }
 
   async function provisionOne(conn: string, client: SmpClient, id: Identity): Promise<DockOutcome> {
@@ -192,7 +212,7 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
       if (id.locked) throw new ProvisionError('the dock is locked: its factory image can no longer be written');
       if (!id.perDockKey) throw new ProvisionError('the dock reports no per-dock key (its firmware has no key store)');
       o.onStage?.(conn, 'reserve');
-      const token = pool.reserve(id.dockId, o.station);
+      const token = await pool.reserve(id.dockId, o.station);
       if (token.fresh) reservedId = token.id; // a forced re-run reuses the dock's own token: never freed on failure
       const section = perDockSection(common, { dockId: id.dockId, dockPublicKey: id.perDockKey, tokenId: token.id, token: token.value, name: o.perDockValues?.get(id.dockId)?.name ?? `DL-7450 ${id.dockId.slice(0, 8)}`, values: o.perDockValues?.get(id.dockId) ?? {}, station: o.station }, key);
       const image = perDockImage(common, section);
@@ -207,6 +227,7 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
       const check = await client.request(0, GROUP_DOCK, DOCK.PER_DOCK_CHECK, {});
       const expected = createHash('sha256').update(token.value).digest('hex');
       if (!(check.tokenSha256 instanceof Uint8Array) || hex(check.tokenSha256) !== expected) throw new ProvisionError('the dock opened its per-dock data but the token does not match the one issued');
+      const proof = hex(check.tokenSha256); // what the dock reported: the pool checks it again against the secret it issued
       let locked = after.locked;
       if (o.lock) {
         o.onStage?.(conn, 'lock');
@@ -214,7 +235,7 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
         locked = true;
       }
       o.onStage?.(conn, 'record');
-      pool.markUsed(token.id, id.dockId, { dockId: id.dockId, tokenId: token.id, imageDigest: digestHex, station: o.station, startedAt: started, finishedAt: Date.now(), firmwareVersion: after.firmware, locked, source: 'provision' });
+      await pool.markUsed(token.id, id.dockId, { dockId: id.dockId, tokenId: token.id, imageDigest: digestHex, station: o.station, startedAt: started, finishedAt: Date.now(), firmwareVersion: after.firmware, locked, source: 'provision' }, proof);
       o.onStage?.(conn, 'done');
       return finish({ result: 'provisioned', tokenId: token.id, imageDigest: digestHex, locked });
     } catch (e) {
@@ -239,10 +260,12 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
       now = null;
     }
     try {
-      if (!now) pool.flag(tokenId, `the dock ${dockId.slice(0, 12)}… stopped answering mid-provisioning: reconnect it and run again (the run reconciles it)`);
-      else if (holds(now, tokenId)) {
-        pool.markUsed(tokenId, dockId, { dockId, tokenId, imageDigest: now.perDock ? hex(now.perDock.image) : '', station: o.station, startedAt: Date.now(), finishedAt: Date.now(), firmwareVersion: now.firmware, locked: now.locked, source: 'reconcile' });
-      } else pool.release(tokenId, dockId);
+      const proof = now ? await proofOf(client, now, tokenId).catch(() => null) : null;
+      if (!now) await pool.flag(tokenId, `the dock ${dockId.slice(0, 12)}… stopped answering mid-provisioning: reconnect it and run again (the run reconciles it)`);
+      else if (proof !== null && now.perDock) {
+        await pool.markUsed(tokenId, dockId, { dockId, tokenId, imageDigest: hex(now.perDock.image), station: o.station, startedAt: Date.now(), finishedAt: Date.now(), firmwareVersion: now.firmware, locked: now.locked, source: 'reconcile' }, proof);
+      } else if (holds(now, tokenId)) await pool.flag(tokenId, `dock ${dockId.slice(0, 12)}… holds this token but does not serve it: check the dock (dl7450 fleet sync) before releasing it`);
+      else await pool.release(tokenId, dockId);
     } catch (e) {
       log(`token ${tokenId} for dock ${dockId.slice(0, 12)}… stays reserved: ${(e as Error).message}`);
     }

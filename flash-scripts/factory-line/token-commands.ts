@@ -5,12 +5,13 @@
 
 import { flagText, parseArgs, UsageError, type Args } from '../cli-args.ts';
 import { parseTokenFile } from './token-file.ts';
-import { TokenPool, type AuditRecord, type PoolStatus, type TokenRecord } from './token-pool.ts';
+import { type AuditRecord, type PoolStatus, type TokenRecord } from './token-pool.ts';
+import { openTokenStore, type TokenStore } from './token-store.ts';
 
-export const TOKEN_USAGE = `  dl7450 tokens import <tokens.csv|tokens.jsonl> --db <dir> [--json]
-  dl7450 tokens status --db <dir> [--json]
-  dl7450 tokens release <token id> --dock <dock id> --db <dir> [--json]   (after checking the dock holds no token)
-  dl7450 fleet query --db <dir> [--dock ID] [--token ID] [--image DIGEST] [--since 2024-05-01|ISO 8601 time] [--json]`;
+export const TOKEN_USAGE = `  dl7450 tokens import <tokens.csv|tokens.jsonl> --db <dir|postgres://…> [--json]
+  dl7450 tokens status --db <dir|postgres://…> [--json]
+  dl7450 tokens release <token id> --dock <dock id> --db <dir|postgres://…> [--json]   (after checking the dock holds no token)
+  dl7450 fleet query --db <dir|postgres://…> [--dock ID] [--token ID] [--image DIGEST] [--since 2024-05-01|ISO 8601 time] [--json]`;
 
 type Out = (s: string) => void;
 
@@ -30,12 +31,13 @@ function required(a: Args, name: string, command: string): string {
   return v;
 }
 
-async function withPool<T>(dir: string, create: boolean, fn: (pool: TokenPool) => T): Promise<T> {
-  const pool = TokenPool.open(dir, { create });
+/** `db`: an LMDB directory or a postgres:// URL. */
+async function withPool<T>(db: string, create: boolean, fn: (pool: TokenStore) => Promise<T>): Promise<T> {
+  const pool = await openTokenStore(db, { create });
   try {
-    return fn(pool);
+    return await fn(pool);
   } finally {
-    pool.close();
+    await pool.close();
   }
 }
 
@@ -54,24 +56,24 @@ export async function tokensCommand(sub: string | undefined, argv: string[], out
     const dir = required(a, 'db', 'tokens import');
     if (!file) throw new UsageError('tokens import needs <tokens.csv|tokens.jsonl>');
     const tokens = parseTokenFile(file); // before opening: a bad file doesn't even create the database
-    return withPool(dir, true, (pool) => {
-      const { imported } = pool.import(tokens);
-      const status = pool.status();
-      out(a.flags.has('json') ? JSON.stringify({ imported, pool: status }) : `imported ${imported} tokens (pool: ${poolLine(status)})`);
+    return withPool(dir, true, async (pool) => {
+      const { imported } = await pool.import(tokens);
+      const status = await pool.status();
+      out(a.flags.has('json') ? JSON.stringify({ imported, pool: status }) : `imported ${imported} token${imported === 1 ? '' : 's'} (pool: ${poolLine(status)})`);
       return 0;
     });
   }
   if (sub === 'status') {
     const a = args(argv, 'tokens status', ['db'], 0);
     const dir = required(a, 'db', 'tokens status');
-    return withPool(dir, false, (pool) => {
-      const status = pool.status();
-      const flagged = pool.reservations().filter((r) => r.flagged !== undefined);
+    return withPool(dir, false, async (pool) => {
+      const status = await pool.status();
+      const flagged = (await pool.reservations()).filter((r) => r.flagged !== undefined);
       if (a.flags.has('json')) {
         out(JSON.stringify({ ...status, flaggedReservations: flagged.map(publicReservation) }));
         return 0;
       }
-      out(`${dir}: ${status.total} tokens: ${poolLine(status)}`);
+      out(`${pool.where}: ${status.total} tokens: ${poolLine(status)}`);
       if (status.free === 0) out(`no free tokens: import more before the next dock (dl7450 tokens import <file> --db ${dir})`);
       if (flagged.length) {
         out(`${flagged.length} flagged reservation${flagged.length === 1 ? '' : 's'}: check each dock, then release its token (dl7450 tokens release <token> --dock <dock> --db ${dir}) if the dock does not have it`);
@@ -86,9 +88,9 @@ export async function tokensCommand(sub: string | undefined, argv: string[], out
     const dir = required(a, 'db', 'tokens release');
     const dock = required(a, 'dock', 'tokens release');
     if (!tokenId) throw new UsageError('tokens release needs <token id>');
-    return withPool(dir, false, (pool) => {
-      pool.release(tokenId, dock);
-      const status = pool.status();
+    return withPool(dir, false, async (pool) => {
+      await pool.release(tokenId, dock);
+      const status = await pool.status();
       out(a.flags.has('json') ? JSON.stringify({ released: tokenId, dockId: dock, pool: status }) : `released token ${tokenId} from dock ${dock}: it is free again (pool: ${poolLine(status)})`);
       return 0;
     });

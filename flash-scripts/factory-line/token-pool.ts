@@ -8,7 +8,7 @@
 // and sees the newest commit. A read taken before the callback (the cached
 // read snapshot) could be stale and hand one token to two stations.
 
-import { existsSync, mkdirSync, statfsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { open, type Database, type RootDatabase } from 'lmdb';
@@ -68,7 +68,8 @@ export interface TokenPoolOptions {
   create?: boolean;
 }
 
-export type TokenPoolErrorCode = 'malformed' | 'duplicate' | 'empty' | 'db-full' | 'state' | 'not-found' | 'db';
+/** unreachable: a PostgreSQL server that did not answer within the retry time. */
+export type TokenPoolErrorCode = 'malformed' | 'duplicate' | 'empty' | 'db-full' | 'state' | 'not-found' | 'db' | 'unreachable';
 
 export class TokenPoolError extends Error {
   constructor(readonly code: TokenPoolErrorCode, message: string) {
@@ -116,15 +117,23 @@ const MAX_TIME = 10 ** TIME_DIGITS - 1;
 const timeKey = (ms: number) => String(ms).padStart(TIME_DIGITS, '0');
 /** '/' and '#' can't occur in a dock id, so keys of different docks never collide. */
 const auditKey = (a: AuditRecord, n: number) => `${timeKey(a.finishedAt)}/${a.dockId}${n ? `#${n}` : ''}`;
-const secretDigest = (value: string) => createHash('sha256').update(value).digest('hex');
+export const secretDigest = (value: string) => createHash('sha256').update(value).digest('hex');
 
-function describe(r: TokenRecord): string {
+/** Throws unless `proof` (hex, as the dock reported it) is the SHA-256 of the issued secret `value`. */
+export function checkProof(tokenId: string, dockId: string, value: string, proof: string): void {
+  if (typeof proof !== 'string' || !/^[0-9a-fA-F]{64}$/.test(proof)) throw new TokenPoolError('malformed', `marking token ${tokenId} used needs the dock's proof: the SHA-256 of the token it opened (64 hex digits)`);
+  if (proof.toLowerCase() !== secretDigest(value)) {
+    throw new TokenPoolError('state', `dock ${dockId} does not prove it holds token ${tokenId}: the token it opened has another digest; nothing changed (check the dock with dl7450 fleet sync)`);
+  }
+}
+
+export function describe(r: TokenRecord): string {
   if (r.state === 'free') return 'free';
   const when = r.state === 'used' ? r.usedAt : r.reservedAt;
   return `${r.state} by dock ${r.dockId} (station ${r.station}${when !== undefined ? `, ${new Date(when).toISOString()}` : ''})`;
 }
 
-function listed(ids: string[], max = 10): string {
+export function listed(ids: string[], max = 10): string {
   return ids.slice(0, max).join(', ') + (ids.length > max ? `, … (${ids.length - max} more)` : '');
 }
 
@@ -153,11 +162,14 @@ export class TokenPool {
     }
     let env: RootDatabase | undefined;
     try {
-      mkdirSync(dir, { recursive: true });
+      const made = !existsSync(dir);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if (made) chmodSync(dir, 0o700); // the umask may have widened it: the pool holds secrets
       // noSubdir false: `--db pool.db` is still a directory. overlappingSync
       // false: a commit returns only once on disk, so a power cut can't
       // un-reserve a token that a dock already received.
       env = open({ path: dir, noSubdir: false, maxDbs: 16, overlappingSync: false });
+      keepPrivate(dir);
       const db = <V>(name: string) => env!.openDB<V, string>({ name });
       const meta = db<number>('meta');
       const schema = meta.get('schema');
@@ -184,12 +196,7 @@ export class TokenPool {
 
   /** All-or-nothing: a duplicate id or secret (in the batch or the pool) refuses the whole batch. */
   import(tokens: { id: string; value: string }[]): { imported: number } {
-    const problems: string[] = [];
-    tokens.forEach((t, i) => {
-      const p = typeof t?.id !== 'string' ? 'id is not a string' : typeof t.value !== 'string' ? 'token is not a string' : idProblem(t.id) ?? tokenProblem(t.value);
-      if (p) problems.push(`entry ${i + 1}${typeof t?.id === 'string' ? ` (${t.id.slice(0, 40)})` : ''}: ${p}`);
-    });
-    if (problems.length) throw new TokenPoolError('malformed', `${problems.length} malformed token${problems.length === 1 ? '' : 's'}, nothing imported:\n  ${problems.slice(0, 20).join('\n  ')}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''}`);
+    checkImport(tokens);
     return this.write('importing tokens', () => {
       const ids = new Set<string>();
       const digests = new Map<string, string>();
@@ -255,7 +262,7 @@ export class TokenPool {
   }
 
   /** Reserved for this dock (or already used by it: idempotent) → used, with its audit record, in one transaction. */
-  markUsed(tokenId: string, dockId: string, audit: AuditRecord): void {
+  markUsed(tokenId: string, dockId: string, audit: AuditRecord, proof?: string): void {
     const a = checkedAudit(audit);
     if (a.tokenId !== tokenId || a.dockId !== dockId) {
       throw new TokenPoolError('malformed', `the audit record is for token ${a.tokenId} on dock ${a.dockId}, not token ${tokenId} on dock ${dockId}`);
@@ -266,6 +273,7 @@ export class TokenPool {
       if (r.dockId !== dockId || r.state === 'free') {
         throw new TokenPoolError('state', `token ${tokenId} is ${describe(r)}, not reserved for dock ${dockId}: nothing changed; check which token the dock holds (dl7450 tokens status --db ${this.dir})`);
       }
+      if (proof !== undefined) checkProof(tokenId, dockId, r.value, proof);
       if (r.state === 'reserved') {
         this.tokens.putSync(tokenId, { id: r.id, value: r.value, state: 'used', dockId, station: r.station, reservedAt: r.reservedAt, usedAt: a.finishedAt });
         this.reserved.removeSync(tokenId);
@@ -281,7 +289,7 @@ export class TokenPool {
    * Free or reserved-for-this-dock → used, in one transaction with the audit
    * record; a token this pool never had only gets the audit record.
    */
-  adopt(tokenId: string, dockId: string, audit: AuditRecord): 'adopted' | 'already-used' | 'foreign' {
+  adopt(tokenId: string, dockId: string, audit: AuditRecord, proof?: string): 'adopted' | 'already-used' | 'foreign' {
     const a = checkedAudit(audit);
     if (a.tokenId !== tokenId || a.dockId !== dockId) {
       throw new TokenPoolError('malformed', `the audit record is for token ${a.tokenId} on dock ${a.dockId}, not token ${tokenId} on dock ${dockId}`);
@@ -297,6 +305,7 @@ export class TokenPool {
       if (r.dockId !== undefined && r.dockId !== dockId) {
         throw new TokenPoolError('state', `dock ${dockId} holds token ${tokenId}, which this database has as ${describe(r)}: two docks may hold it; check both docks before anything else`);
       }
+      if (proof !== undefined) checkProof(tokenId, dockId, r.value, proof);
       if (r.state === 'used') {
         outcome = 'already-used'; // its record exists: nothing to add
         return;
@@ -331,7 +340,7 @@ export class TokenPool {
 
   /** Marks a reservation that reconciliation could not settle, for an operator. */
   flag(tokenId: string, why: string): void {
-    if (typeof why !== 'string' || why.trim() === '' || why.length > 1000) throw new TokenPoolError('malformed', 'flag needs a reason (1 to 1000 characters)');
+    need(flagProblem(why));
     this.write(`flagging token ${tokenId}`, () => {
       const r = this.tokens.get(tokenId);
       if (!r) throw new TokenPoolError('not-found', `no token ${tokenId} in ${this.dir}`);
@@ -370,6 +379,14 @@ export class TokenPool {
       }
       return out;
     });
+  }
+
+  /** Every token (secrets included) and every audit record, one snapshot: for `dl7450 db migrate`. */
+  exportAll(): { tokens: TokenRecord[]; audit: AuditRecord[] } {
+    return this.read('exporting the pool', () => ({
+      tokens: [...this.tokens.getRange()].map(({ value }) => value),
+      audit: [...this.auditDb.getRange()].map(({ value }) => value),
+    }));
   }
 
   // --- inside a transaction or a read ---
@@ -456,21 +473,48 @@ export class TokenPool {
   }
 }
 
+/** The pool's files hold the secrets: owner only (0600), whatever the umask made them. */
+function keepPrivate(dir: string): void {
+  for (const name of ['data.mdb', 'lock.mdb']) {
+    const path = join(dir, name);
+    try {
+      if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+    } catch {
+      /* another user's file (chmod refused): left as it is */
+    }
+  }
+}
+
 function entries(db: Database<unknown, string>): number {
   return (db.getStats() as { entryCount: number }).entryCount;
 }
 
-function need(problem: string | undefined): void {
+/** Refuses (malformed, listing every problem) a batch with a bad id or token: checked before any database is touched. */
+export function checkImport(tokens: { id: string; value: string }[]): void {
+  if (!Array.isArray(tokens)) throw new TokenPoolError('malformed', 'tokens must be a list');
+  const problems: string[] = [];
+  tokens.forEach((t, i) => {
+    const p = typeof t?.id !== 'string' ? 'id is not a string' : typeof t.value !== 'string' ? 'token is not a string' : idProblem(t.id) ?? tokenProblem(t.value);
+    if (p) problems.push(`entry ${i + 1}${typeof t?.id === 'string' ? ` (${t.id.slice(0, 40)})` : ''}: ${p}`);
+  });
+  if (problems.length) throw new TokenPoolError('malformed', `${problems.length} malformed token${problems.length === 1 ? '' : 's'}, nothing imported:\n  ${problems.slice(0, 20).join('\n  ')}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''}`);
+}
+
+export function flagProblem(why: string): string | undefined {
+  return typeof why !== 'string' || why.trim() === '' || why.length > 1000 ? 'flag needs a reason (1 to 1000 characters)' : undefined;
+}
+
+export function need(problem: string | undefined): void {
   if (problem) throw new TokenPoolError('malformed', problem);
 }
 
-function stationProblem(station: string): string | undefined {
+export function stationProblem(station: string): string | undefined {
   if (typeof station !== 'string' || station.length === 0 || station.length > MAX_ID_LENGTH) return `station name must be 1 to ${MAX_ID_LENGTH} characters`;
   if (/[\u0000-\u001f\u007f]/.test(station)) return 'station name has control characters';
   return undefined;
 }
 
-function timeProblem(ms: number, what: string): string | undefined {
+export function timeProblem(ms: number, what: string): string | undefined {
   return Number.isSafeInteger(ms) && ms >= 0 && ms <= MAX_TIME ? undefined : `${what} must be whole milliseconds since the epoch (got ${ms})`;
 }
 
@@ -481,7 +525,7 @@ const SOURCES: AuditSource[] = ['provision', 'reconcile', 'sync'];
  * 'malformed' naming every problem. startedAt may follow finishedAt: a synced
  * record's times come from two stations' clocks.
  */
-function checkedAudit(a: AuditRecord): AuditRecord {
+export function checkedAudit(a: AuditRecord): AuditRecord {
   if (typeof a !== 'object' || a === null) throw new TokenPoolError('malformed', 'the audit record is not an object');
   const problems = [
     typeof a.dockId === 'string' ? idProblem(a.dockId, 'dock id') : 'dockId is not a string',

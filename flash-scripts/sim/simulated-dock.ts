@@ -14,6 +14,7 @@ import { SimOtp } from '../../simulator/security/sim-otp.ts';
 import { SimKeystore } from '../../simulator/security/sim-keystore.ts';
 import { LmdbEphemeral } from '../../simulator/ephemeral/lmdb-ephemeral.ts';
 import { EngineHost } from '../../simulator/engine/engine-host.ts';
+import { JerryHost } from '../../simulator/engine/jerryscript/jerry-host.ts';
 import { RuntimeStore } from '../../datastore/runtime/runtime-store.ts';
 import { openPort } from '../link/serial-line.ts';
 import { baudOf, parseConnection, type Transport } from '../link/transport.ts';
@@ -49,6 +50,8 @@ export interface DockOptions {
   powerCutAfter?: number;
   /** Fault: flip bits read from both partitions at this rate per bit. */
   bitFlipRate?: number;
+  /** The engine the bundle runs on: QuickJS (default) or JerryScript 3.0 (the dock's engine; needs the kit and cc). */
+  engine?: 'quickjs' | 'jerryscript';
   /** Fault: which partition powerCutAfter counts on (default the runtime partition). */
   powerCutPartition?: 'runtime' | 'factory' | 'factory-b';
   /** Fault: noise on the serial line, both directions. */
@@ -65,7 +68,7 @@ export interface BootResult {
 }
 
 export class SimulatedDock {
-  private host: EngineHost | null = null;
+  private host: EngineHost | JerryHost | null = null;
   private eph: LmdbEphemeral | null = null;
   private runtime: FileFlash | null = null;
   private factory: FileFlash | null = null;
@@ -171,7 +174,7 @@ export class SimulatedDock {
     this.options.onStatus?.('building the firmware bundle and starting the engine…');
     const firmware = (await buildFirmware()).code;
     const otp = SimOtp.load(join(dir, 'otp.json'));
-    const host = await EngineHost.start({
+    const host = await (this.options.engine === 'jerryscript' ? JerryHost : EngineHost).start({
       partitions: { runtime: this.runtime, factory: this.factory, 'factory-b': this.factoryB },
       crypto: new NodeCrypto(),
       otp,
@@ -194,6 +197,11 @@ export class SimulatedDock {
     const report = this.host.eval('dl7450.startApp(globalThis.__boot)', 'app start') as BootResult['report'];
     this.display.save(this.splashPath);
     return { report, splashPath: this.splashPath };
+  }
+
+  /** The engine heap in bytes (jerry_heap_stats) on a JerryScript dock; null on QuickJS, whose figures are not bytes. */
+  engineHeap(): { allocatedBytes: number; peakBytes: number; sizeBytes: number } | null {
+    return this.host instanceof JerryHost ? this.host.heapStats() : null;
   }
 
   /** Run the app's timers until stop() (or for `ms` milliseconds); the screen is saved as it changes. */

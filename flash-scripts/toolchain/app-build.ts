@@ -4,7 +4,7 @@
 // its own code only.
 
 import { build } from 'esbuild';
-import { checkEngineProfile, ENGINE_TARGET, type ProfileViolation } from './engine-profile.ts';
+import { checkEngineProfile, checkShippedSyntax, ENGINE_TARGET, parenthesiseArrowParams, type ProfileViolation } from './engine-profile.ts';
 
 export const SDK_MODULES = ['datastore', 'image', 'dock', 'wakeup', 'splashscreen'];
 
@@ -25,9 +25,9 @@ export async function buildApp(entry: string, minify = true): Promise<AppBundle>
       throw new AppBuildError(first ? `${first.location ? `${first.location.file}:${first.location.line}: ` : ''}${first.text}` : String(e));
     });
   const [out, readable] = await Promise.all([run(minify), run(false)]);
-  const code = out.outputFiles[0].text;
+  const code = parenthesiseArrowParams(out.outputFiles[0].text);
   // The loader provides `require` for the SDK modules, and only for them.
   const sdkRequire = new RegExp(`require\\("(${SDK_MODULES.join('|')})"\\)`);
-  const violations = checkEngineProfile(readable.outputFiles[0].text).filter((v) => !(v.rule.startsWith('require') && sdkRequire.test(v.text) && !/require\("(?!(datastore|image|dock|wakeup|splashscreen)")/.test(v.text)));
+  const violations = checkEngineProfile(readable.outputFiles[0].text).filter((v) => !(v.rule.startsWith('require') && sdkRequire.test(v.text) && !/require\("(?!(datastore|image|dock|wakeup|splashscreen)")/.test(v.text))).concat(minify ? checkShippedSyntax(code) : []);
   return { code, bytes: Buffer.byteLength(code), violations };
 }

@@ -5,8 +5,14 @@
 // String.prototype.normalize, Intl, TextEncoder, FinalizationRegistry and
 // Error cause. esbuild lowers some of these silently (a regex literal it
 // cannot keep becomes a runtime `new RegExp`), so the output is checked too.
+// JerryScript 3.0 also refuses a single-parameter arrow without parentheses
+// as a property value in a parenthesised object literal (`({x: r => 1})`),
+// which esbuild's minifier writes from `(x) => …` (there is no option to
+// keep them; lowering arrows to functions breaks derived constructors):
+// parenthesiseArrowParams puts them back on the minified bytes, proven by
+// re-printing, and checkShippedSyntax refuses any that ship.
 
-import type { BuildOptions } from 'esbuild';
+import { transformSync, type BuildOptions } from 'esbuild';
 
 export const ENGINE_TARGET: Pick<BuildOptions, 'target' | 'supported' | 'platform' | 'format'> = {
   target: 'es2020',
@@ -77,4 +83,44 @@ export function checkEngineProfile(code: string): ProfileViolation[] {
     }
   });
   return out;
+}
+
+/** A property value that is an unparenthesised single-parameter arrow (`{a:r=>…`): JerryScript 3.0 refuses it inside `( … )`. */
+const BARE_ARROW_PROPERTY = /[{,](?:[\w$]+|"[^"\n]*"|'[^'\n]*'|\[[^\]\n]*\]):(?:async\s+)?[A-Za-z_$][\w$]*\s*=>/g;
+
+/**
+ * Syntax the engine cannot parse, checked on the bytes that ship (the
+ * minified bundle: the unminified twin keeps parentheses the minifier drops).
+ * Conservative: the construct inside a string literal is refused too.
+ */
+export function checkShippedSyntax(code: string): ProfileViolation[] {
+  const out: ProfileViolation[] = [];
+  for (const m of code.matchAll(BARE_ARROW_PROPERTY)) {
+    const at = m.index ?? 0;
+    const line = code.slice(0, at).split('\n').length;
+    out.push({ rule: 'an unparenthesised single-parameter arrow as a property value (JerryScript 3.0 refuses `({x: r => 1})`)', line, text: code.slice(Math.max(0, at - 40), at + 40) });
+  }
+  for (const [pattern, rule] of SYNTAX) {
+    const m = pattern.exec(code);
+    if (m) out.push({ rule, line: code.slice(0, m.index).split('\n').length, text: code.slice(Math.max(0, m.index - 40), m.index + 40) });
+  }
+  return out;
+}
+
+export class ShippedSyntaxError extends Error {
+  readonly code = 'shipped-syntax';
+}
+
+/**
+ * `{a:r=>` becomes `{a:(r)=>` in minified code. A match inside a string
+ * would change the program, so the result is proven equal: esbuild's
+ * unminified printer writes every arrow parameter in parentheses, so both
+ * texts print identically exactly when only those parentheses were added.
+ */
+export function parenthesiseArrowParams(code: string): string {
+  const fixed = code.replace(BARE_ARROW_PROPERTY, (m) => m.replace(/:(async\s+)?([A-Za-z_$][\w$]*)\s*=>$/, ':$1($2)=>'));
+  if (fixed === code) return code;
+  const print = (c: string) => transformSync(c, { minify: false, legalComments: 'none' }).code;
+  if (print(fixed) !== print(code)) throw new ShippedSyntaxError('parenthesising arrow parameters changed the program (a match inside a string?): refusing to ship');
+  return fixed;
 }

@@ -1,11 +1,16 @@
 // Builds the firmware bundle for the dock's engine (dist/firmware.js) and
-// refuses a bundle that steps outside the engine profile.
+// refuses a bundle that steps outside the engine profile: the unminified
+// twin for library calls, the shipped (minified) bytes for syntax, and, when
+// the JerryScript kit is present, the real engine parsing the shipped bytes.
 // Usage: npm run build
 
 import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { checkEngineProfile, ENGINE_TARGET, type ProfileViolation } from './engine-profile.ts';
+import { checkEngineProfile, checkShippedSyntax, ENGINE_TARGET, parenthesiseArrowParams, type ProfileViolation } from './engine-profile.ts';
+import { findJerryKit } from '../../simulator/engine/jerryscript/kit.ts';
+import { buildJerryHost, jerryUnavailable } from '../../simulator/engine/jerryscript/jerry-host.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 
@@ -28,10 +33,17 @@ async function bundle(minify: boolean): Promise<string> {
   return result.outputFiles[0].text;
 }
 
-/** The minified bundle, checked against the engine profile on its unminified twin. */
+/** The minified bundle, checked against the engine profile (library calls on its unminified twin, syntax on the shipped bytes). */
 export async function buildFirmware(): Promise<FirmwareBundle> {
-  const [code, readable] = await Promise.all([bundle(true), bundle(false)]);
-  return { code, bytes: Buffer.byteLength(code), violations: checkEngineProfile(readable) };
+  const [minified, readable] = await Promise.all([bundle(true), bundle(false)]);
+  const code = parenthesiseArrowParams(minified);
+  return { code, bytes: Buffer.byteLength(code), violations: [...checkEngineProfile(readable), ...checkShippedSyntax(code)] };
+}
+
+/** `jerry --parse-only` on a written file: null when it parses, else the engine's message. */
+export function jerryParse(jerry: string, file: string): string | null {
+  const r = spawnSync(jerry, ['--parse-only', file], { encoding: 'utf8' });
+  return r.status === 0 ? null : `${r.stdout}${r.stderr}`.trim() || `jerry exited ${r.status}`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -43,5 +55,18 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const out = join(root, 'dist', 'firmware.js');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, fw.code);
+  const kit = findJerryKit();
+  if (typeof kit === 'string') console.log(`not parsed on JerryScript: ${kit}`);
+  else {
+    const refused = jerryParse(kit.jerry, out);
+    if (refused) {
+      console.error(`JerryScript 3.0 does not parse ${out}: ${refused}`);
+      process.exit(1);
+    }
+    console.log(`parsed on JerryScript 3.0 (${kit.jerry} --parse-only)`);
+    // The simulator's JerryScript host, built now rather than at the first `--engine jerryscript`.
+    const why = jerryUnavailable();
+    console.log(why ? `JerryScript host not built: ${why}` : `JerryScript host: ${buildJerryHost(kit)}`);
+  }
   console.log(`wrote ${out} (${fw.bytes} bytes)`);
 }

@@ -11,13 +11,13 @@
 // heapReport()).
 
 import { getQuickJS, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime } from 'quickjs-emscripten';
-import { FlashError, type FlashPartition } from '../../hal/flash.ts';
+import type { FlashPartition } from '../../hal/flash.ts';
 import type { Crypto } from '../../hal/crypto.ts';
 import type { Otp } from '../../hal/otp.ts';
 import type { DockKeystore } from '../../hal/keystore.ts';
 import type { EphemeralArea } from '../../hal/ephemeral.ts';
-import { EphemeralFullError } from '../../datastore/tiers/tier-errors.ts';
 import { SimDisplay } from './sim-display.ts';
+import { halErrorMessage, halFunctions, type HalValue } from './hal-functions.ts';
 
 export interface EngineOptions {
   partitions: Record<string, FlashPartition>;
@@ -141,172 +141,54 @@ export class EngineHost {
     this.runtime.dispose();
   }
 
+  /** __hal from the shared HAL table (hal-functions.ts): values converted at the boundary, errors as the bundle expects. */
   private installHal(): void {
     const vm = this.vm;
     const o = this.options;
+    const display = o.display ?? new SimDisplay();
+    this.display = display;
     const hal = vm.newObject();
-    const fn = (name: string, impl: (...args: QuickJSHandle[]) => QuickJSHandle | undefined) => {
+    const toHost = (h: QuickJSHandle): HalValue => {
+      const type = vm.typeof(h);
+      if (type === 'string') return vm.getString(h);
+      if (type === 'number') return vm.getNumber(h);
+      if (type === 'object' && vm.dump(h) !== null) {
+        // Bytes cross as ArrayBuffers; a copy, since the view points into memory the engine may move.
+        const view = vm.getArrayBuffer(h);
+        try {
+          return view.value.slice();
+        } finally {
+          view.dispose();
+        }
+      }
+      return vm.dump(h) as HalValue;
+    };
+    const toEngine = (v: HalValue): QuickJSHandle => {
+      if (v === undefined) return vm.undefined;
+      if (v === null) return vm.null;
+      if (typeof v === 'boolean') return v ? vm.true : vm.false;
+      if (typeof v === 'number') return vm.newNumber(v);
+      if (typeof v === 'string') return vm.newString(v);
+      if (v instanceof Uint8Array) return vm.newArrayBuffer(exact(v));
+      const arr = vm.newArray();
+      v.forEach((e, i) => {
+        const h = toEngine(e);
+        vm.setProp(arr, i, h);
+        h.dispose();
+      });
+      return arr;
+    };
+    for (const [name, impl] of Object.entries(halFunctions(o, display))) {
       const f = vm.newFunction(name, (...args) => {
         try {
-          return impl(...args);
+          return toEngine(impl(...args.map(toHost)));
         } catch (e) {
-          // Flash errors cross as a parseable message; the bundle turns them back into FlashError.
-          const msg =
-            e instanceof FlashError
-              ? `FLASH:${e.code}:${e.at}:${e.message}`
-              : e instanceof EphemeralFullError
-                ? `EPH:full:${e.needed}:${e.free}:${e.message}`
-                : (e as Error).message;
-          return { error: vm.newError(msg) } as unknown as QuickJSHandle;
+          return { error: vm.newError(halErrorMessage(e)) } as unknown as QuickJSHandle;
         }
       });
       vm.setProp(hal, name, f);
       f.dispose();
-    };
-    const partition = (h: QuickJSHandle): FlashPartition => {
-      const name = vm.getString(h);
-      const p = o.partitions[name];
-      if (!p) throw new Error(`no flash partition "${name}"`);
-      return p;
-    };
-    fn('flashGeometry', (p) => {
-      const f = partition(p);
-      const arr = vm.newArray();
-      [f.size, f.sectorSize, f.programUnit, f.pageSize ?? 256].forEach((n, i) => {
-        const v = vm.newNumber(n);
-        vm.setProp(arr, i, v);
-        v.dispose();
-      });
-      return arr;
-    });
-    fn('flashRead', (p, off, len) => {
-      const bytes = new Uint8Array(vm.getNumber(len));
-      partition(p).read(vm.getNumber(off), bytes);
-      return vm.newArrayBuffer(bytes.buffer);
-    });
-    fn('flashProgram', (p, off, data) => {
-      const view = vm.getArrayBuffer(data);
-      try {
-        // A copy: the view points into the engine's memory, which may move.
-        partition(p).program(vm.getNumber(off), view.value.slice());
-      } finally {
-        view.dispose();
-      }
-      return undefined;
-    });
-    fn('flashErase', (p, sector) => {
-      partition(p).erase(vm.getNumber(sector));
-      return undefined;
-    });
-    fn('clockNow', () => vm.newNumber((o.now ?? Date.now)()));
-    fn('log', (m) => {
-      (o.log ?? console.log)(vm.getString(m));
-      return undefined;
-    });
-    const bytesOf = (h: QuickJSHandle): Uint8Array => {
-      const view = vm.getArrayBuffer(h);
-      try {
-        return view.value.slice();
-      } finally {
-        view.dispose();
-      }
-    };
-    const numbers = (ns: number[]) => {
-      const arr = vm.newArray();
-      ns.forEach((n, i) => {
-        const v = vm.newNumber(n);
-        vm.setProp(arr, i, v);
-        v.dispose();
-      });
-      return arr;
-    };
-    const crypto = o.crypto;
-    if (crypto) {
-      fn('sha256', (d) => vm.newArrayBuffer(exact(crypto.sha256(bytesOf(d)))));
-      fn('sha256Flash', (p, off, len) => vm.newArrayBuffer(exact(crypto.sha256Flash(partition(p), vm.getNumber(off), vm.getNumber(len)))));
-      fn('verifyEd25519', (k, m, sig) => (crypto.verifyEd25519(bytesOf(k), bytesOf(m), bytesOf(sig)) ? vm.true : vm.false));
     }
-    const otp = o.otp;
-    if (otp) {
-      fn('otpDockId', () => vm.newString(otp.dockId()));
-      fn('otpManufacturerPublicKey', () => vm.newArrayBuffer(exact(otp.manufacturerPublicKey())));
-      fn('otpDeviceSecret', () => vm.newArrayBuffer(exact(otp.deviceSecret())));
-      fn('otpFactoryLocked', () => (otp.factoryLocked() ? vm.true : vm.false));
-      fn('otpLockFactory', () => {
-        otp.lockFactory();
-        return undefined;
-      });
-    }
-    const onReset = o.onReset;
-    if (onReset) {
-      fn('systemReset', () => {
-        onReset();
-        return undefined;
-      });
-    }
-    const keystore = o.keystore;
-    if (keystore) {
-      fn('perDockPublicKey', () => vm.newArrayBuffer(exact(keystore.perDockPublicKey())));
-      fn('openSealed', (epk, nonce, ct, tag, aad) => {
-        const plain = keystore.openSealed({ ephemeralPublicKey: bytesOf(epk), nonce: bytesOf(nonce), ciphertext: bytesOf(ct), tag: bytesOf(tag) }, bytesOf(aad));
-        return plain ? vm.newArrayBuffer(exact(plain)) : vm.undefined;
-      });
-    }
-    const eph = o.ephemeral;
-    if (eph) {
-      fn('ephCapacity', () => vm.newNumber(eph.capacityBytes));
-      fn('ephUsed', () => vm.newNumber(eph.usedBytes()));
-      fn('ephGet', (k) => {
-        const v = eph.get(vm.getString(k));
-        return v === undefined ? vm.undefined : vm.newArrayBuffer(exact(v));
-      });
-      fn('ephInfo', (k) => {
-        const i = eph.info(vm.getString(k));
-        return i ? numbers([i.size, i.encoding, i.writtenAt, i.version]) : vm.undefined;
-      });
-      fn('ephReadRange', (k, off, len) => {
-        const into = new Uint8Array(vm.getNumber(len));
-        const n = eph.readRange(vm.getString(k), vm.getNumber(off), into);
-        return vm.newArrayBuffer(exact(into.subarray(0, n)));
-      });
-      fn('ephPut', (k, v, enc, at) => vm.newNumber(eph.put(vm.getString(k), bytesOf(v), vm.getNumber(enc), vm.getNumber(at))));
-      fn('ephDelete', (k) => (eph.delete(vm.getString(k)) ? vm.true : vm.false));
-      fn('ephKeys', (prefix) => {
-        const arr = vm.newArray();
-        eph.keys(vm.getString(prefix)).forEach((key, i) => {
-          const v = vm.newString(key);
-          vm.setProp(arr, i, v);
-          v.dispose();
-        });
-        return arr;
-      });
-      fn('ephClear', () => {
-        eph.clear();
-        return undefined;
-      });
-    }
-    const display = o.display ?? new SimDisplay();
-    this.display = display;
-    fn('displayBegin', (size, type) => {
-      display.begin(vm.getNumber(size), vm.getNumber(type));
-      return undefined;
-    });
-    fn('displayChunk', (d) => {
-      display.chunk(bytesOf(d));
-      return undefined;
-    });
-    fn('displayEnd', () => {
-      display.end();
-      return undefined;
-    });
-    fn('displayText', (id, text, x, y) => {
-      display.text(vm.getNumber(id), vm.getString(text), vm.getNumber(x), vm.getNumber(y));
-      return undefined;
-    });
-    fn('displayRemoveText', (id) => {
-      display.removeText(vm.getNumber(id));
-      return undefined;
-    });
     vm.setProp(vm.global, '__hal', hal);
     hal.dispose();
     const log = vm.newFunction('log', (...args) => {

@@ -1,0 +1,291 @@
+// Runs the firmware bundle on real JerryScript 3.0 (512 KiB heap): a small C
+// host (host.c, built with the system cc against the kit on first use and
+// cached under .tmp/) in a child process. Why a child: a fatal out-of-memory
+// ends the engine's process (the dock would reset), and the simulator's
+// serial line, LMDB ephemeral area, flash files and timers stay in Node,
+// unchanged. Every __hal call is one synchronous round trip over two FIFOs
+// (FORMAT.md beside this file), so this host has the same synchronous API
+// as the QuickJS EngineHost and SimulatedDock drives either.
+//
+// Heap figures are the engine's own jerry_heap_stats, in bytes.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { EngineError, type EngineOptions } from '../engine-host.ts';
+import { SimDisplay } from '../sim-display.ts';
+import { halErrorMessage, halFunctions, type HalFunction, type HalValue } from '../hal-functions.ts';
+import { findJerryKit, type JerryKit } from './kit.ts';
+
+const here = import.meta.dirname;
+const V = { UNDEF: 0, NULL: 1, FALSE: 2, TRUE: 3, NUMBER: 4, STRING: 5, BYTES: 6, ARRAY: 7, ERROR: 8 } as const;
+
+export interface HeapStats {
+  allocatedBytes: number;
+  peakBytes: number;
+  sizeBytes: number;
+}
+
+/** Build (once per host.c and kit) the C host; returns its path, or throws with the compiler's message. */
+export function buildJerryHost(kit: JerryKit): string {
+  const source = join(here, 'host.c');
+  const tag = createHash('sha256').update(readFileSync(source)).update(kit.dir).digest('hex').slice(0, 16);
+  const dir = resolve(here, '..', '..', '..', '.tmp', 'jerry-host');
+  const exe = join(dir, `dl7450-jerry-${tag}`);
+  if (existsSync(exe)) return exe;
+  mkdirSync(dir, { recursive: true });
+  const r = spawnSync('cc', ['-O2', '-Wall', '-I', kit.include, source, ...kit.libs, '-lm', '-o', `${exe}.part`], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`building the JerryScript host failed (cc): ${r.error?.message ?? r.stderr.trim()}`);
+  spawnSync('mv', [`${exe}.part`, exe]);
+  return exe;
+}
+
+/** Why the JerryScript host cannot run here, or null when it can (kit and cc present). */
+export function jerryUnavailable(): string | null {
+  const kit = findJerryKit();
+  if (typeof kit === 'string') return kit;
+  if (spawnSync('cc', ['--version']).status !== 0) return 'no C compiler (cc) to build the JerryScript host';
+  return null;
+}
+
+class Writer {
+  parts: Buffer[] = [];
+  u8(v: number) {
+    this.parts.push(Buffer.from([v]));
+  }
+  u32(v: number) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v >>> 0);
+    this.parts.push(b);
+  }
+  raw(b: Uint8Array) {
+    this.u32(b.length);
+    this.parts.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  }
+  value(v: HalValue) {
+    if (v === undefined) this.u8(V.UNDEF);
+    else if (v === null) this.u8(V.NULL);
+    else if (typeof v === 'boolean') this.u8(v ? V.TRUE : V.FALSE);
+    else if (typeof v === 'number') {
+      this.u8(V.NUMBER);
+      const b = Buffer.alloc(8);
+      b.writeDoubleLE(v);
+      this.parts.push(b);
+    } else if (typeof v === 'string') {
+      this.u8(V.STRING);
+      this.raw(Buffer.from(v, 'utf8'));
+    } else if (v instanceof Uint8Array) {
+      this.u8(V.BYTES);
+      this.raw(v);
+    } else {
+      this.u8(V.ARRAY);
+      this.u32(v.length);
+      v.forEach((e) => this.value(e));
+    }
+  }
+  frame(): Buffer {
+    const body = Buffer.concat(this.parts);
+    const head = Buffer.alloc(4);
+    head.writeUInt32LE(body.length);
+    return Buffer.concat([head, body]);
+  }
+}
+
+class Reader {
+  at = 0;
+  constructor(readonly b: Buffer) {}
+  u8() {
+    return this.b[this.at++];
+  }
+  u32() {
+    const v = this.b.readUInt32LE(this.at);
+    this.at += 4;
+    return v;
+  }
+  value(): HalValue {
+    const tag = this.u8();
+    switch (tag) {
+      case V.NULL:
+        return null;
+      case V.FALSE:
+        return false;
+      case V.TRUE:
+        return true;
+      case V.NUMBER: {
+        const v = this.b.readDoubleLE(this.at);
+        this.at += 8;
+        return v;
+      }
+      case V.STRING:
+      case V.BYTES: {
+        const n = this.u32();
+        const s = this.b.subarray(this.at, this.at + n);
+        this.at += n;
+        return tag === V.STRING ? s.toString('utf8') : new Uint8Array(s);
+      }
+      case V.ARRAY: {
+        const n = this.u32();
+        const out: HalValue[] = [];
+        for (let i = 0; i < n; i++) out.push(this.value());
+        return out;
+      }
+      default:
+        return undefined;
+    }
+  }
+}
+
+export class JerryHost {
+  display!: SimDisplay;
+  private hal: Record<string, HalFunction> = {};
+  private dead: string | null = null;
+  private watchdogMs = 0;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly toEngine: number,
+    private readonly fromEngine: number,
+    private readonly dir: string,
+    private readonly options: EngineOptions,
+  ) {}
+
+  static async start(options: EngineOptions): Promise<JerryHost> {
+    const kit = findJerryKit();
+    if (typeof kit === 'string') throw new Error(kit);
+    const exe = buildJerryHost(kit);
+    const dir = mkdtempSync(join(tmpdir(), 'dl7450-jerry-'));
+    const req = join(dir, 'to-engine');
+    const ans = join(dir, 'from-engine');
+    for (const f of [req, ans]) if (spawnSync('mkfifo', [f]).status !== 0) throw new Error(`mkfifo ${f} failed`);
+    const child = spawn(exe, [req, ans], { stdio: ['ignore', 'inherit', 'inherit'] });
+    // The C host opens `req` then `ans`; opening in the same order cannot deadlock.
+    const toEngine = openSync(req, 'w');
+    const fromEngine = openSync(ans, 'r');
+    const host = new JerryHost(child, toEngine, fromEngine, dir, options);
+    host.display = options.display ?? new SimDisplay();
+    host.hal = halFunctions(options, host.display);
+    const w = new Writer();
+    w.u8('H'.charCodeAt(0));
+    w.u32(Object.keys(host.hal).length);
+    for (const name of Object.keys(host.hal)) w.value(name);
+    host.request(w, 'install HAL');
+    return host;
+  }
+
+  /** Run a script in the engine's global scope; its result comes back through JSON. */
+  /** Past `watchdogMs` the engine is reset, as the dock's watchdog does: this host is then gone. */
+  eval(code: string, filename = 'eval.js', watchdogMs = this.options.watchdogMs ?? 10_000): unknown {
+    const w = new Writer();
+    w.u8('E'.charCodeAt(0));
+    w.u32(watchdogMs);
+    this.watchdogMs = watchdogMs;
+    w.raw(Buffer.from(code, 'utf8'));
+    const out = this.request(w, filename);
+    return typeof out === 'string' ? JSON.parse(out) : undefined;
+  }
+
+  /** dl7450.<name>(bytes) in the engine; its ArrayBuffer result (null when empty or none). */
+  callBytes(name: string, bytes: Uint8Array): Uint8Array | null {
+    const w = new Writer();
+    w.u8('C'.charCodeAt(0));
+    this.watchdogMs = this.options.watchdogMs ?? 10_000;
+    w.u32(this.watchdogMs);
+    w.value(name);
+    w.value(bytes);
+    const out = this.request(w, `dl7450.${name}`);
+    return out instanceof Uint8Array && out.length > 0 ? out : null;
+  }
+
+  /** jerry_heap_stats: allocated and peak bytes of the engine's heap, and its size. */
+  heapStats(): HeapStats {
+    const w = new Writer();
+    w.u8('S'.charCodeAt(0));
+    const [allocatedBytes, peakBytes, sizeBytes] = this.request(w, 'heap stats') as number[];
+    return { allocatedBytes, peakBytes, sizeBytes };
+  }
+
+  dispose(): void {
+    if (!this.dead) {
+      try {
+        const w = new Writer();
+        w.u8('Q'.charCodeAt(0));
+        writeSync(this.toEngine, w.frame());
+      } catch {
+        // already gone
+      }
+    }
+    this.dead ??= 'disposed';
+    for (const fd of [this.toEngine, this.fromEngine]) {
+      try {
+        closeSync(fd);
+      } catch {
+        // closed
+      }
+    }
+    if (this.child.exitCode === null) this.child.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Send one request; answer the engine's HAL calls and log lines until its answer comes. */
+  private request(w: Writer, what: string): HalValue {
+    if (this.dead) throw new EngineError('exception', `the JerryScript engine is gone (${this.dead}); start a new one`);
+    writeSync(this.toEngine, w.frame());
+    for (;;) {
+      const r = new Reader(this.readFrame(what));
+      const op = String.fromCharCode(r.u8());
+      if (op === 'R') return r.value();
+      if (op === 'X') throw new EngineError('exception', `${String(r.value())} (${what})`);
+      if (op === 'L') {
+        const n = r.u32();
+        const parts: string[] = [];
+        for (let i = 0; i < n; i++) parts.push(String(r.value()));
+        (this.options.log ?? console.log)(parts.join(' '));
+      } else if (op === 'W') {
+        this.dead = 'reset by the watchdog';
+        throw new EngineError('watchdog', `the script ran longer than ${this.watchdogMs} ms and was stopped by the watchdog (${what}); the engine was reset`);
+      } else if (op === 'F') {
+        const code = r.u32();
+        this.dead = `fatal error ${code}`;
+        if (code === 10) throw new EngineError('out-of-memory', `the script ran out of engine memory: JerryScript's 512 KiB heap is full (${what})`);
+        throw new EngineError('exception', `the engine stopped with fatal error ${code} (${what})`);
+      } else if (op === 'K') {
+        const name = String(r.value());
+        const n = r.u32();
+        const args: HalValue[] = [];
+        for (let i = 0; i < n; i++) args.push(r.value());
+        const answer = new Writer();
+        try {
+          const fn = this.hal[name];
+          if (!fn) throw new Error(`no HAL function ${name}`);
+          answer.value(fn(...args));
+        } catch (e) {
+          answer.parts = [];
+          answer.u8(V.ERROR);
+          answer.raw(Buffer.from(halErrorMessage(e), 'utf8'));
+        }
+        writeSync(this.toEngine, answer.frame());
+      }
+    }
+  }
+
+  private readFrame(what: string): Buffer {
+    const head = this.readExactly(4, what);
+    return this.readExactly(head.readUInt32LE(0), what);
+  }
+
+  private readExactly(n: number, what: string): Buffer {
+    const out = Buffer.alloc(n);
+    let got = 0;
+    while (got < n) {
+      const k = readSync(this.fromEngine, out, got, n - got, null);
+      if (k === 0) {
+        this.dead = 'its process ended';
+        throw new EngineError('exception', `the JerryScript engine process ended (${what})`);
+      }
+      got += k;
+    }
+    return out;
+  }
+}
