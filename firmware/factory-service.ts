@@ -6,8 +6,9 @@
 import type { Crypto } from '../hal/crypto.ts';
 import type { FlashPartition } from '../hal/flash.ts';
 import type { Otp } from '../hal/otp.ts';
-import { FactoryStaging, FactoryWriteError, assertFactoryMode } from '../datastore/factory/factory-staging.ts';
-import { readSlotRecord, type MountedSlots } from '../datastore/factory/factory-slots.ts';
+import { FactoryStaging, FactoryWriteError, assertFactoryMode, rerecordSlot } from '../datastore/factory/factory-staging.ts';
+import { programMark, slotState, type MountedSlots, type SlotApproval } from '../datastore/factory/factory-slots.ts';
+import { MARK_CONFIRM, MARK_TEST, slotRecordOffset } from '../datastore/factory/slot-record.ts';
 import { PerDockError, readPerDockSection } from '../datastore/factory/per-dock-section.ts';
 import { equalBytes, type FactoryPartition } from '../datastore/factory/factory-partition.ts';
 import type { DockKeystore } from '../hal/keystore.ts';
@@ -17,10 +18,16 @@ export interface FactoryStatus {
   /** Slot served since boot, and its generation. */
   active: number | null;
   generation: number;
-  slots: { slot: number; generation: number | null; sha256: Uint8Array | null }[];
+  slots: { slot: number; generation: number | null; sha256: Uint8Array | null; approval: SlotApproval; imageLength: number | null }[];
+  /** The served image runs its one trial boot (a restart without confirm reverts it). */
+  trial: boolean;
   staging: { slot: number; length: number; received: number } | null;
   /** A committed image waits for a restart to be served. */
   pendingRestart: boolean;
+  /** The manufacturer's Ed25519 public key in OTP: a host checks an image against it before sending a byte. */
+  trustedKey: Uint8Array;
+  /** The most bytes a staged image may have (a slot less its record sector). */
+  slotBytes: number;
 }
 
 export class FactoryService {
@@ -41,9 +48,15 @@ export class FactoryService {
       active: this.mounted.active,
       generation: this.mounted.generation,
       slots: this.flashes.map((f, slot) => {
-        const r = readSlotRecord(f);
-        return { slot, generation: r ? r.generation : null, sha256: r ? r.sha256 : null };
+        const st = slotState(f, slot);
+        const r = st.record;
+        // A line-flashed slot 0 has no record: its image is named by the digest its trailer signs.
+        const sha256 = r ? r.sha256 : slot === this.mounted.active && this.mounted.partition ? this.mounted.partition.digest : null;
+        return { slot, generation: r ? r.generation : slot === this.mounted.active ? 0 : null, sha256, approval: st.approval, imageLength: r ? r.imageLength : null };
       }),
+      trial: this.mounted.trial,
+      trustedKey: this.otp.manufacturerPublicKey(),
+      slotBytes: Math.min(...this.flashes.map((f) => slotRecordOffset(f))),
       staging: this.staging && { slot: this.staging.target, length: this.staging.length, received: this.staging.received },
       pendingRestart: this.pendingRestart,
     };
@@ -54,7 +67,9 @@ export class FactoryService {
     assertFactoryMode(this.otp);
     const s = this.staging;
     if (s && s.length === length && equalBytes(s.sha256, sha256)) return s.received;
-    if (this.committed) throw new FactoryWriteError('not-verified', 'a new factory image was committed and waits for a restart: reset the dock before writing another');
+    if (this.committed) throw new FactoryWriteError('pending', 'a new factory image was committed (or tested, or confirmed) and waits for a restart: reset the dock before writing another');
+    // The other slot holds the image a reset reverts to: it must not be overwritten while this one is on trial.
+    if (this.mounted.trial) throw new FactoryWriteError('on-trial', 'the served image is on its trial boot: confirm it (image confirm) or reset the dock to revert before writing another');
     this.staging = null;
     this.staging = FactoryStaging.begin(this.flashes, this.mounted.slots, this.mounted.active, this.otp, length, sha256);
     return 0;
@@ -71,6 +86,15 @@ export class FactoryService {
   get pendingRestart(): boolean {
     return this.committed;
   }
+
+  /** Bytes the running staging expects in all (0 with none). */
+  get stagingLength(): number {
+    return this.staging ? this.staging.length : 0;
+  }
+
+  /** The slot a test or confirm of this session makes boot next, and whether for good. */
+  pendingSlot: number | null = null;
+  pendingPermanent = false;
 
   get received(): number {
     return this.staging ? this.staging.received : 0;
@@ -93,6 +117,8 @@ export class FactoryService {
     const generation = s.commit();
     this.staging = null;
     this.committed = true;
+    this.pendingSlot = s.target;
+    this.pendingPermanent = true;
     return { slot: s.target, generation, sha256: digest };
   }
 
@@ -115,6 +141,68 @@ export class FactoryService {
       if (e instanceof PerDockError) throw new FactoryWriteError('untrusted', `the staged image was not committed: ${e.message}`);
       throw e;
     }
+  }
+
+  /**
+   * The last chunk of an image-group upload: verify the slot now (so the list
+   * shows its hash and a bad image is refused at once) and record it on
+   * approval. Returns the dock's SHA-256 of the bytes stored.
+   */
+  finishUpload(): Uint8Array {
+    assertFactoryMode(this.otp);
+    const s = this.staging;
+    if (!s) throw new FactoryWriteError('incomplete', 'no factory write in progress');
+    let digest: Uint8Array;
+    try {
+      digest = s.verify(this.crypto, this.otp, (partition, flash) => this.checkPerDock(s.length, partition, flash)).sha256;
+    } catch (e) {
+      this.staging = null;
+      throw e;
+    }
+    s.stage();
+    return digest;
+  }
+
+  /** The slot (not necessarily served) whose image has this SHA-256, or -1. */
+  slotByHash(sha256: Uint8Array): number {
+    return this.status().slots.findIndex((x) => x.sha256 !== null && equalBytes(x.sha256, sha256));
+  }
+
+  /**
+   * MCUboot's test (confirm false) and confirm (true) of a slot that is not
+   * served: test boots it once at the next restart, confirm boots it and
+   * keeps it. One program of a mark; a slot whose trial was spent gets a new
+   * record first.
+   */
+  approve(slot: number, permanent: boolean): void {
+    assertFactoryMode(this.otp);
+    const st = this.status();
+    if (slot === st.active) throw new FactoryWriteError('on-trial', 'that is the running image');
+    const target = st.slots[slot];
+    if (this.committed) throw new FactoryWriteError('pending', 'another image already boots at the next restart: reset the dock first');
+    if (this.mounted.trial) throw new FactoryWriteError('on-trial', 'the served image is on its trial boot: confirm it or reset the dock to revert first');
+    if (!target.sha256 || target.imageLength === null || target.approval === 'none') throw new FactoryWriteError('incomplete', `slot ${slot} holds no verified image`);
+    if (this.staging && this.staging.target === slot) this.staging = null;
+    const flash = this.flashes[slot];
+    if (target.approval !== 'staged') {
+      // Reverted or superseded: recorded again above every generation, then marked.
+      let top = 0;
+      for (const x of st.slots) if (x.generation !== null && x.generation > top) top = x.generation;
+      rerecordSlot(flash, this.otp, top + 1, target.imageLength, target.sha256);
+    }
+    programMark(flash, permanent ? MARK_CONFIRM : MARK_TEST);
+    this.committed = true;
+    this.pendingSlot = slot;
+    this.pendingPermanent = permanent;
+  }
+
+  /** Confirm the running image (MCUboot's confirm with no hash): ends its trial, so it stays. */
+  confirmRunning(): void {
+    if (!this.mounted.trial || this.mounted.active === null) return; // already for good
+    programMark(this.flashes[this.mounted.active], MARK_CONFIRM);
+    this.mounted.trial = false;
+    const s = this.mounted.slots[this.mounted.active];
+    if (s) s.approval = 'permanent';
   }
 
   /** End factory mode for good (burns the OTP fuse); an unfinished staging is dropped. */

@@ -106,7 +106,14 @@ export class HostFlash implements FlashPartition {
   }
 }
 
-export const hostClock: Clock = { now: () => hostHal().clockNow() };
+/** Set over SMP (OS datetime): kept in RAM as an offset from the HAL clock, as a dock without a backed-up RTC. */
+let clockOffset = 0;
+export const hostClock: Clock & { set(ms: number): void } = {
+  now: () => hostHal().clockNow() + clockOffset,
+  set: (ms: number) => {
+    clockOffset = ms - hostHal().clockNow();
+  },
+};
 
 /** An ArrayBuffer holding exactly a view's bytes. */
 function bufferOf(view: Uint8Array): ArrayBuffer {

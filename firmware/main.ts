@@ -55,6 +55,8 @@ function smpServer(): SmpServer {
     tiers: Datastore.current(),
     dockId,
     firmwareVersion: FIRMWARE_VERSION,
+    clock: hostClock,
+    appTask: () => ({ running: !!(lastBoot && lastBoot.appTier) }),
     // Pushed code runs without a dock restart (which would wipe the ephemeral tier it lives in).
     restartApp: () => startApp({ runtime: '', factory: '', ephemeral: '', perDock: '', appTier: null, appChecksum: null, failedApps: [] }).appTier ?? 'none',
     factory,

@@ -8,6 +8,7 @@ import { flagText, parseArgs, UsageError, type Args } from './cli-args.ts';
 import { SmpClient } from './link/smp-client.ts';
 import { flashFactoryImage, type Lane } from './link/factory-flash.ts';
 import { downloadFile, uploadFile } from './link/fs-transfer.ts';
+import { getValue, setValue, type ValueType } from './link/kv-transfer.ts';
 import { ProgressBar } from './progress-bar.ts';
 import { AppBuildError, buildApp } from './toolchain/app-build.ts';
 import { DOCK, GROUP_DOCK, GROUP_OS, GROUP_SETTINGS, OS_INFO, OS_RESET } from '../firmware/smp/smp-server.ts';
@@ -15,7 +16,8 @@ import { DOCK, GROUP_DOCK, GROUP_OS, GROUP_SETTINGS, OS_INFO, OS_RESET } from '.
 export const LINK_USAGE = `  dl7450 ping <conn> [--json]
   dl7450 flash <conn> <factory.bin> [--lane auto|bulk|smp] [--no-reset] [--json]
   dl7450 send-code <conn> <app.ts|app.js> [--json]
-  dl7450 kv get|delete <conn> <key>; dl7450 kv set <conn> <key> <value>; dl7450 kv list <conn> [prefix] [--json]
+  dl7450 kv get <conn> <key> [--file <out>]; dl7450 kv delete <conn> <key>; dl7450 kv list <conn> [prefix] [--json]
+  dl7450 kv set <conn> <key> <value>|-|--file <path> [--type text|json|bytes]   (- reads standard input; default type: text for a value, bytes for a file or -)
   dl7450 fs upload <conn> <file> /images/<tag>|/code/app.js; dl7450 fs download <conn> /images/<tag>|/code/app.js <file> [--json]
   dl7450 events <conn> [--all] [--for <ms>] [--json]   (a serial port has one user: stop events before other commands)
   dl7450 inspect <conn> [--json]
@@ -30,7 +32,7 @@ export function isLinkCommand(group: string | undefined): boolean {
   return group !== undefined && COMMANDS.indexOf(group) >= 0;
 }
 
-const VALUE_FLAGS = ['conn', 'lane', 'for', 'timeout'];
+const VALUE_FLAGS = ['conn', 'lane', 'for', 'timeout', 'file', 'type'];
 
 /** The connection: --conn, else the first positional (which is then removed). */
 function connectionOf(a: Args, usage: string): string {
@@ -78,7 +80,7 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
         const restart = !a.flags.has('no-reset');
         if (restart) await client.request(2, GROUP_OS, OS_RESET, {});
         emit(
-          `flashed ${file}: ${r.bytes} bytes over the ${r.lane} lane in ${(r.transferMs / 1000).toFixed(1)} s (${(r.payloadBytesPerSecond / 1024).toFixed(1)} KiB/s${r.resumes ? `, ${r.resumes} resumes` : ''}${r.retransmittedFrames ? `, ${r.retransmittedFrames} frames resent` : ''})\nverified on the dock: SHA-256 ${r.sha256} of exactly the bytes stored, signature checked against its OTP key\ncommitted to factory slot ${r.slot} (generation ${r.generation}); ${restart ? 'the dock restarts to serve it' : 'served after the next restart (dl7450 reset)'}`,
+          `flashed ${file}: ${r.bytes} bytes over the ${r.lane} lane in ${(r.transferMs / 1000).toFixed(1)} s (${(r.payloadBytesPerSecond / 1024).toFixed(1)} KiB/s${r.resumes ? `, ${r.resumes} resumes` : ''}${r.retransmittedFrames ? `, ${r.retransmittedFrames} frames resent` : ''})\nverified on the dock: SHA-256 ${r.dockSha256} (the dock's own) of exactly the bytes stored, signature checked against its OTP key\ncommitted to factory slot ${r.slot} (generation ${r.generation}); ${restart ? 'the dock restarts to serve it' : 'served after the next restart (dl7450 reset)'}`,
           { ok: true, ...r, restarted: restart },
         );
         return 0;
@@ -107,15 +109,40 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
         }
         if (!name) throw new UsageError(`${group} ${sub ?? ''} needs a key`);
         if (sub === 'get') {
-          const val = (await client.request(0, GROUP_SETTINGS, 0, { name })).val as Uint8Array;
-          const text = new TextDecoder().decode(val);
-          emit(text, { ok: true, key: name, value: text, hex: hex(val) });
+          const { bytes, type } = await getValue(client, name);
+          const outFile = flagText(a, 'file');
+          if (outFile) {
+            writeFileSync(outFile, bytes);
+            emit(`${name}: ${bytes.length} bytes (${type}) written to ${outFile}`, { ok: true, key: name, type, bytes: bytes.length, file: outFile });
+            return 0;
+          }
+          const text = type === 'bytes' ? '' : new TextDecoder().decode(bytes);
+          if (type === 'json') {
+            const value: unknown = JSON.parse(text);
+            emit(JSON.stringify(value, null, 2), { ok: true, key: name, type, value });
+          } else if (type === 'text') emit(text, { ok: true, key: name, type, value: text });
+          else emit(Buffer.from(bytes).toString('hex'), { ok: true, key: name, type, hex: Buffer.from(bytes).toString('hex') });
           return 0;
         }
         if (sub === 'set') {
-          if (value === undefined) throw new UsageError(`${group} set needs a key and a value`);
-          await client.request(2, GROUP_SETTINGS, 0, { name, val: new TextEncoder().encode(value) });
-          emit(`${name} set (committed to the dock's runtime flash)`, { ok: true, key: name });
+          const file = flagText(a, 'file');
+          if (file !== undefined && value !== undefined) throw new UsageError(`${group} set takes the value or --file, not both`);
+          if (file === undefined && value === undefined) throw new UsageError(`${group} set needs a key and a value (or - for standard input, or --file <path>)`);
+          if (file !== undefined && !existsSync(file)) throw new UsageError(`${file}: no such file`);
+          const typeFlag = flagText(a, 'type');
+          if (typeFlag !== undefined && typeFlag !== 'text' && typeFlag !== 'json' && typeFlag !== 'bytes') throw new UsageError(`--type is text, json or bytes, not ${typeFlag}`);
+          const fromBytes = file !== undefined || value === '-';
+          const bytes = file !== undefined ? new Uint8Array(readFileSync(file)) : value === '-' ? new Uint8Array(readFileSync(0)) : new TextEncoder().encode(value);
+          const type: ValueType = (typeFlag as ValueType | undefined) ?? (fromBytes ? 'bytes' : 'text');
+          if (type === 'json') {
+            try {
+              JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+            } catch (e) {
+              throw new UsageError(`the value is not JSON (${(e as Error).message}); use --type text or bytes`);
+            }
+          }
+          const r = await setValue(client, name, bytes, type);
+          emit(`${name} set: ${bytes.length} bytes as ${type}${r.parts > 1 ? ` in ${r.parts} parts` : ''} (committed to the dock's runtime flash)`, { ok: true, key: name, type, bytes: bytes.length, parts: r.parts });
           return 0;
         }
         if (sub === 'delete') {

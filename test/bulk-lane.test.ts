@@ -179,8 +179,19 @@ frames('each kind of bad frame is named', () => {
   assert.throws(() => encodeBulkFrame({ type: BULK_DATA, session: 1, seq: 0, payload: new Uint8Array(4097) }), /exceeds 4096/);
 });
 
-frames('every single-bit flip of a frame is rejected, by the decoder and by the demux', () => {
-  for (const wire of [unhex(DATA_WIRE), encodeBulkFrame({ type: BULK_DATA, session: 0xbeef, seq: 77, payload: randomBytes(1024, 3) })]) {
+frames('every single-bit flip of a frame is rejected, by the decoder and by the demux: DATA, ACK (with and without a bitmap) and ABORT frames', () => {
+  const ackBitmap = new Uint8Array(16);
+  const ackLen = writeAckPayload(ackBitmap, 4242, new Uint8Array([0b10110001, 0x0f]));
+  const wires = [
+    unhex(DATA_WIRE),
+    encodeBulkFrame({ type: BULK_DATA, session: 0xbeef, seq: 77, payload: randomBytes(1024, 3) }),
+    encodeBulkFrame({ type: BULK_ACK, session: 0x1234, seq: 0, payload: ackBitmap.subarray(0, ackLen) }),
+    encodeBulkFrame({ type: BULK_ACK, session: 7, seq: 0, payload: ackBitmap.subarray(0, writeAckPayload(ackBitmap, 0, new Uint8Array(0))) }),
+    encodeBulkFrame({ type: BULK_ABORT, session: 9, seq: 0, payload: abortPayload(2, 'session gone') }),
+  ];
+  const types: number[] = [];
+  for (const wire of wires) {
+    types.push(decodeOk(wire).type);
     const original = decodeOk(wire);
     const bare = withoutDelimiter(wire);
     let flips = 0;
@@ -198,6 +209,7 @@ frames('every single-bit flip of a frame is rejected, by the decoder and by the 
     assert.is(flips, bare.length * 8);
     assert.ok(original.payload.length > 0);
   }
+  assert.equal(types, [BULK_DATA, BULK_DATA, BULK_ACK, BULK_ACK, BULK_ABORT]);
 });
 
 // ---------------------------------------------------------------------------

@@ -15,6 +15,10 @@ import { FactoryStaging, FactoryWriteError } from '../datastore/factory/factory-
 import { FlashError } from '../hal/flash.ts';
 import { makeNoisePng } from './support/image-files.ts';
 import { flashHolding } from './support/factory-flash.ts';
+import { FactoryService } from '../firmware/factory-service.ts';
+import { SmpServer } from '../firmware/smp/smp-server.ts';
+import { decodePacket, encodePacket } from '../firmware/smp/smp-packet.ts';
+import { TierSet } from '../datastore/tiers/tier-set.ts';
 
 const SLOT = 64 * 1024;
 const work = mkdtempSync(join(tmpdir(), 'dl7450-factory-write-'));
@@ -161,5 +165,165 @@ slots('a staging that was abandoned or failed its checks is never served, even w
   }
 });
 
-slots.after(() => rmSync(work, { recursive: true, force: true }));
 slots.run();
+
+const mcuboot = suite('MCUboot image state over the A/B slots: upload, test, reset, confirm; a reset without confirm reverts');
+
+/** A dock booted on these slots: the boot's mount (which spends a trial), its factory service and SMP server. */
+function bootDock(s: SimFlash[], o: SimOtp) {
+  const mounted = mountFactorySlots(s, crypto, o);
+  const smp = new SmpServer({ tiers: new TierSet({}), dockId: 'd', firmwareVersion: '1', factory: new FactoryService(s, mounted, crypto, o) });
+  let seq = 0;
+  const call = (v: number, op: number, id: number, body: Record<string, unknown>) => decodePacket(smp.handle(encodePacket({ op, version: v, flags: 0, group: 1, sequence: seq++ & 0xff, id }, body))!).payload;
+  const list = (): Record<string, unknown>[] => (call(1, 0, 0, {}).images as Record<string, unknown>[]).map((i) => ({ ...i, hash: i.hash ? Buffer.from(i.hash as Uint8Array).toString("hex") : undefined }));
+  const upload = (bytes: Uint8Array) => {
+    let r: Record<string, unknown> = {};
+    for (let off = 0; off < bytes.length; ) {
+      r = call(0, 2, 1, { off, data: bytes.subarray(off, off + 1800), ...(off === 0 ? { len: bytes.length, sha: sha(bytes) } : {}) });
+      if (r.rc !== undefined) return r;
+      off = r.off as number;
+    }
+    return r;
+  };
+  return { mounted, call, list, upload, served: () => (mounted.partition ? new TextDecoder().decode(mounted.partition.read('kv', 'generation')!) : null) };
+}
+const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const FLAGS = ['image', 'slot', 'version', 'hash', 'bootable', 'pending', 'confirmed', 'active', 'permanent'];
+
+mcuboot('upload lists the slot with its hash; test → reset boots it on trial → confirm keeps it; test → reset → reset reverts; confirm <hash> of the reverted image makes it permanent', () => {
+  const s = [flashHolding(imgA, SLOT), new SimFlash({ size: SLOT, sectorSize: 4096, programUnit: 256 })];
+  const o = otp();
+  let d = bootDock(s, o);
+  assert.is(d.served(), '1');
+  assert.equal(d.upload(imgB), { off: imgB.length });
+  let l = d.list();
+  for (const i of l) assert.equal(Object.keys(i).sort(), [...FLAGS, 'version'].filter((k, n, a) => a.indexOf(k) === n).sort(), 'every field for every slot');
+  assert.equal([l[1].hash, l[1].bootable, l[1].pending, l[1].active, l[1].confirmed], [hexOf(sha(imgB)), true, false, false, false], 'the uploaded slot, hash from the file');
+  assert.equal([l[0].active, l[0].confirmed, l[0].bootable], [true, true, true]);
+  // Test (confirm false) marks it pending for one boot; nothing is served differently yet.
+  assert.is(d.call(0, 2, 0, { hash: sha(imgB), confirm: false }).rc, undefined);
+  l = d.list();
+  assert.equal([l[1].pending, l[1].permanent], [true, false]);
+  d = bootDock(s, o); // reset
+  assert.is(d.served(), '2');
+  l = d.list();
+  assert.equal([l[1].active, l[1].confirmed, l[1].pending], [true, false, false], 'on trial: active, not confirmed');
+  // A staging while on trial would overwrite the image a reset reverts to: IMG_MGMT_ERR_IMAGE_ALREADY_PENDING (28).
+  assert.equal(d.call(1, 2, 1, { off: 0, len: imgC.length, sha: sha(imgC), data: imgC.subarray(0, 100) }).err, { group: 1, rc: 28 });
+  // Confirm with no hash: the running image.
+  assert.is(d.call(0, 2, 0, { confirm: true }).rc, undefined);
+  assert.equal(d.list()[1].confirmed, true);
+  d = bootDock(s, o);
+  assert.is(d.served(), '2', 'confirmed: stays after a reset');
+
+  // Next: C into slot 0, tested, and reset twice without a confirm.
+  assert.equal(d.upload(imgC), { off: imgC.length });
+  d.call(1, 2, 0, { hash: sha(imgC) });
+  d = bootDock(s, o);
+  assert.is(d.served(), '3', 'the trial boot');
+  d = bootDock(s, o);
+  assert.is(d.served(), '2', 'no confirm: reverted');
+  l = d.list();
+  assert.equal([l[0].hash, l[0].active, l[0].pending, l[0].bootable, l[1].active, l[1].confirmed], [hexOf(sha(imgC)), false, false, true, true, true]);
+  d = bootDock(s, o);
+  assert.is(d.served(), '2', 'stays reverted');
+  // Confirm with C's hash: permanent at the next boot, without a trial.
+  d.call(0, 2, 0, { hash: sha(imgC), confirm: true });
+  l = d.list();
+  assert.equal([l[0].pending, l[0].permanent], [true, true]);
+  d = bootDock(s, o);
+  assert.is(d.served(), '3');
+  assert.equal(d.list()[0].confirmed, true);
+  d = bootDock(s, o);
+  assert.is(d.served(), '3');
+});
+
+mcuboot('refusals in both versions, numbers from img_mgmt_err_code_t: test of the running image (33), an unknown hash (8), test with no hash (24); v1 reads them translated', () => {
+  const s = [flashHolding(imgA, SLOT), new SimFlash({ size: SLOT, sectorSize: 4096, programUnit: 256 })];
+  const o = otp();
+  const d = bootDock(s, o);
+  d.upload(imgB);
+  const running = d.list()[0].hash as string;
+  assert.equal(d.call(1, 2, 0, { hash: new Uint8Array(Buffer.from(running, 'hex')), confirm: false }).err, { group: 1, rc: 33 });
+  assert.equal(d.call(1, 2, 0, { hash: new Uint8Array(32), confirm: false }).err, { group: 1, rc: 8 });
+  assert.equal(d.call(1, 2, 0, { confirm: false }).err, { group: 1, rc: 24 });
+  // v1: TEST_TO_ACTIVE_DENIED and HASH_NOT_FOUND → MGMT_ERR_EUNKNOWN (1), INVALID_HASH → MGMT_ERR_EINVAL (3) (Zephyr's img_mgmt_translate_error_code).
+  assert.is(d.call(0, 2, 0, { hash: new Uint8Array(32), confirm: false }).rc, 1);
+  assert.is(d.call(0, 2, 0, { confirm: false }).rc, 3);
+  // A wrong-key image is refused on its last chunk (INVALID_TLV, 5) and nothing is listed for it.
+  const foreign = image(9, otherKeys.privatePath);
+  let r: Record<string, unknown> = {};
+  for (let off = 0; off < foreign.length && !r.err; off += 1800) r = d.call(1, 2, 1, { off, data: foreign.subarray(off, off + 1800), ...(off === 0 ? { len: foreign.length, sha: sha(foreign) } : {}) });
+  assert.equal(r.err, { group: 1, rc: 5 });
+  assert.is(d.list()[1].hash, undefined);
+  assert.is(bootDock(s, o).served(), '1');
+});
+
+mcuboot('a torn or clean power cut at every flash operation of test, trial boot, confirm, revert and re-confirm leaves a bootable, verified image: the old or the new', () => {
+  const o = otp();
+  type Phase = { name: string; target: number; run: (s: SimFlash[]) => void; allowed: string[] };
+  // Starting state for each phase, built without cuts.
+  const start = () => {
+    const s = [flashHolding(imgA, SLOT), new SimFlash({ size: SLOT, sectorSize: 4096, programUnit: 256 })];
+    bootDock(s, o).upload(imgB);
+    return s;
+  };
+  const tested = () => {
+    const s = start();
+    bootDock(s, o).call(1, 2, 0, { hash: sha(imgB) });
+    return s;
+  };
+  const onTrial = () => {
+    const s = tested();
+    bootDock(s, o);
+    return s;
+  };
+  const reverted = () => {
+    const s = onTrial();
+    bootDock(s, o);
+    return s;
+  };
+  const phases: [Phase, () => SimFlash[]][] = [
+    [{ name: 'test', target: 1, run: (s) => void bootDock(s, o).call(1, 2, 0, { hash: sha(imgB) }), allowed: ['1', '2'] }, start],
+    [{ name: 'trial boot', target: 1, run: (s) => void bootDock(s, o), allowed: ['1', '2'] }, tested],
+    // The trial boot and the confirm within it (a second boot would already revert).
+    [{ name: 'trial boot and confirm', target: 1, run: (s) => void bootDock(s, o).call(1, 2, 0, { confirm: true }), allowed: ['1', '2'] }, tested],
+    [{ name: 'revert boot', target: 1, run: (s) => void bootDock(s, o), allowed: ['1'] }, onTrial],
+    [{ name: 're-confirm of the reverted', target: 1, run: (s) => void bootDock(s, o).call(1, 2, 0, { hash: sha(imgB), confirm: true }), allowed: ['1', '2'] }, reverted],
+  ];
+  let cuts = 0;
+  for (const [phase, make] of phases) {
+    const probe = make();
+    probe[phase.target].resetOpCount();
+    phase.run(probe);
+    const ops = probe[phase.target].opCount;
+    // A revert writes nothing (the spent trial is passed over), so it cannot be cut: the boot itself must serve the old image.
+    if (phase.name === 'revert boot') assert.is(ops, 0);
+    else assert.ok(ops >= 1, `${phase.name}: ${ops} operations`);
+    if (ops === 0) assert.is(bootDock(make(), o).served(), '1');
+    for (const effect of ['torn', 'clean'] as const) {
+      for (let cut = 0; cut < ops; cut++) {
+        const s = make();
+        s[phase.target].resetOpCount();
+        s[phase.target].armPowerCut({ atOp: cut, effect });
+        try {
+          phase.run(s);
+        } catch (e) {
+          assert.instance(e, FlashError, `${phase.name} cut ${cut}: ${(e as Error).message}`);
+        }
+        s[phase.target].powerOn();
+        cuts++;
+        // Every later boot serves a verified image (mount hashes it and checks its signature).
+        for (let boot = 0; boot < 3; boot++) {
+          const served = bootDock(s, o).served();
+          assert.ok(served !== null && phase.allowed.includes(served), `${phase.name} cut ${cut} (${effect}), boot ${boot}: served ${served}`);
+        }
+      }
+    }
+  }
+  assert.ok(cuts >= 10, `${cuts} cuts`);
+  console.log(`    image state: ${cuts} power cuts over test, trial boot, confirm, revert, re-confirm`);
+});
+
+mcuboot.after(() => rmSync(work, { recursive: true, force: true }));
+mcuboot.run();

@@ -9,7 +9,7 @@ import { SmpError } from '../flash-scripts/link/smp-client.ts';
 import { LinkError } from '../flash-scripts/link/transport.ts';
 import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
 import { readSlotRecord } from '../datastore/factory/factory-slots.ts';
-import { DOCK, GROUP_DOCK, GROUP_OS, OS_RESET, RC } from '../firmware/smp/smp-server.ts';
+import { DOCK, GROUP_DOCK, GROUP_OS, OS_RESET } from '../firmware/smp/smp-server.ts';
 import { encodeBulkFrame, BULK_DATA } from '../firmware/link/bulk-frame.ts';
 
 const hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -29,8 +29,10 @@ lanes('bulk lane: staged into slot 1, the dock hashes exactly what it stored, co
     assert.is(await dockName(d.client), 'DL-7450 Demo Dock');
     const r = await flashFactoryImage(d.client, image, { lane: 'bulk' });
     assert.is(r.lane, 'bulk');
-    assert.is(r.sha256, hex(image));
+    assert.is(r.dockSha256, hex(image), "the dock's own SHA-256 of what it stored");
     assert.equal([r.slot, r.generation], [1, 1]);
+    // And what the dock wrote in the slot's commit record, read off its flash.
+    assert.is(Buffer.from(readSlotRecord(d.dock.partition('factory-b'))!.sha256).toString('hex'), hex(image));
     // Committed but not yet served: the running dock keeps its image until a restart.
     assert.is(await dockName(d.client), 'DL-7450 Demo Dock');
     const state = await d.client.request(0, 1, 0, {});
@@ -54,30 +56,89 @@ lanes('bulk lane: staged into slot 1, the dock hashes exactly what it stored, co
   }
 });
 
-lanes('bad images change nothing: signed by another key, too large for a slot; each refusal says why', async () => {
+lanes('bad images change nothing: the host refuses a wrong-key, damaged, truncated or oversize image before sending a byte; the dock refuses them on its own too', async () => {
   const d = await linkDock();
   try {
     const foreign = factoryImageFor(d.dir, 'Foreign', 0, true);
+    const good = factoryImageFor(d.dir, 'Good');
+    const flipped = good.slice();
+    flipped[Math.floor(good.length / 2)] ^= 0x04;
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['another key', foreign, /signature/],
+      ['one bit flipped', flipped, /digest|SHA-256/],
+      // Cut inside its trailer (header bytes 28-31: trailerOffset, little-endian).
+      ['truncated', good.subarray(0, new DataView(good.buffer, good.byteOffset).getUint32(28, true) + 50), /signature|trailer/],
+      ['too large for a slot', new Uint8Array(13 * 1024 * 1024 - 100), /bytes too many/],
+    ];
+    const slot = d.dock.partition('factory-b');
+    for (const [what, bytes, why] of cases) {
+      const before = slot.opCount;
+      let err: unknown;
+      try {
+        await flashFactoryImage(d.client, bytes);
+      } catch (e) {
+        err = e;
+      }
+      assert.instance(err, FactoryFlashError, what);
+      assert.match((err as Error).message, why, what);
+      assert.is(slot.opCount, before, `${what}: not one flash operation on the slot (nothing was sent)`);
+    }
+    // Without the host's checks the dock refuses by itself; its group-64 codes are mcumgr_err_t: ECORRUPT 9, ENOMEM 2.
     let err: unknown;
     try {
-      await flashFactoryImage(d.client, foreign);
+      await flashFactoryImage(d.client, foreign, { precheck: false });
     } catch (e) {
       err = e;
     }
     assert.instance(err, SmpError);
-    assert.is((err as SmpError).rc, RC.CORRUPT);
+    assert.equal([(err as SmpError).group, (err as SmpError).rc], [64, 9]);
     assert.match((err as Error).message, /not committed.*signature/);
     err = undefined;
     try {
-      await flashFactoryImage(d.client, new Uint8Array(13 * 1024 * 1024 - 100));
+      await flashFactoryImage(d.client, new Uint8Array(13 * 1024 * 1024 - 100), { precheck: false });
     } catch (e) {
       err = e;
     }
     assert.instance(err, SmpError);
-    assert.is((err as SmpError).rc, RC.NO_MEMORY);
+    assert.is((err as SmpError).rc, 2);
     assert.match((err as Error).message, /bytes too many/);
     assert.is(readSlotRecord(d.dock.partition('factory-b')), null, 'nothing was committed');
     assert.is(await dockName(d.client), 'DL-7450 Demo Dock');
+  } finally {
+    await d.close();
+  }
+});
+
+lanes('MCUboot flow over the link, as a v1 mcumgr client drives it, with the firmware in its engine: upload → list → test → reset (trial) → reset reverts → test → reset → confirm → reset keeps it', async () => {
+  const d = await linkDock();
+  try {
+    const image = factoryImageFor(d.dir, 'Tested Image');
+    const sha = new Uint8Array(createHash('sha256').update(image).digest());
+    const v1 = { version: 0 as const };
+    const list = async () => (await d.client.request(0, 1, 0, {}, v1)).images as { slot: number; hash?: Uint8Array; bootable: boolean; pending: boolean; confirmed: boolean; active: boolean; permanent: boolean }[];
+    const reset = async () => {
+      await d.client.request(2, GROUP_OS, OS_RESET, {}, v1);
+      await d.client.awaitDock();
+    };
+    for (let off = 0; off < image.length; ) off = (await d.client.request(2, 1, 1, { off, data: image.subarray(off, off + 2048), ...(off === 0 ? { len: image.length, sha } : {}) }, v1)).off as number;
+    let l = await list();
+    assert.is(Buffer.from(l[1].hash!).toString('hex'), hex(image), 'image list shows the uploaded slot\'s hash (the SHA-256 of the file)');
+    assert.equal([l[1].bootable, l[1].pending, l[1].active], [true, false, false]);
+    await d.client.request(2, 1, 0, { hash: sha, confirm: false }, v1);
+    assert.equal((await list())[1].pending, true);
+    await reset();
+    assert.is(await dockName(d.client), 'Tested Image', 'the trial boot');
+    l = await list();
+    assert.equal([l[1].active, l[1].confirmed], [true, false]);
+    await reset();
+    assert.is(await dockName(d.client), 'DL-7450 Demo Dock', 'no confirm: reverted');
+    await d.client.request(2, 1, 0, { hash: sha, confirm: false }, v1);
+    await reset();
+    assert.is(await dockName(d.client), 'Tested Image');
+    await d.client.request(2, 1, 0, { confirm: true }, v1); // confirm the running image
+    assert.equal((await list())[1].confirmed, true);
+    await reset();
+    assert.is(await dockName(d.client), 'Tested Image', 'confirmed: kept');
   } finally {
     await d.close();
   }
@@ -92,7 +153,7 @@ faults('noise on the line (bit errors 1e-5 per bit and 1 dropped byte in 10,000,
     let t = performance.now();
     const r = await flashFactoryImage(d.client, image, { lane: 'bulk', bulkTimeoutMs: 100 });
     console.log(`    noise, bulk lane: ${image.length} bytes, ${r.retransmittedFrames} frames resent, ${(performance.now() - t).toFixed(0)} ms`);
-    assert.is(r.sha256, hex(image));
+    assert.is(r.dockSha256, hex(image), "the dock's own SHA-256 of what it stored");
     assert.ok(r.retransmittedFrames > 0, `${r.retransmittedFrames} frames resent`);
     await d.client.request(2, GROUP_OS, OS_RESET, {}, { timeoutMs: 500, attempts: 5 });
     await d.client.awaitDock();
@@ -152,7 +213,7 @@ faults('cable pulled mid-flash: a clear error; plugged back, a re-run resumes wh
     d.dock.cablePulled = false;
     const r = await flashFactoryImage(d.client, image);
     assert.ok(r.resumedFrom > image.length / 3, `resumed from ${r.resumedFrom}`);
-    assert.is(r.sha256, hex(image));
+    assert.is(r.dockSha256, hex(image), "the dock's own SHA-256 of what it stored");
   } finally {
     await d.close();
   }
@@ -174,7 +235,7 @@ faults('the dock restarts mid-transfer: the host is told its session is gone, st
     });
     assert.ok(restarted);
     assert.ok(r.resumes >= 1, `${r.resumes} resumes`);
-    assert.is(r.sha256, hex(image));
+    assert.is(r.dockSha256, hex(image), "the dock's own SHA-256 of what it stored");
   } finally {
     await d.close();
   }
@@ -222,8 +283,27 @@ faults('after lock, no link command writes a factory slot: every group, id and o
   const sha = new Uint8Array(createHash('sha256').update(image).digest());
   const slotFiles = () => ['factory.flash', 'factory-b.flash'].map((f) => hex(new Uint8Array(readFileSync(join(d.dir, f)))));
   try {
+    // An image uploaded and verified before the lock: afterwards it can be neither tested nor confirmed.
+    for (let off = 0; off < image.length; ) off = (await d.client.request(2, 1, 1, { off, data: image.subarray(off, off + 2048), ...(off === 0 ? { len: image.length, sha } : {}) })).off as number;
     assert.equal(await d.client.request(2, GROUP_DOCK, DOCK.LOCK, {}), { locked: true });
     const before = slotFiles();
+    // Each factory-writing command, refused with rc 11 (MGMT_ERR_EACCESSDENIED).
+    const refusedWith = async (what: string, op: 0 | 2, group: number, id: number, body: Record<string, unknown>) => {
+      let err: unknown;
+      try {
+        await d.client.request(op, group, id, body, { attempts: 1 });
+      } catch (e) {
+        err = e;
+      }
+      assert.instance(err, SmpError, `${what}: not refused`);
+      assert.is((err as SmpError).rc, 11, `${what}: ${(err as Error).message}`);
+      assert.match((err as Error).message, /locked/, what);
+    };
+    await refusedWith('image upload', 2, 1, 1, { off: 0, len: image.length, sha, data: image.subarray(0, 512) });
+    await refusedWith('image test', 2, 1, 0, { hash: sha, confirm: false });
+    await refusedWith('image confirm of the uploaded slot', 2, 1, 0, { hash: sha, confirm: true });
+    await refusedWith('bulk open', 2, GROUP_DOCK, DOCK.BULK_OPEN, { len: image.length, sha });
+    await refusedWith('factory commit', 2, GROUP_DOCK, DOCK.FACTORY_COMMIT, { sha });
     const payloads: Record<string, unknown>[] = [{}, { off: 0, len: image.length, sha, data: image.subarray(0, 512) }, { len: image.length, sha }, { sha }, { hash: sha, confirm: true }, { name: '/images/x', off: 0, len: 4, data: new Uint8Array(4) }];
     let tried = 0;
     for (const group of [0, 1, 2, 3, 8, 9, 63, 64, 65]) {

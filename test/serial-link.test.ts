@@ -9,9 +9,13 @@ import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
 import { SmpClient, SmpError } from '../flash-scripts/link/smp-client.ts';
 import { baudOf, openTransport, parseConnection, LinkError } from '../flash-scripts/link/transport.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { KvStore } from '../datastore/kv-store.ts';
+import { TierSet } from '../datastore/tiers/tier-set.ts';
 import { FileFlash } from '../simulator/flash/file-flash.ts';
 import { ptyPair } from './support/pty-pair.ts';
-import { factoryImageFor } from './support/link-dock.ts';
+import { factoryImageFor, linkDock } from './support/link-dock.ts';
+import { getValue, setValue } from '../flash-scripts/link/kv-transfer.ts';
+import { seededRandom } from '../simulator/seeded-random.ts';
 import { createHash } from 'node:crypto';
 
 const link = suite('serial link: SMP between the host and a simulated dock over a pseudo-terminal pair');
@@ -40,7 +44,8 @@ link('echo, settings write/read/delete over a real serial device; line noise bet
       err = e;
     }
     assert.instance(err, SmpError);
-    assert.is((err as SmpError).rc, 5);
+    // SMP v2 group error: settings group 3, SETTINGS_MGMT_ERR_KEY_NOT_FOUND (3).
+    assert.equal([(err as SmpError).group, (err as SmpError).rc, (err as SmpError).groupError], [3, 3, true]);
     // What the host wrote over the wire is on the dock's runtime partition.
     await client.request(2, 3, 0, { name: 'written.by.host', val: new TextEncoder().encode('yes') });
   } finally {
@@ -97,7 +102,7 @@ link('the dl7450 command over serial: a simulated dock serving SMP, settings set
     assert.is(cli('settings', 'get', '--conn', conn, 'timezone').stdout.trim(), 'CET');
     const missing = cli('settings', 'get', '--conn', conn, 'nope');
     assert.is(missing.status, 1);
-    assert.match(missing.stderr, /rc 5\): no setting named nope/);
+    assert.match(missing.stderr, /SMP group 3 error 3\): no setting named nope/);
     // Push a new app build for immediate testing: it runs from the ephemeral tier.
     const app = join(dir, 'pushed.ts');
     // A long literal makes the build span several 256-byte upload chunks.
@@ -147,7 +152,7 @@ link('end to end over a pty between the real CLI and a dock process: flash → v
     assert.is(flashed.status, 0, flashed.stderr);
     const f = JSON.parse(flashed.stdout);
     assert.is(f.lane, 'bulk');
-    assert.is(f.sha256, createHash('sha256').update(image).digest('hex'), 'the dock hashed exactly the bytes sent');
+    assert.is(f.dockSha256, createHash('sha256').update(image).digest('hex'), 'the dock hashed exactly the bytes sent (its own report)');
     assert.equal([f.slot, f.generation, f.restarted], [1, 1, true]);
 
     let inspected: Record<string, unknown> = {};
@@ -272,3 +277,98 @@ link('no dock on the port: a clear message within the timeout', async () => {
 });
 
 link.run();
+
+const values = suite('large and typed values through the link: split to the dock\'s advertised buffer, read back by type');
+
+values('4 KiB text, 64 KiB bytes and a JSON value round trip byte for byte; bytes stay bytes; a value past the dock\'s limit is refused with why', async () => {
+  const d = await linkDock();
+  try {
+    const random = seededRandom(64);
+    const text = Array.from({ length: 4096 }, (_, i) => 'abcdefghij\u00e9'[i % 11]).join('');
+    const textBytes = new TextEncoder().encode(text);
+    const blob = new Uint8Array(64 * 1024).map(() => Math.floor(random() * 256));
+    const json = { name: 'lobby', sizes: [1, 2, 3], nested: { ok: true, none: null } };
+    const buf = (await d.client.request(0, 0, 6, {})).buf_size as number;
+    assert.ok((await setValue(d.client, 'big.text', textBytes, 'text')).parts > 1, 'split: 4 KiB of text is more than one request of the buffer');
+    const parts = (await setValue(d.client, 'big.blob', blob, 'bytes')).parts;
+    assert.ok(parts >= Math.ceil(blob.length / buf), `${parts} parts for ${blob.length} bytes and a ${buf}-byte buffer`);
+    await setValue(d.client, 'cfg', new TextEncoder().encode(JSON.stringify(json)), 'json');
+    const t = await getValue(d.client, 'big.text');
+    assert.equal([t.type, new TextDecoder().decode(t.bytes)], ['text', text]);
+    const b = await getValue(d.client, 'big.blob');
+    assert.is(b.type, 'bytes');
+    assert.is(createHash('sha256').update(b.bytes).digest('hex'), createHash('sha256').update(blob).digest('hex'));
+    const j = await getValue(d.client, 'cfg');
+    assert.equal([j.type, JSON.parse(new TextDecoder().decode(j.bytes))], ['json', json]);
+    // 1,000 arbitrary bytes stay 1,000 bytes.
+    const odd = blob.subarray(0, 1000);
+    await setValue(d.client, 'odd', odd, 'bytes');
+    assert.equal((await getValue(d.client, 'odd')).bytes, odd);
+    let err: unknown;
+    try {
+      await setValue(d.client, 'huge', new Uint8Array(2 * 1024 * 1024), 'bytes');
+    } catch (e) {
+      err = e;
+    }
+    assert.instance(err, SmpError);
+    assert.is((err as SmpError).rc, 2, 'MGMT_ERR_ENOMEM');
+    assert.match((err as Error).message, /at most 262144/);
+  } finally {
+    await d.close();
+  }
+});
+
+values('inspect of a dock with 10,000 keys answers with their count and the first 200 names; a prefix lists a few; an answer too large for one packet is refused rc 7, not silence', async () => {
+  const first = await linkDock();
+  const dir = first.dir;
+  await first.close();
+  // Written straight into the dock's runtime partition, as the dock's own KvStore writes them (10,000 SMP requests would take a while).
+  const flash = FileFlash.open(join(dir, 'runtime.flash'), { size: 13 * 1024 * 1024, sectorSize: 4096, programUnit: 256 });
+  const runtime = RuntimeStore.mount(flash);
+  const kv = new KvStore({ tiers: new TierSet({ runtime }) });
+  for (let i = 0; i < 10_000; i++) kv.set(`many.${i}`, `v${i}`, { durability: 'batched' });
+  runtime.flush();
+  flash.close();
+  const d = await linkDock({ dir });
+  try {
+    const inspected = await d.client.request(0, 64, 1, {}, { timeoutMs: 20_000 });
+    const keys = inspected.keys as { count: number; names: string[]; truncated: boolean };
+    assert.ok(keys.count >= 10_000, `${keys.count} keys counted`);
+    assert.is(keys.names.length, 200);
+    assert.ok(keys.truncated);
+    const few = (await d.client.request(0, 64, 7, { prefix: 'many.999' })).keys as string[];
+    assert.equal([...few].sort(), ['many.999', ...Array.from({ length: 10 }, (_, i) => `many.999${i}`)].sort());
+  } finally {
+    await d.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+values('dl7450 kv set from standard input (-) and --file with --type; kv get prints by type: hex for bytes, JSON for structured values', () => {
+  const root = resolve(import.meta.dirname, '..');
+  const bin = join(root, 'bin', 'dl7450.mjs');
+  const dir = mkdtempSync(join(tmpdir(), 'dl7450-kvcli-'));
+  const cli = (args: string[], input?: Uint8Array) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', input });
+  try {
+    const random = seededRandom(1000);
+    const blob = new Uint8Array(1000).map(() => Math.floor(random() * 256));
+    const set = cli(['kv', 'set', `sim://${dir}`, 'blob', '-'], blob);
+    assert.is(set.status, 0, set.stderr);
+    assert.match(set.stdout, /1000 bytes as bytes/);
+    const got = JSON.parse(cli(['kv', 'get', `sim://${dir}`, 'blob', '--json']).stdout);
+    assert.equal([got.type, got.hex], ['bytes', Buffer.from(blob).toString('hex')], '1,000 bytes in, the same 1,000 bytes stored');
+    const cfg = { rooms: ['a', 'b'], floor: 3, lit: true };
+    writeFileSync(join(dir, 'cfg.json'), JSON.stringify(cfg));
+    assert.is(cli(['kv', 'set', `sim://${dir}`, 'cfg', '--file', join(dir, 'cfg.json'), '--type', 'json']).status, 0);
+    const shown = cli(['kv', 'get', `sim://${dir}`, 'cfg']).stdout;
+    assert.equal(JSON.parse(shown), cfg);
+    writeFileSync(join(dir, 'bad.txt'), new Uint8Array([0x61, 0xff, 0x62]));
+    const refused = cli(['kv', 'set', `sim://${dir}`, 'bad', '--file', join(dir, 'bad.txt'), '--type', 'text']);
+    assert.is(refused.status, 1);
+    assert.match(refused.stderr, /not UTF-8 text/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+values.run();

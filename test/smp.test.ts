@@ -8,10 +8,11 @@ import { crc16Xmodem } from '../firmware/smp/crc16.ts';
 import { base64Decode, base64Encode } from '../firmware/smp/base64.ts';
 import { decodePacket, encodePacket } from '../firmware/smp/smp-packet.ts';
 import { ConsoleFrameDecoder, encodeConsoleFrames, MAX_LINE } from '../firmware/smp/smp-console-frame.ts';
-import { SmpServer, GROUP_FS, GROUP_OS, GROUP_SETTINGS, RC } from '../firmware/smp/smp-server.ts';
+import { SmpServer, GROUP_FS, GROUP_OS, GROUP_SETTINGS } from '../firmware/smp/smp-server.ts';
 import { ImageStore } from '../datastore/image-store.ts';
 import { makePng } from './support/image-files.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
+import { DockSerial } from '../firmware/link/dock-serial.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -67,13 +68,15 @@ framing('console text passes through; a damaged frame is reported and dropped; t
   assert.match((events[1] as { reason: string }).reason, /CRC|base64|bytes/);
 });
 
-framing('a decoder with a bounded buffer drops a frame announcing more than it takes, then decodes the next', () => {
+framing('a decoder with a bounded buffer drops a frame announcing more than it takes (reporting its SMP header), then decodes the next', () => {
   const big = encodeConsoleFrames(encodePacket({ op: 2, version: 1, flags: 0, group: GROUP_OS, sequence: 1, id: 0 }, { d: 'x'.repeat(5000) }));
   const small = encodeConsoleFrames(encodePacket({ op: 2, version: 1, flags: 0, group: GROUP_OS, sequence: 2, id: 0 }, { d: 'ok' }));
   const events = new ConsoleFrameDecoder(4096).push(new Uint8Array([...big, ...small]));
-  const kinds = events.map((e) => e.kind);
-  assert.is(kinds.filter((k) => k === 'packet').length, 1);
-  assert.match((events.find((e) => e.kind === 'error') as { reason: string }).reason, /at most 4096/);
+  assert.equal(events.map((e) => e.kind), ['oversize', 'packet'], 'the skipped continuation lines are not reported one by one');
+  const over = events[0] as { reason: string; header: Uint8Array; announced: number };
+  assert.match(over.reason, /at most 4096/);
+  // The request's own header: write (2) v2 → 0x0a, flags 0, length 5006 = 0x138e, group 0, sequence 1, id 0.
+  assert.is(hex(over.header), '0a00138e00000100');
   assert.equal(decodePacket((events.find((e) => e.kind === 'packet') as { packet: Uint8Array }).packet).payload, { d: 'ok' });
 });
 
@@ -97,7 +100,7 @@ framing('random line noise never crashes the decoder or yields a packet that fai
 
 const server = suite('SMP server: OS and settings groups on the runtime store');
 
-server('settings write, read and delete map to the runtime KvStore; errors are { err: { group, rc } }', () => {
+server('settings write, read and delete map to the runtime KvStore; a v2 group error is err {group 3, rc 3 (KEY_NOT_FOUND)}; no handler is rc 8', () => {
   const tiers = new TierSet({ runtime: RuntimeStore.format(new SimFlash({ size: 64 * 1024, sectorSize: 4096, programUnit: 16 })) });
   const smp = new SmpServer({ tiers, dockId: 'abc', firmwareVersion: '1.0' });
   let seq = 0;
@@ -107,11 +110,13 @@ server('settings write, read and delete map to the runtime KvStore; errors are {
   const read = call(0, GROUP_SETTINGS, 0, { name: 'net.ssid' });
   assert.equal(new TextDecoder().decode(read.val as Uint8Array), 'office');
   assert.equal(call(2, GROUP_SETTINGS, 1, { name: 'net.ssid' }), {});
-  assert.equal(call(0, GROUP_SETTINGS, 0, { name: 'net.ssid' }), { err: { group: GROUP_SETTINGS, rc: RC.NO_ENTRY }, rsn: 'no setting named net.ssid' });
-  assert.equal(call(2, 99, 0, {}), { err: { group: 99, rc: RC.NOT_SUPPORTED } });
+  // smp_group_3: SETTINGS_MGMT_ERR_KEY_NOT_FOUND is 3.
+  assert.equal(call(0, GROUP_SETTINGS, 0, { name: 'net.ssid' }), { err: { group: 3, rc: 3 }, rsn: 'no setting named net.ssid' });
+  // mcumgr_err_t: MGMT_ERR_ENOTSUP is 8, MGMT_ERR_EINVAL 3 (top-level: errors of SMP itself, not of a group).
+  assert.equal(call(2, 99, 0, {}), { rc: 8 });
   assert.match(String(call(0, GROUP_OS, 7, {}).output), /dock abc firmware 1\.0/);
   assert.equal(call(0, GROUP_OS, 6, {}), { buf_size: 4096, buf_count: 1 });
-  assert.equal((call(2, GROUP_OS, 0, { d: 42 }) as { err: unknown }).err, { group: GROUP_OS, rc: RC.INVALID });
+  assert.is(call(2, GROUP_OS, 0, { d: 42 }).rc, 3);
 });
 
 server('file system group: /images/<tag> upload is checked and stored in the runtime tier, download streams it back; bad bytes are refused with why', () => {
@@ -141,19 +146,174 @@ server('file system group: /images/<tag> upload is checked and stored in the run
   }
   assert.equal(new Uint8Array(back), png);
   const notPng = upload('/images/fake', new TextEncoder().encode('this is not an image at all'));
-  assert.equal((notPng.err as { rc: number }).rc, RC.INVALID);
+  // fs_mgmt_err_code_t: FILE_WRITE_FAILED 10, FILE_NOT_FOUND 3; too large for the heap is SMP's ENOMEM (2).
+  assert.equal(notPng.err, { group: 8, rc: 10 });
   assert.match(String(notPng.rsn), /not a PNG, BMP or JPEG/);
   const broken = png.slice();
   broken[40] ^= 0xff; // inside a chunk: its CRC no longer matches
   const bad = upload('/images/broken', broken);
-  assert.equal((bad.err as { rc: number }).rc, RC.INVALID);
+  assert.equal(bad.err, { group: 8, rc: 10 });
   assert.match(String(bad.rsn), /image "broken"/);
   assert.is(new ImageStore({ tiers }).info('broken'), undefined);
   const big = call(2, 0, { name: '/images/huge', off: 0, len: 5 * 1024 * 1024, data: png.subarray(0, 10) });
-  assert.equal((big.err as { rc: number }).rc, RC.NO_MEMORY);
-  assert.equal((call(0, 0, { name: '/images/none', off: 0 }).err as { rc: number }).rc, RC.NO_ENTRY);
+  assert.is(big.rc, 2);
+  assert.equal(call(0, 0, { name: '/images/none', off: 0 }).err, { group: 8, rc: 3 });
+});
+
+const versions = suite('SMP v1 and v2: each version answered in the form its clients read');
+
+// Hand-encoded from the SMP specification (header: Res|Ver|OP, flags, length, group, seq, id; CBOR map):
+// "no handler" is a top-level rc 8 (MGMT_ERR_ENOTSUP) in both versions; only the version bits differ.
+const UNKNOWN_GROUP_V1 = '0300000500630700a162726308';
+const UNKNOWN_GROUP_V2 = '0b00000500630700a162726308';
+// settings read of a missing key "a", sequence 9: v1 {rc: 5 (MGMT_ERR_ENOENT), rsn}; v2 {err: {group: 3, rc: 3 (KEY_NOT_FOUND)}, rsn}.
+const MISSING_SETTING_V1 = '0100001c00030900a2627263056372736e726e6f2073657474696e67206e616d65642061';
+const MISSING_SETTING_V2 = '0900002800030900a263657272a26567726f757003627263036372736e726e6f2073657474696e67206e616d65642061';
+
+const runtimeServer = () => new SmpServer({ tiers: new TierSet({ runtime: RuntimeStore.format(new SimFlash({ size: 256 * 1024, sectorSize: 4096, programUnit: 16 })) }), dockId: 'abc', firmwareVersion: '1.0' });
+const raw = (version: number, op: number, group: number, seq: number, id: number, cborHex: string) => {
+  const body = Buffer.from(cborHex, 'hex');
+  return new Uint8Array([(version << 3) | op, 0, body.length >> 8, body.length & 0xff, group >> 8, group & 0xff, seq, id, ...body]);
+};
+
+versions('golden bytes: no handler (rc 8) and a settings group error, in v1 and in v2', () => {
+  const smp = runtimeServer();
+  assert.is(hex(smp.handle(raw(0, 2, 99, 7, 0, 'a0'))!), UNKNOWN_GROUP_V1);
+  assert.is(hex(smp.handle(raw(1, 2, 99, 7, 0, 'a0'))!), UNKNOWN_GROUP_V2);
+  // {"name": "a"}
+  assert.is(hex(smp.handle(raw(0, 0, 3, 9, 0, 'a1646e616d656161'))!), MISSING_SETTING_V1);
+  assert.is(hex(smp.handle(raw(1, 0, 3, 9, 0, 'a1646e616d656161'))!), MISSING_SETTING_V2);
+});
+
+versions('an unknown command of a known group is rc 8 in both versions; a version-3 request gets rc 13 (too new) in a v2 header', () => {
+  const smp = runtimeServer();
+  for (const v of [0, 1]) assert.equal(decodePacket(smp.handle(raw(v, 0, 0, 1, 99, 'a0'))!).payload, { rc: 8 });
+  const r = decodePacket(smp.handle(raw(2, 0, 0, 1, 0, 'a0'))!);
+  assert.is(r.header.version, 1);
+  assert.is(r.payload.rc, 13);
+  assert.is(r.payload.err, undefined);
+  // A payload that is not CBOR: MGMT_ERR_EINVAL (3), top level.
+  assert.is(decodePacket(smp.handle(raw(0, 2, 0, 1, 0, 'ff00'))!).payload.rc, 3);
+});
+
+versions('every group and command id 0-15, read and write, empty and wrong bodies: v1 answers never carry err; v2 group errors name the request group', () => {
+  const random = seededRandom(14);
+  const smp = runtimeServer();
+  const bodies = ['a0', 'a1646e616d6563782e79', 'a2636f666600646461746141ff', 'a1616401'];
+  let refusals = 0;
+  for (const group of [0, 1, 2, 3, 8, 9, 63, 64, 65]) {
+    for (let id = 0; id < 16; id++) {
+      for (const op of [0, 2]) {
+        if (group === 0 && id === 5) continue; // reset: no reset line here, answered rc 8 like any command without a handler
+        const body = bodies[Math.floor(random() * bodies.length)];
+        for (const v of [0, 1]) {
+          const seq = Math.floor(random() * 256);
+          const answer = decodePacket(smp.handle(raw(v, op, group, seq, id, body))!);
+          assert.equal([answer.header.op, answer.header.version, answer.header.group, answer.header.sequence, answer.header.id], [op + 1, v, group, seq, id]);
+          const p = answer.payload;
+          if (v === 0) assert.is(p.err, undefined, `v1 ${group}/${id}/${op}: a v1 client reads only rc`);
+          if (p.err !== undefined) assert.is((p.err as { group: number }).group, group);
+          if (p.rc !== undefined || p.err !== undefined) refusals++;
+          if (v === 0 && p.rc === undefined) assert.is(p.err, undefined);
+        }
+      }
+    }
+  }
+  assert.ok(refusals > 300, `${refusals} refusals seen`);
+});
+
+versions('settings group complete: read (max_size), write, delete, commit, load, save; values are bytes; errors per version', () => {
+  const smp = runtimeServer();
+  let seq = 0;
+  const call = (v: number, op: number, id: number, body: Record<string, unknown>) => decodePacket(smp.handle(encodePacket({ op, version: v, flags: 0, group: 3, sequence: seq++ & 0xff, id }, body))!).payload;
+  const bytes = new Uint8Array([0, 1, 2, 0xff]);
+  assert.equal(call(0, 2, 0, { name: 'blob', val: bytes }), {});
+  assert.equal(call(0, 0, 0, { name: 'blob' }), { val: bytes, type: 'bytes' }); // type: our extension (clients ignore keys they do not know)
+  assert.equal(call(1, 2, 2, {}), {}, 'commit');
+  assert.equal(call(1, 0, 3, {}), {}, 'load');
+  assert.equal(call(1, 2, 3, {}), {}, 'save');
+  // max_size smaller than the value: MGMT_ERR_EMSGSIZE (7).
+  assert.is(call(1, 0, 0, { name: 'blob', max_size: 2 }).rc, 7);
+  assert.equal(call(1, 2, 1, { name: 'blob' }), {});
+  assert.is(call(0, 2, 1, { name: 'blob' }).rc, 5, 'v1: KEY_NOT_FOUND translated to MGMT_ERR_ENOENT');
+  assert.equal(call(1, 2, 1, { name: 'blob' }).err, { group: 3, rc: 3 });
+  // A name past 255 bytes: KEY_TOO_LONG (2); v1 reads MGMT_ERR_EINVAL (3).
+  assert.equal(call(1, 0, 0, { name: 'k'.repeat(300) }).err, { group: 3, rc: 2 });
+  assert.is(call(0, 0, 0, { name: 'k'.repeat(300) }).rc, 3);
+});
+
+versions('a refused fs upload ends a v1 client\'s transfer (it reads rc) and a v2 client\'s (it reads err): no restart from 0', () => {
+  const smp = runtimeServer();
+  let seq = 0;
+  // A client as mcumgr's: stop on a non-zero rc (v1) or err (v2); otherwise continue from the answer's off (0 when absent).
+  const client = (v: number, name: string, file: Uint8Array) => {
+    let off = 0;
+    for (let requests = 1; requests <= 50; requests++) {
+      const p = decodePacket(smp.handle(encodePacket({ op: 2, version: v, flags: 0, group: 8, sequence: seq++ & 0xff, id: 0 }, { name, off, data: file.subarray(off, off + 512), ...(off === 0 ? { len: file.length } : {}) }))!).payload;
+      const failed = v === 0 ? typeof p.rc === 'number' && p.rc !== 0 : (typeof p.rc === 'number' && p.rc !== 0) || p.err !== undefined;
+      if (failed) return { requests, answer: p };
+      off = typeof p.off === 'number' ? p.off : 0;
+      if (off >= file.length) return { requests, answer: p };
+    }
+    return { requests: Infinity, answer: {} };
+  };
+  const text = new TextEncoder().encode('not an image '.repeat(100));
+  for (const v of [0, 1]) {
+    const outside = client(v, '/etc/passwd', text);
+    assert.is(outside.requests, 1, `v${v + 1}: a path outside /images/ is refused at once`);
+    const notImage = client(v, '/images/x', text);
+    assert.is(notImage.requests, Math.ceil(text.length / 512), `v${v + 1}: the refusal comes on the last chunk and ends it`);
+    if (v === 0) assert.equal([outside.answer.rc, notImage.answer.rc], [3, 1], 'v1: FILE_INVALID_NAME → EINVAL, FILE_WRITE_FAILED → EUNKNOWN');
+    else assert.equal([outside.answer.err, notImage.answer.err], [{ group: 8, rc: 2 }, { group: 8, rc: 10 }]);
+  }
+});
+
+versions('OS group: datetime read and set on the dock clock, taskstat lists the app and SMP tasks, params advertise the buffer; mpstat is rc 8', () => {
+  let now = Date.UTC(2026, 10, 29, 9, 30, 15, 250);
+  const smp = new SmpServer({ tiers: new TierSet({}), dockId: 'd', firmwareVersion: '1', clock: { now: () => now, set: (ms) => (now = ms) }, appTask: () => ({ running: true }) });
+  let seq = 0;
+  const call = (v: number, op: number, id: number, body: Record<string, unknown>) => decodePacket(smp.handle(encodePacket({ op, version: v, flags: 0, group: 0, sequence: seq++ & 0xff, id }, body))!).payload;
+  assert.equal(call(1, 0, 4, {}), { datetime: '2026-11-29T09:30:15.250000' });
+  assert.equal(call(1, 2, 4, { datetime: '2027-01-02T03:04:05+01:00' }), {});
+  assert.is(now, Date.UTC(2027, 0, 2, 2, 4, 5));
+  // OS_MGMT_ERR_INVALID_FORMAT is 2; v1 reads MGMT_ERR_EINVAL (3).
+  assert.equal(call(1, 2, 4, { datetime: '2027-02-30T00:00:00' }).err, { group: 0, rc: 2 });
+  assert.is(call(0, 2, 4, { datetime: 'tomorrow' }).rc, 3);
+  assert.is(now, Date.UTC(2027, 0, 2, 2, 4, 5), 'a refused set changes nothing');
+  const tasks = call(0, 0, 2, {}).tasks as Record<string, Record<string, number>>;
+  assert.equal(Object.keys(tasks).sort(), ['app', 'smp']);
+  for (const t of Object.values(tasks)) for (const f of ['prio', 'tid', 'state', 'stkuse', 'stksiz', 'cswcnt', 'runtime', 'last_checkin', 'next_checkin']) assert.type(t[f], 'number');
+  assert.equal(call(0, 0, 6, {}), { buf_size: 4096, buf_count: 1 });
+  for (const v of [0, 1]) assert.equal(call(v, 0, 3, {}), { rc: 8 }, 'mpstat');
+});
+
+versions('a request longer than the dock\'s buffer is answered rc 7 (MGMT_ERR_EMSGSIZE) with the buffer size, not silence; the line then works', () => {
+  const smp = runtimeServer();
+  const serial = new DockSerial((p) => smp.handle(p));
+  for (const v of [0, 1]) {
+    const big = encodeConsoleFrames(encodePacket({ op: 2, version: v, flags: 0, group: 3, sequence: 40 + v, id: 0 }, { name: 'big', val: new Uint8Array(5000) }));
+    const events = new ConsoleFrameDecoder().push(serial.rx(big));
+    assert.is(events.length, 1);
+    const answer = decodePacket((events[0] as { packet: Uint8Array }).packet);
+    assert.equal([answer.header.op, answer.header.version, answer.header.group, answer.header.sequence], [3, v, 3, 40 + v]);
+    assert.is(answer.payload.rc, 7);
+    assert.match(String(answer.payload.rsn), /at most 4096/);
+  }
+  const echo = new ConsoleFrameDecoder().push(serial.rx(encodeConsoleFrames(encodePacket({ op: 2, version: 1, flags: 0, group: 0, sequence: 3, id: 0 }, { d: 'after' }))));
+  assert.equal(decodePacket((echo[0] as { packet: Uint8Array }).packet).payload, { r: 'after' });
+});
+
+versions('an answer too large for an SMP packet (16-bit length) is refused rc 7 (MGMT_ERR_EMSGSIZE) with why, in both versions', () => {
+  const names = Array.from({ length: 9000 }, (_, i) => `key.number.${i}`);
+  const smp = new SmpServer({ tiers: new TierSet({}), dockId: 'd', firmwareVersion: '1', inspect: () => ({ names }) });
+  for (const v of [0, 1]) {
+    const r = decodePacket(smp.handle(raw(v, 0, 64, 5, 1, 'a0'))!).payload;
+    assert.is(r.rc, 7);
+    assert.match(String(r.rsn), /at most 65535/);
+  }
 });
 
 golden.run();
+versions.run();
 framing.run();
 server.run();

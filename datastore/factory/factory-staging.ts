@@ -9,11 +9,12 @@ import type { Crypto } from '../../hal/crypto.ts';
 import type { FlashPartition } from '../../hal/flash.ts';
 import type { Otp } from '../../hal/otp.ts';
 import { equalBytes, FactoryPartition, FactoryVerificationError } from './factory-partition.ts';
-import { encodeSlotRecord, slotRecordOffset } from './slot-record.ts';
+import { encodeSlotRecord, MARK_CONFIRM, MODE_ON_APPROVAL, MODE_PERMANENT, slotRecordOffset } from './slot-record.ts';
+import { programMark } from './factory-slots.ts';
 import { decodeHeader, HEADER_SIZE, TRAILER_SIZE, type FactoryHeader } from './partition-format.ts';
 import type { SlotState } from './factory-slots.ts';
 
-export type FactoryWriteProblem = 'locked' | 'one-slot' | 'too-large' | 'out-of-order' | 'incomplete' | 'mismatch' | 'untrusted' | 'not-verified';
+export type FactoryWriteProblem = 'locked' | 'one-slot' | 'too-large' | 'out-of-order' | 'incomplete' | 'mismatch' | 'untrusted' | 'not-verified' | 'on-trial' | 'pending';
 
 export class FactoryWriteError extends Error {
   readonly code = 'factory-write';
@@ -175,11 +176,40 @@ export class FactoryStaging {
     return { sha256: digest, partition };
   }
 
+  private staged = false;
+
   /** One program: from here on the new image is the factory image. Returns its generation. */
   commit(): number {
     assertFactoryMode(this.otp);
     if (!this.verifiedDigest) throw new FactoryWriteError('not-verified', 'verify the staged image before committing it');
-    this.flash.program(slotRecordOffset(this.flash), encodeSlotRecord({ generation: this.generation, imageLength: this.length, sha256: this.verifiedDigest }, this.flash.programUnit));
+    // Already recorded on approval (an image-group upload): the confirm mark is the one program that commits it.
+    if (this.staged) programMark(this.flash, MARK_CONFIRM);
+    else this.flash.program(slotRecordOffset(this.flash), encodeSlotRecord({ generation: this.generation, mode: MODE_PERMANENT, imageLength: this.length, sha256: this.verifiedDigest }, this.flash.programUnit));
     return this.generation;
   }
+
+  /**
+   * Record the verified image on approval (MCUboot's "uploaded, not pending"):
+   * it is listed with its hash, and boots only after a test or confirm mark.
+   */
+  stage(): number {
+    assertFactoryMode(this.otp);
+    if (!this.verifiedDigest) throw new FactoryWriteError('not-verified', 'verify the staged image before recording it');
+    if (!this.staged) this.flash.program(slotRecordOffset(this.flash), encodeSlotRecord({ generation: this.generation, mode: MODE_ON_APPROVAL, imageLength: this.length, sha256: this.verifiedDigest }, this.flash.programUnit));
+    this.staged = true;
+    return this.generation;
+  }
+}
+
+/**
+ * Write a slot's record again, on approval, with a new generation (to test
+ * or confirm an image that was reverted or superseded). Erase then one
+ * program: a cut in between leaves the slot without a record (never served),
+ * the served slot untouched.
+ */
+export function rerecordSlot(flash: FlashPartition, otp: Otp, generation: number, imageLength: number, sha256: Uint8Array): void {
+  assertFactoryMode(otp);
+  const at = slotRecordOffset(flash);
+  flash.erase(at / flash.sectorSize);
+  flash.program(at, encodeSlotRecord({ generation, mode: MODE_ON_APPROVAL, imageLength, sha256 }, flash.programUnit));
 }

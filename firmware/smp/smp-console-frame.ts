@@ -33,7 +33,12 @@ export function encodeConsoleFrames(packet: Uint8Array): Uint8Array {
   return new Uint8Array(lines);
 }
 
-export type FrameEvent = { kind: 'packet'; packet: Uint8Array } | { kind: 'error'; reason: string } | { kind: 'console'; text: string };
+export type FrameEvent =
+  | { kind: 'packet'; packet: Uint8Array }
+  | { kind: 'error'; reason: string }
+  | { kind: 'console'; text: string }
+  /** A frame longer than the buffer: its SMP header (when the first line held it), so the receiver can answer it. */
+  | { kind: 'oversize'; reason: string; header: Uint8Array | null; announced: number };
 
 /**
  * Byte-stream decoder: feed it whatever the line delivers, in any pieces.
@@ -44,6 +49,8 @@ export class ConsoleFrameDecoder {
   private line: number[] = [];
   private pending = '';
   private collecting = false;
+  /** Continuation lines of an oversize frame are skipped quietly until the next frame start. */
+  private skipping = false;
 
   /** `maxPacket`: longer frames are dropped as they start (the dock's buffer is bounded; the host's need not be). */
   constructor(private readonly maxPacket = 0xffff) {}
@@ -62,7 +69,9 @@ export class ConsoleFrameDecoder {
         if (this.collecting) events.push({ kind: 'error', reason: 'a new frame started before the previous one was complete' });
         this.pending = ascii(line, 2);
         this.collecting = true;
+        this.skipping = false;
       } else if (line.length >= 2 && line[0] === CONTINUE[0] && line[1] === CONTINUE[1]) {
+        if (this.skipping) continue;
         if (!this.collecting) {
           events.push({ kind: 'error', reason: 'a continuation line without a frame start' });
           continue;
@@ -85,9 +94,12 @@ export class ConsoleFrameDecoder {
     if (head && head.length >= 2) {
       const announced = (head[0] << 8) | head[1];
       if (announced - 2 > this.maxPacket) {
+        // length (2) + SMP header (8) are the first 10 bytes: 16 base64 characters, on the first line.
+        const first = this.pending.length >= 16 ? base64Decode(this.pending.slice(0, 16)) : null;
         this.collecting = false;
+        this.skipping = true;
         this.pending = '';
-        return { kind: 'error', reason: `the frame announces a ${announced - 2}-byte packet; at most ${this.maxPacket} are taken` };
+        return { kind: 'oversize', reason: `the frame announces a ${announced - 2}-byte packet; at most ${this.maxPacket} are taken`, header: first ? first.slice(2, 10) : null, announced: announced - 2 };
       }
       const wanted = Math.ceil((announced + 2) / 3) * 4;
       if (this.pending.length < wanted) return null;

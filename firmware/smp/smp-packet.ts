@@ -23,6 +23,7 @@ const cbor = plainCbor;
 
 export function encodePacket(h: Omit<SmpHeader, 'length'>, payload: Record<string, unknown>): Uint8Array {
   const body = cbor.encode(payload) as Uint8Array;
+  if (body.length > 0xffff) throw new SmpPacketError(`the payload is ${body.length} bytes; an SMP packet carries at most 65535`);
   const out = new Uint8Array(HEADER_SIZE + body.length);
   out[0] = ((h.version & 3) << 3) | (h.op & 7);
   out[1] = h.flags & 0xff;

@@ -1,12 +1,14 @@
 // The dock's SMP server: decodes request packets and answers them. Groups:
-// OS (echo, reset, info), image (factory image upload and state), settings
-// (the runtime KvStore), file system (pushed code) and the dock's user group
-// 64 (inspect, bulk lane, factory commit, lock, factory reset, events, key
-// list). Errors follow SMP v2, { err: { group, rc } }, with the reason in `rsn`.
+// OS (smp-os-group.ts), image (smp-image-group.ts: the factory slots),
+// settings (the runtime KvStore), file system (pushed code, images) and the
+// dock's user group 64 (inspect, bulk lane, factory commit, lock, factory
+// reset, events, key list). Errors in the form the request's SMP version
+// expects (smp-errors.ts): v1 a top-level rc, v2 err {group, rc}; the reason
+// rides in rsn.
 
-import { decodePacket, encodePacket, SMP_V2, SmpPacketError, type SmpHeader } from './smp-packet.ts';
+import { decodePacket, encodePacket, SMP_V2, SmpPacketError, type SmpHeader } from './smp-packet.ts'
 import { KvStore } from '../../datastore/kv-store.ts';
-import { decodeValue, encodeValue } from '../../datastore/value-codec.ts';
+import { decodeValue, ValueEncoding, type DockValue } from '../../datastore/value-codec.ts';
 import type { TierSet } from '../../datastore/tiers/tier-set.ts';
 import { APPLICATION_DATA, EPHEMERAL_DATA } from '../../datastore/tiers/tier-set.ts';
 import { CodeStore } from '../../datastore/code-store.ts';
@@ -14,7 +16,12 @@ import { utf8Decode, utf8Encode } from '../../datastore/runtime/key-text.ts';
 import { ImageStore } from '../../datastore/image-store.ts';
 import { ImageInvalidError, sniffImageType } from '../../images/image-check.ts';
 import { NONE } from '../../images/image-type.ts';
-import { FactoryWriteError, type FactoryWriteProblem } from '../../datastore/factory/factory-staging.ts';
+import { FactoryWriteError } from '../../datastore/factory/factory-staging.ts';
+import { errorBody, FS_ERR, RC, SETTINGS_ERR, SmpRefusal } from './smp-errors.ts';
+import { osGroup, OS_RESET, OS_PARAMS, OS_INFO, SMP_BUFFER_BYTES, type OsContext } from './smp-os-group.ts';
+import { imageGroup, imageRefusal, IMAGE_STATE, IMAGE_UPLOAD } from './smp-image-group.ts';
+
+export { RC, OS_RESET, OS_PARAMS, OS_INFO, SMP_BUFFER_BYTES, IMAGE_STATE, IMAGE_UPLOAD };
 import type { FactoryService } from '../factory-service.ts';
 import { PerDockError } from '../../datastore/factory/per-dock-section.ts';
 import type { EventLog } from '../event-log.ts';
@@ -31,13 +38,8 @@ const KV_PAGE_MAX = 250;
 
 export const DOCK = { RESTART_APP: 0, INSPECT: 1, BULK_OPEN: 2, FACTORY_COMMIT: 3, LOCK: 4, FACTORY_RESET: 5, EVENTS: 6, KV_LIST: 7, FACTORY_STATUS: 8, IDENTITY: 9, PER_DOCK_CHECK: 10 } as const;
 export const DOCK_RESTART_APP = DOCK.RESTART_APP;
-export const OS_RESET = 5;
-export const OS_PARAMS = 6;
-export const OS_INFO = 7;
-/** The largest SMP packet the dock assembles (a 2 KiB upload chunk plus its CBOR). */
-export const SMP_BUFFER_BYTES = 4096;
-export const IMAGE_STATE = 0;
-export const IMAGE_UPLOAD = 1;
+/** Settings group command ids (smp_group_3). */
+export const SETTINGS = { READ_WRITE: 0, DELETE: 1, COMMIT: 2, LOAD_SAVE: 3 } as const;
 
 /** Code pushed for development is small; factory images go through the image group or the bulk lane. */
 const MAX_CODE_UPLOAD = 256 * 1024;
@@ -45,21 +47,20 @@ const MAX_CODE_UPLOAD = 256 * 1024;
 const MAX_IMAGE_UPLOAD = 192 * 1024;
 /** Bytes per download answer: about 2.8 KB of console frames. */
 const DOWNLOAD_CHUNK = 2048;
+/** A value sent in parts is assembled in the heap: bounded well inside 512 KiB. */
+const MAX_VALUE_UPLOAD = 256 * 1024;
+/** Settings names as Zephyr's SETTINGS_MAX_NAME_LEN default. */
+const MAX_SETTING_NAME = 255;
 
-/** SMP return codes (Zephyr's MGMT_ERR_* numbering, 0 = ok). */
-export const RC = { OK: 0, UNKNOWN: 1, NO_MEMORY: 2, INVALID: 3, TIMEOUT: 4, NO_ENTRY: 5, BAD_STATE: 6, MSG_SIZE: 7, NOT_SUPPORTED: 8, CORRUPT: 9, BUSY: 10, ACCESS_DENIED: 11 } as const;
-
-/** A refusal with its reason: `rsn` travels beside `err` (generic clients ignore it; ours prints it). */
-class Refusal extends Error {
-  constructor(
-    readonly rc: number,
-    message: string,
-  ) {
-    super(message);
+/** A refusal of the dock's own group: its codes are mcumgr_err_t numbers, sent as `err` to v2 clients. */
+class Refusal extends SmpRefusal {
+  constructor(rc: number, message: string) {
+    super(rc, message, rc);
   }
 }
 
-const FACTORY_RC: Record<FactoryWriteProblem, number> = {
+/** Factory-write problems in the dock's own group (mcumgr_err_t numbers). */
+const DOCK_FACTORY_RC: Record<string, number> = {
   locked: RC.ACCESS_DENIED,
   'one-slot': RC.NOT_SUPPORTED,
   'too-large': RC.NO_MEMORY,
@@ -68,7 +69,12 @@ const FACTORY_RC: Record<FactoryWriteProblem, number> = {
   mismatch: RC.CORRUPT,
   untrusted: RC.CORRUPT,
   'not-verified': RC.BAD_STATE,
+  'on-trial': RC.BAD_STATE,
+  pending: RC.BAD_STATE,
 };
+
+/** A file-system group error: `code` from fs_mgmt_err_code_t. */
+const fsRefusal = (code: number, message: string) => new SmpRefusal(RC.UNKNOWN, message, code);
 
 export interface BulkOffer {
   session: number;
@@ -76,17 +82,13 @@ export interface BulkOffer {
   window: number;
 }
 
-export interface SmpServerContext {
+export interface SmpServerContext extends OsContext {
   tiers: TierSet;
-  dockId: string;
-  firmwareVersion: string;
   /** Start the app again (after code was pushed): the firmware's app loader. */
   restartApp?: () => string;
   /** Factory writes over the link; absent on a dock with one factory slot. */
   factory?: FactoryService | null;
   events?: EventLog;
-  /** Restart the dock once the answer has gone out. */
-  requestReset?: () => void;
   /** Open a bulk-lane session that hands `total` bytes, in order, to `sink`; null when the line has no bulk lane. */
   openBulk?: (total: number, sink: (offset: number, bytes: Uint8Array) => void, frameSize: number, window: number) => BulkOffer | null;
   /** What `inspect` reports (tiers, usage, wear). */
@@ -101,55 +103,80 @@ type Body = Record<string, unknown>;
 
 export class SmpServer {
   private upload: { name: string; total: number; received: number; chunks: Uint8Array[] } | null = null;
+  private valueUpload: { name: string; received: number; bytes: Uint8Array; type: unknown } | null = null;
+
+  /**
+   * Our extension for values larger than one packet: settings writes with
+   * `off` (and `len` on the first) are assembled here, then stored whole.
+   * Returns the value once complete, else null (the answer says where).
+   */
+  private valuePart(name: string, off: number, data: Uint8Array, len: unknown, type: unknown): { whole: Uint8Array; type: unknown } | null {
+    if (off === 0) {
+      if (typeof len !== 'number' || len < 0) throw new SmpRefusal(RC.INVALID, 'the first part of a value needs len (its whole size)');
+      if (len > MAX_VALUE_UPLOAD) throw new SmpRefusal(RC.NO_MEMORY, `the value is ${len} bytes; one sent over the link is assembled in the dock's heap and may be at most ${MAX_VALUE_UPLOAD}: store larger data as an image or in the factory image`);
+      this.valueUpload = { name, received: 0, bytes: new Uint8Array(len), type };
+    }
+    const up = this.valueUpload;
+    if (!up || up.name !== name) throw new SmpRefusal(RC.BAD_STATE, `no value of ${name} is being sent: start at off 0 with len`);
+    if (off < up.received) return null; // a retried part: acknowledged, not written twice
+    if (off > up.received || off + data.length > up.bytes.length) throw new SmpRefusal(RC.INVALID, `expected off ${up.received} and at most ${up.bytes.length} bytes in all`);
+    up.bytes.set(data, off);
+    up.received += data.length;
+    if (up.received < up.bytes.length) return null;
+    this.valueUpload = null;
+    return { whole: up.bytes, type: up.type };
+  }
 
   constructor(private readonly ctx: SmpServerContext) {}
 
   /** Answer one request packet; returns the response packet (or null for a response packet we received). */
   handle(packet: Uint8Array): Uint8Array | null {
+    if (packet.length < 8) return null;
+    const op = packet[0] & 7;
+    if (op === 1 || op === 3) return null; // a response, not a request
+    const version = (packet[0] >> 3) & 3;
+    const group = (packet[4] << 8) | packet[5];
+    // A request of a version this dock does not speak gets an SMP error in the newest form it does (Zephyr's rule).
+    const answerVersion = version > SMP_V2 ? SMP_V2 : version;
+    const reply = (body: Body) => encodePacket({ op: op | 1, version: answerVersion, flags: 0, group, sequence: packet[6], id: packet[7] }, body);
+    const refuse = (r: SmpRefusal) => reply(errorBody(answerVersion, group, r));
+    if (version > SMP_V2) return refuse(new SmpRefusal(RC.TOO_NEW, `SMP version ${version + 1} is not supported; this dock speaks versions 1 and 2`));
     let request;
     try {
       request = decodePacket(packet);
     } catch (e) {
-      if (e instanceof SmpPacketError && packet.length >= 8) {
-        return encodePacket({ op: (packet[0] & 7) | 1, version: SMP_V2, flags: 0, group: (packet[4] << 8) | packet[5], sequence: packet[6], id: packet[7] }, { err: { group: (packet[4] << 8) | packet[5], rc: RC.INVALID } });
-      }
-      return null;
+      if (e instanceof SmpPacketError) return refuse(new SmpRefusal(RC.INVALID, e.message));
+      throw e;
     }
-    const { header, payload } = request;
-    if (header.op === 1 || header.op === 3) return null; // a response, not a request
-    const reply = (body: Body) => encodePacket({ op: header.op + 1, version: header.version, flags: 0, group: header.group, sequence: header.sequence, id: header.id }, body);
-    const err = (rc: number, reason?: string) => reply(reason ? { err: { group: header.group, rc }, rsn: reason } : { err: { group: header.group, rc } });
     try {
-      const body = this.dispatch(header, payload);
-      return body === null ? err(RC.NOT_SUPPORTED) : reply(body);
+      const body = this.dispatch(request.header, request.payload);
+      if (body === null) return refuse(new SmpRefusal(RC.NOT_SUPPORTED, ''));
+      try {
+        return reply(body);
+      } catch (e) {
+        // The header's length field is 16 bits: a larger answer cannot be sent, so say so instead of going silent.
+        if (e instanceof SmpPacketError) return refuse(new SmpRefusal(RC.MSG_SIZE, `${e.message}: ask for less (a prefix, or in pages)`));
+        throw e;
+      }
     } catch (e) {
-      if (e instanceof Refusal) return err(e.rc, e.message);
-      if (e instanceof FactoryWriteError) return err(FACTORY_RC[e.problem], e.message);
-      if (e instanceof PerDockError) return err(RC.CORRUPT, e.message);
-      return err(RC.UNKNOWN, e instanceof Error ? e.message : String(e));
+      // An upload that was refused is over: the client starts again from 0.
+      if (request.header.group === GROUP_FS) this.upload = null;
+      if (request.header.group === GROUP_SETTINGS) this.valueUpload = null;
+      if (e instanceof SmpRefusal) return refuse(e);
+      if (e instanceof FactoryWriteError) return refuse(group === GROUP_IMAGE ? imageRefusal(e) : new Refusal(DOCK_FACTORY_RC[e.problem] ?? RC.UNKNOWN, e.message));
+      if (e instanceof PerDockError) return refuse(new Refusal(RC.CORRUPT, e.message));
+      return refuse(new SmpRefusal(RC.UNKNOWN, e instanceof Error ? e.message : String(e)));
     }
   }
 
-  /** The answer's body, or null for a command this dock does not serve. */
+  /** The answer's body, or null for a command this dock does not serve (SMP's "not supported"). */
   private dispatch(h: SmpHeader, p: Body): Body | null {
     const write = h.op === 2;
     switch (h.group) {
       case GROUP_OS:
-        if (h.id === 0 && write) {
-          if (typeof p.d !== 'string') throw new Refusal(RC.INVALID, 'echo needs a text field d');
-          return { r: p.d };
-        }
-        if (h.id === OS_RESET && write) {
-          if (!this.ctx.requestReset) return null;
-          this.ctx.requestReset();
-          return {};
-        }
-        if (h.id === OS_INFO && !write) return { output: `DL-7450 dock ${this.ctx.dockId} firmware ${this.ctx.firmwareVersion}` };
-        // MCUmgr parameters: clients size their upload chunks from buf_size.
-        if (h.id === OS_PARAMS && !write) return { buf_size: SMP_BUFFER_BYTES, buf_count: 1 };
-        return null;
+        return osGroup(this.ctx, h.id, write, p);
       case GROUP_IMAGE:
-        return this.image(h, p);
+        return imageGroup(() => this.factory(), h.id, write, p);
       case GROUP_SETTINGS:
         return this.settings(h, p);
       case GROUP_FS:
@@ -162,44 +189,8 @@ export class SmpServer {
   }
 
   private factory(): FactoryService {
-    if (!this.ctx.factory) throw new Refusal(RC.NOT_SUPPORTED, 'this dock cannot take a factory image over the link (one factory slot)');
+    if (!this.ctx.factory) throw new SmpRefusal(RC.NOT_SUPPORTED, 'this dock cannot take a factory image over the link (one factory slot)');
     return this.ctx.factory;
-  }
-
-  /**
-   * Image group, mapped onto the factory slots: upload (id 1) stages an
-   * image, `{off, data, len and sha on the first chunk}` → `{off}`; a first
-   * chunk naming an unfinished upload with the same len and sha resumes it
-   * (the answer's off says where). State (id 0) read lists the slots; state
-   * write `{hash, confirm: true}` verifies and commits the staged image.
-   */
-  private image(h: SmpHeader, p: Body): Body | null {
-    if (h.id === IMAGE_UPLOAD && h.op === 2) {
-      const f = this.factory();
-      const off = p.off;
-      const data = p.data;
-      if (typeof off !== 'number' || !(data instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'upload needs off (number) and data (bytes)');
-      if (off === 0) {
-        if (typeof p.len !== 'number' || !(p.sha instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'the first upload chunk needs len and sha (the SHA-256 of the whole image)');
-        const resumeAt = f.begin(p.len, p.sha);
-        if (resumeAt > 0) return { off: resumeAt };
-      } else if (off < f.received) {
-        return { off: f.received }; // a retried chunk: acknowledged, not written twice
-      }
-      return { off: f.write(off, data) };
-    }
-    if (h.id === IMAGE_STATE && h.op === 0) {
-      const st = this.factory().status();
-      return {
-        images: st.slots.map((s) => ({ slot: s.slot, version: String(s.generation ?? 0), ...(s.sha256 ? { hash: s.sha256 } : {}), active: s.slot === st.active, confirmed: s.slot === st.active, pending: st.pendingRestart && s.generation !== null && s.generation > st.generation })),
-      };
-    }
-    if (h.id === IMAGE_STATE && h.op === 2) {
-      if (!(p.hash instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'image state write needs hash (the SHA-256 of the staged image)');
-      this.commitFactory(p.hash);
-      return this.image({ ...h, op: 0 }, {});
-    }
-    return null;
   }
 
   private commitFactory(sha: Uint8Array): Body {
@@ -222,24 +213,24 @@ export class SmpServer {
     if (h.id !== 0) return null;
     const name = p.name;
     const off = p.off;
-    if (typeof name !== 'string' || typeof off !== 'number' || off < 0) throw new Refusal(RC.INVALID, 'the file system group needs name and off');
+    if (typeof name !== 'string' || typeof off !== 'number' || off < 0) throw new SmpRefusal(RC.INVALID, 'the file system group needs name and off');
     if (h.op === 0) return this.download(name, off);
     const data = p.data;
-    if (!(data instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'upload needs data (bytes)');
+    if (!(data instanceof Uint8Array)) throw new SmpRefusal(RC.INVALID, 'upload needs data (bytes)');
     const isCode = name === '/code/app.js';
     const tag = name.indexOf('/images/') === 0 ? name.slice(8) : '';
-    if (!isCode && !tag) throw new Refusal(RC.NOT_SUPPORTED, `${name}: upload /code/app.js or /images/<tag> (factory images go through the image group)`);
+    if (!isCode && !tag) throw fsRefusal(FS_ERR.FILE_INVALID_NAME, `${name}: upload /code/app.js or /images/<tag> (factory images go through the image group)`);
     if (off === 0) {
       const len = p.len;
       const limit = isCode ? MAX_CODE_UPLOAD : MAX_IMAGE_UPLOAD;
-      if (typeof len !== 'number' || len <= 0) throw new Refusal(RC.INVALID, 'the first chunk needs len');
-      if (len > limit) throw new Refusal(RC.NO_MEMORY, `${name} is ${len} bytes; an upload through the file system group may be at most ${limit} (it is assembled in the dock's heap); put larger images in the factory image`);
+      if (typeof len !== 'number' || len <= 0) throw new SmpRefusal(RC.INVALID, 'the first chunk needs len');
+      if (len > limit) throw new SmpRefusal(RC.NO_MEMORY, `${name} is ${len} bytes; an upload through the file system group may be at most ${limit} (it is assembled in the dock's heap); put larger images in the factory image`);
       this.upload = { name, total: len, received: 0, chunks: [] };
     }
     const up = this.upload;
-    if (!up || up.name !== name) throw new Refusal(RC.BAD_STATE, 'no upload in progress: start at off 0 with len');
+    if (!up || up.name !== name) throw fsRefusal(FS_ERR.FILE_OFFSET_NOT_VALID, 'no upload in progress: start at off 0 with len');
     if (off < up.received) return { off: up.received };
-    if (off > up.received || up.received + data.length > up.total) throw new Refusal(RC.INVALID, `expected off ${up.received}`);
+    if (off > up.received || up.received + data.length > up.total) throw fsRefusal(FS_ERR.FILE_OFFSET_NOT_VALID, `expected off ${up.received} and at most ${up.total} bytes in all`);
     up.chunks.push(data.slice());
     up.received += data.length;
     if (up.received === up.total) {
@@ -253,11 +244,11 @@ export class SmpServer {
       if (isCode) new CodeStore({ tiers: this.ctx.tiers, tier: EPHEMERAL_DATA }).put(utf8Decode(all));
       else {
         const type = sniffImageType(all);
-        if (type === NONE) throw new Refusal(RC.INVALID, `${name}: the bytes are not a PNG, BMP or JPEG file (by their first bytes)`);
+        if (type === NONE) throw fsRefusal(FS_ERR.FILE_WRITE_FAILED, `${name}: the bytes are not a PNG, BMP or JPEG file (by their first bytes)`);
         try {
           new ImageStore({ tiers: this.ctx.tiers }).put(tag, all, type, { durability: 'immediate' });
         } catch (e) {
-          if (e instanceof ImageInvalidError) throw new Refusal(RC.INVALID, e.message);
+          if (e instanceof ImageInvalidError) throw fsRefusal(FS_ERR.FILE_WRITE_FAILED, e.message);
           throw e;
         }
       }
@@ -268,14 +259,14 @@ export class SmpServer {
   private download(name: string, off: number): Body {
     if (name === '/code/app.js') {
       const code = utf8Encode(new CodeStore({ tiers: this.ctx.tiers }).get());
-      if (code.length === 0) throw new Refusal(RC.NO_ENTRY, 'this dock holds no app');
+      if (code.length === 0) throw fsRefusal(FS_ERR.FILE_NOT_FOUND, 'this dock holds no app');
       const data = code.subarray(off, off + DOWNLOAD_CHUNK);
       return off === 0 ? { off, data, len: code.length } : { off, data };
     }
-    if (name.indexOf('/images/') !== 0) throw new Refusal(RC.NOT_SUPPORTED, `${name}: download /images/<tag> or /code/app.js`);
+    if (name.indexOf('/images/') !== 0) throw fsRefusal(FS_ERR.FILE_NOT_FOUND, `${name}: download /images/<tag> or /code/app.js`);
     const images = new ImageStore({ tiers: this.ctx.tiers });
     const tag = name.slice(8);
-    if (!images.info(tag)) throw new Refusal(RC.NO_ENTRY, `no image tagged ${tag}`);
+    if (!images.info(tag)) throw fsRefusal(FS_ERR.FILE_NOT_FOUND, `no image tagged ${tag}`);
     const token = images.getToken(tag);
     const buffer = new Uint8Array(Math.max(0, Math.min(DOWNLOAD_CHUNK, token.size - off)));
     const n = buffer.length > 0 ? images.readToken(token, off, buffer) : 0;
@@ -332,7 +323,7 @@ export class SmpServer {
       case DOCK.FACTORY_STATUS: {
         if (write) return null;
         const st = this.factory().status();
-        return { locked: st.locked, active: st.active, generation: st.generation, pendingRestart: st.pendingRestart, ...(st.staging ? { staging: st.staging } : {}) };
+        return { locked: st.locked, active: st.active, generation: st.generation, pendingRestart: st.pendingRestart, trial: st.trial, trustedKey: st.trustedKey, slotBytes: st.slotBytes, ...(st.staging ? { staging: st.staging } : {}) };
       }
       case DOCK.IDENTITY:
         if (write || !this.ctx.identity) return null;
@@ -348,29 +339,93 @@ export class SmpServer {
     }
   }
 
+  /**
+   * Settings group (smp_group_3) on the runtime tier: read `{name, max_size?}`
+   * → `{val}`; write `{name, val}`; delete `{name}`; commit, load and save
+   * answer `{}` (every write is already on flash when answered, and reads go
+   * to the store). Values are bytes on the wire: a stored text or typed value
+   * is sent as its UTF-8 or CBOR bytes; printable ASCII written is stored as text.
+   */
   private settings(h: SmpHeader, p: Body): Body | null {
+    const write = h.op === 2;
+    if (h.id === SETTINGS.COMMIT && write) return {};
+    if (h.id === SETTINGS.LOAD_SAVE) return {};
+    if (h.id !== SETTINGS.READ_WRITE && !(h.id === SETTINGS.DELETE && write)) return null;
     const name = p.name;
-    if (typeof name !== 'string' || name === '') throw new Refusal(RC.INVALID, 'settings need a name');
+    if (typeof name !== 'string' || name === '') throw new SmpRefusal(RC.INVALID, 'settings need a name (text)');
+    if (utf8Encode(name).length > MAX_SETTING_NAME) throw new SmpRefusal(RC.INVALID, `a setting name is at most ${MAX_SETTING_NAME} bytes`, SETTINGS_ERR.KEY_TOO_LONG);
     const kv = new KvStore({ tiers: this.ctx.tiers });
-    if (h.id === 0 && h.op === 0) {
+    if (h.id === SETTINGS.READ_WRITE && !write) {
       const found = this.ctx.tiers.fetch('kv', name);
-      if (!found) throw new Refusal(RC.NO_ENTRY, `no setting named ${name}`);
-      const value = decodeValue(found.ref.encoding, found.bytes);
-      return { val: value instanceof Uint8Array ? value : encodeValue(value).bytes };
+      if (!found) throw new SmpRefusal(RC.UNKNOWN, `no setting named ${name}`, SETTINGS_ERR.KEY_NOT_FOUND);
+      const { val, type } = wireValue(found.ref.encoding, found.bytes);
+      if (typeof p.off === 'number') {
+        // Our extension: a value read in parts, {name, off} → {off, val, len (first part), type}.
+        if (p.off < 0 || p.off > val.length) throw new SmpRefusal(RC.INVALID, `off ${p.off} is outside the ${val.length}-byte value`);
+        const part = val.subarray(p.off, p.off + DOWNLOAD_CHUNK);
+        return p.off === 0 ? { off: 0, val: part, len: val.length, type } : { off: p.off, val: part };
+      }
+      const max = typeof p.max_size === 'number' ? p.max_size : SMP_BUFFER_BYTES - 64;
+      if (val.length > max) throw new SmpRefusal(RC.MSG_SIZE, `${name} holds ${val.length} bytes; one answer carries at most ${max}: read it in parts ({name, off}; dl7450 kv get does)`);
+      return { val, type };
     }
-    if (h.id === 0 && h.op === 2) {
-      if (!(p.val instanceof Uint8Array)) throw new Refusal(RC.INVALID, 'settings write needs val (bytes)');
-      // Settings values are bytes on the wire; UTF-8 text is stored as a string.
-      const text = utf8OrNull(p.val);
-      kv.set(name, text === null ? p.val : text, { tier: APPLICATION_DATA, durability: 'immediate' });
-      return {};
+    if (h.id === SETTINGS.READ_WRITE) {
+      if (!(p.val instanceof Uint8Array)) throw new SmpRefusal(RC.INVALID, 'settings write needs val (bytes)');
+      const type = p.type;
+      if (type !== undefined && type !== 'text' && type !== 'json' && type !== 'bytes') throw new SmpRefusal(RC.INVALID, `type is text, json or bytes, not ${String(type)}`);
+      let whole: Uint8Array = p.val;
+      let as: unknown = type;
+      if (typeof p.off === 'number') {
+        // The type rides on the first part only.
+        const done = this.valuePart(name, p.off, p.val, p.len, type);
+        if (!done) return { off: this.valueUpload ? this.valueUpload.received : 0 };
+        whole = done.whole;
+        as = done.type;
+      }
+      kv.set(name, storedValue(whole, as as string | undefined, name), { tier: APPLICATION_DATA, durability: 'immediate' });
+      return typeof p.off === 'number' ? { off: whole.length } : {};
     }
-    if (h.id === 1 && h.op === 2) {
-      if (!kv.delete(name, { tier: APPLICATION_DATA, durability: 'immediate' })) throw new Refusal(RC.NO_ENTRY, `no setting named ${name} in the runtime tier`);
-      return {};
-    }
-    return null;
+    if (!kv.delete(name, { tier: APPLICATION_DATA, durability: 'immediate' })) throw new SmpRefusal(RC.UNKNOWN, `no setting named ${name} in the runtime tier`, SETTINGS_ERR.KEY_NOT_FOUND);
+    return {};
   }
+}
+
+/** A stored value as settings bytes and the type our client prints it by: text (UTF-8), json (JSON text of a structured value), bytes. */
+function wireValue(encoding: number, bytes: Uint8Array): { val: Uint8Array; type: string } {
+  if (encoding === ValueEncoding.Bytes) return { val: bytes, type: 'bytes' };
+  if (encoding === ValueEncoding.Utf8) return { val: bytes, type: 'text' };
+  return { val: utf8Encode(JSON.stringify(decodeValue(encoding, bytes), jsonBytes)), type: 'json' };
+}
+
+/** Byte arrays inside a structured value travel as {"$bytes": hex} in its JSON text. */
+function jsonBytes(_key: string, v: unknown): unknown {
+  if (!(v instanceof Uint8Array)) return v;
+  let h = '';
+  for (let i = 0; i < v.length; i++) h += (v[i] < 16 ? '0' : '') + v[i].toString(16);
+  return { $bytes: h };
+}
+
+/** What a settings write stores: by `type` when given; without one, printable ASCII is text and anything else bytes. */
+function storedValue(val: Uint8Array, type: string | undefined, name: string): DockValue {
+  if (type === 'bytes') return val;
+  if (type === 'text') {
+    const text = utf8Decode(val);
+    // The decoder replaces bad sequences: text that does not encode back to the same bytes was not UTF-8.
+    const back = utf8Encode(text);
+    let same = back.length === val.length;
+    for (let i = 0; same && i < val.length; i++) same = back[i] === val[i];
+    if (!same) throw new SmpRefusal(RC.INVALID, `${name}: the value is not UTF-8 text (send it with type bytes)`);
+    return text;
+  }
+  if (type === 'json') {
+    try {
+      return JSON.parse(utf8Decode(val)) as DockValue;
+    } catch (e) {
+      throw new SmpRefusal(RC.INVALID, `${name}: the value is not JSON (${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
+  const text = utf8OrNull(val);
+  return text === null ? val : text;
 }
 
 function utf8OrNull(b: Uint8Array): string | null {

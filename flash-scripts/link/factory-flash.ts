@@ -8,6 +8,8 @@
 
 import { createHash } from 'node:crypto';
 import { GROUP_DOCK, GROUP_IMAGE, DOCK, IMAGE_UPLOAD, RC } from '../../firmware/smp/smp-server.ts';
+import { IMG_ERR } from '../../firmware/smp/smp-errors.ts';
+import { inspectFactoryImage } from '../romstore/factory-image-inspector.ts';
 import { SmpClient, SmpError } from './smp-client.ts';
 import { BulkTransferError, sendBulk } from './bulk-sender.ts';
 import { LinkError } from './transport.ts';
@@ -36,12 +38,16 @@ export interface FlashOptions {
   requestTimeoutMs?: number;
   onProgress?(p: FlashProgress): void;
   log?(line: string): void;
+  /** false: skip the host's checks against the dock's key and slot (tests of the dock's own refusals). */
+  precheck?: boolean;
 }
 
 export interface FlashResult {
   lane: Lane;
   bytes: number;
   sha256: string;
+  /** The SHA-256 the dock itself reported for the bytes it stored (its commit answer). */
+  dockSha256: string;
   slot: number;
   generation: number;
   elapsedMs: number;
@@ -70,6 +76,7 @@ export async function flashFactoryImage(client: SmpClient, image: Uint8Array, op
   const shaHex = Buffer.from(sha).toString('hex');
   const status = await client.request(0, GROUP_DOCK, DOCK.FACTORY_STATUS, {}, { timeoutMs: options.requestTimeoutMs ?? 2000 });
   if (status.locked === true) throw new FactoryFlashError('the dock is locked (its factory-lock fuse is burnt): its factory image can no longer be written over the link');
+  if (options.precheck !== false) checkBeforeSending(image, status);
   let lane: Lane = options.lane === 'smp' ? 'smp' : 'bulk';
   const attempts = options.attempts ?? 4;
   let resumes = 0;
@@ -112,7 +119,7 @@ export async function flashFactoryImage(client: SmpClient, image: Uint8Array, op
       break;
     } catch (e) {
       // A lost line, a noisy one, or a dock that restarted (its bulk session or SMP upload is gone): go again from where the dock is.
-      const retryable = e instanceof LinkError || (e instanceof BulkTransferError && (e.kind === 'too-noisy' || e.reason === 2)) || (lane === 'smp' && e instanceof SmpError && e.rc === RC.BAD_STATE && /no factory write in progress/.test(e.message));
+      const retryable = e instanceof LinkError || (e instanceof BulkTransferError && (e.kind === 'too-noisy' || e.reason === 2)) || (lane === 'smp' && e instanceof SmpError && e.group === GROUP_IMAGE && e.rc === IMG_ERR.FLASH_CONTEXT_NOT_SET && /no factory write in progress/.test(e.message));
       if (!retryable || attempt >= attempts) {
         if (e instanceof BulkTransferError) throw new FactoryFlashError(`the transfer failed: ${e.message}`);
         throw e;
@@ -130,6 +137,7 @@ export async function flashFactoryImage(client: SmpClient, image: Uint8Array, op
     lane,
     bytes: image.length,
     sha256: shaHex,
+    dockSha256: Buffer.from(committed.sha).toString('hex'),
     slot: committed.slot as number,
     generation: committed.generation as number,
     elapsedMs: performance.now() - started,
@@ -139,6 +147,20 @@ export async function flashFactoryImage(client: SmpClient, image: Uint8Array, op
     resumedFrom: Math.max(0, resumedFrom),
     retransmittedFrames: retransmitted,
   };
+}
+
+/**
+ * The checks the dock would make, made here first against what the dock
+ * reports (its slot size and its OTP key): a wrong-key, truncated, damaged or
+ * oversize image is refused in milliseconds, before a byte is sent.
+ */
+export function checkBeforeSending(image: Uint8Array, status: Record<string, unknown>): void {
+  const room = status.slotBytes;
+  if (typeof room === 'number' && image.length > room) throw new FactoryFlashError(`the image is ${image.length} bytes; this dock's factory slot holds ${room} (${image.length - room} bytes too many): rebuild it with fewer or smaller images`);
+  // A dock too old to report its key is left to check for itself (it does, at commit).
+  if (!(status.trustedKey instanceof Uint8Array) || status.trustedKey.length !== 32) return;
+  const report = inspectFactoryImage(image, status.trustedKey);
+  if (!report.accepted) throw new FactoryFlashError(`the dock would refuse this image (${report.failedCheck}): ${report.verdict}; nothing was sent`);
 }
 
 /** Ask for a bulk session; null when the dock does not offer one. The first ask may wait for an erase. */

@@ -29,18 +29,32 @@ const RC_MEANING: Record<number, string> = {
 export class SmpError extends Error {
   constructor(
     readonly group: number,
+    /** mcumgr_err_t for an SMP error (`groupError` false), else the group's own code. */
     readonly rc: number,
     /** The dock's own words, when it gave them (`rsn`). */
     readonly reason?: string,
+    /** true: an `err: {group, rc}` answer (SMP v2 group error); false: a top-level `rc`. */
+    readonly groupError = false,
   ) {
-    super(`the dock refused the request (SMP group ${group}, rc ${rc}): ${reason ?? RC_MEANING[rc] ?? 'unknown return code'}`);
+    super(`the dock refused the request (${groupError ? `SMP group ${group} error ${rc}` : `SMP rc ${rc}`}): ${reason ?? (groupError ? 'see the group\'s error codes' : RC_MEANING[rc]) ?? 'unknown return code'}`);
     this.name = 'SmpError';
   }
+}
+
+/** The error in an SMP answer, in either version's form, or null (firmware/smp/FORMAT.md "Errors"). */
+export function answerError(group: number, payload: Record<string, unknown>): SmpError | null {
+  const rsn = typeof payload.rsn === 'string' ? payload.rsn : undefined;
+  if (typeof payload.rc === 'number' && payload.rc !== 0) return new SmpError(group, payload.rc, rsn, false);
+  const err = payload.err as { group?: unknown; rc?: unknown } | undefined;
+  if (err && typeof err.rc === 'number' && err.rc !== 0) return new SmpError(typeof err.group === 'number' ? err.group : group, err.rc, rsn, true);
+  return null;
 }
 
 export interface RequestOptions {
   timeoutMs?: number;
   attempts?: number;
+  /** SMP version bits: 1 (v2, the default) or 0 (v1, as older mcumgr clients send). */
+  version?: 0 | 1;
 }
 
 export class SmpClient {
@@ -98,7 +112,7 @@ export class SmpClient {
       const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
       let payload: Record<string, unknown> | null;
       try {
-        const written = this.transport.write(encodeConsoleFrames(encodePacket({ op, version: SMP_V2, flags: 0, group, sequence, id }, body)));
+        const written = this.transport.write(encodeConsoleFrames(encodePacket({ op, version: options.version ?? SMP_V2, flags: 0, group, sequence, id }, body)));
         payload = await Promise.race([written.then(() => Promise.race([answer, timeout])), timeout]);
       } catch (e) {
         this.waiting.delete(sequence);
@@ -111,8 +125,8 @@ export class SmpClient {
         if (attempt < attempts) this.retries++;
         continue; // lost on the line: send again
       }
-      const err = payload.err as { group: number; rc: number } | undefined;
-      if (err && err.rc !== 0) throw new SmpError(err.group, err.rc, typeof payload.rsn === 'string' ? payload.rsn : undefined);
+      const refused = answerError(group, payload);
+      if (refused) throw refused;
       return payload;
     }
     throw new LinkError(`no answer from the dock on ${this.transport.description} after ${attempts} attempts of ${timeoutMs} ms (is it powered and running, and is this its port?)`);
