@@ -103,8 +103,18 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
       case 'settings': {
         const [name, value] = a.positional;
         if (sub === 'list') {
-          const keys = (await client.request(0, GROUP_DOCK, DOCK.KV_LIST, { prefix: name ?? '' })).keys as string[];
-          emit(keys.join('\n'), { ok: true, keys });
+          // The dock answers a page at a time (its heap never holds the whole list): follow `next` to the end.
+          const keys: string[] = [];
+          let after: string | undefined;
+          for (;;) {
+            const page = await client.request(0, GROUP_DOCK, DOCK.KV_LIST, { prefix: name ?? '', limit: 100, ...(after !== undefined ? { after } : {}) });
+            const got = (page.keys as string[]) ?? [];
+            keys.push(...got);
+            if (!json && got.length) out(got.join('\n'));
+            if (typeof page.next !== 'string' || got.length === 0) break;
+            after = page.next;
+          }
+          if (json) out(JSON.stringify({ ok: true, keys }));
           return 0;
         }
         if (!name) throw new UsageError(`${group} ${sub ?? ''} needs a key`);
