@@ -14,7 +14,7 @@ import { rmSync } from 'node:fs';
 import { factoryLine, tokenCsv, type Line } from '../test/support/line-docks.ts';
 import { ptyPair, type PtyPair } from '../test/support/pty-pair.ts';
 import { startPostgres } from '../test/support/embedded-postgres.ts';
-import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
+import { SimulatedDock } from '../simulator/simulated-dock.ts';
 import { openTokenStore, type TokenStore } from '../flash-scripts/factory-line/token-store.ts';
 import { migrateDatabase } from '../flash-scripts/factory-line/db-commands.ts';
 import { parseTokenFile } from '../flash-scripts/factory-line/token-file.ts';

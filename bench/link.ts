@@ -13,7 +13,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
+import { SimulatedDock } from '../simulator/simulated-dock.ts';
 import { SmpClient } from '../flash-scripts/link/smp-client.ts';
 import { FactoryFlashError, flashFactoryImage } from '../flash-scripts/link/factory-flash.ts';
 import { factoryImageFor } from '../test/support/link-dock.ts';

@@ -104,7 +104,7 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
       return 0;
     }
     if (group === 'sim' && (command === 'start' || command === 'restart' || command === 'factory-reset')) {
-      const { SimulatedDock } = await import('./sim/simulated-dock.ts');
+      const { SimulatedDock } = await import('../simulator/simulated-dock.ts');
       const { ptyPair } = await import('../simulator/uart/pty-pair.ts');
       const a = parseArgs(rest, ['dir', 'factory', 'otp', 'run-ms', 'power-cut-after', 'bitflips', 'serve', 'keys', 'engine']);
       const engine = a.flags.get('engine') ?? 'quickjs';

@@ -3,7 +3,7 @@
 // A second `npm start` reuses .dock/, so what the app wrote survives.
 
 import { relative, resolve } from 'node:path';
-import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
+import { SimulatedDock } from './simulated-dock.ts';
 import { ptyPair, type PtyPair } from './uart/pty-pair.ts';
 
 const dir = resolve(process.env.DL7450_DOCK_DIR ?? resolve(import.meta.dirname, '..', '.dock'));

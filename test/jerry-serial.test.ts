@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
+import { SimulatedDock } from '../simulator/simulated-dock.ts';
 import { SmpClient } from '../flash-scripts/link/smp-client.ts';
 import { GROUP_DOCK, DOCK } from '../firmware/smp/smp-server.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';

@@ -7,7 +7,7 @@ import { linkDock, factoryImageFor } from './support/link-dock.ts';
 import { flashFactoryImage, FactoryFlashError } from '../flash-scripts/link/factory-flash.ts';
 import { SmpError } from '../flash-scripts/link/smp-client.ts';
 import { LinkError } from '../flash-scripts/link/transport.ts';
-import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
+import { SimulatedDock } from '../simulator/simulated-dock.ts';
 import { readSlotRecord } from '../datastore/factory/factory-slots.ts';
 import { DOCK, GROUP_DOCK, GROUP_OS, OS_RESET } from '../firmware/smp/smp-server.ts';
 import { encodeBulkFrame, BULK_DATA } from '../firmware/link/bulk-frame.ts';

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 import { factoryLine, tokenCsv, type Line } from './support/line-docks.ts';
 import { ptyPair, type PtyPair } from './support/pty-pair.ts';
-import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
+import { SimulatedDock } from '../simulator/simulated-dock.ts';
 import { TokenPool } from '../flash-scripts/factory-line/token-pool.ts';
 import { parseTokenFile } from '../flash-scripts/factory-line/token-file.ts';
 import { mountFactorySlots } from '../datastore/factory/factory-slots.ts';

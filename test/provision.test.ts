@@ -13,7 +13,7 @@ import { SmpClient, SmpError } from '../flash-scripts/link/smp-client.ts';
 import { registerTransport } from '../flash-scripts/link/transport.ts';
 import { flashFactoryImage } from '../flash-scripts/link/factory-flash.ts';
 import { DOCK, GROUP_DOCK, RC } from '../firmware/smp/smp-server.ts';
-import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
+import { SimulatedDock } from '../simulator/simulated-dock.ts';
 import { mountFactorySlots } from '../datastore/factory/factory-slots.ts';
 import { FileFlash } from '../simulator/flash/file-flash.ts';
 import { NodeCrypto } from '../simulator/security/node-crypto.ts';

@@ -5,7 +5,7 @@ import { makePng } from './support/image-files.ts';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { SimulatedDock } from '../flash-scripts/sim/simulated-dock.ts';
+import { SimulatedDock } from '../simulator/simulated-dock.ts';
 import { SmpClient, SmpError } from '../flash-scripts/link/smp-client.ts';
 import { baudOf, openTransport, parseConnection, LinkError } from '../flash-scripts/link/transport.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';

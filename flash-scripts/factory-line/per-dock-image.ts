@@ -5,7 +5,7 @@
 
 import { createHash, type KeyObject } from 'node:crypto';
 import { encodePerDockSecrets, encodePerDockUnsigned, PER_DOCK_SIGNATURE_SIZE, sealAad } from '../../datastore/factory/per-dock-format.ts';
-import { seal } from '../../simulator/security/seal-crypto.ts';
+import { seal } from '../security/seal-crypto.ts';
 import { signDigest } from '../signing-keys.ts';
 
 export interface CommonImage {

@@ -25,7 +25,7 @@ async function openSim(spec: ConnectionSpec): Promise<Transport> {
     return serialTransport(line.target, spec.params.baud ? baudOf(spec) : baudOf(line));
   }
   if (!existsSync(dir)) throw new LinkError(`sim://${dir}: no such dock directory (dl7450 sim start --dir ${dir} makes one)`);
-  const { SimulatedDock } = await import('../sim/simulated-dock.ts');
+  const { SimulatedDock } = await import('../../simulator/simulated-dock.ts');
   const dock = new SimulatedDock({ dir, log: () => {}, role: 'an in-process dock behind sim://' });
   try {
     await dock.boot();

@@ -4,7 +4,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { DockKeystore, SealedBox } from '../../hal/keystore.ts';
 import type { Otp } from '../../hal/otp.ts';
-import { dockPrivateKey, open, rawPublicKey } from './seal-crypto.ts';
+import { dockPrivateKey, open, rawPublicKey } from '../../flash-scripts/security/seal-crypto.ts';
 
 export class SimKeystore implements DockKeystore {
   private readonly key: KeyObject;

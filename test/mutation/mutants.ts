@@ -29,10 +29,10 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'workload-throws',
-    what: 'runtime store: a set throws a plain Error now and then (a power-cut sweep must not take it for the cut)',
+    what: 'runtime store: every 397th set throws a plain Error (a power-cut sweep must not take it for the cut)',
     file: 'datastore/runtime/runtime-store.ts',
     find: '  set(key: string, value: Uint8Array, options: WriteOptions = {}): void {\n    this.assertMounted();',
-    replace: '  set(key: string, value: Uint8Array, options: WriteOptions = {}): void {\n    this.assertMounted();\n    if (value.length === 3 && key.length % 7 === 3) throw new Error("bug");',
+    replace: '  set(key: string, value: Uint8Array, options: WriteOptions = {}): void {\n    this.assertMounted();\n    const g = globalThis as any;\n    g.__sets = (g.__sets ?? 0) + 1;\n    if (g.__sets % 397 === 396) throw new Error("bug");',
     suites: ['powercut'],
   },
   {

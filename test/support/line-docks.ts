@@ -5,7 +5,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SimulatedDock } from '../../flash-scripts/sim/simulated-dock.ts';
+import { SimulatedDock } from '../../simulator/simulated-dock.ts';
 import { generateSigningKeys } from '../../flash-scripts/signing-keys.ts';
 import { SimOtp } from '../../simulator/security/sim-otp.ts';
 

@@ -4,7 +4,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SimulatedDock, type DockOptions } from '../../flash-scripts/sim/simulated-dock.ts';
+import { SimulatedDock, type DockOptions } from '../../simulator/simulated-dock.ts';
 import { SmpClient } from '../../flash-scripts/link/smp-client.ts';
 import { loadRomStoreConfig } from '../../flash-scripts/romstore/romstore-config.ts';
 import { buildFactoryImage } from '../../flash-scripts/romstore/factory-image-builder.ts';
