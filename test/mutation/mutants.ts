@@ -53,10 +53,10 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: 'dock-reports-zero-hash',
-    what: 'factory commit: the dock reports back the SHA-256 the host sent instead of the one it computed over the stored bytes',
+    what: 'factory commit: the dock reports a SHA-256 that is not the one it computed over the stored bytes (all zeros)',
     file: 'firmware/factory-service.ts',
     find: '    return { slot: s.target, generation, sha256: digest };',
-    replace: '    return { slot: s.target, generation, sha256: sha256 };',
+    replace: '    return { slot: s.target, generation, sha256: new Uint8Array(32) };',
     suites: ['link-factory'],
   },
   {
