@@ -101,19 +101,22 @@ export class FactoryService {
   }
 
   /** Verify what is on flash and commit it: served after the next restart. */
+  /** The staged image's SHA-256 once every boot check passes; a staging that fails cannot succeed later (the host starts again). */
+  private verifyStaged(s: FactoryStaging): Uint8Array {
+    try {
+      return s.verify(this.crypto, this.otp, (partition, flash) => this.checkPerDock(s.length, partition, flash)).sha256;
+    } catch (e) {
+      this.staging = null;
+      throw e;
+    }
+  }
+
   commit(sha256: Uint8Array): { slot: number; generation: number; sha256: Uint8Array } {
     assertFactoryMode(this.otp);
     const s = this.staging;
     if (!s) throw new FactoryWriteError('incomplete', 'no factory write in progress: nothing to commit');
     if (!equalBytes(s.sha256, sha256)) throw new FactoryWriteError('mismatch', 'the SHA-256 given to commit is not that of the image being staged');
-    let digest: Uint8Array;
-    try {
-      digest = s.verify(this.crypto, this.otp, (partition, flash) => this.checkPerDock(s.length, partition, flash)).sha256;
-    } catch (e) {
-      // A staging that failed verification cannot succeed later: the host starts again.
-      this.staging = null;
-      throw e;
-    }
+    const digest = this.verifyStaged(s);
     const generation = s.commit();
     this.staging = null;
     this.committed = true;
@@ -152,13 +155,7 @@ export class FactoryService {
     assertFactoryMode(this.otp);
     const s = this.staging;
     if (!s) throw new FactoryWriteError('incomplete', 'no factory write in progress');
-    let digest: Uint8Array;
-    try {
-      digest = s.verify(this.crypto, this.otp, (partition, flash) => this.checkPerDock(s.length, partition, flash)).sha256;
-    } catch (e) {
-      this.staging = null;
-      throw e;
-    }
+    const digest = this.verifyStaged(s);
     s.stage();
     return digest;
   }
