@@ -23,6 +23,7 @@ import { loadRomStoreConfig } from '../flash-scripts/romstore/romstore-config.ts
 import { buildFactoryImage } from '../flash-scripts/romstore/factory-image-builder.ts';
 import { makeNoisePng } from '../test/support/image-files.ts';
 import type { BenchLine } from './runtime.ts';
+import { median } from './median.ts';
 
 const MiB = 1024 * 1024;
 const IMAGE_BYTES = 8 * MiB;
@@ -116,11 +117,6 @@ function heapNow(): number {
 function jsHeapNow(): number {
   (globalThis as { gc?: () => void }).gc?.();
   return process.memoryUsage().heapUsed;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 function opsPerSecond(n: number, op: (i: number) => void): number {

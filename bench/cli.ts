@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { BenchLine } from './runtime.ts';
+import { median } from './median.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const bin = join(root, 'bin', 'dl7450.mjs');
@@ -16,11 +17,6 @@ function wall(args: string[], cwd: string): number {
   const r = spawnSync(process.execPath, args, { cwd, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr}`);
   return performance.now() - t;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 export function cliStartup(): BenchLine[] {

@@ -23,15 +23,11 @@ import { ImageStore } from '../datastore/image-store.ts';
 import { FactoryPartition } from '../datastore/factory/factory-partition.ts';
 import { NodeCrypto } from '../simulator/security/node-crypto.ts';
 import { loadedDock, SERVE_IN_ENGINE } from '../test/support/dock-fixture.ts';
+import { median } from './median.ts';
 
 export const HEAP_METHOD =
   "QuickJS's own accounting (JS_ComputeMemoryUsage memory_used_size): allocation units in the wasm build, not bytes, so no byte figure is given; codeUnits = after loading the firmware minus an empty engine; dataUnits = after boot and the operations minus after loading.";
 const JERRY_HEAP_METHOD = 'jerry_heap_stats (JerryScript 3.0, 512 KiB heap): allocated and peak bytes, measured in this run';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 export async function engineBoot(): Promise<BenchLine[]> {
   const fw = await buildFirmware();

@@ -19,15 +19,11 @@ import { loadRomStoreConfig } from '../flash-scripts/romstore/romstore-config.ts
 import { buildFactoryImage } from '../flash-scripts/romstore/factory-image-builder.ts';
 import { makeBmp, makeJpeg, makeNoisePng, makePng } from '../test/support/image-files.ts';
 import type { BenchLine } from './runtime.ts';
+import { median } from './median.ts';
 
 const KiB = 1024;
 /** Hardware SHA-256 throughput assumed for the dock's hash engine (a typical MCU crypto block). */
 const HW_SHA256_BYTES_PER_SECOND = 100e6;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 function fixture(): { dir: string; config: string; key: string; pub: Uint8Array } {
   const dir = mkdtempSync(join(tmpdir(), 'dl7450-bench-'));

@@ -23,16 +23,12 @@ import { loadPrivateKey } from '../flash-scripts/signing-keys.ts';
 import { writeNoiseRomStore } from '../test/support/noise-rom-store.ts';
 import { ptyPair } from '../test/support/pty-pair.ts';
 import type { BenchLine } from './runtime.ts';
+import { median } from './median.ts';
 
 const BAUD = 921_600;
 /** CBOR of an upload request around its data: {off, data, len, sha} with a 32-byte sha, rounded up. */
 const UPLOAD_OVERHEAD = 96;
 const RUNS = 5;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** Median wall time of `flash` refusing a wrong-key and a truncated image (connect included), and what reached the slot. */
 async function rejectedFlash(dir: string, host: string, image: Uint8Array): Promise<BenchLine> {
