@@ -52,7 +52,10 @@ export class ImageStore {
     let after = filter.after;
     for (;;) {
       const page = this.tiers.namesPage('image', tiers, filter.prefix ?? '', after, filter.limit);
-      for (const t of page) if (ofType(t) && out.length < filter.limit) out.push(t);
+      for (const t of page) {
+        if (out.length >= filter.limit) break; // a full page reads no more headers
+        if (ofType(t)) out.push(t);
+      }
       if (out.length >= filter.limit || page.length < filter.limit) return out;
       after = page[page.length - 1];
     }

@@ -23,6 +23,11 @@ export interface EphemeralArea {
   put(key: string, value: Uint8Array, encoding: number, writtenAt: number): number;
   delete(key: string): boolean;
   keys(prefix?: string): string[];
+  /**
+   * Optional: one page of keys with `prefix` after `after` in the tiers' listing order, at most
+   * `limit` (an area that offers it keeps listing out of the script heap; without it, keys() is used).
+   */
+  keysPage?(prefix: string, after: string | undefined, limit: number): string[];
   /** Remove everything (factory reset, restart). */
   clear(): void;
 }

@@ -155,7 +155,9 @@ if (!JERRY_SKIP) {
 
       const reset = await cli('factory-reset', conn, '--json');
       assert.is(reset.status, 0, reset.stderr);
-      assert.is((await cli('kv', 'get', conn, 'greeting')).stdout.trim(), '', 'runtime data gone after a factory reset');
+      const gone = await cli('kv', 'get', conn, 'greeting');
+      assert.is(gone.status, 1, 'runtime data gone after a factory reset: the dock says the key is missing');
+      assert.match(gone.stderr, /no setting named greeting/);
     } finally {
       dockProc.kill('SIGTERM');
       await new Promise((r) => setTimeout(r, 300));

@@ -11,19 +11,16 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { openTokenStore, type TokenStore } from '../flash-scripts/factory-line/token-store.ts';
 import { migrateDatabase } from '../flash-scripts/factory-line/db-commands.ts';
 import { startPostgres, type PostgresServer } from './support/embedded-postgres.ts';
 import { auditOf, proofFor, refusedWith, tokenStoreSuite } from './support/token-store-suite.ts';
 import { reserveFromProcesses } from './support/reserver-processes.ts';
-import { factoryLine, newDock, tokenCsv, type Line } from './support/line-docks.ts';
+import { dockView, factoryLine, newDock, tokenCsv, type Line } from './support/line-docks.ts';
 import { TokenPool, type TokenRecord, type AuditRecord } from '../flash-scripts/factory-line/token-pool.ts';
 import { parseTokenFile } from '../flash-scripts/factory-line/token-file.ts';
 import { dbCommand } from '../flash-scripts/factory-line/db-commands.ts';
 import { fleetQueryCommand, tokensCommand } from '../flash-scripts/factory-line/token-commands.ts';
-import { SmpClient } from '../flash-scripts/link/smp-client.ts';
-import { DOCK, GROUP_DOCK } from '../firmware/smp/smp-server.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const test = suite('token pool on PostgreSQL (embedded server)');
@@ -106,19 +103,6 @@ test('postgres: four station processes and eight clients reserve at once: no tok
   }
 });
 
-/** What a stopped dock holds (asked in-process through sim://): its token and the digest of the token it opens. */
-async function dockView(dir: string): Promise<{ dockId: string; token: string | null; tokenSha256: string | null }> {
-  const client = await SmpClient.connect(`sim://${dir}`);
-  try {
-    const id = await client.request(0, GROUP_DOCK, DOCK.IDENTITY, {});
-    const per = id.perDock as { token: string } | null;
-    if (!per) return { dockId: id.dockId as string, token: null, tokenSha256: null };
-    const check = await client.request(0, GROUP_DOCK, DOCK.PER_DOCK_CHECK, {});
-    return { dockId: id.dockId as string, token: per.token, tokenSha256: Buffer.from(check.tokenSha256 as Uint8Array).toString('hex') };
-  } finally {
-    await client.close();
-  }
-}
 
 let line: Line | undefined;
 async function theLine(): Promise<Line> {

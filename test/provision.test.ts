@@ -5,7 +5,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadPerDockValues, PerDockValuesError } from '../flash-scripts/factory-line/per-dock-values.ts';
 import { fleetSync } from '../flash-scripts/factory-line/fleet-sync.ts';
 import { join } from 'node:path';
-import { factoryLine, newDock, tokenCsv, type Line } from './support/line-docks.ts';
+import { dockView, factoryLine, newDock, tokenCsv, type Line } from './support/line-docks.ts';
 import { provision, ProvisionError } from '../flash-scripts/factory-line/provision.ts';
 import { TokenPool } from '../flash-scripts/factory-line/token-pool.ts';
 import { parseTokenFile } from '../flash-scripts/factory-line/token-file.ts';
@@ -25,19 +25,6 @@ import { decodePerDockBody, PER_DOCK_HEADER_SIZE, sealAad } from '../datastore/f
 const GEOMETRY = { size: 13 * 1024 * 1024, sectorSize: 4096, programUnit: 256 };
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
-/** Ask a stopped dock (in-process, through sim://) what it holds and whether it opens its own token. */
-async function dockView(dir: string): Promise<{ dockId: string; token: string | null; tokenSha256: string | null }> {
-  const client = await SmpClient.connect(`sim://${dir}`);
-  try {
-    const id = await client.request(0, GROUP_DOCK, DOCK.IDENTITY, {});
-    const per = id.perDock as { token: string } | null;
-    if (!per) return { dockId: id.dockId as string, token: null, tokenSha256: null };
-    const check = await client.request(0, GROUP_DOCK, DOCK.PER_DOCK_CHECK, {});
-    return { dockId: id.dockId as string, token: per.token, tokenSha256: Buffer.from(check.tokenSha256 as Uint8Array).toString('hex') };
-  } finally {
-    await client.close();
-  }
-}
 
 let line: Line;
 const p = suite('dl7450 provision: per-dock data from an LMDB token pool, many docks at once, with an audit database');

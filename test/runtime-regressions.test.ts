@@ -4,7 +4,7 @@
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FlashError } from '../hal/flash.ts';
+import { isInjectedCut } from './support/power-cut-sweep.ts';
 import { TearFlash } from './support/tear-flash.ts';
 import { SimFlash, type PowerCutEffect } from '../simulator/flash/sim-flash.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
@@ -22,16 +22,12 @@ function bytes(n: number, fill: number): Uint8Array {
   return new Uint8Array(n).fill(fill);
 }
 
-function isPowerLoss(e: unknown): boolean {
-  return e instanceof FlashError && e.code === 'power-loss';
-}
-
 /** Run `fn`; it must end in the injected power cut and nothing else. */
 function cutDuring(fn: () => void): void {
   try {
     fn();
   } catch (e) {
-    if (isPowerLoss(e)) return;
+    if (isInjectedCut(e)) return;
     throw e;
   }
   throw new Error('the armed power cut did not happen');
@@ -217,7 +213,7 @@ t('4. repeated power cuts during GC at 90 %+ fill never wedge the store (a torn 
           inFlight = null;
         }
       } catch (e) {
-        if (!isPowerLoss(e)) throw e;
+        if (!isInjectedCut(e)) throw e;
         cuts++;
       }
       f.powerOn();

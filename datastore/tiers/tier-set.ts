@@ -204,9 +204,9 @@ export class TierSet {
         const consider = (k: string) => {
           if (visible(k.slice(strip)) && !inCounted(k.slice(strip))) n++;
         };
-        const paged = this.pagedEphemeral();
-        if (!paged) this.ephemeral.keys(keyPrefix).forEach(consider);
-        else for (let page = paged.keysPage(keyPrefix, undefined, 256); page.length > 0; page = paged.keysPage(keyPrefix, page[page.length - 1], 256)) page.forEach(consider);
+        const eph = this.ephemeral;
+        if (!eph.keysPage) eph.keys(keyPrefix).forEach(consider);
+        else for (let page = eph.keysPage(keyPrefix, undefined, 256); page.length > 0; page = eph.keysPage(keyPrefix, page[page.length - 1], 256)) page.forEach(consider);
       }
       if (t === APPLICATION_DATA && this.runtime)
         this.runtime.forEachKey((_hash, read) => {
@@ -221,13 +221,8 @@ export class TierSet {
 
   /** Ephemeral storage keys: a page from an area that pages (the engine's host), else all (in Node, outside any engine heap). */
   private ephemeralKeys(keyPrefix: string, after: string | undefined, limit: number): string[] {
-    const paged = this.pagedEphemeral();
-    return paged ? paged.keysPage(keyPrefix, after, limit) : this.ephemeral!.keys(keyPrefix);
-  }
-
-  private pagedEphemeral(): { keysPage(prefix: string, after: string | undefined, limit: number): string[] } | null {
-    const eph = this.ephemeral as (EphemeralArea & { keysPage?(prefix: string, after: string | undefined, limit: number): string[] }) | null;
-    return eph && eph.keysPage ? (eph as { keysPage(prefix: string, after: string | undefined, limit: number): string[] }) : null;
+    const eph = this.ephemeral!;
+    return eph.keysPage ? eph.keysPage(keyPrefix, after, limit) : eph.keys(keyPrefix);
   }
 
   /** Commit batched runtime writes; then tell subscribers about them. */

@@ -405,6 +405,16 @@ function jsonBytes(_key: string, v: unknown): unknown {
   return { $bytes: h };
 }
 
+/** The way back: {"$bytes": hex} in a JSON value written to the dock is a byte array again (kv get, then kv set --type json, keeps it). */
+function jsonBytesBack(_key: string, v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  const h = (v as { $bytes?: unknown }).$bytes;
+  if (typeof h !== 'string' || Object.keys(v).length !== 1 || h.length % 2 !== 0 || !/^[0-9a-f]*$/i.test(h)) return v;
+  const out = new Uint8Array(h.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.substr(i * 2, 2), 16);
+  return out;
+}
+
 /** What a settings write stores: by `type` when given; without one, printable ASCII is text and anything else bytes. */
 function storedValue(val: Uint8Array, type: string | undefined, name: string): DockValue {
   if (type === 'bytes') return val;
@@ -419,7 +429,7 @@ function storedValue(val: Uint8Array, type: string | undefined, name: string): D
   }
   if (type === 'json') {
     try {
-      return JSON.parse(utf8Decode(val)) as DockValue;
+      return JSON.parse(utf8Decode(val), jsonBytesBack) as DockValue;
     } catch (e) {
       throw new SmpRefusal(RC.INVALID, `${name}: the value is not JSON (${e instanceof Error ? e.message : String(e)})`);
     }

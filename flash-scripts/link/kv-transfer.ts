@@ -50,7 +50,9 @@ export async function setValue(client: SmpClient, name: string, bytes: Uint8Arra
 
 export async function getValue(client: SmpClient, name: string): Promise<{ bytes: Uint8Array; type: ValueType }> {
   const first = await client.request(0, GROUP_SETTINGS, 0, { name, off: 0 });
-  const len = first.len as number;
+  // A dock without the parts extension (older firmware, a plain Zephyr settings group) answers { val } whole.
+  if (typeof first.len !== 'number') return { bytes: first.val instanceof Uint8Array ? first.val : new Uint8Array(0), type: (first.type as ValueType) ?? 'bytes' };
+  const len = first.len;
   const all = new Uint8Array(len);
   let off = 0;
   let part = first.val as Uint8Array;

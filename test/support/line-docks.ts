@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { SimulatedDock } from '../../simulator/simulated-dock.ts';
 import { generateSigningKeys } from '../../flash-scripts/signing-keys.ts';
 import { SimOtp } from '../../simulator/security/sim-otp.ts';
+import { SmpClient } from '../../flash-scripts/link/smp-client.ts';
+import { DOCK, GROUP_DOCK } from '../../firmware/smp/smp-server.ts';
 
 export interface Line {
   root: string;
@@ -40,4 +42,18 @@ export function tokenCsv(line: Line, count: number, prefix = 'tok'): string {
   for (let i = 0; i < count; i++) rows.push(`${prefix}-${String(i).padStart(4, '0')},secret-${prefix}-${i}-${Math.random().toString(36).slice(2)}`);
   writeFileSync(path, rows.join('\n') + '\n');
   return path;
+}
+
+/** What a stopped dock holds (asked in-process through sim://): its token and the digest of the token it opens. */
+export async function dockView(dir: string): Promise<{ dockId: string; token: string | null; tokenSha256: string | null }> {
+  const client = await SmpClient.connect(`sim://${dir}`);
+  try {
+    const id = await client.request(0, GROUP_DOCK, DOCK.IDENTITY, {});
+    const per = id.perDock as { token: string } | null;
+    if (!per) return { dockId: id.dockId as string, token: null, tokenSha256: null };
+    const check = await client.request(0, GROUP_DOCK, DOCK.PER_DOCK_CHECK, {});
+    return { dockId: id.dockId as string, token: per.token, tokenSha256: Buffer.from(check.tokenSha256 as Uint8Array).toString('hex') };
+  } finally {
+    await client.close();
+  }
 }
