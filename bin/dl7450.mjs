@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'cli');
 const bundle = join(outdir, 'cli-entry.js');
-const SOURCES = ['flash-scripts', 'simulator', 'datastore', 'images', 'hal', 'firmware'];
+const SOURCES = ['flash-scripts', 'simulator', 'bytes', 'datastore', 'images', 'hal', 'firmware'];
 
 function newestSource() {
   let newest = statSync(join(root, 'package.json')).mtimeMs;

@@ -1,8 +1,8 @@
 // CodeStore: the application, stored like any item (factory: the first app;
 // runtime: a newer version; ephemeral: code pushed during development).
 
-import { crc32 } from './runtime/crc32.ts';
-import { utf8Decode, utf8Encode } from './runtime/key-text.ts';
+import { crc32 } from '../bytes/crc32.ts';
+import { utf8Decode, utf8Encode } from '../bytes/utf8.ts';
 import { storeScope, type ScopeOptions } from './tiers/store-scope.ts';
 import { APPLICATION_DATA, TIER_NAMES, type Tier, type TierSet } from './tiers/tier-set.ts';
 

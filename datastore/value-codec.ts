@@ -4,7 +4,7 @@
 // decode it and the bytes are the same in Node and in the engine.
 
 import { Encoder } from 'cbor-x';
-import { utf8Encode as utf8, utf8Decode as utf8Text } from './runtime/key-text.ts';
+import { utf8Encode as utf8, utf8Decode as utf8Text } from '../bytes/utf8.ts';
 
 export enum ValueEncoding {
   Bytes = 0,

@@ -10,7 +10,8 @@ import { FactoryStaging, FactoryWriteError, assertFactoryMode, rerecordSlot } fr
 import { programMark, slotState, type MountedSlots, type SlotApproval } from '../datastore/factory/factory-slots.ts';
 import { MARK_CONFIRM, MARK_TEST, slotRecordOffset } from '../datastore/factory/slot-record.ts';
 import { PerDockError, readPerDockSection } from '../datastore/factory/per-dock-section.ts';
-import { equalBytes, type FactoryPartition } from '../datastore/factory/factory-partition.ts';
+import { equalBytes } from '../bytes/byte-order.ts';
+import { type FactoryPartition } from '../datastore/factory/factory-partition.ts';
 import type { DockKeystore } from '../hal/keystore.ts';
 
 export interface FactoryStatus {

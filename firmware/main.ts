@@ -13,7 +13,7 @@ import { encodeValue, decodeValue } from '../datastore/value-codec.ts';
 import { HostCrypto, HostEphemeral, HostFlash, HostKeystore, HostOtp, hostClock, hostHal } from './host-hal.ts';
 import { FactoryPartition } from '../datastore/factory/factory-partition.ts';
 import { boot, events, factorySlots, lastBoot, mountTiers, perDock, startApp, timers, type BootReport } from './boot.ts';
-import { utf8Encode } from '../datastore/runtime/key-text.ts';
+import { utf8Encode } from '../bytes/utf8.ts';
 import { FactoryService } from './factory-service.ts';
 import { inspectDock } from './inspect.ts';
 import { DockSerial } from './link/dock-serial.ts';

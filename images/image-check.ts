@@ -4,7 +4,8 @@
 // reasons. Structure is checked in full (PNG chunk CRCs, BMP sizes, JPEG
 // marker segments); pixel data is not decoded.
 
-import { crc32 } from '../datastore/runtime/crc32.ts';
+import { crc32 } from '../bytes/crc32.ts';
+import { readI32LE, readU16BE, readU16LE, readU32BE, readU32LE } from '../bytes/byte-order.ts';
 import { BMP, imageTypeName, JPEG, NONE, PNG, type ImageType } from './image-type.ts';
 
 export interface ImageInfo {
@@ -66,37 +67,22 @@ type Fail = (reason: string) => never;
  * `head` is too short to tell.
  */
 export function headDimensions(head: Uint8Array, type: ImageType): { width: number; height: number } | undefined {
-  if (type === PNG && head.length >= 24) return { width: u32be(head, 16), height: u32be(head, 20) };
+  if (type === PNG && head.length >= 24) return { width: readU32BE(head, 16), height: readU32BE(head, 20) };
   if (type === BMP && head.length >= 18) {
-    const dib = u32le(head, 14);
-    if (dib === 12 && head.length >= 22) return { width: u16le(head, 18), height: u16le(head, 20) };
-    if (head.length >= 26) return { width: i32le(head, 18), height: Math.abs(i32le(head, 22)) };
+    const dib = readU32LE(head, 14);
+    if (dib === 12 && head.length >= 22) return { width: readU16LE(head, 18), height: readU16LE(head, 20) };
+    if (head.length >= 26) return { width: readI32LE(head, 18), height: Math.abs(readI32LE(head, 22)) };
   }
   if (type === JPEG) {
     for (let at = 2; at + 9 <= head.length && head[at] === 0xff; ) {
       const marker = head[at + 1];
-      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return { width: u16be(head, at + 7), height: u16be(head, at + 5) };
-      at += 2 + u16be(head, at + 2);
+      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return { width: readU16BE(head, at + 7), height: readU16BE(head, at + 5) };
+      at += 2 + readU16BE(head, at + 2);
     }
   }
   return undefined;
 }
 
-function u32be(b: Uint8Array, at: number): number {
-  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
-}
-function u16be(b: Uint8Array, at: number): number {
-  return (b[at] << 8) | b[at + 1];
-}
-function u32le(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
-}
-function u16le(b: Uint8Array, at: number): number {
-  return b[at] | (b[at + 1] << 8);
-}
-function i32le(b: Uint8Array, at: number): number {
-  return b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24);
-}
 
 // ---- PNG (ISO/IEC 15948) -----------------------------------------------------
 
@@ -124,19 +110,19 @@ function checkPng(b: Uint8Array, fail: Fail): ImageInfo {
   let index = 0;
   for (;;) {
     if (at + 12 > b.length) fail(`truncated: ${index === 0 ? 'no IHDR chunk' : 'the file ends before the IEND chunk'}`);
-    const length = u32be(b, at);
+    const length = readU32BE(b, at);
     const type = chunkName(b, at + 4);
     if (!/^[A-Za-z]{4}$/.test(type)) fail(`chunk ${index} at byte ${at} has an invalid type code`);
     if (length > 0x7fffffff || at + 12 + length > b.length) fail(`truncated: chunk ${type} at byte ${at} claims ${length} bytes, the file has ${Math.max(0, b.length - at - 12)} left`);
-    const stored = u32be(b, at + 8 + length);
+    const stored = readU32BE(b, at + 8 + length);
     if (crc32(b, 0, at + 4, at + 8 + length) !== stored) fail(`chunk ${type} at byte ${at} fails its CRC (damaged file)`);
     const data = at + 8;
     if (index === 0 && type !== 'IHDR') fail(`the first chunk is ${type}, not IHDR`);
     if (type === 'IHDR') {
       if (index !== 0) fail('a second IHDR chunk');
       if (length !== 13) fail(`IHDR is ${length} bytes, not 13`);
-      const width = u32be(b, data);
-      const height = u32be(b, data + 4);
+      const width = readU32BE(b, data);
+      const height = readU32BE(b, data + 4);
       const depth = b[data + 8];
       colourType = b[data + 9];
       if (width === 0 || height === 0 || width > 0x7fffffff || height > 0x7fffffff) fail(`bad dimensions ${width}x${height}`);
@@ -174,10 +160,10 @@ const DIB_HEADER_SIZES = [12, 40, 52, 56, 108, 124];
 function checkBmp(b: Uint8Array, fail: Fail): ImageInfo {
   if (b.length < 26) fail(`truncated: ${b.length} bytes is shorter than a BMP header`);
   if (b[0] !== 0x42 || b[1] !== 0x4d) fail('the BMP signature "BM" is missing');
-  const fileSize = u32le(b, 2);
+  const fileSize = readU32LE(b, 2);
   if (fileSize !== b.length) fail(`the header says ${fileSize} bytes, the file has ${b.length}${fileSize > b.length ? ' (truncated)' : ''}`);
-  const pixelOffset = u32le(b, 10);
-  const dibSize = u32le(b, 14);
+  const pixelOffset = readU32LE(b, 10);
+  const dibSize = readU32LE(b, 14);
   if (DIB_HEADER_SIZES.indexOf(dibSize) < 0) fail(`unknown DIB header size ${dibSize}`);
   if (14 + dibSize > b.length) fail('truncated inside the DIB header');
   let width: number;
@@ -186,16 +172,16 @@ function checkBmp(b: Uint8Array, fail: Fail): ImageInfo {
   let bitCount: number;
   let compression = 0;
   if (dibSize === 12) {
-    width = u16le(b, 18);
-    height = u16le(b, 20);
-    planes = u16le(b, 22);
-    bitCount = u16le(b, 24);
+    width = readU16LE(b, 18);
+    height = readU16LE(b, 20);
+    planes = readU16LE(b, 22);
+    bitCount = readU16LE(b, 24);
   } else {
-    width = i32le(b, 18);
-    height = i32le(b, 22);
-    planes = u16le(b, 26);
-    bitCount = u16le(b, 28);
-    compression = u32le(b, 30);
+    width = readI32LE(b, 18);
+    height = readI32LE(b, 22);
+    planes = readU16LE(b, 26);
+    bitCount = readU16LE(b, 28);
+    compression = readU32LE(b, 30);
   }
   if (planes !== 1) fail(`${planes} colour planes (must be 1)`);
   if ([1, 4, 8, 16, 24, 32].indexOf(bitCount) < 0) fail(`${bitCount} bits per pixel is not a BMP depth`);
@@ -237,15 +223,15 @@ function checkJpeg(b: Uint8Array, fail: Fail): ImageInfo {
     if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue; // no length
     if (marker === 0x00) fail(`a stray 0xFF00 at byte ${at - 2}`);
     if (at + 2 > b.length) fail('truncated inside a marker segment');
-    const length = u16be(b, at);
+    const length = readU16BE(b, at);
     if (length < 2 || at + length > b.length) fail(`truncated: segment 0xFF${marker.toString(16).toUpperCase()} at byte ${at - 2} claims ${length} bytes`);
     const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
     if (isFrame) {
       if (info) fail('a second frame header (SOF)');
       if (length < 8) fail('a frame header too short');
       const precision = b[at + 2];
-      const height = u16be(b, at + 3);
-      const width = u16be(b, at + 5);
+      const height = readU16BE(b, at + 3);
+      const width = readU16BE(b, at + 5);
       const components = b[at + 7];
       if ([8, 12, 16].indexOf(precision) < 0) fail(`sample precision ${precision}`);
       if (width === 0 || height === 0) fail(`bad dimensions ${width}x${height}`);

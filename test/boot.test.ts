@@ -14,7 +14,7 @@ import { SimOtp } from '../simulator/security/sim-otp.ts';
 import { LmdbEphemeral } from '../simulator/ephemeral/lmdb-ephemeral.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { encodeValue } from '../datastore/value-codec.ts';
-import { utf8Encode } from '../datastore/runtime/key-text.ts';
+import { utf8Encode } from '../bytes/utf8.ts';
 import { generateSigningKeys, loadPrivateKey, loadPublicKeyRaw } from '../flash-scripts/signing-keys.ts';
 import { loadRomStoreConfig } from '../flash-scripts/romstore/romstore-config.ts';
 import { buildFactoryImage } from '../flash-scripts/romstore/factory-image-builder.ts';

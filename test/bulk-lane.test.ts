@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { crc32 } from '../datastore/runtime/crc32.ts';
+import { crc32 } from '../bytes/crc32.ts';
 import { cobsDecode, cobsEncode, cobsMaxEncodedLength } from '../firmware/link/cobs.ts';
 import {
   ABORT_PROTOCOL,

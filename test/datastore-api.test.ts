@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
-import { crc32 } from '../datastore/runtime/crc32.ts';
-import { utf8Encode } from '../datastore/runtime/key-text.ts';
+import { crc32 } from '../bytes/crc32.ts';
+import { utf8Encode } from '../bytes/utf8.ts';
 import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -5,7 +5,7 @@ import { join, relative, resolve } from 'node:path';
 
 // Device code runs inside the dock's embedded engine: no Node modules, no Node globals.
 const root = resolve(import.meta.dirname, '..');
-const DEVICE_DIRS = ['hal', 'datastore', 'images', 'firmware'];
+const DEVICE_DIRS = ['hal', 'bytes', 'datastore', 'images', 'firmware'];
 const NODE_BUILTINS = /^(node:|fs$|path$|os$|crypto$|buffer$|child_process$|net$|tty$|util$|stream$|events$|url$|worker_threads$)/;
 
 function sources(dir: string, out: string[] = []): string[] {
@@ -25,7 +25,7 @@ function sources(dir: string, out: string[] = []): string[] {
 
 const boundary = suite('device code boundary');
 
-boundary('hal/, datastore/, images/ and firmware/ import no Node module and use no Node global', () => {
+boundary('hal/, bytes/, datastore/, images/ and firmware/ import no Node module and use no Node global', () => {
   const files = DEVICE_DIRS.flatMap((d) => sources(join(root, d)));
   assert.ok(files.length > 5, 'found the device sources');
   const problems: string[] = [];

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { checkImage, headDimensions, ImageInvalidError, sniffImageType } from '../images/image-check.ts';
 import { BMP, JPEG, NONE, PNG, imageTypeFromName, type ImageType } from '../images/image-type.ts';
-import { crc32 } from '../datastore/runtime/crc32.ts';
+import { crc32 } from '../bytes/crc32.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 import { makeBmp, makeJpeg, makePng } from './support/image-files.ts';
 

@@ -13,7 +13,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-const dirs = ['test', 'hal', 'datastore', 'images', 'simulator', 'flash-scripts', 'firmware'];
+const dirs = ['test', 'hal', 'bytes', 'datastore', 'images', 'simulator', 'flash-scripts', 'firmware'];
 const filter = process.argv[2] ?? '';
 const timeoutMs = Number(process.env.DL7450_TEST_TIMEOUT_S ?? 900) * 1000;
 

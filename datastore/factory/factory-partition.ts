@@ -3,6 +3,7 @@
 // OTP) before any item in it is served. A partition that fails is never
 // served; the dock boots on its other tiers and says which check failed.
 
+import { equalBytes } from '../../bytes/byte-order.ts';
 import type { Crypto } from '../../hal/crypto.ts';
 import type { FlashPartition } from '../../hal/flash.ts';
 import type { Otp } from '../../hal/otp.ts';
@@ -42,13 +43,6 @@ export class FactoryItemError extends Error {
   }
 }
 
-/** Byte equality that looks at every byte (digests and signatures are compared with it). */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
-  return diff === 0;
-}
 
 export class FactoryPartition {
   readonly header: FactoryHeader;

@@ -8,7 +8,8 @@
 import type { Crypto } from '../../hal/crypto.ts';
 import type { FlashPartition } from '../../hal/flash.ts';
 import type { Otp } from '../../hal/otp.ts';
-import { equalBytes, FactoryPartition, FactoryVerificationError } from './factory-partition.ts';
+import { equalBytes } from '../../bytes/byte-order.ts';
+import { FactoryPartition, FactoryVerificationError } from './factory-partition.ts';
 import { encodeSlotRecord, MARK_CONFIRM, MODE_ON_APPROVAL, MODE_PERMANENT, slotRecordOffset } from './slot-record.ts';
 import { programMark } from './factory-slots.ts';
 import { decodeHeader, HEADER_SIZE, TRAILER_SIZE, type FactoryHeader } from './partition-format.ts';

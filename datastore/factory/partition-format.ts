@@ -3,7 +3,7 @@
 // specification is FORMAT.md beside this file.
 
 import { plainCbor } from '../value-codec.ts';
-import { crc32 } from '../runtime/crc32.ts';
+import { crc32 } from '../../bytes/crc32.ts';
 
 export const FACTORY_MAGIC = 0x50464c44; // "DLFP"
 export const FACTORY_VERSION = 1;

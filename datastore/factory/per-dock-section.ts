@@ -7,7 +7,8 @@ import type { Crypto } from '../../hal/crypto.ts';
 import type { FlashPartition } from '../../hal/flash.ts';
 import type { Otp } from '../../hal/otp.ts';
 import type { DockKeystore } from '../../hal/keystore.ts';
-import { equalBytes, type FactoryPartition } from './factory-partition.ts';
+import { equalBytes } from '../../bytes/byte-order.ts';
+import { type FactoryPartition } from './factory-partition.ts';
 import { decodeHeader, HEADER_SIZE } from './partition-format.ts';
 import {
   decodePerDockBody,

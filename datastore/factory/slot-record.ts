@@ -3,7 +3,7 @@
 // intact; the record is written last, in one program, so a staged image
 // becomes the factory image atomically. See FORMAT.md §6.
 
-import { crc32 } from '../runtime/crc32.ts';
+import { crc32 } from '../../bytes/crc32.ts';
 
 export const SLOT_MAGIC = 0x53464c44; // "DLFS"
 export const SLOT_RECORD_VERSION = 1;

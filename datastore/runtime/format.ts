@@ -2,7 +2,8 @@
 // the device and by host tools. FORMAT.md beside this file is the authority;
 // the names here are the names there. All integers are little-endian.
 
-import { crc32 } from './crc32.ts';
+import { crc32 } from '../../bytes/crc32.ts';
+import { readU32LE, writeU32LE } from '../../bytes/byte-order.ts';
 
 export const FORMAT_VERSION = 1;
 /** "DLRT" read as a little-endian u32. */
@@ -170,30 +171,19 @@ export function decodeCheckpointFixed(bytes: Uint8Array, at = 0): CheckpointFixe
 
 /** A retired sector index from the list after the fixed part (bytes holds just the list). */
 export function checkpointRetiredAt(list: Uint8Array, i: number): number {
-  return readU32(list, 4 * i);
+  return readU32LE(list, 4 * i);
 }
 
 /** One index entry: (keyHash, partition offset of the key's newest PUT). */
 export function encodeCheckpointEntry(hash: number, offset: number, into: Uint8Array, at: number): void {
-  writeU32(into, at, hash);
-  writeU32(into, at + 4, offset);
+  writeU32LE(into, at, hash);
+  writeU32LE(into, at + 4, offset);
 }
 
 export function checkpointEntryHash(bytes: Uint8Array, at: number): number {
-  return readU32(bytes, at);
+  return readU32LE(bytes, at);
 }
 
 export function checkpointEntryOffset(bytes: Uint8Array, at: number): number {
-  return readU32(bytes, at + 4);
-}
-
-export function readU32(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
-}
-
-export function writeU32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v & 0xff;
-  b[at + 1] = (v >>> 8) & 0xff;
-  b[at + 2] = (v >>> 16) & 0xff;
-  b[at + 3] = (v >>> 24) & 0xff;
+  return readU32LE(bytes, at + 4);
 }

@@ -15,7 +15,6 @@ import {
   decodeCheckpointFixed,
   decodeRecordHeader,
   NONE,
-  readU32,
   RECORD_HEADER_SIZE,
   RECORD_TRAILER_SIZE,
   RecordKind,
@@ -24,7 +23,8 @@ import {
   trailerCrc,
   type RecordHeader,
 } from './format.ts';
-import { crc32 } from './crc32.ts';
+import { crc32 } from '../../bytes/crc32.ts';
+import { readU32LE } from '../../bytes/byte-order.ts';
 import { KeyIndex } from './key-index.ts';
 import { keyHash } from './key-text.ts';
 import type { RecordLog } from './record-log.ts';
@@ -210,7 +210,7 @@ export class MountRecovery {
       }
       const trailer = new Uint8Array(4);
       if (!cursor.read(trailer)) return null;
-      if (readU32(trailer, 0) !== trailerCrc(crc)) continue;
+      if (readU32LE(trailer, 0) !== trailerCrc(crc)) continue;
       cursor.endRecord();
       this.index = index;
       this.liveBytes = cp.liveBytes;
@@ -317,7 +317,7 @@ export class MountRecovery {
         }
         if (cursor.torn) return 'torn';
         const trailer = new Uint8Array(4);
-        if (bad || !cursor.read(trailer) || readU32(trailer, 0) !== trailerCrc(crc)) {
+        if (bad || !cursor.read(trailer) || readU32LE(trailer, 0) !== trailerCrc(crc)) {
           if (cursor.torn) return 'torn';
           if (attempt < 2) continue;
           return 'bad-data';

@@ -28,13 +28,13 @@ import {
   trailerCrc,
   encodeCheckpointEntry,
   encodeCheckpointHead,
-  readU32,
-  writeU32,
   type RecordHeader,
 } from './format.ts';
-import { crc32 } from './crc32.ts';
+import { crc32 } from '../../bytes/crc32.ts';
+import { readU32LE, writeU32LE } from '../../bytes/byte-order.ts';
 import { KeyIndex } from './key-index.ts';
-import { keyHash, utf8Decode, utf8Encode } from './key-text.ts';
+import { utf8Decode, utf8Encode } from '../../bytes/utf8.ts';
+import { keyHash } from './key-text.ts';
 import { RecordLog } from './record-log.ts';
 import { MountRecovery } from './mount-recovery.ts';
 import { RecordReader } from './record-reader.ts';
@@ -265,7 +265,7 @@ export class RuntimeStore {
       const body = new Uint8Array(size - RECORD_HEADER_SIZE);
       this.log.read(this.log.advance(offset, RECORD_HEADER_SIZE), body);
       const dataEnd = h.keyLength + h.valueLength;
-      const stored = readU32(body, dataEnd);
+      const stored = readU32LE(body, dataEnd);
       if (trailerCrc(crc32(body, 0, 0, dataEnd)) !== stored) {
         if (attempt < 2) continue; // a transient read error is retried, not reported
         throw new CorruptRecordError(key, offset, 'data checksum');
@@ -284,7 +284,7 @@ export class RuntimeStore {
     const { offset, h } = found;
     const trailer = new Uint8Array(4);
     this.log.read(this.log.advance(offset, recordSize(h.keyLength, h.valueLength) - RECORD_TRAILER_SIZE), trailer);
-    return { key, size: h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: readU32(trailer, 0) };
+    return { key, size: h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: readU32LE(trailer, 0) };
   }
 
   /**
@@ -662,7 +662,7 @@ export class RuntimeStore {
       const h = this.readHeader(to);
       const trailer = new Uint8Array(4);
       log.read(log.advance(to, size - RECORD_TRAILER_SIZE), trailer);
-      if ((h && readU32(trailer, 0) === trailerCrc(crc)) || attempt >= 2) return to;
+      if ((h && readU32LE(trailer, 0) === trailerCrc(crc)) || attempt >= 2) return to;
       // The copy (or the source) read badly: this copy stays as dead weight; try again.
     }
   }
@@ -704,7 +704,7 @@ export class RuntimeStore {
       crc = crc32(entries, crc, 0, n);
       log.put(entries, 0, n);
       const trailer = new Uint8Array(4);
-      writeU32(trailer, 0, trailerCrc(crc));
+      writeU32LE(trailer, 0, trailerCrc(crc));
       log.put(trailer);
       log.flush();
       log.latestCheckpoint = at;
@@ -742,7 +742,7 @@ export class RuntimeStore {
     this.log.put(key);
     this.log.put(value);
     const trailer = new Uint8Array(4);
-    writeU32(trailer, 0, trailerCrc(crc32(value, crc32(key))));
+    writeU32LE(trailer, 0, trailerCrc(crc32(value, crc32(key))));
     this.log.put(trailer);
     this.lastAppend = { offset: at, end: this.log.endOffset, hash: keyHash(key) };
     return at;

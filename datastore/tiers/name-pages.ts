@@ -5,7 +5,8 @@
 // page needs one scan of the in-RAM index and reads from flash only the keys
 // that could make the page. A cursor is the last name of the previous page.
 
-import { keyHash, utf8Encode } from '../runtime/key-text.ts';
+import { utf8Encode } from '../../bytes/utf8.ts';
+import { keyHash } from '../runtime/key-text.ts';
 import type { RuntimeStore } from '../runtime/runtime-store.ts';
 
 export interface NameAt {

@@ -7,7 +7,8 @@
 
 import { CobsWriter, cobsDecode, cobsMaxEncodedLength } from './cobs.ts';
 // The same CRC-32 as the runtime store's records: one implementation on the dock.
-import { crc32 } from '../../datastore/runtime/crc32.ts';
+import { crc32 } from '../../bytes/crc32.ts';
+import { readU32BE, writeU32BE } from '../../bytes/byte-order.ts';
 
 export const BULK_DATA = 1;
 export const BULK_ACK = 2;
@@ -54,7 +55,7 @@ export function encodeBulkFrame(frame: BulkFrame): Uint8Array {
   header[0] = type;
   header[2] = session >>> 8;
   header[3] = session & 0xff;
-  putU32(header, 4, seq);
+  writeU32BE(header, 4, seq);
   header[8] = payload.length >>> 8;
   header[9] = payload.length & 0xff;
   const crc = crc32(payload, crc32(header)); // header then payload, without joining them
@@ -86,10 +87,10 @@ export function decodeBulkBody(body: Uint8Array): BulkDecodeResult {
     return { ok: false, error: 'length', reason: `the bulk frame says ${length} payload bytes but carries ${body.length - HEADER_SIZE - CRC_SIZE}` };
   }
   const end = HEADER_SIZE + length;
-  if (crc32(body, 0, 0, end) !== getU32(body, end)) return { ok: false, error: 'crc', reason: 'the bulk frame fails its CRC-32 (line noise?)' };
+  if (crc32(body, 0, 0, end) !== readU32BE(body, end)) return { ok: false, error: 'crc', reason: 'the bulk frame fails its CRC-32 (line noise?)' };
   const type = body[0];
   if (!isBulkFrameType(type)) return { ok: false, error: 'type', reason: `bulk frame type ${type} is unknown (a newer protocol?)` };
-  return { ok: true, frame: { type, session: (body[2] << 8) | body[3], seq: getU32(body, 4), payload: body.subarray(HEADER_SIZE, end) } };
+  return { ok: true, frame: { type, session: (body[2] << 8) | body[3], seq: readU32BE(body, 4), payload: body.subarray(HEADER_SIZE, end) } };
 }
 
 // ACK payload: next:u32be, then bit i (byte i>>3, LSB first) = seq next+1+i is buffered.
@@ -102,7 +103,7 @@ export interface BulkAck {
 
 /** Write an ACK payload into `out` (4 + bitmap bytes); returns its length with trailing zero bitmap bytes left off. */
 export function writeAckPayload(out: Uint8Array, next: number, bitmap: Uint8Array): number {
-  putU32(out, 0, next);
+  writeU32BE(out, 0, next);
   let n = bitmap.length;
   while (n > 0 && bitmap[n - 1] === 0) n--;
   out.set(bitmap.subarray(0, n), 4);
@@ -111,7 +112,7 @@ export function writeAckPayload(out: Uint8Array, next: number, bitmap: Uint8Arra
 
 export function parseAck(payload: Uint8Array): BulkAck | null {
   if (payload.length < 4) return null;
-  return { next: getU32(payload, 0), bitmap: payload.subarray(4) };
+  return { next: readU32BE(payload, 0), bitmap: payload.subarray(4) };
 }
 
 /** Whether an ACK reports `seq` received (cumulatively or in its bitmap). */
@@ -142,15 +143,4 @@ export function parseAbort(payload: Uint8Array): { reason: number; text: string 
   let text = '';
   for (let i = 1; i < payload.length; i++) text += String.fromCharCode(payload[i] < 0x80 ? payload[i] : 0x3f);
   return { reason: payload[0], text };
-}
-
-function putU32(out: Uint8Array, at: number, v: number): void {
-  out[at] = v >>> 24;
-  out[at + 1] = (v >>> 16) & 0xff;
-  out[at + 2] = (v >>> 8) & 0xff;
-  out[at + 3] = v & 0xff;
-}
-
-function getU32(b: Uint8Array, at: number): number {
-  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
 }

@@ -12,7 +12,7 @@ import { decodeValue, ValueEncoding, type DockValue } from '../../datastore/valu
 import type { TierSet } from '../../datastore/tiers/tier-set.ts';
 import { APPLICATION_DATA, EPHEMERAL_DATA } from '../../datastore/tiers/tier-set.ts';
 import { CodeStore } from '../../datastore/code-store.ts';
-import { utf8Decode, utf8Encode } from '../../datastore/runtime/key-text.ts';
+import { utf8Decode, utf8Encode } from '../../bytes/utf8.ts';
 import { ImageStore } from '../../datastore/image-store.ts';
 import { ImageInvalidError, sniffImageType } from '../../images/image-check.ts';
 import { NONE } from '../../images/image-type.ts';

@@ -3,7 +3,7 @@
 
 import { deflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
-import { crc32 } from '../../datastore/runtime/crc32.ts';
+import { crc32 } from '../../bytes/crc32.ts';
 import { seededRandom } from '../../simulator/seeded-random.ts';
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
