@@ -174,7 +174,7 @@ export class SimulatedDock {
     this.options.onStatus?.('building the firmware bundle and starting the engine…');
     const firmware = (await buildFirmware()).code;
     const otp = SimOtp.load(join(dir, 'otp.json'));
-    const host = await (this.options.engine === 'jerryscript' ? JerryHost : EngineHost).start({
+    const engineOptions = {
       partitions: { runtime: this.runtime, factory: this.factory, 'factory-b': this.factoryB },
       crypto: new NodeCrypto(),
       otp,
@@ -184,13 +184,16 @@ export class SimulatedDock {
       log,
       watchdogMs: 5000,
       onReset: () => this.resetWhenDrained(),
-    });
+    };
+    // JerryScript runs the firmware as the dock does, from its static snapshot in place; QuickJS parses the bundle.
+    const host = this.options.engine === 'jerryscript' ? await JerryHost.startWithFirmware(engineOptions, firmware) : await EngineHost.start(engineOptions);
+    if (host instanceof JerryHost && host.firmwareNote) log(`firmware parsed from source on JerryScript: ${host.firmwareNote}`);
     if (this.stopped) {
       host.dispose();
       throw new Error('the dock was shut down while it booted');
     }
     this.host = host;
-    this.host.eval(firmware, 'firmware.js');
+    if (!(host instanceof JerryHost)) host.eval(firmware, 'firmware.js');
     this.options.onStatus?.(blankRuntime ? `formatting the ${GEOMETRY.size / 1024 / 1024} MiB runtime partition (first boot only) and mounting the tiers…` : 'mounting the tiers…');
     // Mounting may format a fresh 13 MiB partition: the app's watchdog applies only to the app.
     this.host.eval('globalThis.__boot = dl7450.mountTiers(); 1', 'mount', 120_000);

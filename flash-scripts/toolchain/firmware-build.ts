@@ -2,15 +2,18 @@
 // refuses a bundle that steps outside the engine profile: the unminified
 // twin for library calls, the shipped (minified) bytes for syntax, and, when
 // the JerryScript kit is present, the real engine parsing the shipped bytes.
+// With the kit it also writes what a JerryScript dock flashes and runs in
+// place: dist/firmware.snapshot and its literal list dist/firmware.literals.
 // Usage: npm run build
 
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { checkEngineProfile, checkShippedSyntax, ENGINE_TARGET, parenthesiseArrowParams, type ProfileViolation } from './engine-profile.ts';
 import { findJerryKit } from '../../simulator/engine/jerryscript/kit.ts';
 import { buildJerryHost, jerryUnavailable } from '../../simulator/engine/jerryscript/jerry-host.ts';
+import { jerrySnapshot } from './jerry-snapshot.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 
@@ -64,6 +67,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       process.exit(1);
     }
     console.log(`parsed on JerryScript 3.0 (${kit.jerry} --parse-only)`);
+    const image = jerrySnapshot(fw.code, kit);
+    if (typeof image === 'string') console.log(`no static snapshot: ${image}`);
+    else {
+      writeFileSync(join(root, 'dist', 'firmware.snapshot'), image.snapshot);
+      copyFileSync(image.literalsFile, join(root, 'dist', 'firmware.literals'));
+      console.log(`wrote dist/firmware.snapshot (${image.snapshot.length} bytes, run in place) and dist/firmware.literals (${image.literalCount} strings, ${image.literalsBytes} bytes)`);
+    }
     // The simulator's JerryScript host, built now rather than at the first `--engine jerryscript`.
     const why = jerryUnavailable();
     console.log(why ? `JerryScript host not built: ${why}` : `JerryScript host: ${buildJerryHost(kit)}`);

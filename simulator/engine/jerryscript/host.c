@@ -17,6 +17,7 @@
 #include <string.h>
 #include "jerryscript.h"
 #include "jerryscript-port.h"
+#include "jerryscript-snapshot.h"
 
 static FILE *from_node; /* requests and HAL answers */
 static FILE *to_node;   /* answers, HAL calls, log lines */
@@ -262,6 +263,51 @@ static void heap_stats(void) {
   send_frame(&b);
 }
 
+/* ---- the firmware from flash: literal list and static snapshot --------- */
+
+/*
+ * The literal list (jerry-snapshot litdump's list format: "<bytes> <text>\n"
+ * per string) is registered as external magic strings before the engine
+ * makes any string, so a static snapshot's constants resolve to it. On a dock
+ * both stay in flash; here they are read once and never freed, like flash.
+ */
+static void register_literals(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) exit(4);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *list = malloc((size_t) n + 1);
+  if (!list || fread(list, 1, (size_t) n, f) != (size_t) n) exit(4);
+  fclose(f);
+  list[n] = 0;
+  uint32_t count = 0;
+  for (char *p = list; p < list + n;) {
+    char *text;
+    long len = strtol(p, &text, 10);
+    if (len <= 0) break;
+    count++;
+    p = text + 1 + len + 1;
+  }
+  const jerry_char_t **items = malloc(sizeof *items * (count ? count : 1));
+  jerry_length_t *lengths = malloc(sizeof *lengths * (count ? count : 1));
+  char *p = list;
+  for (uint32_t i = 0; i < count; i++) {
+    char *text;
+    lengths[i] = (jerry_length_t) strtol(p, &text, 10);
+    items[i] = (const jerry_char_t *) text + 1;
+    p = text + 1 + lengths[i] + 1;
+  }
+  if (count) jerry_register_magic_strings(items, count, lengths);
+}
+
+/* A static snapshot runs in place: its bytes must outlive the engine (they are the dock's flash). */
+static jerry_value_t run_snapshot(const uint8_t *bytes, uint32_t n) {
+  uint32_t *flash = malloc(n ? n : 4);
+  memcpy(flash, bytes, n);
+  return jerry_exec_snapshot(flash, n, 0, JERRY_SNAPSHOT_EXEC_ALLOW_STATIC, NULL);
+}
+
 /* The engine's fatal errors (out of memory: code 10) end the process; Node is told first. */
 void jerry_port_fatal(jerry_fatal_code_t code) {
   buf_t b = { 0 };
@@ -272,8 +318,8 @@ void jerry_port_fatal(jerry_fatal_code_t code) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: dl7450-jerry <fifo from node> <fifo to node>\n");
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: dl7450-jerry <fifo from node> <fifo to node> [literal list]\n");
     return 2;
   }
   from_node = fopen(argv[1], "rb");
@@ -281,6 +327,7 @@ int main(int argc, char **argv) {
   if (!from_node || !to_node) return 3;
   signal(SIGALRM, watchdog_fired);
   jerry_init(JERRY_INIT_EMPTY);
+  if (argc == 4) register_literals(argv[3]);
   for (;;) {
     uint32_t len;
     uint8_t *frame = read_frame(&len);
@@ -298,6 +345,13 @@ int main(int argc, char **argv) {
       answer(res, 1);
       jerry_value_free(res);
       jerry_value_free(script);
+    } else if (op == 'P') { /* run the firmware's static snapshot (bytes), in place */
+      watchdog_arm(get_u32(&r));
+      uint32_t n = get_u32(&r);
+      jerry_value_t res = run_snapshot(r.p + r.at, n > len - r.at ? len - r.at : n);
+      watchdog_arm(0);
+      answer(res, 1);
+      jerry_value_free(res);
     } else if (op == 'C') { /* call dl7450.<name>(bytes) */
       watchdog_arm(get_u32(&r));
       jerry_value_t name = get_value(&r);

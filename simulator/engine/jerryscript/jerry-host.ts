@@ -18,6 +18,7 @@ import { EngineError, type EngineOptions } from '../engine-host.ts';
 import { SimDisplay } from '../sim-display.ts';
 import { halErrorMessage, halFunctions, type HalFunction, type HalValue } from '../hal-functions.ts';
 import { findJerryKit, type JerryKit } from './kit.ts';
+import { jerrySnapshot } from '../../../flash-scripts/toolchain/jerry-snapshot.ts';
 
 const here = import.meta.dirname;
 const V = { UNDEF: 0, NULL: 1, FALSE: 2, TRUE: 3, NUMBER: 4, STRING: 5, BYTES: 6, ARRAY: 7, ERROR: 8 } as const;
@@ -142,6 +143,10 @@ export class JerryHost {
   private hal: Record<string, HalFunction> = {};
   private dead: string | null = null;
   private watchdogMs = 0;
+  /** How the firmware was loaded by startWithFirmware: run in place from a static snapshot, or parsed from source into the heap. */
+  firmwareLoad: 'static-snapshot' | 'source' | null = null;
+  /** Why the firmware was parsed from source (no snapshot tool in the kit), when it was. */
+  firmwareNote: string | null = null;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -151,7 +156,12 @@ export class JerryHost {
     private readonly options: EngineOptions,
   ) {}
 
-  static async start(options: EngineOptions): Promise<JerryHost> {
+  /**
+   * `literalsFile`: a static snapshot's literal list, registered before the
+   * engine makes any string (a dock keeps it in flash beside the snapshot);
+   * then runSnapshot() can run that snapshot.
+   */
+  static async start(options: EngineOptions, literalsFile?: string): Promise<JerryHost> {
     const kit = findJerryKit();
     if (typeof kit === 'string') throw new Error(kit);
     const exe = buildJerryHost(kit);
@@ -159,7 +169,7 @@ export class JerryHost {
     const req = join(dir, 'to-engine');
     const ans = join(dir, 'from-engine');
     for (const f of [req, ans]) if (spawnSync('mkfifo', [f]).status !== 0) throw new Error(`mkfifo ${f} failed`);
-    const child = spawn(exe, [req, ans], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(exe, literalsFile ? [req, ans, literalsFile] : [req, ans], { stdio: ['ignore', 'inherit', 'inherit'] });
     // The C host opens `req` then `ans`; opening in the same order cannot deadlock.
     const toEngine = openSync(req, 'w');
     const fromEngine = openSync(ans, 'r');
@@ -184,6 +194,37 @@ export class JerryHost {
     w.raw(Buffer.from(code, 'utf8'));
     const out = this.request(w, filename);
     return typeof out === 'string' ? JSON.parse(out) : undefined;
+  }
+
+  /**
+   * A host with the firmware bundle loaded as the dock loads it: its static
+   * snapshot run in place, the literal list registered first (both in flash
+   * on a dock; flash-scripts/toolchain/jerry-snapshot.ts), so the firmware's
+   * code costs the heap nothing. A kit without `jerry-snapshot` parses the
+   * source instead (firmwareNote says so).
+   */
+  static async startWithFirmware(options: EngineOptions, code: string, watchdogMs?: number): Promise<JerryHost> {
+    const image = jerrySnapshot(code);
+    const host = await JerryHost.start(options, typeof image === 'string' ? undefined : image.literalsFile);
+    if (typeof image === 'string') {
+      host.eval(code, 'firmware.js', watchdogMs);
+      host.firmwareLoad = 'source';
+      host.firmwareNote = image;
+    } else {
+      host.runSnapshot(image.snapshot, 'firmware.snapshot', watchdogMs);
+      host.firmwareLoad = 'static-snapshot';
+    }
+    return host;
+  }
+
+  /** Run a static snapshot in place (the firmware from flash: flash-scripts/toolchain/jerry-snapshot.ts); needs its literal list given to start(). */
+  runSnapshot(snapshot: Uint8Array, what = 'firmware.snapshot', watchdogMs = this.options.watchdogMs ?? 10_000): void {
+    const w = new Writer();
+    w.u8('P'.charCodeAt(0));
+    w.u32(watchdogMs);
+    this.watchdogMs = watchdogMs;
+    w.raw(snapshot);
+    this.request(w, what);
   }
 
   /** dl7450.<name>(bytes) in the engine; its ArrayBuffer result (null when empty or none). */

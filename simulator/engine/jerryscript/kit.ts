@@ -11,6 +11,8 @@ export interface JerryKit {
   include: string;
   libs: string[];
   jerry: string;
+  /** The stock `jerry-snapshot` command (generate, litdump); absent in a kit without snapshot support. */
+  snapshotTool: string | null;
 }
 
 const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
@@ -25,6 +27,7 @@ export function findJerryKit(): JerryKit | string {
     include: join(dir, 'include'),
     libs: ['libjerry-ext.a', 'libjerry-core.a', 'libjerry-port.a'].map((l) => join(dir, 'lib', l)),
     jerry: join(dir, 'bin', 'jerry'),
+    snapshotTool: existsSync(join(dir, 'bin', 'jerry-snapshot')) ? join(dir, 'bin', 'jerry-snapshot') : null,
   };
   const missing = [join(kit.include, 'jerryscript.h'), ...kit.libs, kit.jerry].find((p) => !existsSync(p));
   return missing ? `no JerryScript kit (${missing} missing): ${KIT_HINT}` : kit;
