@@ -5,13 +5,17 @@
 import { join, resolve } from 'node:path';
 import { buildFirmware } from '../flash-scripts/toolchain/firmware-build.ts';
 import { buildApp } from '../flash-scripts/toolchain/app-build.ts';
+import { jerrySnapshot } from '../flash-scripts/toolchain/jerry-snapshot.ts';
 import type { BenchLine } from './runtime.ts';
 
 export async function bundleSize(): Promise<BenchLine[]> {
   const fw = await buildFirmware();
   // fw.code is byte for byte what `npm run build` writes to dist/firmware.js (the shipped bytes).
   const app = await buildApp(join(resolve(import.meta.dirname, '..'), 'firmware', 'default-app', 'app.ts'));
-  return [{ bench: 'bundle.size', firmwareBytes: fw.bytes, appBytes: app.bytes, profileViolations: fw.violations.length + app.violations.length, note: 'minified; firmware = IIFE with datastore, images, cbor-x; app = the default app with the SDK modules left to the firmware' }];
+  // What a JerryScript dock flashes instead of parsing the source: dist/firmware.snapshot and dist/firmware.literals.
+  const image = jerrySnapshot(fw.code);
+  const jerry = typeof image === 'string' ? { jerrySnapshotSkipped: image } : { jerrySnapshotBytes: image.snapshot.length, jerryLiteralsBytes: image.literalsBytes, jerryLiteralCount: image.literalCount };
+  return [{ bench: 'bundle.size', firmwareBytes: fw.bytes, appBytes: app.bytes, ...jerry, profileViolations: fw.violations.length + app.violations.length, note: 'minified; firmware = IIFE with datastore, images, cbor-x; app = the default app with the SDK modules left to the firmware; jerry* = the static snapshot a JerryScript dock runs in place, and its literal list' }];
 }
 
 import { EngineError, EngineHost } from '../simulator/engine/engine-host.ts';
@@ -27,7 +31,7 @@ import { median } from './median.ts';
 
 export const HEAP_METHOD =
   "QuickJS's own accounting (JS_ComputeMemoryUsage memory_used_size): allocation units in the wasm build, not bytes, so no byte figure is given; codeUnits = after loading the firmware minus an empty engine; dataUnits = after boot and the operations minus after loading.";
-const JERRY_HEAP_METHOD = 'jerry_heap_stats (JerryScript 3.0, 512 KiB heap): allocated and peak bytes, measured in this run';
+const JERRY_HEAP_METHOD = 'jerry_heap_stats (JerryScript 3.0, 512 KiB heap): allocated and peak bytes, measured in this run; codeHeapBytes = allocated after loading the firmware minus an empty engine';
 
 export async function engineBoot(): Promise<BenchLine[]> {
   const fw = await buildFirmware();
@@ -53,18 +57,27 @@ export async function engineBoot(): Promise<BenchLine[]> {
   const out: BenchLine[] = [{ ...line!, wallClockBootMs: Math.round(median(walls)), note: 'boot = evaluate the firmware, mount runtime, verify and mount factory (100 MB/s hardware SHA-256 modelled), serve a get, a set and six tokens; wall clock median of 5' }];
   const skip = jerryUnavailable();
   if (skip) return [...out, { bench: 'engine.boot', engine: 'jerryscript', skipped: skip }];
-  for (const keys of [1_000, 10_000, 50_000]) out.push(await jerryBoot(fw.code, keys));
+  for (const keys of [1_000, 10_000, 50_000]) out.push(await jerryBoot(fw.code, keys, 'static-snapshot'));
+  // The same boot with the firmware parsed from source, as before the static snapshot: what it saves.
+  out.push(await jerryBoot(fw.code, 10_000, 'source'));
   return out;
 }
 
-/** One JerryScript boot of the loaded dock with `keys` runtime keys: peak heap in bytes from the engine itself. */
-async function jerryBoot(code: string, keys: number): Promise<BenchLine> {
+/**
+ * One JerryScript boot of the loaded dock with `keys` runtime keys: peak heap in bytes from the engine itself.
+ * `load`: the firmware run in place from its static snapshot (as the dock does), or parsed from source.
+ */
+async function jerryBoot(code: string, keys: number, load: 'static-snapshot' | 'source'): Promise<BenchLine> {
   const dock = loadedDock(keys);
-  const host = await JerryHost.start({ partitions: { runtime: dock.runtime, factory: dock.factory }, crypto: new NodeCrypto(), otp: dock.otp });
-  const base = { bench: 'engine.boot', engine: 'jerryscript', keys, imageBytes: dock.imageBytes, heapMethod: JERRY_HEAP_METHOD };
+  const options = { partitions: { runtime: dock.runtime, factory: dock.factory }, crypto: new NodeCrypto(), otp: dock.otp };
+  // The empty engine's own allocation, measured on a host without the firmware.
+  const bare = await JerryHost.start(options);
+  const empty = bare.heapStats().allocatedBytes;
+  bare.dispose();
+  const host = load === 'source' ? await JerryHost.start(options) : await JerryHost.startWithFirmware(options, code);
+  if (load === 'source') host.eval(code, 'firmware.js');
+  const base = { bench: 'engine.boot', engine: 'jerryscript', load: host.firmwareLoad ?? load, keys, imageBytes: dock.imageBytes, heapMethod: JERRY_HEAP_METHOD };
   try {
-    const empty = host.heapStats().allocatedBytes;
-    host.eval(code, 'firmware.js');
     const codeHeapBytes = host.heapStats().allocatedBytes - empty;
     const t0 = performance.now();
     try {
@@ -82,8 +95,9 @@ async function jerryBoot(code: string, keys: number): Promise<BenchLine> {
 }
 
 /** Gets, sets and tokens per second inside an engine host on the loaded dock. */
-async function opsIn(host: { eval(code: string, filename?: string): unknown; dispose(): void }, code: string): Promise<{ get: number; set: number; getToken: number }> {
-  host.eval(code, 'firmware.js');
+/** `code`: the firmware to evaluate first, or null when the host has it loaded already (JerryScript's snapshot). */
+async function opsIn(host: { eval(code: string, filename?: string): unknown; dispose(): void }, code: string | null): Promise<{ get: number; set: number; getToken: number }> {
+  if (code !== null) host.eval(code, 'firmware.js');
   host.eval(SERVE_IN_ENGINE);
   const inEngine = (expr: string, n: number) => {
     const t0 = performance.now();
@@ -101,7 +115,7 @@ export async function engineOps(): Promise<BenchLine[]> {
   const engine = await opsIn(await EngineHost.start({ partitions: { runtime: dock.runtime, factory: dock.factory }, crypto: new NodeCrypto(), otp: dock.otp }), fw.code);
   const skip = jerryUnavailable();
   const jerryDock = skip ? null : loadedDock();
-  const jerry = jerryDock ? await opsIn(await JerryHost.start({ partitions: { runtime: jerryDock.runtime, factory: jerryDock.factory }, crypto: new NodeCrypto(), otp: jerryDock.otp }), fw.code) : null;
+  const jerry = jerryDock ? await opsIn(await JerryHost.startWithFirmware({ partitions: { runtime: jerryDock.runtime, factory: jerryDock.factory }, crypto: new NodeCrypto(), otp: jerryDock.otp }, fw.code), null) : null;
   const nodeDock = loadedDock();
   const tiers = new TierSet({ runtime: RuntimeStore.mount(nodeDock.runtime), factory: FactoryPartition.mount(nodeDock.factory, new NodeCrypto(), nodeDock.otp) });
   const kv = new KvStore({ tiers });
