@@ -34,6 +34,13 @@ export interface FactoryStatus {
 export class FactoryService {
   private staging: FactoryStaging | null = null;
   private committed = false;
+  /**
+   * The staging whose bytes were verified by the last chunk of an image-group
+   * upload, and the digest: commit reuses it instead of hashing the slot a
+   * second time. Every path that could change that slot (another write, a new
+   * staging, an approval, the lock) clears it.
+   */
+  private verified: { staging: FactoryStaging; sha256: Uint8Array } | null = null;
 
   constructor(
     private readonly flashes: FlashPartition[],
@@ -72,6 +79,7 @@ export class FactoryService {
     // The other slot holds the image a reset reverts to: it must not be overwritten while this one is on trial.
     if (this.mounted.trial) throw new FactoryWriteError('on-trial', 'the served image is on its trial boot: confirm it (image confirm) or reset the dock to revert before writing another');
     this.staging = null;
+    this.verified = null;
     this.staging = FactoryStaging.begin(this.flashes, this.mounted.slots, this.mounted.active, this.otp, length, sha256);
     return 0;
   }
@@ -79,6 +87,7 @@ export class FactoryService {
   write(offset: number, bytes: Uint8Array): number {
     assertFactoryMode(this.otp);
     if (!this.staging) throw new FactoryWriteError('incomplete', 'no factory write in progress: begin one (length and SHA-256) first');
+    this.verified = null;
     this.staging.write(offset, bytes);
     return this.staging.received;
   }
@@ -101,13 +110,20 @@ export class FactoryService {
     return this.staging ? this.staging.received : 0;
   }
 
-  /** Verify what is on flash and commit it: served after the next restart. */
-  /** The staged image's SHA-256 once every boot check passes; a staging that fails cannot succeed later (the host starts again). */
+  /**
+   * The staged image's SHA-256 once every boot check passes (once per staging:
+   * a verified one is not hashed again); a staging that fails cannot succeed
+   * later (the host starts again).
+   */
   private verifyStaged(s: FactoryStaging): Uint8Array {
+    if (this.verified && this.verified.staging === s) return this.verified.sha256;
     try {
-      return s.verify(this.crypto, this.otp, (partition, flash) => this.checkPerDock(s.length, partition, flash)).sha256;
+      const sha256 = s.verify(this.crypto, this.otp, (partition, flash) => this.checkPerDock(s.length, partition, flash)).sha256;
+      this.verified = { staging: s, sha256 };
+      return sha256;
     } catch (e) {
       this.staging = null;
+      this.verified = null;
       throw e;
     }
   }
@@ -120,6 +136,7 @@ export class FactoryService {
     const digest = this.verifyStaged(s);
     const generation = s.commit();
     this.staging = null;
+    this.verified = null;
     this.committed = true;
     this.pendingSlot = s.target;
     this.pendingPermanent = true;
@@ -181,6 +198,7 @@ export class FactoryService {
     if (this.mounted.trial) throw new FactoryWriteError('on-trial', 'the served image is on its trial boot: confirm it or reset the dock to revert first');
     if (!target.sha256 || target.imageLength === null || target.approval === 'none') throw new FactoryWriteError('incomplete', `slot ${slot} holds no verified image`);
     if (this.staging && this.staging.target === slot) this.staging = null;
+    this.verified = null;
     const flash = this.flashes[slot];
     if (target.approval !== 'staged') {
       // Reverted or superseded: recorded again above every generation, then marked.
@@ -206,6 +224,7 @@ export class FactoryService {
   /** End factory mode for good (burns the OTP fuse); an unfinished staging is dropped. */
   lock(): void {
     this.staging = null;
+    this.verified = null;
     this.otp.lockFactory();
   }
 }

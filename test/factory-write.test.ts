@@ -325,5 +325,41 @@ mcuboot('a torn or clean power cut at every flash operation of test, trial boot,
   console.log(`    image state: ${cuts} power cuts over test, trial boot, confirm, revert, re-confirm`);
 });
 
+mcuboot('the image lane hashes the slot once: the last chunk verifies, the commit after it reuses that digest; anything that changes the staging makes it hash again or refuse', () => {
+  const s = [flashHolding(imgA, SLOT), new SimFlash({ size: SLOT, sectorSize: 4096, programUnit: 256 })];
+  const o = otp();
+  const counting = new NodeCrypto();
+  const mounted = mountFactorySlots(s, counting, o);
+  const factory = new FactoryService(s, mounted, counting, o);
+  const smp = new SmpServer({ tiers: new TierSet({}), dockId: 'd', firmwareVersion: '1', factory });
+  let seq = 0;
+  const call = (group: number, id: number, body: Record<string, unknown>) => decodePacket(smp.handle(encodePacket({ op: 2, version: 1, flags: 0, group, sequence: seq++ & 0xff, id }, body))!).payload;
+  const upload = (bytes: Uint8Array) => {
+    for (let off = 0; off < bytes.length; ) off = call(1, 1, { off, data: bytes.subarray(off, off + 1800), ...(off === 0 ? { len: bytes.length, sha: sha(bytes) } : {}) }).off as number;
+  };
+  const before = counting.flashBytesHashed;
+  upload(imgB);
+  // Verifying hashes the bytes sent, then the mount's own checks (its signed region) read them again.
+  const verification = counting.flashBytesHashed - before;
+  assert.ok(verification >= imgB.length, `the last chunk verified the image (${verification} bytes hashed)`);
+  const committed = call(64, 3, { sha: sha(imgB) });
+  assert.equal(committed.sha, sha(imgB));
+  assert.is(counting.flashBytesHashed - before, verification, 'the commit hashed nothing more');
+  assert.is(mountFactorySlots(s, crypto, o).active, 1, 'and it is the committed image');
+
+  // A new staging after a verified one: the old digest is not the new staging's.
+  const s2 = [flashHolding(imgA, SLOT), new SimFlash({ size: SLOT, sectorSize: 4096, programUnit: 256 })];
+  const f2 = new FactoryService(s2, mountFactorySlots(s2, counting, o), counting, o);
+  f2.begin(imgB.length, sha(imgB));
+  f2.write(0, imgB);
+  f2.finishUpload();
+  f2.begin(imgC.length, sha(imgC));
+  assert.throws(() => f2.commit(sha(imgB)), (e: unknown) => e instanceof FactoryWriteError && e.problem === 'mismatch');
+  f2.write(0, imgC);
+  const at = counting.flashBytesHashed;
+  f2.commit(sha(imgC));
+  assert.ok(counting.flashBytesHashed - at >= imgC.length, 'the new staging was hashed at its commit');
+});
+
 mcuboot.after(() => rmSync(work, { recursive: true, force: true }));
 mcuboot.run();

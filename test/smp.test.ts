@@ -160,6 +160,49 @@ server('file system group: /images/<tag> upload is checked and stored in the run
   assert.equal(call(0, 0, { name: '/images/none', off: 0 }).err, { group: 8, rc: 3 });
 });
 
+server('an upload in parts survives other requests failing between its parts; only a refused part of that upload ends it (seeded)', () => {
+  const random = seededRandom(1414);
+  const tiers = new TierSet({ runtime: RuntimeStore.format(new SimFlash({ size: 1024 * 1024, sectorSize: 4096, programUnit: 16 })) });
+  const smp = new SmpServer({ tiers, dockId: 'abc', firmwareVersion: '1.0' });
+  let seq = 0;
+  const call = (op: number, group: number, body: Record<string, unknown>) => decodePacket(smp.handle(encodePacket({ op, version: 1, flags: 0, group, sequence: seq++ & 0xff, id: 0 }, body))!).payload;
+  const value = new Uint8Array(9000).map(() => Math.floor(random() * 256));
+  const png = makePng(40, 40);
+  // Requests that fail, sent between parts: a read of a missing setting, a write of a bad one, a download of a missing image,
+  // another setting's stray part, an fs part for another file.
+  const failures: [number, number, Record<string, unknown>][] = [
+    [0, GROUP_SETTINGS, { name: 'no.such.setting' }],
+    [2, GROUP_SETTINGS, { name: 'bad.type', val: new Uint8Array([1]), type: 'float' }],
+    [2, GROUP_SETTINGS, { name: 'other', off: 512, val: new Uint8Array(4) }],
+    [0, GROUP_FS, { name: '/images/missing', off: 0 }],
+    [2, GROUP_FS, { name: '/images/other', off: 100, data: new Uint8Array(4) }],
+  ];
+  let vOff = 0;
+  let fOff = 0;
+  while (vOff < value.length || fOff < png.length) {
+    if (vOff < value.length) {
+      const n = 500 + Math.floor(random() * 1500);
+      const r = call(2, GROUP_SETTINGS, { name: 'blob', off: vOff, val: value.subarray(vOff, vOff + n), ...(vOff === 0 ? { len: value.length, type: 'bytes' } : {}) });
+      assert.is(r.off, Math.min(vOff + n, value.length), JSON.stringify(r));
+      vOff = r.off as number;
+    }
+    const [op, group, body] = failures[Math.floor(random() * failures.length)];
+    const failed = call(op, group, body);
+    assert.ok(failed.err !== undefined || failed.rc !== undefined, `${JSON.stringify(body)} fails`);
+    if (fOff < png.length) {
+      const r = call(2, GROUP_FS, { name: '/images/logo', off: fOff, data: png.subarray(fOff, fOff + 700), ...(fOff === 0 ? { len: png.length } : {}) });
+      assert.is(r.off, Math.min(fOff + 700, png.length), JSON.stringify(r));
+      fOff = r.off as number;
+    }
+  }
+  assert.equal(new KvStore({ tiers }).get('blob'), value);
+  assert.equal(new ImageStore({ tiers }).info('logo')?.size, png.length);
+  // A refused part of the upload itself (a gap) ends it: the next part is told to start again.
+  assert.equal(call(2, GROUP_SETTINGS, { name: 'again', off: 0, len: 3000, val: value.subarray(0, 1000) }), { off: 1000 });
+  assert.is(call(2, GROUP_SETTINGS, { name: 'again', off: 2000, val: value.subarray(2000, 3000) }).rc, 3, 'a gap is refused (MGMT_ERR_EINVAL)');
+  assert.match(String(call(2, GROUP_SETTINGS, { name: 'again', off: 1000, val: value.subarray(1000, 2000) }).rsn), /start at off 0/);
+});
+
 const versions = suite('SMP v1 and v2: each version answered in the form its clients read');
 
 // Hand-encoded from the SMP specification (header: Res|Ver|OP, flags, length, group, seq, id; CBOR map):

@@ -8,9 +8,8 @@ import { ConsoleFrameDecoder, encodeConsoleFrames } from '../smp/smp-console-fra
 import { SerialDemux } from './serial-demux.ts';
 import { BulkReceiver } from './bulk-receiver.ts';
 import { abortPayload, ABORT_UNKNOWN_SESSION, BULK_ABORT, BULK_DATA, encodeBulkFrame } from './bulk-frame.ts';
-import { SMP_BUFFER_BYTES, type BulkOffer } from '../smp/smp-server.ts';
-import { encodePacket } from '../smp/smp-packet.ts';
-import { RC } from '../smp/smp-errors.ts';
+import { refusalTo, SMP_BUFFER_BYTES, type BulkOffer } from '../smp/smp-server.ts';
+import { RC, SmpRefusal } from '../smp/smp-errors.ts';
 
 /** The dock buffers at most window × frame bytes of out-of-order frames: bounded for a 512 KiB heap. */
 const MAX_FRAME = 2048;
@@ -72,15 +71,11 @@ export class DockSerial {
     return all;
   }
 
-  /** The answer to a request too long for the buffer: rc 7 (MGMT_ERR_EMSGSIZE) in the request's own header. */
+  /** The answer to a request too long for the buffer: rc 7 (MGMT_ERR_EMSGSIZE, an error of SMP itself) in the request's own header. */
   private handleOversize(h: Uint8Array, announced: number): Uint8Array | null {
     const op = h[0] & 7;
     if (op === 1 || op === 3) return null; // a response: nobody to answer
-    const version = Math.min(1, (h[0] >> 3) & 3);
-    return encodePacket(
-      { op: op | 1, version, flags: 0, group: (h[4] << 8) | h[5], sequence: h[6], id: h[7] },
-      { rc: RC.MSG_SIZE, rsn: `the request is ${announced} bytes; this dock takes SMP packets of at most ${SMP_BUFFER_BYTES} (OS parameters, buf_size): send it in parts` },
-    );
+    return refusalTo(h, new SmpRefusal(RC.MSG_SIZE, `the request is ${announced} bytes; this dock takes SMP packets of at most ${SMP_BUFFER_BYTES} (OS parameters, buf_size): send it in parts`));
   }
 
   /** A new session replaces any earlier one (its frames then get ABORT: unknown session). */

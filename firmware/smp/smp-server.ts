@@ -20,6 +20,7 @@ import { FactoryWriteError } from '../../datastore/factory/factory-staging.ts';
 import { errorBody, FS_ERR, RC, SETTINGS_ERR, SmpRefusal } from './smp-errors.ts';
 import { osGroup, OS_RESET, OS_PARAMS, OS_INFO, SMP_BUFFER_BYTES, type OsContext } from './smp-os-group.ts';
 import { imageGroup, imageRefusal, IMAGE_STATE, IMAGE_UPLOAD } from './smp-image-group.ts';
+import { PartUpload } from './smp-upload.ts';
 
 export { RC, OS_RESET, OS_PARAMS, OS_INFO, SMP_BUFFER_BYTES, IMAGE_STATE, IMAGE_UPLOAD };
 import type { FactoryService } from '../factory-service.ts';
@@ -102,30 +103,9 @@ export interface SmpServerContext extends OsContext {
 type Body = Record<string, unknown>;
 
 export class SmpServer {
-  private upload: { name: string; total: number; received: number; chunks: Uint8Array[] } | null = null;
-  private valueUpload: { name: string; received: number; bytes: Uint8Array; type: unknown } | null = null;
-
-  /**
-   * Our extension for values larger than one packet: settings writes with
-   * `off` (and `len` on the first) are assembled here, then stored whole.
-   * Returns the value once complete, else null (the answer says where).
-   */
-  private valuePart(name: string, off: number, data: Uint8Array, len: unknown, type: unknown): { whole: Uint8Array; type: unknown } | null {
-    if (off === 0) {
-      if (typeof len !== 'number' || len < 0) throw new SmpRefusal(RC.INVALID, 'the first part of a value needs len (its whole size)');
-      if (len > MAX_VALUE_UPLOAD) throw new SmpRefusal(RC.NO_MEMORY, `the value is ${len} bytes; one sent over the link is assembled in the dock's heap and may be at most ${MAX_VALUE_UPLOAD}: store larger data as an image or in the factory image`);
-      this.valueUpload = { name, received: 0, bytes: new Uint8Array(len), type };
-    }
-    const up = this.valueUpload;
-    if (!up || up.name !== name) throw new SmpRefusal(RC.BAD_STATE, `no value of ${name} is being sent: start at off 0 with len`);
-    if (off < up.received) return null; // a retried part: acknowledged, not written twice
-    if (off > up.received || off + data.length > up.bytes.length) throw new SmpRefusal(RC.INVALID, `expected off ${up.received} and at most ${up.bytes.length} bytes in all`);
-    up.bytes.set(data, off);
-    up.received += data.length;
-    if (up.received < up.bytes.length) return null;
-    this.valueUpload = null;
-    return { whole: up.bytes, type: up.type };
-  }
+  /** The file-system upload in progress, and the settings value sent in parts: one of each at a time. */
+  private upload: PartUpload | null = null;
+  private valueUpload: PartUpload | null = null;
 
   constructor(private readonly ctx: SmpServerContext) {}
 
@@ -136,10 +116,8 @@ export class SmpServer {
     if (op === 1 || op === 3) return null; // a response, not a request
     const version = (packet[0] >> 3) & 3;
     const group = (packet[4] << 8) | packet[5];
-    // A request of a version this dock does not speak gets an SMP error in the newest form it does (Zephyr's rule).
-    const answerVersion = version > SMP_V2 ? SMP_V2 : version;
-    const reply = (body: Body) => encodePacket({ op: op | 1, version: answerVersion, flags: 0, group, sequence: packet[6], id: packet[7] }, body);
-    const refuse = (r: SmpRefusal) => reply(errorBody(answerVersion, group, r));
+    const reply = (body: Body) => answerTo(packet, body);
+    const refuse = (r: SmpRefusal) => refusalTo(packet, r);
     if (version > SMP_V2) return refuse(new SmpRefusal(RC.TOO_NEW, `SMP version ${version + 1} is not supported; this dock speaks versions 1 and 2`));
     let request;
     try {
@@ -159,14 +137,24 @@ export class SmpServer {
         throw e;
       }
     } catch (e) {
-      // An upload that was refused is over: the client starts again from 0.
-      if (request.header.group === GROUP_FS) this.upload = null;
-      if (request.header.group === GROUP_SETTINGS) this.valueUpload = null;
+      // A refused part ends that upload (the client starts again from 0); any other request's failure leaves it be.
+      this.endFailedUpload(request.header, request.payload);
       if (e instanceof SmpRefusal) return refuse(e);
       if (e instanceof FactoryWriteError) return refuse(group === GROUP_IMAGE ? imageRefusal(e) : new Refusal(DOCK_FACTORY_RC[e.problem] ?? RC.UNKNOWN, e.message));
       if (e instanceof PerDockError) return refuse(new Refusal(RC.CORRUPT, e.message));
       return refuse(new SmpRefusal(RC.UNKNOWN, e instanceof Error ? e.message : String(e)));
     }
+  }
+
+  /**
+   * After a refusal: an upload ends only when the refused request was a part
+   * of it (a write naming the same file or setting), never because a read or
+   * another setting failed between its parts.
+   */
+  private endFailedUpload(h: SmpHeader, p: Body): void {
+    if (h.op !== 2) return;
+    if (h.group === GROUP_FS && h.id === 0 && this.upload && this.upload.name === p.name) this.upload = null;
+    if (h.group === GROUP_SETTINGS && h.id === SETTINGS.READ_WRITE && this.valueUpload && this.valueUpload.name === p.name) this.valueUpload = null;
   }
 
   /** The answer's body, or null for a command this dock does not serve (SMP's "not supported"). */
@@ -221,25 +209,13 @@ export class SmpServer {
     const tag = name.indexOf('/images/') === 0 ? name.slice(8) : '';
     if (!isCode && !tag) throw fsRefusal(FS_ERR.FILE_INVALID_NAME, `${name}: upload /code/app.js or /images/<tag> (factory images go through the image group)`);
     if (off === 0) {
-      const len = p.len;
-      const limit = isCode ? MAX_CODE_UPLOAD : MAX_IMAGE_UPLOAD;
-      if (typeof len !== 'number' || len <= 0) throw new SmpRefusal(RC.INVALID, 'the first chunk needs len');
-      if (len > limit) throw new SmpRefusal(RC.NO_MEMORY, `${name} is ${len} bytes; an upload through the file system group may be at most ${limit} (it is assembled in the dock's heap); put larger images in the factory image`);
-      this.upload = { name, total: len, received: 0, chunks: [] };
+      const what = isCode ? 'the app code' : `${name} (put larger images in the factory image)`;
+      this.upload = PartUpload.start(name, p.len, isCode ? MAX_CODE_UPLOAD : MAX_IMAGE_UPLOAD, what);
     }
     const up = this.upload;
     if (!up || up.name !== name) throw fsRefusal(FS_ERR.FILE_OFFSET_NOT_VALID, 'no upload in progress: start at off 0 with len');
-    if (off < up.received) return { off: up.received };
-    if (off > up.received || up.received + data.length > up.total) throw fsRefusal(FS_ERR.FILE_OFFSET_NOT_VALID, `expected off ${up.received} and at most ${up.total} bytes in all`);
-    up.chunks.push(data.slice());
-    up.received += data.length;
-    if (up.received === up.total) {
-      const all = new Uint8Array(up.total);
-      let at = 0;
-      for (const c of up.chunks) {
-        all.set(c, at);
-        at += c.length;
-      }
+    if (up.add(off, data, (m) => fsRefusal(FS_ERR.FILE_OFFSET_NOT_VALID, m))) {
+      const all = up.bytes;
       this.upload = null;
       if (isCode) new CodeStore({ tiers: this.ctx.tiers, tier: EPHEMERAL_DATA }).put(utf8Decode(all));
       else {
@@ -376,11 +352,14 @@ export class SmpServer {
       let whole: Uint8Array = p.val;
       let as: unknown = type;
       if (typeof p.off === 'number') {
-        // The type rides on the first part only.
-        const done = this.valuePart(name, p.off, p.val, p.len, type);
-        if (!done) return { off: this.valueUpload ? this.valueUpload.received : 0 };
-        whole = done.whole;
-        as = done.type;
+        // Our extension for values larger than one packet: parts with off (len and the type on the first), stored once whole.
+        if (p.off === 0) this.valueUpload = PartUpload.start(name, p.len, MAX_VALUE_UPLOAD, `the value of ${name} (store larger data as an image or in the factory image)`, type);
+        const up = this.valueUpload;
+        if (!up || up.name !== name) throw new SmpRefusal(RC.BAD_STATE, `no value of ${name} is being sent: start at off 0 with len`);
+        if (!up.add(p.off, p.val, (m) => new SmpRefusal(RC.INVALID, m))) return { off: up.received };
+        this.valueUpload = null;
+        whole = up.bytes;
+        as = up.note;
       }
       kv.set(name, storedValue(whole, as as string | undefined, name), { tier: APPLICATION_DATA, durability: 'immediate' });
       return typeof p.off === 'number' ? { off: whole.length } : {};
@@ -388,6 +367,23 @@ export class SmpServer {
     if (!kv.delete(name, { tier: APPLICATION_DATA, durability: 'immediate' })) throw new SmpRefusal(RC.UNKNOWN, `no setting named ${name} in the runtime tier`, SETTINGS_ERR.KEY_NOT_FOUND);
     return {};
   }
+}
+
+/**
+ * The answer packet to a request (its first 8 bytes at least): op + 1, the
+ * same group, sequence and id, in the request's version (a request of a
+ * version this dock does not speak is answered in the newest it does:
+ * Zephyr's rule).
+ */
+export function answerTo(request: Uint8Array, body: Body): Uint8Array {
+  const version = (request[0] >> 3) & 3;
+  return encodePacket({ op: (request[0] & 7) | 1, version: version > SMP_V2 ? SMP_V2 : version, flags: 0, group: (request[4] << 8) | request[5], sequence: request[6], id: request[7] }, body);
+}
+
+/** A refusal of a request in the form its version's clients read (smp-errors.ts). */
+export function refusalTo(request: Uint8Array, refusal: SmpRefusal): Uint8Array {
+  const version = (request[0] >> 3) & 3;
+  return answerTo(request, errorBody(version > SMP_V2 ? SMP_V2 : version, (request[4] << 8) | request[5], refusal));
 }
 
 /** A stored value as settings bytes and the type our client prints it by: text (UTF-8), json (JSON text of a structured value), bytes. */
