@@ -1,7 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,7 @@ import { ptyPair } from './support/pty-pair.ts';
 import { JERRY_SKIP } from './support/engines.ts';
 import { factoryImageFor } from './support/link-dock.ts';
 import { makePng } from './support/image-files.ts';
-import { resolve } from 'node:path';
+import { cli, simDock } from './support/cli-process.ts';
 
 const serial = suite('a JerryScript dock over the serial line: 10,000 keys listed a page at a time');
 const KEYS = 10_000;
@@ -86,23 +85,9 @@ if (!JERRY_SKIP) {
   serial('end to end over a pty: the real CLI and `dl7450 sim start --engine jerryscript`: ping, flash over the bulk lane, inspect, send-code, kv, events, fs upload, a failing app falls back, factory reset', async () => {
     const pair = await ptyPair();
     const dir = mkdtempSync(join(tmpdir(), 'dl7450-jerry-e2e-'));
-    const bin = join(resolve(import.meta.dirname, '..'), 'bin', 'dl7450.mjs');
-    let dockOut = '';
-    const dockProc = spawn(process.execPath, [bin, 'sim', 'start', '--dir', dir, '--engine', 'jerryscript', '--serve', `serial:${pair.dock}@921600`, '--unthrottled', '--run-ms', '120000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    dockProc.stdout!.on('data', (d: Buffer) => (dockOut += d.toString()));
-    dockProc.stderr!.on('data', (d: Buffer) => (dockOut += d.toString()));
-    const cli = (...args: string[]) =>
-      new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
-        const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-        p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        p.on('close', (status) => done({ status, stdout, stderr }));
-      });
+    const dock = simDock(['--dir', dir, '--engine', 'jerryscript', '--serve', `serial:${pair.dock}@921600`, '--unthrottled', '--run-ms', '120000']);
     try {
-      for (let i = 0; i < 300 && !dockOut.includes('serving SMP'); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.ok(dockOut.includes('serving SMP'), dockOut);
+      await dock.serving();
       const conn = `serial://${pair.host}?baud=921600`;
       const ping = await cli('ping', conn, '--json');
       assert.is(ping.status, 0, ping.stderr);
@@ -132,11 +117,11 @@ if (!JERRY_SKIP) {
       writeFileSync(app, `import { KvStore } from 'datastore';\nconst kv = new KvStore();\nkv.subscribe('greeting', (key) => console.log('watcher saw ' + key + ' = ' + kv.get(key)));\nconsole.log('watcher app running');\n`);
       assert.is((await cli('send-code', conn, app)).status, 0);
       await new Promise((r) => setTimeout(r, 300));
-      assert.match(dockOut, /watcher app running/);
+      assert.match(dock.output(), /watcher app running/);
       assert.is((await cli('kv', 'set', conn, 'greeting', 'hello jerry')).status, 0);
       const events = (await cli('events', conn, '--all', '--for', '300', '--json')).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
       assert.ok(events.some((e) => e.kind === 'key-changed' && /greeting/.test(e.detail)), JSON.stringify(events));
-      assert.match(dockOut, /watcher saw greeting = hello jerry/);
+      assert.match(dock.output(), /watcher saw greeting = hello jerry/);
 
       const logo = join(dir, 'logo.png');
       writeFileSync(logo, makePng(120, 80));
@@ -150,7 +135,7 @@ if (!JERRY_SKIP) {
       writeFileSync(bad, `throw new Error('broken update');\n`);
       await cli('send-code', conn, bad);
       await new Promise((r) => setTimeout(r, 300));
-      assert.match(dockOut, /broken update/);
+      assert.match(dock.output(), /broken update/);
       assert.is((await cli('ping', conn)).status, 0, 'the dock still answers');
 
       const reset = await cli('factory-reset', conn, '--json');
@@ -159,8 +144,7 @@ if (!JERRY_SKIP) {
       assert.is(gone.status, 1, 'runtime data gone after a factory reset: the dock says the key is missing');
       assert.match(gone.stderr, /no setting named greeting/);
     } finally {
-      dockProc.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 300));
+      await dock.stop();
       pair.close();
       rmSync(dir, { recursive: true, force: true });
     }

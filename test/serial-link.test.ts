@@ -3,8 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { makePng } from './support/image-files.ts';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { SimulatedDock } from '../simulator/simulated-dock.ts';
 import { SmpClient, SmpError } from '../flash-scripts/link/smp-client.ts';
 import { baudOf, openTransport, parseConnection, LinkError } from '../flash-scripts/link/transport.ts';
@@ -13,6 +12,7 @@ import { KvStore } from '../datastore/kv-store.ts';
 import { TierSet } from '../datastore/tiers/tier-set.ts';
 import { FileFlash } from '../simulator/flash/file-flash.ts';
 import { ptyPair } from './support/pty-pair.ts';
+import { cli, cliSync, simDock } from './support/cli-process.ts';
 import { factoryImageFor, linkDock } from './support/link-dock.ts';
 import { getValue, setValue } from '../flash-scripts/link/kv-transfer.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
@@ -80,22 +80,10 @@ link('connection strings: serial:///path?baud=, serial:/path@baud, a bare path, 
 link('the dl7450 command over serial: a simulated dock serving SMP, settings set/get and echo from another process', async () => {
   const pair = await ptyPair();
   const dir = mkdtempSync(join(tmpdir(), 'dl7450-clidock-'));
-  const root = resolve(import.meta.dirname, '..');
-  const bin = join(root, 'bin', 'dl7450.mjs');
-  let dockOut = '';
-  const dockProc = spawn(process.execPath, [bin, 'sim', 'start', '--dir', dir, '--serve', `serial:${pair.dock}`, '--run-ms', '20000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const dock = simDock(['--dir', dir, '--serve', `serial:${pair.dock}`, '--run-ms', '20000']);
   try {
-    await new Promise<void>((ok, fail) => {
-      const t = setTimeout(() => fail(new Error(`the dock did not start serving: ${dockOut}`)), 30_000);
-      dockProc.stdout!.on('data', (d: Buffer) => {
-        dockOut += d.toString();
-        if (dockOut.includes('serving SMP')) {
-          clearTimeout(t);
-          ok();
-        }
-      });
-    });
-    const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+    await dock.serving();
+    const cli = (...args: string[]) => cliSync(args);
     const conn = `serial:${pair.host}`;
     assert.is(cli('smp', 'echo', '--conn', conn, 'hello', 'dock').stdout.trim(), 'hello dock');
     assert.is(cli('settings', 'set', '--conn', conn, 'timezone', 'CET').status, 0);
@@ -111,10 +99,9 @@ link('the dl7450 command over serial: a simulated dock serving SMP, settings set
     assert.is(sent.status, 0, sent.stderr);
     assert.match(sent.stdout, /now runs the ephemeral app/);
     await new Promise((r) => setTimeout(r, 200));
-    assert.match(dockOut, /pushed app running; timezone CET 700/);
+    assert.match(dock.output(), /pushed app running; timezone CET 700/);
   } finally {
-    dockProc.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    await dock.stop();
     pair.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -123,23 +110,9 @@ link('the dl7450 command over serial: a simulated dock serving SMP, settings set
 link('end to end over a pty between the real CLI and a dock process: flash → verified → inspect → send-code → the new app runs → kv set → event seen', async () => {
   const pair = await ptyPair();
   const dir = mkdtempSync(join(tmpdir(), 'dl7450-e2e-'));
-  const root = resolve(import.meta.dirname, '..');
-  const bin = join(root, 'bin', 'dl7450.mjs');
-  let dockOut = '';
-  const dockProc = spawn(process.execPath, [bin, 'sim', 'start', '--dir', dir, '--serve', `serial:${pair.dock}@921600`, '--unthrottled', '--run-ms', '120000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  dockProc.stdout!.on('data', (d: Buffer) => (dockOut += d.toString()));
-  const cli = (...args: string[]) =>
-    new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
-      const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      p.on('close', (status) => done({ status, stdout, stderr }));
-    });
+  const dock = simDock(['--dir', dir, '--serve', `serial:${pair.dock}@921600`, '--unthrottled', '--run-ms', '120000']);
   try {
-    for (let i = 0; i < 300 && !dockOut.includes('serving SMP'); i++) await new Promise((r) => setTimeout(r, 100));
-    assert.ok(dockOut.includes('serving SMP'), dockOut);
+    await dock.serving();
     const conn = `serial://${pair.host}?baud=921600`;
     const ping = await cli('ping', conn, '--json');
     assert.is(ping.status, 0, ping.stderr);
@@ -175,22 +148,22 @@ link('end to end over a pty between the real CLI and a dock process: flash → v
     const sent = await cli('send-code', conn, app);
     assert.is(sent.status, 0, sent.stderr);
     await new Promise((r) => setTimeout(r, 200));
-    assert.match(dockOut, /watcher app running/);
+    assert.match(dock.output(), /watcher app running/);
 
     const set = await cli('kv', 'set', conn, 'greeting', 'hello dock');
     assert.is(set.status, 0, set.stderr);
     // A serial port has one user at a time: read the dock's event ring afterwards.
     const events = (await cli('events', conn, '--all', '--for', '300', '--json')).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
     assert.ok(events.some((e) => e.kind === 'key-changed' && /greeting/.test(e.detail)), JSON.stringify(events));
-    assert.match(dockOut, /watcher saw greeting = hello dock/);
+    assert.match(dock.output(), /watcher saw greeting = hello dock/);
     // Pushing another app replaces the first: its subscription goes with it.
     const second = join(dir, 'second.ts');
     writeFileSync(second, `import { KvStore } from 'datastore';\nconst kv = new KvStore();\nkv.subscribe('greeting', (key) => console.log('second app saw ' + kv.get(key)));\n`);
     assert.is((await cli('send-code', conn, second)).status, 0);
     assert.is((await cli('kv', 'set', conn, 'greeting', 'again')).status, 0);
     await new Promise((r) => setTimeout(r, 200));
-    assert.match(dockOut, /second app saw again/);
-    assert.not.match(dockOut, /watcher saw greeting = again/);
+    assert.match(dock.output(), /second app saw again/);
+    assert.not.match(dock.output(), /watcher saw greeting = again/);
     const listed = await cli('kv', 'list', conn, '--json');
     assert.ok(JSON.parse(listed.stdout).keys.includes('greeting'));
 
@@ -211,48 +184,39 @@ link('end to end over a pty between the real CLI and a dock process: flash → v
     assert.is(noLock.status, 2);
     assert.match(noLock.stderr, /--yes/);
   } finally {
-    dockProc.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    await dock.stop();
     pair.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 link('sim://<dir>: starts a dock in-process when none runs (data persists), attaches to a dock process that made its own pty, refuses a second dock on busy partitions', async () => {
-  const root = resolve(import.meta.dirname, '..');
-  const bin = join(root, 'bin', 'dl7450.mjs');
-  const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  const cli = (...args: string[]) => cliSync(args);
   const dir = mkdtempSync(join(tmpdir(), 'dl7450-simconn-'));
   try {
     const set = cli('kv', 'set', `sim://${dir}`, 'colour', 'teal');
     assert.is(set.status, 0, set.stderr);
     assert.is(cli('kv', 'get', `sim://${dir}`, 'colour').stdout.trim(), 'teal');
-    let dockOut = '';
-    const dockProc = spawn(process.execPath, [bin, 'sim', 'start', '--dir', dir, '--serve', 'pty@921600', '--unthrottled', '--run-ms', '30000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    dockProc.stdout!.on('data', (d: Buffer) => (dockOut += d.toString()));
+    const dock = simDock(['--dir', dir, '--serve', 'pty@921600', '--unthrottled', '--run-ms', '30000']);
     try {
-      for (let i = 0; i < 300 && !dockOut.includes('serving SMP'); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.match(dockOut, /host end of the dock's serial line: serial:\S+@921600 \(or sim:\/\//);
+      await dock.serving();
+      assert.match(dock.output(), /host end of the dock's serial line: serial:\S+@921600 \(or sim:\/\//);
       const ping = cli('ping', `sim://${dir}`, '--json');
       assert.is(ping.status, 0, ping.stderr);
       assert.match(JSON.parse(ping.stdout).transport, /at 921600 baud/);
       assert.is(cli('kv', 'get', `sim://${dir}`, 'colour').stdout.trim(), 'teal');
     } finally {
-      dockProc.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 500));
+      await dock.stop();
     }
     const pair = await ptyPair();
-    const busy = spawn(process.execPath, [bin, 'sim', 'start', '--dir', dir, '--serve', `serial:${pair.dock}`, '--run-ms', '30000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let busyOut = '';
-    busy.stdout!.on('data', (d: Buffer) => (busyOut += d.toString()));
+    const busy = simDock(['--dir', dir, '--serve', `serial:${pair.dock}`, '--run-ms', '30000']);
     try {
-      for (let i = 0; i < 300 && !busyOut.includes('serving SMP'); i++) await new Promise((r) => setTimeout(r, 100));
+      await busy.serving();
       const refused = cli('ping', `sim://${dir}`);
       assert.is(refused.status, 1);
       assert.match(refused.stderr, /runs in process \d+ and serves serial:.*connect to the other end of that line/);
     } finally {
-      busy.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 500));
+      await busy.stop();
       pair.close();
     }
   } finally {
@@ -264,11 +228,11 @@ link('no dock on the port: a clear message within the timeout', async () => {
   const pair = await ptyPair();
   try {
     const t = Date.now();
-    const r = spawnSync(process.execPath, [join(resolve(import.meta.dirname, '..'), 'bin', 'dl7450.mjs'), 'ping', `serial:${pair.host}`, '--timeout', '300'], { encoding: 'utf8' });
+    const r = cliSync(['ping', `serial:${pair.host}`, '--timeout', '300']);
     assert.is(r.status, 1);
     assert.match(r.stderr, /no answer from the dock .* after 3 attempts of 300 ms \(is it powered and running, and is this its port\?\)/);
     assert.ok(Date.now() - t < 15_000);
-    const wrong = spawnSync(process.execPath, [join(resolve(import.meta.dirname, '..'), 'bin', 'dl7450.mjs'), 'ping', 'serial:///dev/no-such-port'], { encoding: 'utf8' });
+    const wrong = cliSync(['ping', 'serial:///dev/no-such-port']);
     assert.is(wrong.status, 1);
     assert.match(wrong.stderr, /cannot open \/dev\/no-such-port/);
   } finally {
@@ -345,10 +309,8 @@ values('inspect of a dock with 10,000 keys answers with their count and the firs
 });
 
 values('dl7450 kv set from standard input (-) and --file with --type; kv get prints by type: hex for bytes, JSON for structured values', () => {
-  const root = resolve(import.meta.dirname, '..');
-  const bin = join(root, 'bin', 'dl7450.mjs');
   const dir = mkdtempSync(join(tmpdir(), 'dl7450-kvcli-'));
-  const cli = (args: string[], input?: Uint8Array) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', input });
+  const cli = cliSync;
   try {
     const random = seededRandom(1000);
     const blob = new Uint8Array(1000).map(() => Math.floor(random() * 256));
