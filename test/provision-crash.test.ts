@@ -193,4 +193,34 @@ crash('two stations provisioning from one database at the same time never share 
   }
 });
 
+crash("a run finds this station's reservation for a dock that left the line: flagged in the pool's own records, other stations' left alone", async () => {
+  const line = await factoryLine();
+  const db = join(line.root, 'db');
+  let pool = TokenPool.open(db);
+  pool.import(parseTokenFile(tokenCsv(line, 10, 'gone')));
+  const stations: Station[] = [];
+  try {
+    stations.push(await serveNewDock(line, await ptyPair(), 'present'));
+    // A run killed mid-flash leaves a reservation; its dock is then taken off the line (not connected to the next run).
+    const gone = pool.reserve('d0ca'.repeat(16), 'station-1');
+    const elsewhere = pool.reserve('beef'.repeat(16), 'station-2');
+    pool.close();
+    const run = await runProvision(line, db, 'station-1', [`serial:${stations[0].pair.host}@${BAUD}`]).done;
+    assert.is(run.code, 0, run.out);
+    pool = TokenPool.open(db);
+    const left = pool.token(gone.id)!;
+    assert.is(left.state, 'reserved', 'a reservation whose dock is absent is neither freed nor marked used: nobody can ask that dock');
+    assert.is(left.dockId, 'd0ca'.repeat(16));
+    assert.type(left.flagged, 'string', 'the reservation is flagged for a person to check');
+    assert.match(left.flagged!, /not connected/);
+    const other = pool.token(elsewhere.id)!;
+    assert.equal([other.state, other.flagged], ['reserved', undefined], "another station's reservation is not this run's to judge");
+    const present = tokenOnDock(stations[0]);
+    assert.ok(present && present !== gone.id && present !== elsewhere.id, 'the present dock got a token of its own');
+    assert.equal(pool.status(), { total: 10, free: 7, reserved: 2, used: 1, flagged: 1 });
+  } finally {
+    closeLine(line, stations, pool);
+  }
+});
+
 crash.run();
