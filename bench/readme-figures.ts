@@ -67,12 +67,13 @@ export function renderBlock(name: string, opts: string, run: Run): string {
 if (import.meta.main ?? process.argv[1]?.endsWith('readme-figures.ts')) {
   const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const runs = new Map<string, Run>();
-  const text = readFileSync(readme, 'utf8');
-  const next = text.replace(FIGURES_BLOCK, (block, name: string, opts: string) => {
-    if (only.length && only.indexOf(name) < 0) return block;
-    if (!runs.has(name)) runs.set(name, measure(name));
-    return renderBlock(name, opts, runs.get(name)!);
-  });
+  // Measure first, then read the README again: it may be edited while long benches run.
+  for (const m of readFileSync(readme, 'utf8').matchAll(FIGURES_BLOCK)) {
+    const name = m[1];
+    if ((only.length && only.indexOf(name) < 0) || runs.has(name)) continue;
+    runs.set(name, measure(name));
+  }
+  const next = readFileSync(readme, 'utf8').replace(FIGURES_BLOCK, (block, name: string, opts: string) => (runs.has(name) ? renderBlock(name, opts, runs.get(name)!) : block));
   writeFileSync(readme, next);
   process.stderr.write(`README.md: ${runs.size} bench${runs.size === 1 ? '' : 'es'} run\n`);
 }
