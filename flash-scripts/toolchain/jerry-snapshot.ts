@@ -88,8 +88,12 @@ export function jerrySnapshot(code: string, kit: JerryKit | string = findJerryKi
     run(kit.snapshotTool, ['litdump', '-o', 'firmware.literals', 'plain.snapshot'], work);
     run(kit.snapshotTool, ['generate', '--static', '--load-literals-list-format', 'firmware.literals', '-o', 'firmware.snapshot', 'firmware.js'], work);
     rmSync(join(work, 'plain.snapshot'));
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(work, dir);
+    try {
+      renameSync(work, dir);
+    } catch {
+      // Another process made the same snapshot first (test files run side by side): keep theirs, which may be in use.
+      rmSync(work, { recursive: true, force: true });
+    }
   }
   const literals = readFileSync(literalsFile);
   return { snapshot: new Uint8Array(readFileSync(snapshotFile)), literalsFile, literalsBytes: literals.length, literalCount: literalCount(literals) };
