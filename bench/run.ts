@@ -10,8 +10,9 @@ import { factoryLineBench } from './factory-line.ts';
 import { factoryPoolBench } from './factory-pool.ts';
 import { factoryCrashBench } from './factory-crash.ts';
 import { cliStartup } from './cli.ts';
+import { engineTimers } from './engine-timers.ts';
 
-const registry: Record<string, () => BenchLine[] | Promise<BenchLine[]>> = { ...runtimeBenches, ...factoryBenches, ...apiBenches, 'bundle.size': bundleSize, 'engine.boot': engineBoot, 'engine.ops': engineOps, 'link.throughput': linkThroughput, 'factory.line': factoryLineBench, 'cli.startup': cliStartup, 'factory.pool': factoryPoolBench, 'factory.crash': factoryCrashBench };
+const registry: Record<string, () => BenchLine[] | Promise<BenchLine[]>> = { ...runtimeBenches, ...factoryBenches, ...apiBenches, 'bundle.size': bundleSize, 'engine.boot': engineBoot, 'engine.ops': engineOps, 'link.throughput': linkThroughput, 'factory.line': factoryLineBench, 'cli.startup': cliStartup, 'factory.pool': factoryPoolBench, 'factory.crash': factoryCrashBench, 'engine.timers': engineTimers };
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const names = args.filter((a) => !a.startsWith('--'));

@@ -14,7 +14,7 @@ import { SimFlash } from '../../simulator/flash/sim-flash.ts';
 import { NodeCrypto } from '../../simulator/security/node-crypto.ts';
 import { SimOtp } from '../../simulator/security/sim-otp.ts';
 import { LmdbEphemeral } from '../../simulator/ephemeral/lmdb-ephemeral.ts';
-import { EngineLoop, VirtualClock } from '../../simulator/engine/engine-loop.ts';
+import { EngineLoop, VirtualClock, type LoopClock } from '../../simulator/engine/engine-loop.ts';
 import { generateSigningKeys, loadPrivateKey, loadPublicKeyRaw } from '../../flash-scripts/signing-keys.ts';
 import { loadRomStoreConfig } from '../../flash-scripts/romstore/romstore-config.ts';
 import { buildFactoryImage } from '../../flash-scripts/romstore/factory-image-builder.ts';
@@ -59,7 +59,7 @@ export function factoryRom(rom: RomFiles): FactoryRom {
 export interface AppDock {
   host: { eval(code: string, filename?: string, watchdogMs?: number): unknown; callBytes(name: string, bytes: Uint8Array): Uint8Array | null; dispose(): void };
   display: SimDisplay;
-  clock: VirtualClock;
+  clock: LoopClock;
   loop: EngineLoop;
   /** Console lines with the dock-clock time each was printed at. */
   log: { at: number; line: string }[];
@@ -69,7 +69,7 @@ export interface AppDock {
   eph: LmdbEphemeral;
   /** One SMP request over the serial path; resolves to the answer's payload. */
   smp(group: number, id: number, body?: Record<string, unknown>, op?: 0 | 2): Record<string, unknown>;
-  /** Let `ms` of dock time pass with the idle loop running the timers. */
+  /** Let `ms` of simulated dock time pass with the idle loop running the timers. */
   idle(ms: number): void;
   close(keepEphemeral?: boolean): void;
 }
@@ -79,7 +79,10 @@ let docks = 0;
 export interface AppDockOptions {
   runtime?: SimFlash;
   factory?: SimFlash;
-  clock?: VirtualClock;
+  /** Default: a new VirtualClock. The wall clock (wallClock) for wall-clock figures. */
+  clock?: LoopClock;
+  /** Called after every engine call (timers, serial input): a bench charges modelled flash time here. */
+  afterEngineCall?: () => void;
   ephemeralPath?: string;
   /** Keep what the ephemeral area holds (a restart wipes it; a test may want to look first). */
   freshEphemeral?: boolean;
@@ -98,7 +101,12 @@ export async function bootAppDock(engine: TestEngine, rom: FactoryRom, options: 
   const host = (await engine.start({ partitions: { runtime, factory }, crypto: new NodeCrypto(), otp: rom.otp, ephemeral: eph, display, now: clock.now, log: (line) => log.push({ at: clock.now(), line }), watchdogMs: 5000 })) as AppDock['host'];
   host.eval(code, 'firmware.js');
   const report = host.eval('dl7450.boot()', 'boot') as Record<string, unknown>;
-  const loop = new EngineLoop((now) => host.eval(`dl7450.runTimers(${now})`) as number, clock);
+  const after = options.afterEngineCall ?? (() => {});
+  const loop = new EngineLoop((now) => {
+    const next = host.eval(`dl7450.runTimers(${now})`) as number;
+    after();
+    return next;
+  }, clock);
   loop.start();
   let sequence = 0;
   const decoder = new ConsoleFrameDecoder();
@@ -115,12 +123,14 @@ export async function bootAppDock(engine: TestEngine, rom: FactoryRom, options: 
     smp(group, id, body = {}, op = 2) {
       const request = encodeConsoleFrames(encodePacket({ op, version: 1, flags: 0, group, sequence: sequence++ & 0xff, id }, body));
       const out = host.callBytes('serialRx', request);
+      after();
       loop.kick(); // as the simulated dock does after serial input
       const packets = out ? decoder.push(out).filter((e) => e.kind === 'packet') : [];
       if (packets.length !== 1) throw new Error(`expected one answer, got ${packets.length}`);
       return decodePacket((packets[0] as { packet: Uint8Array }).packet).payload;
     },
     idle(ms) {
+      if (!(clock instanceof VirtualClock)) throw new Error('idle() moves a simulated clock; on the wall clock, wait');
       clock.advance(ms);
     },
     close(keepEphemeral = false) {
