@@ -64,7 +64,7 @@ export interface DockOptions {
 }
 
 export interface BootResult {
-  report: { runtime: string; factory: string; ephemeral: string; perDock: string; appTier: string | null; failedApps: string[] };
+  report: { runtime: string; factory: string; ephemeral: string; perDock: string; appTier: string | null; failedApps: string[]; durability: string };
   splashPath: string;
 }
 

@@ -56,7 +56,7 @@ export class EngineLoop {
     const next = this.runTimers(this.clock.now());
     this.afterRun();
     if (!this.running || next < 0) return;
-    this.cancelSleep = this.clock.sleep(Math.max(0, next - this.clock.now()), () => {
+    this.cancelSleep = this.clock.sleep(Math.max(0, Math.ceil(next - this.clock.now())), () => {
       this.cancelSleep = null;
       this.step();
     });
