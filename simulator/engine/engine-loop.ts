@@ -22,6 +22,7 @@ export const wallClock: LoopClock = {
 export class EngineLoop {
   private cancelSleep: (() => void) | null = null;
   private running = false;
+  private kicked = false;
 
   /**
    * `runTimers(now)` runs what is due and returns when the next timer is due
@@ -45,12 +46,23 @@ export class EngineLoop {
     this.cancelSleep = null;
   }
 
-  /** The engine took input: look at the timers again now, not at the end of the current sleep. */
+  /**
+   * The engine took input: look at the timers again on the next turn, not at
+   * the end of the current sleep. Kicks in a burst (a stream of serial
+   * chunks) make one look.
+   */
   kick(): void {
-    if (this.running) this.step();
+    if (!this.running || this.kicked) return;
+    this.kicked = true;
+    this.cancelSleep?.();
+    this.cancelSleep = this.clock.sleep(0, () => {
+      this.cancelSleep = null;
+      this.step();
+    });
   }
 
   private step(): void {
+    this.kicked = false;
     this.cancelSleep?.();
     this.cancelSleep = null;
     const next = this.runTimers(this.clock.now());
