@@ -127,6 +127,11 @@ for (const engine of testEngines('app lifecycle')) {
       seen.push(plain.pendingWrites);
       batched.flush();
       seen.push(batched.pendingWrites);
+      var images = new ds.ImageStore({ durability: 'batched' });
+      images.put('copy', images.get('default')[0], require('image').PNG);
+      seen.push(plain.pendingWrites);
+      images.put('copy2', images.get('default')[0], require('image').PNG, { durability: 'immediate' });
+      seen.push(plain.pendingWrites);
       console.log('pending ' + JSON.stringify(seen));
     `;
     const runtime = runtimeWith(app);
@@ -135,7 +140,7 @@ for (const engine of testEngines('app lifecycle')) {
       assert.match(String(dock.report.durability), /^immediate \(per handle or write: 'batched'/);
       const line = dock.log.find((l) => l.line.startsWith('pending '));
       assert.ok(line, dock.log.map((l) => l.line).join('\n'));
-      assert.equal(JSON.parse(line!.line.slice(8)), [2, 0, 0, 1, 0]);
+      assert.equal(JSON.parse(line!.line.slice(8)), [2, 0, 0, 1, 0, 1, 0]);
     } finally {
       dock.close();
     }

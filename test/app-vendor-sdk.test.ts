@@ -91,7 +91,7 @@ for (const engine of testEngines('vendor SDK app')) {
     }
   });
 
-  vendor(`${engine.name}: error classes reach the app: own name and code, instanceof works`, async () => {
+  vendor(`${engine.name}: error classes reach the app: own name and code, instanceof works; the vendor names are our functions, not wrappers`, async () => {
     const runtime = new SimFlash({ size: 256 * 1024, sectorSize: 4096, programUnit: 16 });
     const app = `
       var ds = require('datastore');
@@ -107,7 +107,9 @@ for (const engine of testEngines('vendor SDK app')) {
         attempt(function () { new ds.ImageStore().put('bad', new Uint8Array([1, 2, 3]), require('image').PNG); }),
         attempt(function () { kv.set('', 1); })
       ]));
-      try { new ds.KvStore(ds.EPHEMERAL_DATA).set('x', 1); } catch (e) { console.log('eph ' + e.name); }
+      var Splashscreen = require('splashscreen').Splashscreen, info = require('dock').DockInfo(), Timer = require('wakeup').Timer;
+      var t = require('wakeup').wakeup(function () {}, 1000);
+      console.log('aliases ' + JSON.stringify([ds.ImageStore.prototype.get_token === ds.ImageStore.prototype.getToken, Splashscreen.set_background === Splashscreen.setBackground, info.dock_id === info.dockId, t instanceof Timer]));
     `;
     const store = RuntimeStore.format(runtime);
     store.set('code/app', utf8Encode(app));
@@ -126,6 +128,8 @@ for (const engine of testEngines('vendor SDK app')) {
         'ImageInvalidError image-invalid true true false',
         'KeyInvalidError key-invalid true true true',
       ]);
+      const aliases = dock.log.find((l) => l.line.startsWith('aliases '));
+      assert.equal(JSON.parse(aliases!.line.slice(8)), [true, true, true, true], 'the vendor names are the same function objects; wakeup returns a Timer');
     } finally {
       dock.close();
     }
