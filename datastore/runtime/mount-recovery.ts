@@ -5,6 +5,10 @@
 // store, which takes over the index and the log positioned here.
 
 import {
+  CLOSE_RECORD_SIZE,
+  closeSpan,
+  decodeCloseRecord,
+  type CloseRecord,
   CHECKPOINT_ENTRY_SIZE,
   CHECKPOINT_FIXED_SIZE,
   CHECKPOINT_PAYLOAD_VERSION,
@@ -87,7 +91,14 @@ export class MountRecovery {
 
     let cursor: ReplayCursor | null = null;
     let checkpoint = NONE;
-    if (head.checkpoint !== NONE) {
+    // A clean unmount left a CLOSE record at the end of the head: the checkpoint it names.
+    const close = this.readClose(headSector);
+    if (close && close.checkpoint !== NONE && head.tailSector < ring.sectorCount) {
+      cursor = this.loadCheckpoint(headSector, head.tailSector, close.checkpoint);
+      if (cursor) checkpoint = close.checkpoint;
+    }
+    let closed = cursor !== null;
+    if (!cursor && head.checkpoint !== NONE) {
       cursor = head.tailSector < ring.sectorCount ? this.loadCheckpoint(headSector, head.tailSector, head.checkpoint) : null;
       if (cursor) checkpoint = head.checkpoint;
     }
@@ -117,13 +128,15 @@ export class MountRecovery {
       programmed: ring.sectorSize,
       open: false,
     });
-    if (!end.clean) this.cleanMount = false;
+    if (!end.clean) closed = false;
+    this.cleanMount = closed;
     log.tailSector = head.tailSector;
     log.durableTail = head.tailSector;
     log.latestCheckpoint = end.latestCheckpoint !== NONE ? end.latestCheckpoint : checkpoint;
     log.durableCheckpoint = checkpoint;
     log.trustBlank = false;
-    log.eraseBlank = !this.cleanMount;
+    // Only a clean unmount vouches for the sectors it left erased ahead of the head.
+    log.restoreAhead(closed ? close!.erasedAhead : 0);
     this.tailPos = ring.payloadStart(head.tailSector) + (tail.kind === 'valid' ? tail.header.carry : 0);
     this.advanceTailPastGarbage(headSector);
     this.replayed = end.replayed;
@@ -158,6 +171,20 @@ export class MountRecovery {
     if (h.kind !== 'valid' || ring.retired[sector]) return;
     log.tailSector = sector;
     this.tailPos = ring.payloadStart(sector) + Math.min(h.header.carry, ring.payloadSize);
+  }
+
+  /** The CLOSE record in the last program units of the head sector, if a clean unmount wrote one. */
+  private readClose(headSector: number): CloseRecord | null {
+    const span = closeSpan(this.log.unit);
+    const at = (headSector + 1) * this.ring.sectorSize - span;
+    const bytes = new Uint8Array(CLOSE_RECORD_SIZE);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      this.ring.flash.read(at, bytes);
+      if (bytes[0] === RecordKind.Erased) return null;
+      const close = decodeCloseRecord(bytes);
+      if (close) return close;
+    }
+    return null;
   }
 
   /** Load the index from the checkpoint at `offset`; returns a cursor after it, or null if unusable. */
@@ -246,13 +273,9 @@ export class MountRecovery {
       }
       const pos = cursor.pos;
       ring.flash.read(pos, one);
-      if (one[0] === RecordKind.Erased) {
-        if (cursor.inHead) {
-          // Appending may resume here only after a clean unmount: a head holding just its
-          // header (an interrupted program can leave units marked that read as erased).
-          const emptyHead = pos === cursor.sector * ring.sectorSize + Math.ceil(SECTOR_HEADER_SIZE / unit) * unit;
-          return { pos, clean: emptyHead && this.blankFrom(pos, cursor.sectorEnd), latestCheckpoint, replayed };
-        }
+      // ERASED, or the CLOSE record at the end of a sector: nothing more in this sector.
+      if (one[0] === RecordKind.Erased || one[0] === RecordKind.Close) {
+        if (cursor.inHead) return { pos, clean: true, latestCheckpoint, replayed };
         if (!cursor.skipToNextSector()) return { pos, clean: false, latestCheckpoint, replayed };
         continue;
       }
@@ -381,10 +404,4 @@ export class MountRecovery {
     return false;
   }
 
-  private blankFrom(pos: number, end: number): boolean {
-    const buf = new Uint8Array(end - pos);
-    this.log.flash.read(pos, buf);
-    for (let i = 0; i < buf.length; i++) if (buf[i] !== 0xff) return false;
-    return true;
-  }
 }

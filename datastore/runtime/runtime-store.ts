@@ -14,6 +14,7 @@ import type { FlashPartition } from '../../hal/flash.ts';
 import type { Clock } from '../../hal/clock.ts';
 import {
   decodeSectorHeader,
+  closeSpan,
   CHECKPOINT_ENTRY_SIZE,
   checkpointSize,
   decodeRecordHeader,
@@ -185,7 +186,8 @@ export class RuntimeStore {
       log.headFresh = false;
     } else {
       const buf = new Uint8Array(flash.sectorSize);
-      for (let s = 0; s < ring.sectorCount; s++) {
+      // Sector 0 is left to the first open, which always erases it.
+      for (let s = 1; s < ring.sectorCount; s++) {
         flash.read(s * flash.sectorSize, buf);
         let blank = true;
         for (let i = 0; i < buf.length; i++) if (buf[i] !== 0xff) { blank = false; break; }
@@ -221,20 +223,27 @@ export class RuntimeStore {
     }
   }
 
-  /** Commit pending writes, write a checkpoint so the next mount is fast, and stop. */
+  /**
+   * Commit pending writes, write a checkpoint so the next mount is fast, and
+   * stop. The checkpoint goes on in the head sector and a CLOSE record at its
+   * end names it (FORMAT.md §5.1): no sector is opened for it, so a session
+   * that writes costs one sector open (its first write's) and one that writes
+   * nothing costs none.
+   */
   unmount(): void {
     if (!this.mounted) return;
     this.flush();
+    const span = closeSpan(this.flash.programUnit);
     if (this.changedSinceCheckpoint || this.log.latestCheckpoint === NONE) {
-      this.ensureSpace(this.checkpointRecordSize(), '(checkpoint)', 'checkpoint');
+      const unit = this.flash.programUnit;
+      this.ensureSpace(Math.ceil(this.checkpointRecordSize() / unit) * unit + span, '(checkpoint)', 'checkpoint');
       this.writeCheckpoint();
-      this.log.openEmpty();
+      this.log.close({ checkpoint: this.log.latestCheckpoint });
     } else if (this.log.latestCheckpoint !== this.log.durableCheckpoint) {
-      // The newest checkpoint is current, but a mount finds it only through a sector header
-      // that names it. (Nothing else needs a new sector: a mount never resumes appending in
-      // the head it finds, so an unmount with nothing new opens none and restarts cost nothing.)
-      this.ensureSpace(this.log.headRoom + 1, '(checkpoint)', 'checkpoint'); // one new sector
-      this.log.openEmpty();
+      // The newest checkpoint is current, but a mount finds it only through a CLOSE record
+      // or a sector header that names it.
+      this.ensureSpace(span, '(checkpoint)', 'checkpoint');
+      this.log.close({ checkpoint: this.log.latestCheckpoint });
     }
     this.mounted = false;
   }
@@ -598,7 +607,7 @@ export class RuntimeStore {
         const at = pos - sector * ring.sectorSize;
         log.readSector(pos, this.hdr, 0, 1);
         const kind = this.hdr[0];
-        if (kind === RecordKind.Erased) break;
+        if (kind === RecordKind.Erased || kind === RecordKind.Close) break; // nothing more in this sector
         if (kind === RecordKind.Pad) {
           pos = sector * ring.sectorSize + Math.ceil((at + 1) / log.unit) * log.unit;
           continue;
@@ -622,8 +631,11 @@ export class RuntimeStore {
       // with the writer going on in a fresh sector (carry 0) after the mount.
       const next = ring.next(sector);
       this.tailPos = ring.payloadStart(next) + Math.min(this.carryOf(next), ring.payloadSize);
+      // No commit here: the copies reach flash with the write that needed the room, or when
+      // the head fills, before any header names the new tail. So the first program of a
+      // session at high fill carries a whole tail sector's copies, not a sliver of them (a
+      // cut right after a small program abandons the rest of a fresh head).
       log.tailSector = next;
-      log.flush();
     } finally {
       this.inMaintenance = wasMaintaining;
     }
