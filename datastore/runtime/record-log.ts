@@ -93,21 +93,47 @@ export class RecordLog {
     this.buf.fill(0xff);
     this.progPos = this.bufPos = h.programmed;
     this.sessionProgrammed = false;
+    this.token = null;
   }
 
   /**
    * Sectors right after the head that a clean unmount left erased and
-   * untouched (its CLOSE record counts them). The first open after mount still
-   * erases the first of them; the rest open without an erase.
+   * untouched (its CLOSE record counts them). The rest open without an erase;
+   * the first of them does too if the sector after the list still holds its
+   * old header: the first open erases that one first (the next sector the
+   * ring would erase anyway), so a session leaves a trace before it programs
+   * anything (FORMAT.md §6.4). Otherwise the first open erases the first of
+   * them again.
    */
   restoreAhead(count: number): void {
     this.ahead = [];
+    this.token = null;
     let x = this.headSector;
     for (let i = 0; i < count && i < this.ring.sectorCount; i++) {
       x = this.ring.next(x);
-      if (x === this.tailSector || x === this.durableTail) break;
+      if (x === this.tailSector || x === this.durableTail) return;
       this.ahead.push({ sector: x, eraseCount: this.headEraseCount });
     }
+    if (this.ahead.length === 0) return;
+    const t = this.ring.next(x);
+    if (this.ring.between(this.headSector, t) + 2 > this.ring.between(this.headSector, this.durableTail)) return;
+    const h = this.ring.readHeader(t);
+    if (h.kind === 'valid' && ((h.header.seq - this.headSeq) | 0) < 0) this.token = { sector: t, eraseCount: h.header.eraseCount + 1 };
+  }
+
+  /**
+   * The sector whose old header says no session began since the clean
+   * unmount (see restoreAhead), or null. The first open erases it first.
+   */
+  private token: { sector: number; eraseCount: number } | null = null;
+
+  /** Erase the token sector and list it as erased ahead; false if it could not be erased. */
+  private spendToken(): boolean {
+    const t = this.token;
+    this.token = null;
+    if (!t || !this.eraseOrRetire(t.sector)) return false;
+    this.ahead.push(t);
+    return true;
   }
 
   /** Sectors after the head known erased and untouched (what a CLOSE record counts). */
@@ -323,9 +349,10 @@ export class RecordLog {
       const prev = listed ? null : ring.readHeader(x);
       if (listed) {
         // Erased ahead by this session, or by the session a clean unmount closed. The first open
-        // after mount erases it again: a session that died before programming anything may have
-        // begun on it and left no other trace.
-        erase = !this.trustBlank;
+        // after mount erases it again (a session that died before programming anything may have
+        // begun on it and left no other trace), unless erasing the token sector first says
+        // whether one did.
+        erase = !this.trustBlank && !this.spendToken();
         eraseCount = listed.eraseCount + (erase ? 1 : 0);
       } else if (prev!.kind === 'valid') {
         erase = true;
