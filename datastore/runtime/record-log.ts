@@ -223,6 +223,28 @@ export class RecordLog {
     return this.headSector * this.sectorSize + this.bufPos;
   }
 
+  /**
+   * Drop the record begun at partition offset `at` (a streamed value that was
+   * aborted). If none of it reached flash it is simply cut from the write
+   * buffer. Otherwise what is pending is programmed as it stands (the rest of
+   * its units left 0xFF, never PAD: the record must not check) and the head is
+   * closed: the next record starts a fresh sector with carry 0, exactly as
+   * after a write a power cut tore, so a mount skips the dropped record.
+   */
+  abandonRecord(at: number): void {
+    this.recordRemaining = 0;
+    const inHead = Math.floor(at / this.sectorSize) === this.headSector && this.headOpen;
+    const start = at - this.headSector * this.sectorSize;
+    if (inHead && start >= this.progPos && start <= this.bufPos) {
+      this.buf.fill(0xff, start, this.bufPos);
+      this.bufPos = start;
+      return;
+    }
+    if (!this.headOpen) return;
+    this.programPending(Math.min(this.sectorSize, Math.ceil(this.bufPos / this.unit) * this.unit));
+    this.headOpen = false;
+  }
+
   put(bytes: Uint8Array, start = 0, length = bytes.length - start): void {
     let i = start;
     let left = length;

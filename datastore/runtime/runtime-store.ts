@@ -47,8 +47,10 @@ import {
   NotFormattedError,
   PartitionFullError,
   StoreError,
+  ValueStreamError,
   ValueTooLargeError,
 } from './errors.ts';
+import { ValueWriter } from './value-writer.ts';
 
 export type Durability = 'immediate' | 'batched';
 
@@ -126,6 +128,8 @@ export class RuntimeStore {
   private sectorsSinceCheckpoint = 0;
   private changedSinceCheckpoint = false;
   private inMaintenance = false;
+  /** The streamed value being written, if any (beginValue). */
+  private stream: ValueWriter | null = null;
   private mounted = true;
   private corruptSkipped = 0;
   private cleanMount = true;
@@ -428,6 +432,63 @@ export class RuntimeStore {
       writtenAt: this.now(),
     };
     const offset = this.appendRecord(header, keyBytes, value);
+    this.indexPut(slot, hash, offset, size, oldOffset, oldFootprint);
+    this.committed(options.flush === true);
+  }
+
+  /**
+   * Begin a value of `length` bytes written in pieces (see value-writer.ts):
+   * append chunks, then commit, and the key has the new value atomically; a
+   * power cut or abort before commit leaves the old one. Room is reserved (and
+   * any GC done) here, so appends never erase more than the sectors the value
+   * fills. Until commit or abort the store refuses other writes (they would
+   * land inside the value's record); reads go on.
+   */
+  beginValue(key: string, length: number, options: WriteOptions = {}): ValueWriter {
+    this.assertMounted();
+    const keyBytes = this.checkKey(key);
+    if (!Number.isInteger(length) || length < 0) throw new ValueStreamError(key, `the length must be a whole number of bytes, got ${length}.`);
+    if (length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, length, this.opts.maxValueBytes);
+    const size = recordSize(keyBytes.length, length);
+    this.opErases = this.log.eraseOps;
+    const hash = keyHash(keyBytes);
+    const slot = this.findSlot(keyBytes, hash);
+    const oldOffset = slot >= 0 ? this.index.offsetAt(slot) : -1;
+    const oldFootprint = slot >= 0 ? this.footprintAt(oldOffset) : 0;
+    this.ensureSpace(size, key, 'write', oldFootprint);
+    const header: RecordHeader = { kind: RecordKind.Put, keyLength: keyBytes.length, encoding: options.encoding ?? 0, valueLength: length, writtenAt: this.now() };
+    const log = this.log;
+    const offset = log.beginRecord(size);
+    encodeRecordHeader(header, this.hdr);
+    log.put(this.hdr);
+    log.put(keyBytes);
+    let crc = crc32(keyBytes);
+    const writer = new ValueWriter(key, length, {
+      append: (chunk) => {
+        crc = crc32(chunk, crc);
+        log.put(chunk);
+      },
+      commit: () => {
+        const trailer = new Uint8Array(4);
+        writeU32LE(trailer, 0, trailerCrc(crc));
+        log.put(trailer);
+        this.stream = null;
+        this.lastAppend = { offset, end: log.endOffset, hash };
+        // No other write ran since beginValue, so the slot and the old record are as they were.
+        this.indexPut(slot, hash, offset, size, oldOffset, oldFootprint);
+        this.committed(options.flush === true);
+      },
+      abort: () => {
+        log.abandonRecord(offset);
+        this.stream = null;
+      },
+    });
+    this.stream = writer;
+    return writer;
+  }
+
+  /** Point the key's slot (or a new one) at its new record, keeping live bytes exact. */
+  private indexPut(slot: number, hash: number, offset: number, size: number, oldOffset: number, oldFootprint: number): void {
     if (slot >= 0) {
       const now = this.index.offsetAt(slot);
       this.liveBytes -= now === oldOffset ? oldFootprint : this.footprintAt(now); // GC may have packed it
@@ -437,7 +498,6 @@ export class RuntimeStore {
     }
     this.liveBytes += size;
     if (size > this.largestRecord) this.largestRecord = size;
-    this.committed(options.flush === true);
   }
 
   /** Remove a key. Returns false (and writes nothing) if it had no value. */
@@ -797,6 +857,7 @@ export class RuntimeStore {
 
   private assertMounted(): void {
     if (!this.mounted) throw new StoreError('unmounted', 'the store was unmounted; mount it again to write.');
+    if (this.stream) throw new ValueStreamError(this.stream.key, 'it is still open: commit or abort it before any other write, flush or unmount.');
   }
 }
 
