@@ -59,6 +59,8 @@ export class MountRecovery {
   tailPos = 0;
   /** Records applied after the checkpoint. */
   replayed = 0;
+  /** The head found held nothing but its header (see previousHead), or NONE. */
+  private uselessHead = NONE;
 
   constructor(ring: SectorRing, log: RecordLog, reader: RecordReader) {
     this.ring = ring;
@@ -76,6 +78,46 @@ export class MountRecovery {
       head = ring.scanHead();
       if (!head || !this.recoverFrom(head.sector)) throw new NotFormattedError('the newest sector names no readable tail');
     }
+    if (this.uselessHead !== NONE) {
+      const prev = this.previousHead(this.uselessHead);
+      if (prev >= 0 && !this.recoverFrom(prev)) this.recoverFrom(this.uselessHead);
+    }
+  }
+
+  /**
+   * A head whose header is all that counts in it (its first program was torn:
+   * FORMAT.md §6.6) is given back: mount from the sector before it, so the next
+   * open erases and reuses it instead of abandoning it. Otherwise repeated cuts
+   * at the first program of a session would each cost a sector and could
+   * exhaust the free ones. Allowed only when that sector's state is still whole:
+   * it is the head's predecessor (seq - 1) inside the head's log, and every
+   * sector from its tail up to the head's tail still holds its old header (no
+   * erase relied on the head's newer tail).
+   */
+  private previousHead(head: number): number {
+    const ring = this.ring;
+    const n = ring.sectorCount;
+    const h = ring.readHeader(head);
+    if (h.kind !== 'valid') return -1;
+    let p = head;
+    for (let i = 0; i < n; i++) {
+      p = p === 0 ? n - 1 : p - 1;
+      if (!ring.retired[p]) break;
+    }
+    const ph = ring.readHeader(p);
+    if (ph.kind !== 'valid' || ph.header.seq !== ((h.header.seq - 1) >>> 0)) return -1;
+    const tail = h.header.tailSector;
+    const from = ph.header.tailSector;
+    if (tail >= n || from >= n) return -1;
+    const dist = (a: number, b: number) => (b - a + n) % n;
+    // The predecessor lies in the head's log, and its tail at or before the head's tail.
+    if (dist(tail, p) >= dist(tail, head) || dist(from, tail) > dist(from, p)) return -1;
+    for (let s = from; s !== tail; s = (s + 1) % n) {
+      if (ring.retired[s]) continue;
+      const sh = ring.readHeader(s);
+      if (sh.kind !== 'valid' || ((sh.header.seq - ph.header.seq) | 0) > 0) return -1;
+    }
+    return p;
   }
 
   private recoverFrom(headSector: number): boolean {
@@ -114,6 +156,12 @@ export class MountRecovery {
     }
     const end = this.replay(cursor);
     if (cursor.sector !== headSector) return false;
+    // Nothing after the header counted, the head does not continue a record and it is not a
+    // format's first sector (whose tail is itself): see previousHead.
+    this.uselessHead =
+      close === null && head.carry === 0 && end.pos === ring.payloadStart(headSector) && head.tailSector !== headSector && this.uselessHead === NONE
+        ? headSector
+        : NONE;
 
     const log = this.log;
     const tail = ring.readHeader(head.tailSector);

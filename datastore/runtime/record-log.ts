@@ -428,7 +428,9 @@ export class RecordLog {
     const ring = this.ring;
     // Not before this session has programmed something: a session that leaves no trace must
     // have erased nothing but the sector its first open takes (a clean mount trusts the rest).
-    if (this.headSector < 0 || this.ahead.length >= max || !this.sessionProgrammed) return false;
+    // Nor before the head's own header is on flash: until then a mount relies on the tail the
+    // previous header names, and the free sectors may end earlier than durableTail says.
+    if (this.headSector < 0 || this.ahead.length >= max || !this.sessionProgrammed || this.progPos === 0) return false;
     const x = ring.next(this.ahead.length > 0 ? this.ahead[this.ahead.length - 1].sector : this.headSector);
     // Steps from the head: x must come at least two before the durable tail (and so the tail).
     if (ring.between(this.headSector, x) + 2 > ring.between(this.headSector, this.durableTail)) return false;
