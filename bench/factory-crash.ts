@@ -8,58 +8,19 @@
 // reservation left, the used tokens exactly those the docks hold or held.
 // DL7450_CRASH_ROUNDS sets the rounds (default 12).
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
-import { factoryLine, tokenCsv, type Line } from '../test/support/line-docks.ts';
-import { ptyPair, type PtyPair } from '../test/support/pty-pair.ts';
+import { factoryLine, provisionProcess, serveNewDock, tokenCsv, tokenOnDock, type ServedDock as Dock } from '../test/support/line-docks.ts';
+import { ptyPair } from '../test/support/pty-pair.ts';
 import { startPostgres } from '../test/support/embedded-postgres.ts';
-import { SimulatedDock } from '../simulator/simulated-dock.ts';
 import { openTokenStore, type TokenStore } from '../flash-scripts/factory-line/token-store.ts';
 import { migrateDatabase } from '../flash-scripts/factory-line/db-commands.ts';
 import { parseTokenFile } from '../flash-scripts/factory-line/token-file.ts';
-import { mountFactorySlots } from '../datastore/factory/factory-slots.ts';
-import { readPerDockSection } from '../datastore/factory/per-dock-section.ts';
-import { NodeCrypto } from '../simulator/security/node-crypto.ts';
-import { SimOtp } from '../simulator/security/sim-otp.ts';
-import { SimKeystore } from '../simulator/security/sim-keystore.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 import type { BenchLine } from './runtime.ts';
 
-const bin = join(resolve(import.meta.dirname, '..'), 'bin', 'dl7450.mjs');
-const BAUD = 921600;
 
-interface Dock {
-  pair: PtyPair;
-  dock: SimulatedDock;
-  dir: string;
-  dockId: string;
-}
 
-function tokenOnDock(d: Dock): string | null {
-  const otp = SimOtp.load(join(d.dir, 'otp.json'));
-  const flashes = [d.dock.partition('factory'), d.dock.partition('factory-b')];
-  const m = mountFactorySlots(flashes, new NodeCrypto(), otp);
-  if (!m.partition) throw new Error(`dock ${d.dockId.slice(0, 8)}: no factory image verifies: ${m.error?.message}`);
-  const section = readPerDockSection(flashes[m.active!], m.partition, new NodeCrypto(), otp, new SimKeystore(otp));
-  if (!section) return null;
-  section.open();
-  return section.tokenId;
-}
 
-async function serveNewDock(line: Line, pair: PtyPair, name: string): Promise<Dock> {
-  const dir = join(line.root, name);
-  const dock = new SimulatedDock({ dir, keys: line.keys, log: () => {} });
-  await dock.boot();
-  if (!line.config) line.config = join(dir, 'rom', 'config.yaml');
-  await dock.serveSerial(`serial:${pair.dock}@${BAUD}`);
-  return { pair, dock, dir, dockId: SimOtp.load(join(dir, 'otp.json')).dockId() };
-}
-
-function runProvision(line: Line, db: string, station: string, docks: Dock[]): { proc: ChildProcess; done: Promise<number | null> } {
-  const proc = spawn(process.execPath, [bin, 'provision', '--config', line.config, '--key', join(line.keys, 'factory.key'), '--db', db, '--station', station, '--json', ...docks.map((d) => `serial:${d.pair.host}@${BAUD}`)], { stdio: 'ignore' });
-  return { proc, done: new Promise((ok) => proc.on('close', (code) => ok(code))) };
-}
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`factory.crash: ${what}`);
@@ -86,9 +47,9 @@ export async function factoryCrashBench(): Promise<BenchLine[]> {
     let left = 0;
     const t0 = performance.now();
     for (let round = 0; round < rounds; round++) {
-      const runs = stations.map((docks, k) => runProvision(line, db, `station-${k}`, docks));
+      const runs = stations.map((docks, k) => provisionProcess(line, db, `station-${k}`, docks));
       const timers = runs.map((r) => setTimeout(() => r.proc.kill('SIGKILL'), 300 + random() * 5000));
-      const codes = await Promise.all(runs.map((r) => r.done));
+      const codes = (await Promise.all(runs.map((r) => r.done))).map((r) => r.code);
       timers.forEach(clearTimeout);
       for (const c of codes) c === null ? killed++ : ended++;
       await new Promise((r) => setTimeout(r, 50));
@@ -125,8 +86,8 @@ export async function factoryCrashBench(): Promise<BenchLine[]> {
         }
       }
     }
-    const last = await Promise.all(stations.map((docks, k) => runProvision(line, db, `station-${k}`, docks).done));
-    check(last.every((c) => c === 0), `the last runs ended ${last.join(', ')}`);
+    const last = await Promise.all(stations.map((docks, k) => provisionProcess(line, db, `station-${k}`, docks).done));
+    check(last.every((r) => r.code === 0), `the last runs ended ${last.map((r) => `${r.code}: ${r.out.slice(-300)}`).join('; ')}`);
     for (const d of stations.flat()) {
       const token = tokenOnDock(d);
       check(!!token, `dock ${d.dockId.slice(0, 8)} not provisioned by the last run`);

@@ -106,7 +106,7 @@ export const COMMANDS: CommandHelp[] = [
   },
   {
     name: 'fs',
-    summary: 'upload a checked image to /images/<tag>, or download an image or the app',
+    summary: 'upload a checked image (at most 192 KiB) to /images/<tag>, or download an image or the app',
     usage: ['dl7450 fs upload <conn> <file> /images/<tag>', 'dl7450 fs download <conn> /images/<tag>|/code/app.js <file>'],
     examples: ['dl7450 fs upload sim://mydock logo.png /images/logo', 'dl7450 fs download sim://mydock /images/logo logo-back.png'],
   },

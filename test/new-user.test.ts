@@ -14,6 +14,8 @@ import { PNG } from 'pngjs';
 import { COMMANDS } from '../flash-scripts/cli-help.ts';
 import { PANEL, renderSplash } from '../simulator/engine/splash-picture.ts';
 import { PNG as PNG_TYPE } from '../images/image-type.ts';
+import { ptyPair } from './support/pty-pair.ts';
+import { openPort } from '../flash-scripts/link/serial-line.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'dl7450-new-user-'));
@@ -216,6 +218,25 @@ t('the test runner survives a crashing test file and still prints its closing li
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+t('a serial port another program holds is refused naming that program; a missing device says so', async () => {
+  const pair = await ptyPair();
+  const held = await openPort(pair.host, 921600);
+  try {
+    const busy = dl7450(['kv', 'list', `serial:${pair.host}@921600`]);
+    assert.is(busy.code, 1, busy.err);
+    assert.match(busy.err, new RegExp(`${pair.host} is in use by pid ${process.pid}: `), 'the holder is named by its pid');
+    assert.match(busy.err, /close that one/);
+    noTrace(busy.err, 'port in use');
+  } finally {
+    await new Promise<void>((ok) => held.close(() => ok()));
+    pair.close();
+  }
+  const missing = dl7450(['kv', 'list', 'serial:/dev/dl7450-no-such-port@921600']);
+  assert.is(missing.code, 1);
+  assert.match(missing.err, /there is no device \/dev\/dl7450-no-such-port: is the dock plugged in/);
+  noTrace(missing.err, 'missing port');
 });
 
 t.after(() => rmSync(work, { recursive: true, force: true }));

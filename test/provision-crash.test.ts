@@ -1,58 +1,16 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
-import { factoryLine, tokenCsv, type Line } from './support/line-docks.ts';
-import { ptyPair, type PtyPair } from './support/pty-pair.ts';
-import { SimulatedDock } from '../simulator/simulated-dock.ts';
+import { factoryLine, LINE_BAUD as BAUD, provisionProcess, serveNewDock, tokenCsv, tokenOnDock, type Line, type ServedDock as Station } from './support/line-docks.ts';
+import { ptyPair } from './support/pty-pair.ts';
 import { TokenPool } from '../flash-scripts/factory-line/token-pool.ts';
 import { parseTokenFile } from '../flash-scripts/factory-line/token-file.ts';
-import { mountFactorySlots } from '../datastore/factory/factory-slots.ts';
-import { readPerDockSection } from '../datastore/factory/per-dock-section.ts';
-import { NodeCrypto } from '../simulator/security/node-crypto.ts';
-import { SimOtp } from '../simulator/security/sim-otp.ts';
-import { SimKeystore } from '../simulator/security/sim-keystore.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 
-const bin = join(resolve(import.meta.dirname, '..'), 'bin', 'dl7450.mjs');
-const BAUD = 921600;
 
-interface Station {
-  pair: PtyPair;
-  dock: SimulatedDock;
-  dir: string;
-  dockId: string;
-}
 
-/** The token a dock would serve from its newest committed slot, or null (untouched); throws if its section is bad. */
-function tokenOnDock(s: Station): string | null {
-  const otp = SimOtp.load(join(s.dir, 'otp.json'));
-  const flashes = [s.dock.partition('factory'), s.dock.partition('factory-b')];
-  const m = mountFactorySlots(flashes, new NodeCrypto(), otp);
-  if (!m.partition) throw new Error(`dock ${s.dockId.slice(0, 8)}: no factory image verifies: ${m.error?.message}`);
-  const section = readPerDockSection(flashes[m.active!], m.partition, new NodeCrypto(), otp, new SimKeystore(otp));
-  if (!section) return null;
-  section.open(); // a dock either opens its own section or holds none
-  return section.tokenId;
-}
 
-function runProvision(line: Line, db: string, station: string, conns: string[]): { proc: ChildProcess; done: Promise<{ code: number | null; out: string }> } {
-  const proc = spawn(process.execPath, [bin, 'provision', '--config', line.config, '--key', join(line.keys, 'factory.key'), '--db', db, '--station', station, '--json', ...conns], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return { proc, done: new Promise((ok) => proc.on('close', (code) => ok({ code, out }))) };
-}
-
-async function serveNewDock(line: Line, pair: PtyPair, name: string): Promise<Station> {
-  const dir = join(line.root, name);
-  const dock = new SimulatedDock({ dir, keys: line.keys, log: () => {} });
-  await dock.boot();
-  if (!line.config) line.config = join(dir, 'rom', 'config.yaml');
-  await dock.serveSerial(`serial:${pair.dock}@${BAUD}`);
-  return { pair, dock, dir, dockId: SimOtp.load(join(dir, 'otp.json')).dockId() };
-}
 
 function closeLine(line: Line, stations: Station[], pool: TokenPool): void {
   for (const s of stations) {
@@ -100,7 +58,7 @@ crash('the provisioning process killed at random points, 50 times, rerun each ti
     const everHeld = new Map<string, string>(); // token → dock
     for (let round = 0; killed < KILLS && round < 2 * KILLS; round++) {
       rounds++;
-      const run = runProvision(line, db, 'station-1', stations.map((s) => `serial:${s.pair.host}@${BAUD}`));
+      const run = provisionProcess(line, db, 'station-1', stations);
       const killAfter = 300 + random() * (window - 300);
       const timer = setTimeout(() => run.proc.kill('SIGKILL'), killAfter);
       const startedAt = Date.now();
@@ -145,7 +103,7 @@ crash('the provisioning process killed at random points, 50 times, rerun each ti
       }
     }
     // A last run, to the end: every dock on the line is provisioned, every token accounted for.
-    const last = await runProvision(line, db, 'station-1', stations.map((s) => `serial:${s.pair.host}@${BAUD}`)).done;
+    const last = await provisionProcess(line, db, 'station-1', stations).done;
     assert.is(last.code, 0, last.out);
     pool.close();
     pool = TokenPool.open(db);
@@ -178,9 +136,8 @@ crash('two stations provisioning from one database at the same time never share 
   const stations: Station[] = [];
   try {
     for (let i = 0; i < 4; i++) stations.push(await serveNewDock(line, await ptyPair(), `two-${i}`));
-    const conns = stations.map((s) => `serial:${s.pair.host}@${BAUD}`);
-    pool.close();
-    const [a, b] = await Promise.all([runProvision(line, db, 'station-a', conns.slice(0, 2)).done, runProvision(line, db, 'station-b', conns.slice(2)).done]);
+        pool.close();
+    const [a, b] = await Promise.all([provisionProcess(line, db, 'station-a', stations.slice(0, 2)).done, provisionProcess(line, db, 'station-b', stations.slice(2)).done]);
     assert.is(a.code, 0, a.out);
     assert.is(b.code, 0, b.out);
     pool = TokenPool.open(db);
@@ -188,6 +145,36 @@ crash('two stations provisioning from one database at the same time never share 
     assert.is(new Set(tokens).size, 4);
     assert.equal(pool.status(), { total: 20, free: 16, reserved: 0, used: 4, flagged: 0 });
     assert.equal(new Set(pool.audit().map((r) => r.station)), new Set(['station-a', 'station-b']));
+  } finally {
+    closeLine(line, stations, pool);
+  }
+});
+
+crash("a run finds this station's reservation for a dock that left the line: flagged in the pool's own records, other stations' left alone", async () => {
+  const line = await factoryLine();
+  const db = join(line.root, 'db');
+  let pool = TokenPool.open(db);
+  pool.import(parseTokenFile(tokenCsv(line, 10, 'gone')));
+  const stations: Station[] = [];
+  try {
+    stations.push(await serveNewDock(line, await ptyPair(), 'present'));
+    // A run killed mid-flash leaves a reservation; its dock is then taken off the line (not connected to the next run).
+    const gone = pool.reserve('d0ca'.repeat(16), 'station-1');
+    const elsewhere = pool.reserve('beef'.repeat(16), 'station-2');
+    pool.close();
+    const run = await provisionProcess(line, db, 'station-1', [stations[0]]).done;
+    assert.is(run.code, 0, run.out);
+    pool = TokenPool.open(db);
+    const left = pool.token(gone.id)!;
+    assert.is(left.state, 'reserved', 'a reservation whose dock is absent is neither freed nor marked used: nobody can ask that dock');
+    assert.is(left.dockId, 'd0ca'.repeat(16));
+    assert.type(left.flagged, 'string', 'the reservation is flagged for a person to check');
+    assert.match(left.flagged!, /not connected/);
+    const other = pool.token(elsewhere.id)!;
+    assert.equal([other.state, other.flagged], ['reserved', undefined], "another station's reservation is not this run's to judge");
+    const present = tokenOnDock(stations[0]);
+    assert.ok(present && present !== gone.id && present !== elsewhere.id, 'the present dock got a token of its own');
+    assert.equal(pool.status(), { total: 10, free: 7, reserved: 2, used: 1, flagged: 1 });
   } finally {
     closeLine(line, stations, pool);
   }

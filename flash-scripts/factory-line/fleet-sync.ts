@@ -3,9 +3,9 @@
 // station that died, a dock provisioned elsewhere), and sync brings it level.
 
 import { SmpClient } from '../link/smp-client.ts';
-import { DOCK, GROUP_DOCK } from '../../firmware/smp/smp-server.ts';
 import { LinkError } from '../link/transport.ts';
 import { openTokenStore } from './token-store.ts';
+import { hex, identity, proofOf, servedTokenAudit } from './dock-proof.ts';
 
 export interface SyncResult {
   dockId: string;
@@ -20,23 +20,21 @@ export interface SyncResult {
 export async function fleetSync(conn: string, db: string): Promise<SyncResult> {
   const client = await SmpClient.connect(conn);
   try {
-    const id = await client.request(0, GROUP_DOCK, DOCK.IDENTITY, {});
-    const dockId = id.dockId as string;
-    const per = id.perDock as { token: string; image: Uint8Array; issued: number; station: string } | null;
+    const id = await identity(client);
+    const dockId = id.dockId;
+    const per = id.perDock;
     if (!per) return { dockId, action: 'not-provisioned', tokenId: null, imageDigest: null, note: null };
-    const image = Buffer.from(per.image).toString('hex');
-    // The dock's proof that it holds the token: the digest of the token it opens from its own section.
-    const check = await client.request(0, GROUP_DOCK, DOCK.PER_DOCK_CHECK, {});
-    if (check.token !== per.token || !(check.tokenSha256 instanceof Uint8Array)) throw new LinkError(`dock ${dockId.slice(0, 12)}… serves token ${per.token} but its per-dock check does not open it: check the dock before anything else`);
-    const proof = Buffer.from(check.tokenSha256).toString('hex');
+    const image = hex(per.image);
+    const proof = await proofOf(client, id, per.token);
+    if (proof === null) throw new LinkError(`dock ${dockId.slice(0, 12)}… serves token ${per.token} but its per-dock check does not open it: check the dock before anything else`);
     const pool = await openTokenStore(db, { create: false });
     try {
       const known = (await pool.audit({ dockId })).filter((a) => a.tokenId === per.token && a.imageDigest === image);
       if (known.length > 0) return { dockId, action: 'up-to-date', tokenId: per.token, imageDigest: image, note: null };
       const before = await pool.token(per.token);
       // The dock is the truth: the token is taken (a conflict with another dock is refused with why).
-      const outcome = await pool.adopt(per.token, dockId, { dockId, tokenId: per.token, imageDigest: image, station: per.station, startedAt: per.issued * 1000, finishedAt: Date.now(), firmwareVersion: String(id.firmware), locked: id.locked === true, source: 'sync' }, proof);
-      if (outcome === 'already-used') await pool.recordAudit({ dockId, tokenId: per.token, imageDigest: image, station: per.station, startedAt: per.issued * 1000, finishedAt: Date.now(), firmwareVersion: String(id.firmware), locked: id.locked === true, source: 'sync' });
+      const outcome = await pool.adopt(per.token, dockId, servedTokenAudit(id, 'sync'), proof);
+      if (outcome === 'already-used') await pool.recordAudit(servedTokenAudit(id, 'sync'));
       const note = outcome === 'foreign' ? 'the token is not in this database (provisioned from another pool)' : before && before.state !== 'used' ? `the database had the token as ${before.state}: now used by this dock` : null;
       return { dockId, action: 'recorded', tokenId: per.token, imageDigest: image, note };
     } finally {

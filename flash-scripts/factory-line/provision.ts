@@ -17,6 +17,7 @@ import { loadPrivateKey } from '../signing-keys.ts';
 import { perDockImage, perDockSection, type CommonImage } from './per-dock-image.ts';
 import { TokenPoolError } from './token-pool.ts';
 import { openTokenStore } from './token-store.ts';
+import { hex, identity, proofOf, servedTokenAudit, type Identity } from './dock-proof.ts';
 
 export type Stage = 'hello' | 'reserve' | 'flash' | 'verify' | 'lock' | 'record' | 'done' | 'failed' | 'skipped';
 
@@ -67,39 +68,14 @@ export class ProvisionError extends Error {
   }
 }
 
-interface Identity {
-  dockId: string;
-  firmware: string;
-  perDockKey?: Uint8Array;
-  locked: boolean;
-  perDock: { token: string; image: Uint8Array; issued: number; station: string } | null;
-  perDockStatus: string;
-  pendingRestart: boolean;
-  /** Token ids in any committed slot of the dock, served or not. */
-  heldTokens: string[];
-}
 
 /** Does the dock hold this token, in the slot it serves or in another committed one? */
 function holds(id: Identity, tokenId: string): boolean {
   return (id.perDock !== null && id.perDock.token === tokenId) || (id.heldTokens ?? []).indexOf(tokenId) >= 0;
 }
 
-/**
- * The dock's proof that it holds `tokenId`: the SHA-256 of the token it opens
- * from the section it serves (its per-dock check), or null if it serves
- * another token or none. The pool compares it with the secret it issued.
- */
-async function proofOf(client: SmpClient, id: Identity, tokenId: string): Promise<string | null> {
-  if (!id.perDock || id.perDock.token !== tokenId) return null;
-  const check = await client.request(0, GROUP_DOCK, DOCK.PER_DOCK_CHECK, {});
-  return check.token === tokenId && check.tokenSha256 instanceof Uint8Array ? hex(check.tokenSha256) : null;
-}
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-async function identity(client: SmpClient): Promise<Identity> {
-  return (await client.request(0, GROUP_DOCK, DOCK.IDENTITY, {}, { timeoutMs: 3000 })) as unknown as Identity;
-}
 
 export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
   const log = o.log ?? (() => {});
@@ -176,7 +152,7 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
       try {
         const proof = await proofOf(clients.get(conn)!, id, id.perDock.token);
         if (proof === null) throw new ProvisionError(`dock ${id.dockId.slice(0, 12)}… serves token ${id.perDock.token} but cannot open it (its per-dock check failed): not provisioned again until checked`);
-        await pool.adopt(id.perDock.token, id.dockId, { dockId: id.dockId, tokenId: id.perDock.token, imageDigest: hex(id.perDock.image), station: id.perDock.station, startedAt: id.perDock.issued * 1000, finishedAt: Date.now(), firmwareVersion: id.firmware, locked: id.locked, source: 'sync' }, proof);
+        await pool.adopt(id.perDock.token, id.dockId, servedTokenAudit(id, 'sync'), proof);
       } catch (e) {
         if (!(e instanceof TokenPoolError) && !(e instanceof ProvisionError)) throw e;
         conflicts.set(conn, e.message);
