@@ -51,9 +51,10 @@ export class RecordLog {
   durableCheckpoint = NONE;
   durableTail = 0;
   /**
-   * False until the first open after mount or format: that open always erases
-   * (it may be the sector whose opening a power cut interrupted, its units
-   * marked programmed on ECC parts though they read 0xFF).
+   * False until the first open after mount or format: that open erases the
+   * sector it takes, or spends the token (restoreAhead), before anything is
+   * programmed (it may be the sector whose opening a power cut interrupted,
+   * its units marked programmed on ECC parts though they read 0xFF).
    */
   trustBlank = false;
   /** Something was programmed since mount: until then a power cut could leave no trace of this session. */
