@@ -121,8 +121,20 @@ export function kvWorkload(programUnit: number, durability: Durability, aged: bo
   };
 }
 
-/** Steady-state overwrites at a given fill (live record bytes / usable capacity). */
-export function fill(programUnit: number, valueSize: number, fillRatio: number): BenchLine {
+export type Skew = 'uniform' | '90/10';
+
+/** A key chooser: uniform, or 90 % of updates to the first 10 % of the keys. */
+function chooser(skew: Skew, keys: number, random: () => number): () => number {
+  const hot = Math.max(1, Math.floor(keys / 10));
+  return skew === 'uniform' ? () => Math.floor(random() * keys) : () => (random() < 0.9 ? Math.floor(random() * hot) : hot + Math.floor(random() * (keys - hot)));
+}
+
+/**
+ * Steady-state overwrites at a given fill (live record bytes / usable
+ * capacity), uniform or skewed (issue 18's cases). Wear is over the measured
+ * updates only; the worst put is the costliest single update among them.
+ */
+export function fill(programUnit: number, valueSize: number, fillRatio: number, skew: Skew = 'uniform'): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
   const store = RuntimeStore.format(f, { durability: 'immediate' });
   const recordBytes = 16 + 9 + valueSize + 4;
@@ -142,27 +154,42 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number):
   // Capacity shrank as the checkpoint grew: drop keys until live / capacity is at the target.
   while (keys > 0 && store.stats().liveBytes > store.stats().capacityBytes * fillRatio) store.delete(`key-${--keys}`);
   const random = seededRandom(77);
+  const pick = chooser(skew, keys, random);
+  const update = (n: number, seed: number, worst?: { cost: OpCost }) => {
+    for (let i = 0; i < n; i++) {
+      const before = snap(f);
+      store.set(`key-${pick()}`, value(valueSize, seed + i));
+      if (worst) worst.cost = worse(worst.cost, diff(before, snap(f)));
+    }
+  };
   // Warm up until GC has passed the whole ring once, then measure.
   const warm = f.stats.erases;
   const sectors = PARTITION / SECTOR;
-  while (f.stats.erases - warm < sectors) overwrite(store, f, keys, valueSize, 2000, random, 1);
+  while (f.stats.erases - warm < sectors) update(2000, 1);
   const updates = valueSize >= 4096 ? 6000 : 40_000;
+  const wearFrom = f.wear().counts.slice();
   const before = snap(f);
-  overwrite(store, f, keys, valueSize, updates, random, 2);
+  const worst = { cost: { bytesRead: 0, bytesProgrammed: 0, erases: 0, timeUs: 0 } };
+  update(updates, 2, worst);
   const c = diff(before, snap(f));
+  const w = wearOf(f, wearFrom);
   const live = store.stats().liveBytes / store.stats().capacityBytes;
   const floor = Math.ceil(recordBytes / programUnit) * programUnit / valueSize;
   return {
     bench: 'runtime.fill',
     programUnit,
     valueSize,
+    skew,
     fill: round(live, 2),
     keys,
+    effectiveUtilisation: round((keys * valueSize) / PARTITION, 3),
     valueBytesOverCapacity: round((keys * valueSize) / store.stats().capacityBytes, 2),
     programmedPerValueByte: round(c.bytesProgrammed / (updates * valueSize)),
     floorPerValueByte: round(floor),
     erasesPer1000Updates: round((c.erases * 1000) / updates, 2),
     modelledMsPerUpdate: round(c.timeUs / 1000 / updates, 3),
+    wearMaxOverMean: w.maxOverMean,
+    worstPut: { bytesRead: worst.cost.bytesRead, erases: worst.cost.erases, ms: round(worst.cost.timeUs / 1000) },
   };
 }
 
@@ -316,7 +343,7 @@ export function mountAfterCut(programUnit: number, keys: number, logSectors: num
 
 export const runtimeBenches: Record<string, () => BenchLine[]> = {
   'runtime.kv-workload': () => UNITS.flatMap((u) => DURABILITIES.flatMap((d) => [kvWorkload(u, d, false), kvWorkload(u, d, true)])),
-  'runtime.fill': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.9].map((r) => fill(u, v, r)))),
+  'runtime.fill': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k))))),
   'runtime.blobs': () => UNITS.map((u) => blobs(u)),
   'runtime.mount': () => [...UNITS.map((u) => mount(u)), ...UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, false), mountAfterCut(u, 10_000, 250, true)])],
   'runtime.powercut': () => [

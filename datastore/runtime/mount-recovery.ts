@@ -61,6 +61,8 @@ export class MountRecovery {
   replayed = 0;
   /** The head found held nothing but its header (see previousHead), or NONE. */
   private uselessHead = NONE;
+  /** Mounting from the sector before a useless head: its CLOSE record (if any) is stale. */
+  private givenBack = false;
 
   constructor(ring: SectorRing, log: RecordLog, reader: RecordReader) {
     this.ring = ring;
@@ -80,7 +82,12 @@ export class MountRecovery {
     }
     if (this.uselessHead !== NONE) {
       const prev = this.previousHead(this.uselessHead);
-      if (prev >= 0 && !this.recoverFrom(prev)) this.recoverFrom(this.uselessHead);
+      // A session wrote after that sector's CLOSE (if it has one): it vouches for nothing now.
+      this.givenBack = prev >= 0;
+      if (prev >= 0 && !this.recoverFrom(prev)) {
+        this.givenBack = false;
+        this.recoverFrom(this.uselessHead);
+      }
     }
   }
 
@@ -176,7 +183,7 @@ export class MountRecovery {
       programmed: ring.sectorSize,
       open: false,
     });
-    if (!end.clean) closed = false;
+    if (!end.clean || this.givenBack) closed = false;
     this.cleanMount = closed;
     log.tailSector = head.tailSector;
     log.durableTail = head.tailSector;
