@@ -30,9 +30,13 @@ export interface ImageInfoView {
 export class ImageStore {
   private readonly tiers: TierSet;
   private readonly tier: Tier | undefined;
+  private readonly durability: Durability | undefined;
+  /** The vendor SDK's name for getToken (the same function). */
+  declare get_token: (tag: string) => ImageToken;
 
-  constructor(options: Tier | ScopeOptions = {}) {
+  constructor(options: Tier | (ScopeOptions & { durability?: Durability }) = {}) {
     ({ tiers: this.tiers, tier: this.tier } = storeScope(options));
+    this.durability = typeof options === 'number' ? undefined : options.durability;
   }
 
   /**
@@ -89,7 +93,7 @@ export class ImageStore {
     if (typeof tag !== 'string' || tag === '') throw new TierError('tag-invalid', 'an image tag must be a non-empty string');
     if (!isImageType(type)) throw new TierError('type-invalid', `image type ${String(type)} is not NONE, PNG, BMP or JPEG`);
     checkImage(bytes, type, `image "${tag}"`);
-    this.tiers.write('image', tag, bytes, type, options.tier ?? this.tier ?? APPLICATION_DATA, options.durability);
+    this.tiers.write('image', tag, bytes, type, options.tier ?? this.tier ?? APPLICATION_DATA, options.durability ?? this.durability);
   }
 
   delete(tag: string, options: { tier?: Tier } = {}): boolean {
@@ -125,3 +129,4 @@ export class ImageStore {
   }
 }
 
+ImageStore.prototype.get_token = ImageStore.prototype.getToken;

@@ -6,9 +6,16 @@ import { decodeValue, encodeValue, type DockValue } from './value-codec.ts';
 import { Datastore } from './datastore.ts';
 import { APPLICATION_DATA, EPHEMERAL_DATA, LOOKUP_ORDER, TIER_NAMES, type Durability, type Tier, type TierSet } from './tiers/tier-set.ts';
 import { TierError } from './tiers/tier-errors.ts';
+import { KeyInvalidError } from './runtime/errors.ts';
 
 /** Separates a namespace from its keys in stored names; not allowed in keys or namespaces. */
 const NS = '\u001f';
+
+/** A stored kv name as the app wrote it: the key, and its namespace if it has one (for event logs). */
+export function splitKvName(name: string): { namespace: string; key: string } {
+  const at = name.indexOf(NS);
+  return at < 0 ? { namespace: '', key: name } : { namespace: name.slice(0, at), key: name.slice(at + 1) };
+}
 
 export interface KvStoreOptions {
   /** Read and write this tier only. */
@@ -17,6 +24,8 @@ export interface KvStoreOptions {
   namespace?: string;
   /** Delete this namespace's items when close() is called. */
   cleanupOnClose?: boolean;
+  /** This handle's writes: 'immediate' (the default: on flash when set returns) or 'batched' (committed every few writes or on flush()). */
+  durability?: Durability;
   tiers?: TierSet;
 }
 
@@ -39,6 +48,7 @@ export class KvStore {
   private readonly tier: Tier | undefined;
   private readonly prefix: string;
   private readonly cleanupOnClose: boolean;
+  private readonly durability: Durability | undefined;
 
   constructor(options: Tier | KvStoreOptions = {}) {
     const o: KvStoreOptions = typeof options === 'number' ? { tier: options } : options;
@@ -47,9 +57,13 @@ export class KvStore {
     if (o.namespace !== undefined && (o.namespace === '' || o.namespace.indexOf(NS) >= 0)) throw new TierError('namespace-invalid', `namespace ${JSON.stringify(o.namespace)} is empty or holds a control character`);
     this.prefix = o.namespace ? `${o.namespace}${NS}` : '';
     this.cleanupOnClose = o.cleanupOnClose ?? false;
+    this.durability = o.durability;
   }
 
-  /** The value, or '' when no tier has the key (as the SDK promises). */
+  /**
+   * The value, or '' when no tier has the key (as the SDK promises): a stored
+   * '' and a missing key read the same; has() tells them apart.
+   */
   get(key: string): DockValue {
     const found = this.tiers.fetch('kv', this.name(key), this.tier);
     return found ? decodeValue(found.ref.encoding, found.bytes) : '';
@@ -60,8 +74,9 @@ export class KvStore {
   }
 
   set(key: string, value: DockValue, options: KvWriteOptions = {}): void {
-    const { encoding, bytes } = encodeValue(value);
-    this.tiers.write('kv', this.name(key), bytes, encoding, options.tier ?? this.tier ?? APPLICATION_DATA, options.durability);
+    const name = this.name(key);
+    const { encoding, bytes } = encodeValue(value, JSON.stringify(key));
+    this.tiers.write('kv', name, bytes, encoding, options.tier ?? this.tier ?? APPLICATION_DATA, options.durability ?? this.durability);
   }
 
   /** Write only if the key already has a value (in the tier written to); returns whether it did. */
@@ -77,7 +92,7 @@ export class KvStore {
    * A factory value under the same key shows through again afterwards.
    */
   delete(key: string, options: KvWriteOptions = {}): boolean {
-    return this.tiers.remove('kv', this.name(key), options.tier ?? this.tier ?? APPLICATION_DATA, options.durability);
+    return this.tiers.remove('kv', this.name(key), options.tier ?? this.tier ?? APPLICATION_DATA, options.durability ?? this.durability);
   }
 
   /**
@@ -123,8 +138,14 @@ export class KvStore {
     return this.tiers.subscribe('kv', this.prefix + keyOrPrefix, (name, tier) => callback(name.slice(this.prefix.length), TIER_NAMES[tier]));
   }
 
+  /** Commit every batched write (of any handle) now. */
   flush(): void {
     this.tiers.flush();
+  }
+
+  /** Batched writes not yet on flash: what a power cut now would lose. */
+  get pendingWrites(): number {
+    return this.tiers.pendingWrites;
   }
 
   /** Delete every item of this namespace from the ephemeral and runtime tiers. */
@@ -169,7 +190,7 @@ export class KvStore {
   }
 
   private name(key: string): string {
-    if (typeof key !== 'string' || key === '' || key.indexOf(NS) >= 0) throw new TierError('key-invalid', `key ${JSON.stringify(key)} is empty, not a string, or holds a control character`);
+    if (typeof key !== 'string' || key === '' || key.indexOf(NS) >= 0) throw new KeyInvalidError(`key ${JSON.stringify(key)} is empty, not a string, or holds a control character`);
     return this.prefix + key;
   }
 }

@@ -3,7 +3,9 @@
 // (ephemeral, pushed during development → runtime, updated in the field →
 // factory) and run it. An app that throws while starting is logged and the
 // next stored app runs instead, so a bad update never bricks a dock. Each
-// tier that fails says why; the others still serve.
+// tier that fails says why; the others still serve. A factory reset stops the
+// app (timers, subscriptions, text boxes), resets the tiers and starts the
+// factory app, whoever asked for it (the link or the app itself).
 
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { FactoryPartition, FactoryVerificationError } from '../datastore/factory/factory-partition.ts';
@@ -16,6 +18,13 @@ import { readPerDockSection, type PerDockSection } from '../datastore/factory/pe
 import { TimerQueue } from './timers.ts';
 import { EventLog } from './event-log.ts';
 import { sdkModules } from './sdk-modules.ts';
+import { Splashscreen } from './splashscreen.ts';
+import { splitKvName } from '../datastore/kv-store.ts';
+
+/** Runtime writes that name no durability are on flash when they return; 'batched' is per handle or per write. */
+const DEFAULT_DURABILITY = 'immediate';
+/** A batched runtime write is committed with the 16th, or on flush(), or at a clean shutdown. */
+const BATCH_SIZE = 16;
 
 export interface BootReport {
   runtime: string;
@@ -28,6 +37,14 @@ export interface BootReport {
   appChecksum: number | null;
   /** Apps that failed to start, with why. */
   failedApps: string[];
+  /** Why the running app is the one running (CodeStore.info().reason). */
+  appReason: string | null;
+  /** What a runtime write that names no durability gets, and what 'batched' means here. */
+  durability: string;
+}
+
+export function emptyReport(): BootReport {
+  return { runtime: '', factory: '', ephemeral: '', perDock: '', appTier: null, appChecksum: null, failedApps: [], appReason: null, durability: '' };
 }
 
 export let timers: TimerQueue | null = null;
@@ -53,11 +70,12 @@ export function boot(): BootReport {
 export function mountTiers(): BootReport {
   const hal = hostHal();
   const log = (line: string) => hal.log(line);
-  const report: BootReport = { runtime: '', factory: '', ephemeral: '', perDock: 'not provisioned', appTier: null, appChecksum: null, failedApps: [] };
+  const report: BootReport = { ...emptyReport(), perDock: 'not provisioned', durability: `${DEFAULT_DURABILITY} (per handle or write: 'batched' commits every ${BATCH_SIZE} writes or on flush())` };
 
   let runtime: RuntimeStore | null = null;
   try {
-    runtime = RuntimeStore.open(new HostFlash('runtime'), { clock: hostClock });
+    // Opened 'batched' so a write may ask for it; the tiers make every other write immediate.
+    runtime = RuntimeStore.open(new HostFlash('runtime'), { clock: hostClock, durability: 'batched', batchSize: BATCH_SIZE });
     const s = runtime.stats();
     report.runtime = `mounted: ${s.keys} keys, ${s.freeBytes} bytes free${s.retiredSectors.length ? `, ${s.retiredSectors.length} worn sectors retired` : ''}`;
   } catch (e) {
@@ -102,42 +120,72 @@ export function mountTiers(): BootReport {
     report.ephemeral = `unavailable: ${describe(e)}`;
   }
 
-  const tiers = Datastore.install({ runtime, factory, ephemeral, clock: hostClock, ephemeralProblem: report.ephemeral, factoryProblem: report.factory });
-  tiers.subscribe('kv', '', (name, tier) => events.add('key-changed', `${name} (${TIER_NAMES[tier]})`));
+  const tiers = Datastore.install({ runtime, factory, ephemeral, clock: hostClock, ephemeralProblem: report.ephemeral, factoryProblem: report.factory, durability: DEFAULT_DURABILITY });
+  tiers.subscribe('kv', '', (name, tier) => {
+    const { namespace, key } = splitKvName(name);
+    events.add('key-changed', `${key} (${TIER_NAMES[tier]}${namespace ? `, namespace ${namespace}` : ''})`);
+  });
+  tiers.resetHooks = {
+    before: stopApp,
+    after: () => {
+      events.add('factory-reset', 'runtime and ephemeral tiers reset; starting the factory app');
+      startApp({ ...(lastBoot ?? report), appTier: null, appChecksum: null, failedApps: [], appReason: null }, 'factory reset');
+    },
+  };
   lastBoot = report;
   return report;
 }
 
-/** Choose and run the app (ephemeral → runtime → factory), falling back when one throws. */
-export function startApp(report: BootReport): BootReport {
+/** Stop the running app: its timers, subscriptions and text boxes go; nothing of it runs again. */
+export function stopApp(): void {
+  timers?.stop();
+  dropAppSubscriptions();
+  Splashscreen.clearTextBoxes();
+  CodeStore.setRunning(null);
+}
+
+/**
+ * Stop the running app, then choose and run one (ephemeral → runtime →
+ * factory), falling back when one throws. `why`: what made this start
+ * happen, when not the order alone (e.g. 'factory reset').
+ */
+export function startApp(report: BootReport, why = ''): BootReport {
   const log = (line: string) => hostHal().log(line);
-  dropAppSubscriptions(); // the app this one replaces stops hearing of changes
-  timers = new TimerQueue(() => hostClock.now(), log, (message) => events.add('app-crashed', `a timer task threw: ${message}`));
+  stopApp(); // the app this one replaces stops for good
+  timers = newTimerQueue(log);
 
   for (const tier of [EPHEMERAL_DATA, APPLICATION_DATA, FACTORY_DATA] as Tier[]) {
     if (!Datastore.current().has(tier)) continue;
-    const code = new CodeStore(tier);
-    const source = code.get();
-    if (!source) continue;
+    const code = new CodeStore(tier).read();
+    if (!code || !code.source) continue;
+    const reason = report.failedApps.length ? report.failedApps.join('; ') : why || `first app in lookup order (ephemeral, runtime, factory)`;
+    CodeStore.setRunning({ ...code.info, running: true, reason });
     try {
-      runApp(source, timers, appSubscriptions);
+      runApp(code.source, timers, appSubscriptions);
       report.appTier = TIER_NAMES[tier];
-      report.appChecksum = code.info()?.checksum ?? null;
+      report.appChecksum = code.info.checksum;
+      report.appReason = reason;
       events.add('app-started', `${TIER_NAMES[tier]} app`);
       break;
     } catch (e) {
-      const why = `${TIER_NAMES[tier]} app failed to start: ${describe(e)}`;
-      dropAppSubscriptions();
-      report.failedApps.push(why);
-      events.add('app-crashed', why);
-      log(why);
+      const failed = `${TIER_NAMES[tier]} app failed to start: ${describe(e)}`;
+      stopApp();
+      timers = newTimerQueue(log);
+      report.failedApps.push(failed);
+      events.add('app-crashed', failed);
+      log(failed);
     }
   }
   if (report.appTier === null) log('no application could be started; the datastore still serves');
+  lastBoot = report;
   return report;
 }
 
-/** Run an app bundle (CommonJS shape: the SDK modules come from `require`). */
+/** The app's timers run on the dock clock (the HAL's), never the wall clock an SMP datetime moves. */
+function newTimerQueue(log: (line: string) => void): TimerQueue {
+  return new TimerQueue(() => hostHal().clockNow(), log, (message) => events.add('app-crashed', `a timer task threw: ${message}`));
+}
+
 /** Unsubscribe functions of the running app's KvStore subscriptions. */
 let appSubscriptions: (() => void)[] = [];
 
@@ -146,6 +194,7 @@ function dropAppSubscriptions(): void {
   appSubscriptions = [];
 }
 
+/** Run an app bundle (CommonJS shape: the SDK modules come from `require`). */
 export function runApp(source: string, queue: TimerQueue, subscriptions: (() => void)[] = []): void {
   const modules = sdkModules(queue, subscriptions);
   const require = (name: string) => {

@@ -3,7 +3,7 @@
 // loses an event unless more than the ring's size happened in between, and
 // then says so).
 
-export type DockEventKind = 'key-changed' | 'app-started' | 'app-crashed' | 'factory-committed';
+export type DockEventKind = 'key-changed' | 'app-started' | 'app-crashed' | 'factory-committed' | 'factory-reset';
 
 export interface DockEvent {
   id: number;

@@ -21,7 +21,7 @@ export function inspectDock(boot: BootReport | null, factory: FactoryService | n
   const status = factory?.status();
   return {
     dock: { id: dockId, firmware: firmwareVersion },
-    boot: boot ? { runtime: boot.runtime, factory: boot.factory, ephemeral: boot.ephemeral, app: boot.appTier ?? 'none' } : {},
+    boot: boot ? { runtime: boot.runtime, factory: boot.factory, ephemeral: boot.ephemeral, app: boot.appTier ?? 'none', appReason: boot.appReason ?? '', durability: boot.durability } : {},
     tiers: tiers.capacity(),
     keys: { count: keys.count, names: keys.first, truncated: keys.count > MAX_KEYS },
     images: images.list({ limit: MAX_KEYS }).map((tag) => {

@@ -12,7 +12,7 @@ import { checkImage } from '../images/image-check.ts';
 import { encodeValue, decodeValue } from '../datastore/value-codec.ts';
 import { HostCrypto, HostEphemeral, HostFlash, HostKeystore, HostOtp, hostClock, hostHal } from './host-hal.ts';
 import { FactoryPartition } from '../datastore/factory/factory-partition.ts';
-import { boot, events, factorySlots, lastBoot, mountTiers, perDock, startApp, timers, type BootReport } from './boot.ts';
+import { boot, emptyReport, events, factorySlots, lastBoot, mountTiers, perDock, startApp, timers, type BootReport } from './boot.ts';
 import { utf8Encode } from '../bytes/utf8.ts';
 import { FactoryService } from './factory-service.ts';
 import { inspectDock } from './inspect.ts';
@@ -58,7 +58,7 @@ function smpServer(): SmpServer {
     clock: hostClock,
     appTask: () => ({ running: !!(lastBoot && lastBoot.appTier) }),
     // Pushed code runs without a dock restart (which would wipe the ephemeral tier it lives in).
-    restartApp: () => startApp({ runtime: '', factory: '', ephemeral: '', perDock: '', appTier: null, appChecksum: null, failedApps: [] }).appTier ?? 'none',
+    restartApp: () => startApp({ ...(lastBoot ?? emptyReport()), appTier: null, appChecksum: null, failedApps: [], appReason: null }).appTier ?? 'none',
     factory,
     events,
     requestReset: hostHal().systemReset ? () => hostHal().systemReset!() : undefined,
@@ -126,8 +126,9 @@ function smpServer(): SmpServer {
   ConsoleFrameDecoder,
   encodeConsoleFrames,
   runTimers: (now: number) => (timers ? timers.runDue(now) : -1),
-  /** A clean stop: commit and checkpoint the runtime store so the next boot reads little. */
+  /** Factory reset: the app stops, the tiers reset, the factory app starts (boot.ts's reset hooks). */
   factoryReset: () => Datastore.factoryReset(),
+  /** A clean stop: commit and checkpoint the runtime store so the next boot reads little. */
   shutdown: () => {
     Datastore.current().runtime?.unmount();
   },

@@ -8,6 +8,8 @@ import { ImageStore, type ImageToken } from '../datastore/image-store.ts';
 import { hostHal } from './host-hal.ts';
 
 const CHUNK = 4096;
+/** Text boxes on the screen now, by id. */
+const shown: number[] = [];
 
 function isToken(x: unknown): x is ImageToken {
   return typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && typeof (x as ImageToken).tag === 'string';
@@ -15,6 +17,8 @@ function isToken(x: unknown): x is ImageToken {
 
 export class Splashscreen {
   private static nextText = 1;
+  /** The vendor SDK's name for setBackground (the same function). */
+  declare static set_background: typeof Splashscreen.setBackground;
 
   static setBackground(image: ImageToken | Uint8Array, type?: ImageType): void {
     const hal = hostHal();
@@ -38,11 +42,21 @@ export class Splashscreen {
 
   static addTextBox(text: string, x = 0, y = 0): number {
     const id = Splashscreen.nextText++;
+    shown.push(id);
     hostHal().displayText(id, String(text), x, y);
     return id;
   }
 
   static removeTextBox(id: number): void {
+    const at = shown.indexOf(id);
+    if (at >= 0) shown.splice(at, 1);
     hostHal().displayRemoveText(id);
   }
+
+  /** Remove every text box an app added (the firmware, when it stops the app). */
+  static clearTextBoxes(): void {
+    for (const id of shown.splice(0)) hostHal().displayRemoveText(id);
+  }
 }
+
+Splashscreen.set_background = Splashscreen.setBackground;

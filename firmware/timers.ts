@@ -1,9 +1,21 @@
-// wakeup(task, ms, repeatMs): the SDK's timers. The host's event loop calls
-// runDue(now) when the engine is idle; a task that throws is logged and, if
-// repeating, keeps its schedule.
+// wakeup(task, ms, repeatMs): the SDK's timers, on the dock clock (the HAL's
+// monotonic clock, not the wall clock an SMP datetime sets). The host's loop
+// calls runDue(now) when the engine is idle and again when the returned time
+// comes (resolution: the host's timer, ~1 ms; see README). Rules:
+// - a repeating timer keeps its slots (start + n × repeatMs); one that ran
+//   late skips to its first slot at least half a period after it ran, so it
+//   never runs back-to-back to catch up;
+// - one call runs the tasks that were due when it began, in due order, and
+//   stops early once they have taken BUSY_MS: a busy app delays only its own
+//   timers, the dock serves its serial line in between;
+// - a task that throws is logged and, if repeating, keeps its schedule.
 
-export interface Timer {
-  cancel(): void;
+/** The SDK's Timer: what wakeup returns. */
+export class Timer {
+  constructor(private readonly entry: { cancelled: boolean }) {}
+  cancel(): void {
+    this.entry.cancelled = true;
+  }
 }
 
 interface Entry {
@@ -14,9 +26,14 @@ interface Entry {
   cancelled: boolean;
 }
 
+/** How long one runDue call may run tasks before it hands the engine back to the host. */
+const BUSY_MS = 20;
+
 export class TimerQueue {
   private entries: Entry[] = [];
   private nextId = 1;
+  /** Set by stop(): the queue of an app that was stopped schedules and runs nothing more. */
+  private stopped = false;
 
   constructor(
     private readonly now: () => number,
@@ -26,22 +43,27 @@ export class TimerQueue {
   ) {}
 
   wakeup(task: () => void, timeMs: number, repeatMs = 0): Timer {
-    if (typeof task !== 'function') throw new TypeError('wakeup(task, timeMs, repeatMs): task must be a function');
+    if (typeof task !== 'function') throw new TypeError('wakeup(task, time_ms, repeat_ms): task must be a function');
     if (!(timeMs >= 0) || !(repeatMs >= 0)) throw new RangeError('wakeup: times must be zero or more milliseconds');
-    const entry: Entry = { id: this.nextId++, due: this.now() + timeMs, repeatMs, task, cancelled: false };
-    this.entries.push(entry);
-    return {
-      cancel: () => {
-        entry.cancelled = true;
-      },
-    };
+    const entry: Entry = { id: this.nextId++, due: this.now() + timeMs, repeatMs, task, cancelled: this.stopped };
+    if (!this.stopped) this.entries.push(entry);
+    return new Timer(entry);
   }
 
-  /** Run every task due at `now`; returns when the next one is due, or -1 if none. */
+  /** Cancel every timer, for good (the app is being stopped). */
+  stop(): void {
+    this.stopped = true;
+    for (const e of this.entries) e.cancelled = true;
+    this.entries = [];
+  }
+
+  /** Run the tasks due at `now`; returns when the next one is due (the dock clock), or -1 if none. */
   runDue(now: number): number {
     const due = this.entries.filter((e) => !e.cancelled && e.due <= now).sort((a, b) => a.due - b.due || a.id - b.id);
+    const began = this.now();
     for (const e of due) {
       if (e.cancelled) continue;
+      if (this.now() - began >= BUSY_MS) break; // the rest stay due: the host comes straight back
       try {
         e.task();
       } catch (err) {
@@ -49,8 +71,12 @@ export class TimerQueue {
         this.log(`timer task failed: ${message}`);
         this.onTaskError(message);
       }
-      if (e.repeatMs > 0 && !e.cancelled) e.due = Math.max(e.due + e.repeatMs, now + 1);
-      else e.cancelled = true;
+      if (e.repeatMs > 0 && !e.cancelled) {
+        // The first slot at least half a period after this run ended: late ticks are skipped, never bunched.
+        const ran = this.now();
+        const slots = Math.max(1, Math.ceil((ran + e.repeatMs / 2 - e.due) / e.repeatMs));
+        e.due += slots * e.repeatMs;
+      } else e.cancelled = true;
     }
     this.entries = this.entries.filter((e) => !e.cancelled);
     let next = -1;

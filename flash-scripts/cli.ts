@@ -157,7 +157,7 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
         } else await dock.serveSerial(line, { unthrottled: a.flags.has('unthrottled') });
         out(`serving SMP and the bulk lane on ${line}${a.flags.has('unthrottled') ? ' (unthrottled)' : ''}`);
       }
-      out(`runtime: ${report.runtime}\nfactory: ${report.factory}\nephemeral: ${report.ephemeral}\nper-dock: ${report.perDock}\napp: ${report.appTier ?? 'none'}${report.failedApps.map((f) => `\nfallback: ${f}`).join('')}\nsplash: ${splashPath}`);
+      out(`runtime: ${report.runtime}\nfactory: ${report.factory}\nephemeral: ${report.ephemeral}\nper-dock: ${report.perDock}\napp: ${report.appTier ?? 'none'}${report.failedApps.map((f) => `\nfallback: ${f}`).join('')}\ndurability: ${report.durability}\nsplash: ${splashPath}`);
       const runMs = a.flags.get('run-ms');
       // Ctrl-C or a kill stops the dock cleanly (checkpoint written, its RAM released).
       const stop = () => {

@@ -229,7 +229,7 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
         return 0;
       case 'factory-reset':
         await client.request(2, GROUP_DOCK, DOCK.FACTORY_RESET, {}, { timeoutMs: 30_000 });
-        emit('factory reset: runtime and ephemeral tiers emptied; the dock serves what its factory image holds', { ok: true });
+        emit('factory reset: the app stopped, runtime and ephemeral tiers emptied; the dock now runs its factory app and serves what its factory image holds', { ok: true });
         return 0;
       case 'lock':
         if (!a.flags.has('yes')) throw new UsageError('lock burns the dock\'s factory-lock fuse: its factory image can never again be written over the link. Add --yes to do it');

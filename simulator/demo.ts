@@ -16,6 +16,7 @@ console.log(`factory tier:   ${report.factory}`);
 console.log(`ephemeral tier: ${report.ephemeral}`);
 for (const f of report.failedApps) console.log(`app fallback:   ${f}`);
 console.log(`app:            ${report.appTier ? `running the ${report.appTier} app` : 'none could start'}`);
+console.log(`durability:     ${report.durability}`);
 const screen = dock.screen;
 console.log(`screen:         background ${screen.background ? `${screen.background.length} bytes` : 'none'}; text: ${[...screen.textBoxes.values()].map((t) => JSON.stringify(t.text)).join(', ') || 'none'}`);
 console.log(`splash: ${splashPath}`);

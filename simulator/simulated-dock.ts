@@ -14,6 +14,7 @@ import { SimOtp } from './security/sim-otp.ts';
 import { SimKeystore } from './security/sim-keystore.ts';
 import { LmdbEphemeral } from './ephemeral/lmdb-ephemeral.ts';
 import { EngineHost } from './engine/engine-host.ts';
+import { EngineLoop, wallClock } from './engine/engine-loop.ts';
 import { JerryHost } from './engine/jerryscript/jerry-host.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { openPort } from '../flash-scripts/link/serial-line.ts';
@@ -63,7 +64,7 @@ export interface DockOptions {
 }
 
 export interface BootResult {
-  report: { runtime: string; factory: string; ephemeral: string; perDock: string; appTier: string | null; failedApps: string[] };
+  report: { runtime: string; factory: string; ephemeral: string; perDock: string; appTier: string | null; failedApps: string[]; durability: string };
   splashPath: string;
 }
 
@@ -74,6 +75,9 @@ export class SimulatedDock {
   private factory: FileFlash | null = null;
   private display = new SimDisplay();
   private timer: NodeJS.Timeout | null = null;
+  /** The timer loop while run() runs; serial input kicks it. */
+  private loop: EngineLoop | null = null;
+  private onStop: (() => void) | null = null;
   private factoryB: FileFlash | null = null;
   private lines: { rx: PacedLine; tx: PacedLine; close(): void }[] = [];
   private restarting = false;
@@ -196,6 +200,7 @@ export class SimulatedDock {
     this.host.eval('globalThis.__boot = dl7450.mountTiers(); 1', 'mount', 120_000);
     const report = this.host.eval('dl7450.startApp(globalThis.__boot)', 'app start') as BootResult['report'];
     this.display.save(this.splashPath, 0); // the picture the boot report names, as the app left it
+    this.loop?.kick(); // a restart while run() runs: the new app's timers, now
     return { report, splashPath: this.splashPath };
   }
 
@@ -204,30 +209,49 @@ export class SimulatedDock {
     return this.host instanceof JerryHost ? this.host.heapStats() : null;
   }
 
-  /** Run the app's timers until stop() (or for `ms` milliseconds); the screen is saved as it changes. */
+  /**
+   * Run the app's timers until stop() (or for `ms` milliseconds); the screen
+   * is saved as it changes. Serial input wakes the loop (engine-loop.ts), so
+   * a timer set by a pushed app is not left waiting for the next poll.
+   */
   run(ms = Infinity): Promise<void> {
     return new Promise((done) => {
-      const until = Date.now() + ms;
-      const step = () => {
-        if (this.stopped || this.poweredOff) return done();
-        if (!this.host || this.restarting) {
-          this.timer = setTimeout(step, 50); // restarting over the link: the app comes back
-          return;
-        }
-        let next: number;
-        try {
-          next = this.host.eval(`dl7450.runTimers(${Date.now()})`) as number;
-        } catch (e) {
-          if (this.poweredOff) return done();
-          throw e;
-        }
-        this.display.save(this.splashPath);
-        const now = Date.now();
-        if (now >= until) return done();
-        const wait = Math.min(next < 0 ? 1000 : Math.max(0, next - now), until - now);
-        this.timer = setTimeout(step, wait);
+      let finished = false;
+      const finish = () => {
+        if (finished) return;
+        finished = true;
+        loop.stop();
+        if (this.loop === loop) this.loop = null;
+        if (this.timer) clearTimeout(this.timer);
+        done();
       };
-      step();
+      const loop = new EngineLoop(
+        (now) => {
+          if (this.stopped || this.poweredOff) {
+            finish();
+            return -1;
+          }
+          if (!this.host || this.restarting) return now + 50; // restarting over the link: the app comes back
+          try {
+            const next = this.host.eval(`dl7450.runTimers(${now})`) as number;
+            return next < 0 ? now + 1000 : next; // idle: still look now and then (a power cut ends run())
+          } catch (e) {
+            if (this.poweredOff) {
+              finish();
+              return -1;
+            }
+            throw e;
+          }
+        },
+        wallClock,
+        () => {
+          if (!finished) this.display.save(this.splashPath);
+        },
+      );
+      this.loop = loop;
+      if (ms !== Infinity) this.timer = setTimeout(finish, ms);
+      this.onStop = finish;
+      loop.start();
     });
   }
 
@@ -296,6 +320,7 @@ export class SimulatedDock {
         return;
       }
       if (out) tx.push(out);
+      this.loop?.kick();
     });
     end.onData((b) => {
       if (!this.cablePulled) rx.push(noiseIn ? noiseIn.apply(b) : b);
@@ -356,6 +381,7 @@ export class SimulatedDock {
   shutdown(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.onStop?.();
     for (const l of this.lines) {
       l.rx.close();
       l.tx.close();

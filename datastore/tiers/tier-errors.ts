@@ -1,4 +1,6 @@
-// Typed errors of the tiered datastore API.
+// Typed errors of the tiered datastore API. Each class has its own name (set
+// in the constructor: no class fields, which JerryScript 3.0-era bundles
+// lower differently) so an app can tell them apart by name, code or instanceof.
 
 export class TierError extends Error {
   constructor(
@@ -17,6 +19,7 @@ export class EphemeralFullError extends TierError {
     readonly free: number,
   ) {
     super('ephemeral-full', `ephemeral area full: "${key}" needs ${needed} bytes but only ${free} are free. Delete cached items or store it in the runtime tier.`);
+    this.name = 'EphemeralFullError';
   }
 }
 
@@ -26,29 +29,34 @@ export class EphemeralUnavailableError extends TierError {
     cause: string,
   ) {
     super('ephemeral-unavailable', `the ephemeral area cannot be reached after ${attempts} attempts (${cause}); the runtime and factory tiers still work.`);
+    this.name = 'EphemeralUnavailableError';
   }
 }
 
 export class ReadOnlyTierError extends TierError {
   constructor(key: string) {
     super('read-only', `"${key}" is in the factory tier, which is read-only on the dock; write to the runtime or ephemeral tier instead.`);
+    this.name = 'ReadOnlyTierError';
   }
 }
 
 export class TierUnavailableError extends TierError {
   constructor(tier: string, why: string) {
     super('tier-unavailable', `the ${tier} tier is not available: ${why}`);
+    this.name = 'TierUnavailableError';
   }
 }
 
 export class TokenInvalidError extends TierError {
   constructor(why: string) {
     super('token-invalid', `image token no longer valid: ${why}. Ask ImageStore.getToken for a new one.`);
+    this.name = 'TokenInvalidError';
   }
 }
 
 export class NotFoundError extends TierError {
   constructor(what: string) {
     super('not-found', `${what} does not exist`);
+    this.name = 'NotFoundError';
   }
 }

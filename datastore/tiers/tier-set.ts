@@ -50,6 +50,13 @@ export interface TierSetParts {
   /** Why the ephemeral area is missing, for the errors that name it. */
   ephemeralProblem?: string;
   factoryProblem?: string;
+  /**
+   * Runtime writes that name no durability: 'immediate' (default; on flash
+   * when the call returns) or 'batched'. A write or handle that names one
+   * gets it whatever the store's own mode (the dock opens its store
+   * 'batched' so that both work).
+   */
+  durability?: Durability;
 }
 
 /** Version: the data CRC with the write time, not the offset, which GC changes. */
@@ -70,8 +77,16 @@ export class TierSet {
   private readonly problems: Record<Tier, string>;
   private listeners: { prefix: string; kind: ItemKind; callback: (name: string, tier: Tier) => void }[] = [];
   private pending: { kind: ItemKind; name: string; tier: Tier }[] = [];
+  /** Durability of runtime writes that name none. */
+  readonly durability: Durability;
+  /**
+   * Told around a factory reset (the firmware stops the app before and starts
+   * the factory app after), whoever asked for the reset.
+   */
+  resetHooks: { before(): void; after(): void } | null = null;
 
   constructor(parts: TierSetParts) {
+    this.durability = parts.durability ?? 'immediate';
     this.runtime = parts.runtime ?? null;
     this.factory = parts.factory ?? null;
     this.ephemeral = parts.ephemeral ?? null;
@@ -140,14 +155,14 @@ export class TierSet {
     this.writable(tier, name);
     const key = storageKey(kind, name);
     if (tier === EPHEMERAL_DATA) this.ephemeral!.put(key, bytes, encoding, this.now());
-    else this.runtime!.set(key, bytes, { encoding, flush: durability === 'immediate' });
+    else this.runtime!.set(key, bytes, { encoding, flush: (durability ?? this.durability) === 'immediate' });
     this.changed(kind, name, tier);
   }
 
   remove(kind: ItemKind, name: string, tier: Tier = APPLICATION_DATA, durability?: Durability): boolean {
     this.writable(tier, name);
     const key = storageKey(kind, name);
-    const removed = tier === EPHEMERAL_DATA ? this.ephemeral!.delete(key) : this.runtime!.delete(key, { flush: durability === 'immediate' });
+    const removed = tier === EPHEMERAL_DATA ? this.ephemeral!.delete(key) : this.runtime!.delete(key, { flush: (durability ?? this.durability) === 'immediate' });
     if (removed) this.changed(kind, name, tier);
     return removed;
   }
@@ -231,6 +246,11 @@ export class TierSet {
     this.deliver();
   }
 
+  /** Runtime writes accepted but not yet committed. */
+  get pendingWrites(): number {
+    return this.runtime ? this.runtime.pendingWrites : 0;
+  }
+
   subscribe(kind: ItemKind, prefix: string, callback: (name: string, tier: Tier) => void): () => void {
     const entry = { prefix, kind, callback };
     this.listeners.push(entry);
@@ -266,9 +286,12 @@ export class TierSet {
    * factory tier is never written.
    */
   factoryReset(): void {
+    const hooks = this.resetHooks;
+    hooks?.before();
     this.ephemeral?.clear();
     if (this.runtime) this.runtime = this.runtime.reformat();
     this.pending = [];
+    hooks?.after();
   }
 
   /** Used and free bytes per tier. */

@@ -1,0 +1,199 @@
+// The app's life on the dock: a factory reset stops it and starts the factory
+// app (over the link while the app writes every 10 ms, and at every power-cut
+// point of the reset); CodeStore.info() describes the running app and why it
+// runs; durability per handle and per write from inside the engine.
+
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { crc32 } from 'node:zlib';
+import { testEngines } from './support/engines.ts';
+import { bootAppDock, factoryRom } from './support/app-dock.ts';
+import { makePng } from './support/image-files.ts';
+import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { utf8Encode } from '../bytes/utf8.ts';
+import { SimFlash } from '../simulator/flash/sim-flash.ts';
+import { FlashError } from '../hal/flash.ts';
+
+const KiB = 1024;
+const GROUP_DOCK = 64;
+const FACTORY_RESET = 5;
+const RESTART_APP = 0;
+
+const FACTORY_APP = `
+var ds = require('datastore');
+var kv = new ds.KvStore();
+kv.set('factory_started', (Number(kv.get('factory_started')) || 0) + 1);
+var info = new ds.CodeStore().info();
+console.log('factory app ' + JSON.stringify(info));
+require('splashscreen').Splashscreen.addTextBox('factory', 0, 0);
+`;
+/** Writes old-<n> every 10 ms and subscribes to its own keys. */
+const OLD_APP = `
+var ds = require('datastore');
+var kv = new ds.KvStore();
+var n = 0;
+kv.subscribe('old-', function (key) { console.log('heard ' + key); });
+require('splashscreen').Splashscreen.addTextBox('old app', 0, 20);
+require('wakeup').wakeup(function () { kv.set('old-' + (n++), n); }, 10, 10);
+`;
+
+const rom = factoryRom({ app: FACTORY_APP, config: 'images:\n  default:\n    path: ${CONFIG_PATH}/bg.png\n    type: png\nkv_store:\n  dock_name: "Lobby"\n', files: { 'bg.png': makePng(8, 8) } });
+
+function runtimeWith(app: string): SimFlash {
+  const runtime = new SimFlash({ size: 256 * KiB, sectorSize: 4 * KiB, programUnit: 16 });
+  const store = RuntimeStore.format(runtime);
+  store.set('code/app', utf8Encode(app));
+  store.unmount();
+  return runtime;
+}
+
+function runtimeKeys(flash: SimFlash): string[] {
+  return RuntimeStore.mount(flash).keys().sort();
+}
+
+const life = suite('the app on the dock: factory reset, running code, durability');
+
+for (const engine of testEngines('app lifecycle')) {
+  life(`${engine.name}: factory reset over the link while the app writes every 10 ms: the factory app runs, no key, timer or subscription of the old app is left`, async () => {
+    const runtime = runtimeWith(OLD_APP);
+    const dock = await bootAppDock(engine, rom, { runtime });
+    try {
+      assert.is(dock.report.appTier, 'runtime');
+      dock.idle(205);
+      const written = runtimeKeys(runtime).filter((k) => k.startsWith('kv/old-')).length;
+      assert.ok(written >= 19, `${written} keys written by the old app`);
+      assert.ok(dock.log.some((l) => l.line.startsWith('heard old-')), 'its subscription works before the reset');
+      const resetAt = dock.log.length;
+      assert.equal(dock.smp(GROUP_DOCK, FACTORY_RESET), {});
+      dock.idle(500);
+      const after = dock.log.slice(resetAt).map((l) => l.line);
+      assert.ok(after.some((l) => l.startsWith('factory app ')), after.join('\n'));
+      assert.not.ok(after.some((l) => l.startsWith('heard ')), 'the old subscription is gone');
+      assert.equal(runtimeKeys(runtime), ['kv/factory_started'], 'only the factory app wrote since: no old key, no old code');
+      const info = JSON.parse(after.find((l) => l.startsWith('factory app '))!.slice(12));
+      assert.is(info.tier, 'factory');
+      assert.is(info.running, true);
+      assert.is(info.reason, 'factory reset');
+      assert.equal([...dock.display.textBoxes.values()].map((t) => t.text), ['factory'], "the old app's text box went with it");
+      const events = (dock.smp(GROUP_DOCK, 6, {}, 0).events as { kind: string }[]).map((e) => e.kind);
+      assert.ok(events.includes('factory-reset'));
+    } finally {
+      dock.close();
+    }
+  });
+
+  life(`${engine.name}: CodeStore.info() is the running app and says why; { tier } asks about a stored one`, async () => {
+    const broken = 'throw new Error("bad update");';
+    const runtime = runtimeWith(broken);
+    const dock = await bootAppDock(engine, rom, { runtime });
+    try {
+      assert.is(dock.report.appTier, 'factory');
+      const info = JSON.parse(dock.log.find((l) => l.line.startsWith('factory app '))!.line.slice(12));
+      assert.equal(info, {
+        checksum: crc32(Buffer.from(FACTORY_APP)) >>> 0,
+        size: Buffer.byteLength(FACTORY_APP),
+        tier: 'factory',
+        writtenAt: 1_700_000_000,
+        running: true,
+        reason: 'runtime app failed to start: bad update',
+      });
+      const stored = dock.host.eval(`JSON.stringify(new dl7450.CodeStore().info({ tier: 1 }))`) as string;
+      assert.equal(JSON.parse(stored).checksum, crc32(Buffer.from(broken)) >>> 0);
+      assert.is(JSON.parse(stored).running, false);
+      // Code pushed to the ephemeral tier and restarted over the link: it runs, and says it is first in order.
+      dock.eph.put('code/app', utf8Encode('console.log("pushed " + JSON.stringify(new (require("datastore").CodeStore)().info()));'), 0, 1);
+      assert.equal(dock.smp(GROUP_DOCK, RESTART_APP), { app: 'ephemeral' });
+      const pushed = JSON.parse(dock.log.find((l) => l.line.startsWith('pushed '))!.line.slice(7));
+      assert.is(pushed.tier, 'ephemeral');
+      assert.match(pushed.reason, /first app in lookup order/);
+    } finally {
+      dock.close();
+    }
+  });
+
+  life(`${engine.name}: durability from an app: a batched handle leaves writes pending until flush(); per-write 'immediate' commits; the boot report says the default`, async () => {
+    const app = `
+      var ds = require('datastore');
+      var batched = new ds.KvStore({ durability: 'batched' });
+      var plain = new ds.KvStore();
+      var seen = [];
+      batched.set('a', 1); batched.set('b', 2);
+      seen.push(batched.pendingWrites);
+      plain.set('c', 3);
+      seen.push(plain.pendingWrites);
+      batched.set('d', 4); batched.set('e', 5, { durability: 'immediate' });
+      seen.push(batched.pendingWrites);
+      plain.set('f', 6, { durability: 'batched' });
+      seen.push(plain.pendingWrites);
+      batched.flush();
+      seen.push(batched.pendingWrites);
+      var images = new ds.ImageStore({ durability: 'batched' });
+      images.put('copy', images.get('default')[0], require('image').PNG);
+      seen.push(plain.pendingWrites);
+      images.put('copy2', images.get('default')[0], require('image').PNG, { durability: 'immediate' });
+      seen.push(plain.pendingWrites);
+      console.log('pending ' + JSON.stringify(seen));
+    `;
+    const runtime = runtimeWith(app);
+    const dock = await bootAppDock(engine, rom, { runtime });
+    try {
+      assert.match(String(dock.report.durability), /^immediate \(per handle or write: 'batched'/);
+      const line = dock.log.find((l) => l.line.startsWith('pending '));
+      assert.ok(line, dock.log.map((l) => l.line).join('\n'));
+      assert.equal(JSON.parse(line!.line.slice(8)), [2, 0, 0, 1, 0, 1, 0]);
+    } finally {
+      dock.close();
+    }
+  });
+}
+
+// Power cut at every flash operation of the reset: the next boot finds the old state or the manufactured one.
+const [quickjs] = testEngines('power cuts in a factory reset');
+life('quickjs: a power cut at any point of a factory reset leaves the old state or the manufactured one', async () => {
+  let cut = 0;
+  const outcomes = { old: 0, manufactured: 0 };
+  for (;;) {
+    const runtime = runtimeWith(OLD_APP);
+    const dock = await bootAppDock(quickjs, rom, { runtime });
+    let completed = false;
+    try {
+      dock.idle(55);
+      const before = runtimeKeys(runtime);
+      runtime.armPowerCut({ atOp: runtime.opCount + cut, effect: 'torn' });
+      try {
+        dock.smp(GROUP_DOCK, FACTORY_RESET);
+        completed = !runtime.poweredOff;
+      } catch (e) {
+        if (!runtime.poweredOff) throw e;
+      }
+      dock.close();
+      runtime.powerOn();
+      // Power back: a fresh boot on the same flash.
+      const again = await bootAppDock(quickjs, rom, { runtime, factory: dock.factory });
+      try {
+        const keys = runtimeKeys(runtime).filter((k) => k !== 'kv/factory_started');
+        const old = keys.length > 0;
+        if (completed) assert.not.ok(old, 'the reset that was not cut leaves the manufactured state');
+        if (old) {
+          assert.equal(keys, before, `cut ${cut}: the old state, whole, and nothing else`);
+          assert.is(again.report.appTier, 'runtime', `cut ${cut}`);
+          if (!completed) outcomes.old++;
+        } else {
+          assert.is(again.report.appTier, 'factory', `cut ${cut}`);
+          if (!completed) outcomes.manufactured++;
+        }
+      } finally {
+        again.close();
+      }
+    } catch (e) {
+      if (e instanceof FlashError) throw new Error(`cut ${cut}: ${e.message}`);
+      throw e;
+    }
+    if (completed) break;
+    cut++;
+  }
+  console.log(`  factory reset (and the factory app's first write) cut at each of its ${cut} flash operations: ${outcomes.old} × old state, ${outcomes.manufactured} × manufactured`);
+  assert.ok(outcomes.manufactured >= 1 && cut >= 1);
+});
+
+life.run();
