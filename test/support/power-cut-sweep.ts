@@ -387,9 +387,20 @@ export function randomCutRun(seed: number, operations: number, cutEvery: number)
       } else {
         const n = r < 0.7 ? Math.floor(random() * 5) : r < 0.97 ? 5 + Math.floor(random() * 300) : 1000 + Math.floor(random() * 5000);
         const value = Uint8Array.from({ length: n }, () => (random() * 256) | 0);
-        inFlight = { key, value };
+        // Large values are streamed in random chunks half the time; a fifth of those are aborted
+        // halfway and must never appear.
+        const streamed = n >= 1000 && random() < 0.5;
+        const aborted = streamed && random() < 0.2;
+        const chunk = 1 + Math.floor(random() * 1500);
+        inFlight = aborted ? null : { key, value };
         try {
-          store.set(key, value);
+          if (!streamed) store.set(key, value);
+          else {
+            const w = store.beginValue(key, n);
+            for (let at = 0; at < (aborted ? n >> 1 : n); at += chunk) w.append(value.subarray(at, Math.min(aborted ? n >> 1 : n, at + chunk)));
+            if (aborted) w.abort();
+            else w.commit();
+          }
         } catch (e) {
           if (!(e instanceof PartitionFullError)) throw e;
           continue; // refused, nothing changed
