@@ -8,6 +8,9 @@ import { equal, HookedFlash, isInjectedCut } from './support/power-cut-sweep.ts'
 import { SimFlash, type PowerCutEffect } from '../simulator/flash/sim-flash.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { PartitionFullError } from '../datastore/runtime/errors.ts';
+import { CLOSE_RECORD_SIZE, closeSpan, decodeCloseRecord, encodeCheckpointHead, encodeCloseRecord, encodeRecordHeader, RecordKind, trailerCrc } from '../datastore/runtime/format.ts';
+import { crc32 } from '../bytes/crc32.ts';
+import { writeU32LE } from '../bytes/byte-order.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 
 const KiB = 1024;
@@ -387,6 +390,57 @@ t('5. strict ECC flash: a session whose first record spans two sectors and whose
     assert.equal(again.keys().sort(), [...model.keys()].sort(), `${unit} B: keys`);
     for (const [k, v] of model) assert.ok(equal(again.get(k), v), `${unit} B: ${k}`);
   }
+});
+
+t('CLOSE: a value that holds a valid CLOSE record in the last units of a full head is data, never a clean unmount', () => {
+  const unit = 16;
+  const f = sim(24, unit, 8);
+  let store = RuntimeStore.format(f);
+  const model = new Map<string, Uint8Array>();
+  // Age the ring so the sectors after the head hold old data.
+  for (let i = 0; i < 900; i++) {
+    const v = bytes(100, i & 0xff);
+    store.set(`s${i % 10}`, v);
+    model.set(`s${i % 10}`, v);
+  }
+  store.unmount();
+  const head = RuntimeStore.mount(f).stats().headSector;
+  const genuine = new Uint8Array(CLOSE_RECORD_SIZE);
+  f.read((head + 1) * 4 * KiB - closeSpan(unit), genuine);
+  assert.ok(decodeCloseRecord(genuine), 'the unmount left a CLOSE record');
+  store = RuntimeStore.mount(f);
+  store.set('a', bytes(10, 1));
+  model.set('a', bytes(10, 1));
+  const info = store.info('a')!;
+  const sectorEnd = (Math.floor(info.offset / (4 * KiB)) + 1) * 4 * KiB;
+  const at = Math.ceil((info.offset + 16 + 1 + 10 + 4) / unit) * unit;
+  // One record from there to the sector's end. Its value holds a forged empty CHECKPOINT
+  // (erased-looking bytes after it) and ends with a forged CLOSE that names it and six sectors
+  // "erased ahead" (they hold old data).
+  const value = bytes(sectorEnd - at - 16 - 1 - 4, 2);
+  const fakeAt = 64;
+  const fixed = encodeCheckpointHead(0, 0, 0, []);
+  encodeRecordHeader({ kind: RecordKind.Checkpoint, keyLength: 0, encoding: 0, valueLength: fixed.length, writtenAt: 0 }, value, fakeAt);
+  value.set(fixed, fakeAt + 16);
+  writeU32LE(value, fakeAt + 16 + fixed.length, trailerCrc(crc32(fixed)));
+  value.fill(0xff, fakeAt + 16 + fixed.length + 4, fakeAt + 400);
+  const forged = new Uint8Array(CLOSE_RECORD_SIZE);
+  encodeCloseRecord({ checkpoint: at + 16 + 1 + fakeAt, erasedAhead: 6 }, forged);
+  value.set(forged, sectorEnd - closeSpan(unit) - (at + 16 + 1));
+  store.set('x', value);
+  model.set('x', value);
+  assert.is(store.info('x')!.offset, at, 'the record fills the head to its end');
+  // Power is cut here: the next sector was never opened.
+  store = RuntimeStore.mount(f);
+  assert.is(store.stats().mountedCleanly, false, 'not a clean unmount');
+  for (let i = 0; i < 200; i++) {
+    const v = bytes(120, i);
+    store.set(`n${i % 9}`, v); // opened old sectors without erasing them when the forgery counted
+    model.set(`n${i % 9}`, v);
+  }
+  const again = RuntimeStore.mount(f);
+  assert.equal(again.keys().sort(), [...model.keys()].sort());
+  for (const [k, v] of model) assert.ok(equal(again.get(k), v), k);
 });
 
 t.run();

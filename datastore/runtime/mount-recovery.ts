@@ -141,7 +141,7 @@ export class MountRecovery {
     let cursor: ReplayCursor | null = null;
     let checkpoint = NONE;
     // A clean unmount left a CLOSE record at the end of the head: the checkpoint it names.
-    const close = this.readClose(headSector);
+    const close = this.readClose(headSector, head.carry);
     if (close && close.checkpoint !== NONE && head.tailSector < ring.sectorCount) {
       cursor = this.loadCheckpoint(headSector, head.tailSector, close.checkpoint);
       if (cursor) checkpoint = close.checkpoint;
@@ -229,7 +229,7 @@ export class MountRecovery {
   }
 
   /** The CLOSE record in the last program units of the head sector, if a clean unmount wrote one. */
-  private readClose(headSector: number): CloseRecord | null {
+  private readClose(headSector: number, carry: number): CloseRecord | null {
     const span = closeSpan(this.log.unit);
     const at = (headSector + 1) * this.ring.sectorSize - span;
     const bytes = new Uint8Array(CLOSE_RECORD_SIZE);
@@ -237,9 +237,39 @@ export class MountRecovery {
       this.ring.flash.read(at, bytes);
       if (bytes[0] === RecordKind.Erased) return null;
       const close = decodeCloseRecord(bytes);
-      if (close) return close;
+      if (close) return this.logEndsBefore(headSector, carry, at) ? close : null;
     }
     return null;
+  }
+
+  /**
+   * The head's own records, walked by their headers from its first one, end
+   * (ERASED) before `at`. Otherwise the bytes there belong to a record: a value
+   * that happens to hold a CLOSE record in the last units of a full head is
+   * data, never a clean unmount. A genuine CLOSE is programmed after every
+   * record before it completed, so each header on the way checks.
+   */
+  private logEndsBefore(headSector: number, carry: number, at: number): boolean {
+    const ring = this.ring;
+    const unit = this.log.unit;
+    const sectorStart = headSector * ring.sectorSize;
+    if (carry >= at - sectorStart - SECTOR_HEADER_SIZE) return false;
+    let pos = sectorStart + SECTOR_HEADER_SIZE + carry;
+    const one = new Uint8Array(1);
+    while (pos < at) {
+      ring.flash.read(pos, one);
+      if (one[0] === RecordKind.Erased) return true;
+      if (one[0] === RecordKind.Pad) {
+        pos = sectorStart + Math.ceil((pos - sectorStart + 1) / unit) * unit;
+        continue;
+      }
+      if (pos + RECORD_HEADER_SIZE > at) return false;
+      ring.flash.read(pos, this.hdr);
+      const h = decodeRecordHeader(this.hdr);
+      if (!h || h.kind === RecordKind.Close) return false;
+      pos += recordSize(h.keyLength, h.valueLength);
+    }
+    return pos === at;
   }
 
   /** Load the index from the checkpoint at `offset`; returns a cursor after it, or null if unusable. */
