@@ -121,8 +121,20 @@ export function kvWorkload(programUnit: number, durability: Durability, aged: bo
   };
 }
 
-/** Steady-state overwrites at a given fill (live record bytes / usable capacity). */
-export function fill(programUnit: number, valueSize: number, fillRatio: number): BenchLine {
+export type Skew = 'uniform' | '90/10';
+
+/** A key chooser: uniform, or 90 % of updates to the first 10 % of the keys. */
+function chooser(skew: Skew, keys: number, random: () => number): () => number {
+  const hot = Math.max(1, Math.floor(keys / 10));
+  return skew === 'uniform' ? () => Math.floor(random() * keys) : () => (random() < 0.9 ? Math.floor(random() * hot) : hot + Math.floor(random() * (keys - hot)));
+}
+
+/**
+ * Steady-state overwrites at a given fill (live record bytes / usable
+ * capacity), uniform or skewed (issue 18's cases). Wear is over the measured
+ * updates only; the worst put is the costliest single update among them.
+ */
+export function fill(programUnit: number, valueSize: number, fillRatio: number, skew: Skew = 'uniform'): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
   const store = RuntimeStore.format(f, { durability: 'immediate' });
   const recordBytes = 16 + 9 + valueSize + 4;
@@ -142,27 +154,42 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number):
   // Capacity shrank as the checkpoint grew: drop keys until live / capacity is at the target.
   while (keys > 0 && store.stats().liveBytes > store.stats().capacityBytes * fillRatio) store.delete(`key-${--keys}`);
   const random = seededRandom(77);
+  const pick = chooser(skew, keys, random);
+  const update = (n: number, seed: number, worst?: { cost: OpCost }) => {
+    for (let i = 0; i < n; i++) {
+      const before = snap(f);
+      store.set(`key-${pick()}`, value(valueSize, seed + i));
+      if (worst) worst.cost = worse(worst.cost, diff(before, snap(f)));
+    }
+  };
   // Warm up until GC has passed the whole ring once, then measure.
   const warm = f.stats.erases;
   const sectors = PARTITION / SECTOR;
-  while (f.stats.erases - warm < sectors) overwrite(store, f, keys, valueSize, 2000, random, 1);
+  while (f.stats.erases - warm < sectors) update(2000, 1);
   const updates = valueSize >= 4096 ? 6000 : 40_000;
+  const wearFrom = f.wear().counts.slice();
   const before = snap(f);
-  overwrite(store, f, keys, valueSize, updates, random, 2);
+  const worst = { cost: { bytesRead: 0, bytesProgrammed: 0, erases: 0, timeUs: 0 } };
+  update(updates, 2, worst);
   const c = diff(before, snap(f));
+  const w = wearOf(f, wearFrom);
   const live = store.stats().liveBytes / store.stats().capacityBytes;
   const floor = Math.ceil(recordBytes / programUnit) * programUnit / valueSize;
   return {
     bench: 'runtime.fill',
     programUnit,
     valueSize,
+    skew,
     fill: round(live, 2),
     keys,
+    effectiveUtilisation: round((keys * valueSize) / PARTITION, 3),
     valueBytesOverCapacity: round((keys * valueSize) / store.stats().capacityBytes, 2),
     programmedPerValueByte: round(c.bytesProgrammed / (updates * valueSize)),
     floorPerValueByte: round(floor),
     erasesPer1000Updates: round((c.erases * 1000) / updates, 2),
     modelledMsPerUpdate: round(c.timeUs / 1000 / updates, 3),
+    wearMaxOverMean: w.maxOverMean,
+    worstPut: { bytesRead: worst.cost.bytesRead, erases: worst.cost.erases, ms: round(worst.cost.timeUs / 1000) },
   };
 }
 
@@ -176,10 +203,17 @@ export function blobs(programUnit: number): BenchLine {
   const t1 = snap(f);
   for (let i = 0; i < 4; i++) store.set('background', value(size, i + 2));
   const over = diff(t1, snap(f));
+  // The same overwrite streamed in 4 KiB chunks (beginValue): the store never holds the value.
+  const streamedValue = value(size, 9);
+  const t3 = snap(f);
+  const w = store.beginValue('background', size);
+  for (let i = 0; i < size; i += 4096) w.append(streamedValue.subarray(i, i + 4096));
+  w.commit();
+  const streamed = diff(t3, snap(f));
   const t2 = snap(f);
   const back = store.get('background')!;
   const read = diff(t2, snap(f));
-  if (back.length !== size) throw new Error('blob read back wrong size');
+  if (back.length !== size || back.some((b, i) => b !== streamedValue[i])) throw new Error('blob read back wrong');
   return {
     bench: 'runtime.blobs',
     programUnit,
@@ -188,6 +222,9 @@ export function blobs(programUnit: number): BenchLine {
     overwriteProgrammedPerValueByte: round(over.bytesProgrammed / (4 * size), 4),
     writeMBps: round(size / MiB / (write.timeUs / 1e6), 3),
     overwriteMBps: round((4 * size) / MiB / (over.timeUs / 1e6), 3),
+    streamedProgrammedPerValueByte: round(streamed.bytesProgrammed / size, 4),
+    streamedWriteMBps: round(size / MiB / (streamed.timeUs / 1e6), 3),
+    streamChunkBytes: 4096,
     readMBps: round(size / MiB / (read.timeUs / 1e6), 2),
     readBytesPerValueByte: round(read.bytesRead / size, 4),
   };
@@ -214,6 +251,7 @@ export function mount(programUnit: number): BenchLine {
   const crash = diff(beforeCrash, snap(f));
   return {
     bench: 'runtime.mount',
+    kind: 'clean',
     programUnit,
     keys: stats.keys,
     fill: round(stats.liveBytes / stats.capacityBytes, 2),
@@ -300,12 +338,12 @@ export function mountAfterCut(programUnit: number, keys: number, logSectors: num
   before = snap(f);
   RuntimeStore.mount(f); // no unmount: the power was cut
   const cut = diff(before, snap(f));
-  return { bench: 'runtime.mount', scenario: `${keys} keys${fillWithBlobs ? ', full partition' : ''}, ${logSectors} sectors of log since the last clean unmount`, programUnit, cleanBytesRead: clean.bytesRead, afterCutBytesRead: cut.bytesRead, afterCutMs: round(cut.timeUs / 1000, 2), target: keys <= 1000 ? 64 * 1024 : 512 * 1024 };
+  return { bench: 'runtime.mount', kind: 'after-cut', scenario: `${keys} keys${fillWithBlobs ? ', full partition' : ''}, ${logSectors} sectors of log since the last clean unmount`, programUnit, cleanBytesRead: clean.bytesRead, afterCutBytesRead: cut.bytesRead, afterCutMs: round(cut.timeUs / 1000, 2), target: keys <= 1000 ? 64 * 1024 : 512 * 1024 };
 }
 
 export const runtimeBenches: Record<string, () => BenchLine[]> = {
   'runtime.kv-workload': () => UNITS.flatMap((u) => DURABILITIES.flatMap((d) => [kvWorkload(u, d, false), kvWorkload(u, d, true)])),
-  'runtime.fill': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.9].map((r) => fill(u, v, r)))),
+  'runtime.fill': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k))))),
   'runtime.blobs': () => UNITS.map((u) => blobs(u)),
   'runtime.mount': () => [...UNITS.map((u) => mount(u)), ...UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, false), mountAfterCut(u, 10_000, 250, true)])],
   'runtime.powercut': () => [

@@ -3,19 +3,12 @@
 // boundaries, medium and multi-sector values, deletes, flushes, remounts)
 // with power cuts of every fault kind of the simulated flash at random
 // operations, cuts during the first writes after a recovery, and a check
-// after every recovery. Also the restart and soak properties of issue 12.
+// after every recovery. Also the soak property of issue 12 (the restart
+// property is in runtime-regressions.test.ts).
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SimFlash } from '../simulator/flash/sim-flash.ts';
-import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
-import { seededRandom } from '../simulator/seeded-random.ts';
 import { randomCutRun } from './support/power-cut-sweep.ts';
-
-function equal(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  if (!a || !b) return a === b;
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
 
 const prop = suite('runtime store: randomized workloads x random cuts of every fault kind');
 
@@ -36,30 +29,4 @@ prop('soak (reduced): 60,000 operations with a cut about every 1,000, on a small
   assert.ok(s.cuts >= 30, `${s.cuts} cuts`);
 });
 
-const restarts = suite('runtime store: restarts');
-
-restarts('10,000 clean unmount/mount cycles with and without writes, both program units: no error, erase counts level', () => {
-  for (const unit of [16, 256]) {
-    const f = new SimFlash({ size: 16 * 4096, sectorSize: 4096, programUnit: unit, seed: unit });
-    let store = RuntimeStore.format(f);
-    const random = seededRandom(unit);
-    const model = new Map<string, Uint8Array>();
-    for (let i = 0; i < 10_000; i++) {
-      if (i % 2 === 0) {
-        const key = `k${Math.floor(random() * 20)}`;
-        const value = Uint8Array.from({ length: Math.floor(random() * 40) }, () => (random() * 256) | 0);
-        store.set(key, value);
-        model.set(key, value);
-      }
-      store.unmount();
-      store = RuntimeStore.mount(f);
-    }
-    for (const [k, v] of model) assert.ok(equal(store.get(k), v), `${unit}: ${k}`);
-    assert.is(store.stats().keys, model.size);
-    const wear = f.wear();
-    assert.ok(wear.max - wear.min <= 2, `${unit} B units: erase counts ${wear.min}..${wear.max} (mean ${wear.mean.toFixed(1)})`);
-  }
-});
-
 prop.run();
-restarts.run();

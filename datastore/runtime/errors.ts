@@ -10,6 +10,7 @@ export type StoreErrorCode =
   | 'not-formatted'
   | 'geometry'
   | 'unmounted'
+  | 'value-stream'
   | 'flash-failure';
 
 export class StoreError extends Error {
@@ -74,5 +75,13 @@ export class NotFormattedError extends StoreError {
   constructor(detail: string) {
     super('not-formatted', `the partition holds no runtime store (${detail}). Format it first (RuntimeStore.format).`);
     this.name = 'NotFormattedError';
+  }
+}
+
+/** Misuse of a streamed value (RuntimeStore.beginValue): nothing was changed by the call that threw. */
+export class ValueStreamError extends StoreError {
+  constructor(key: string, detail: string) {
+    super('value-stream', `streamed value for "${key}": ${detail}`);
+    this.name = 'ValueStreamError';
   }
 }

@@ -22,6 +22,7 @@ export enum RecordKind {
   Put = 0x01,
   Delete = 0x02,
   Checkpoint = 0x03,
+  Close = 0x04, // a clean unmount: at the end of the head sector, names the checkpoint (FORMAT.md §5.1)
   Erased = 0xff, // nothing written here
 }
 
@@ -122,7 +123,7 @@ export function decodeRecordHeader(bytes: Uint8Array, at = 0): RecordHeader | nu
   const v = new DataView(bytes.buffer, bytes.byteOffset + at, RECORD_HEADER_SIZE);
   if (v.getUint32(12, true) !== crc32(bytes, 0, at, at + 12)) return null;
   const kind = v.getUint8(0);
-  if (kind !== RecordKind.Put && kind !== RecordKind.Delete && kind !== RecordKind.Checkpoint) return null;
+  if (kind !== RecordKind.Put && kind !== RecordKind.Delete && kind !== RecordKind.Checkpoint && kind !== RecordKind.Close) return null;
   return {
     kind,
     keyLength: v.getUint8(1),
@@ -186,4 +187,40 @@ export function checkpointEntryHash(bytes: Uint8Array, at: number): number {
 
 export function checkpointEntryOffset(bytes: Uint8Array, at: number): number {
   return readU32LE(bytes, at + 4);
+}
+
+/**
+ * CLOSE record (FORMAT.md §5.1): written by a clean unmount in the last program
+ * units of the head sector. Its value names the checkpoint a mount loads and
+ * how many sectors after the head this session left erased and untouched.
+ */
+export const CLOSE_VALUE_SIZE = 8;
+export const CLOSE_RECORD_SIZE = RECORD_HEADER_SIZE + CLOSE_VALUE_SIZE + RECORD_TRAILER_SIZE;
+
+export interface CloseRecord {
+  checkpoint: number;
+  erasedAhead: number;
+}
+
+/** Bytes at the end of a sector a CLOSE record takes: its size rounded up to the program unit. */
+export function closeSpan(programUnit: number): number {
+  return Math.ceil(CLOSE_RECORD_SIZE / programUnit) * programUnit;
+}
+
+/** The whole record (header, value, trailer) into `into` at `at`. */
+export function encodeCloseRecord(c: CloseRecord, into: Uint8Array, at = 0): void {
+  encodeRecordHeader({ kind: RecordKind.Close, keyLength: 0, encoding: 0, valueLength: CLOSE_VALUE_SIZE, writtenAt: 0 }, into, at);
+  const v = at + RECORD_HEADER_SIZE;
+  writeU32LE(into, v, c.checkpoint);
+  writeU32LE(into, v + 4, c.erasedAhead);
+  writeU32LE(into, v + CLOSE_VALUE_SIZE, trailerCrc(crc32(into, 0, v, v + CLOSE_VALUE_SIZE)));
+}
+
+/** A CLOSE record read from `bytes` at `at` (CLOSE_RECORD_SIZE bytes), or null if it does not check. */
+export function decodeCloseRecord(bytes: Uint8Array, at = 0): CloseRecord | null {
+  const h = decodeRecordHeader(bytes, at);
+  if (!h || h.kind !== RecordKind.Close || h.keyLength !== 0 || h.valueLength !== CLOSE_VALUE_SIZE) return null;
+  const v = at + RECORD_HEADER_SIZE;
+  if (readU32LE(bytes, v + CLOSE_VALUE_SIZE) !== trailerCrc(crc32(bytes, 0, v, v + CLOSE_VALUE_SIZE))) return null;
+  return { checkpoint: readU32LE(bytes, v), erasedAhead: readU32LE(bytes, v + 4) };
 }

@@ -5,6 +5,10 @@
 // store, which takes over the index and the log positioned here.
 
 import {
+  CLOSE_RECORD_SIZE,
+  closeSpan,
+  decodeCloseRecord,
+  type CloseRecord,
   CHECKPOINT_ENTRY_SIZE,
   CHECKPOINT_FIXED_SIZE,
   CHECKPOINT_PAYLOAD_VERSION,
@@ -55,6 +59,10 @@ export class MountRecovery {
   tailPos = 0;
   /** Records applied after the checkpoint. */
   replayed = 0;
+  /** The head found held nothing but its header (see previousHead), or NONE. */
+  private uselessHead = NONE;
+  /** Mounting from the sector before a useless head: its CLOSE record (if any) is stale. */
+  private givenBack = false;
 
   constructor(ring: SectorRing, log: RecordLog, reader: RecordReader) {
     this.ring = ring;
@@ -72,6 +80,51 @@ export class MountRecovery {
       head = ring.scanHead();
       if (!head || !this.recoverFrom(head.sector)) throw new NotFormattedError('the newest sector names no readable tail');
     }
+    if (this.uselessHead !== NONE) {
+      const prev = this.previousHead(this.uselessHead);
+      // A session wrote after that sector's CLOSE (if it has one): it vouches for nothing now.
+      this.givenBack = prev >= 0;
+      if (prev >= 0 && !this.recoverFrom(prev)) {
+        this.givenBack = false;
+        this.recoverFrom(this.uselessHead);
+      }
+    }
+  }
+
+  /**
+   * A head whose header is all that counts in it (its first program was torn:
+   * FORMAT.md §6.6) is given back: mount from the sector before it, so the next
+   * open erases and reuses it instead of abandoning it. Otherwise repeated cuts
+   * at the first program of a session would each cost a sector and could
+   * exhaust the free ones. Allowed only when that sector's state is still whole:
+   * it is the head's predecessor (seq - 1) inside the head's log, and every
+   * sector from its tail up to the head's tail still holds its old header (no
+   * erase relied on the head's newer tail).
+   */
+  private previousHead(head: number): number {
+    const ring = this.ring;
+    const n = ring.sectorCount;
+    const h = ring.readHeader(head);
+    if (h.kind !== 'valid') return -1;
+    let p = head;
+    for (let i = 0; i < n; i++) {
+      p = p === 0 ? n - 1 : p - 1;
+      if (!ring.retired[p]) break;
+    }
+    const ph = ring.readHeader(p);
+    if (ph.kind !== 'valid' || ph.header.seq !== ((h.header.seq - 1) >>> 0)) return -1;
+    const tail = h.header.tailSector;
+    const from = ph.header.tailSector;
+    if (tail >= n || from >= n) return -1;
+    const dist = (a: number, b: number) => (b - a + n) % n;
+    // The predecessor lies in the head's log, and its tail at or before the head's tail.
+    if (dist(tail, p) >= dist(tail, head) || dist(from, tail) > dist(from, p)) return -1;
+    for (let s = from; s !== tail; s = (s + 1) % n) {
+      if (ring.retired[s]) continue;
+      const sh = ring.readHeader(s);
+      if (sh.kind !== 'valid' || ((sh.header.seq - ph.header.seq) | 0) > 0) return -1;
+    }
+    return p;
   }
 
   private recoverFrom(headSector: number): boolean {
@@ -87,7 +140,14 @@ export class MountRecovery {
 
     let cursor: ReplayCursor | null = null;
     let checkpoint = NONE;
-    if (head.checkpoint !== NONE) {
+    // A clean unmount left a CLOSE record at the end of the head: the checkpoint it names.
+    const close = this.readClose(headSector, head.carry);
+    if (close && close.checkpoint !== NONE && head.tailSector < ring.sectorCount) {
+      cursor = this.loadCheckpoint(headSector, head.tailSector, close.checkpoint);
+      if (cursor) checkpoint = close.checkpoint;
+    }
+    let closed = cursor !== null;
+    if (!cursor && head.checkpoint !== NONE) {
       cursor = head.tailSector < ring.sectorCount ? this.loadCheckpoint(headSector, head.tailSector, head.checkpoint) : null;
       if (cursor) checkpoint = head.checkpoint;
     }
@@ -103,6 +163,12 @@ export class MountRecovery {
     }
     const end = this.replay(cursor);
     if (cursor.sector !== headSector) return false;
+    // Nothing after the header counted, the head does not continue a record and it is not a
+    // format's first sector (whose tail is itself): see previousHead.
+    this.uselessHead =
+      close === null && head.carry === 0 && end.pos === ring.payloadStart(headSector) && head.tailSector !== headSector && this.uselessHead === NONE
+        ? headSector
+        : NONE;
 
     const log = this.log;
     const tail = ring.readHeader(head.tailSector);
@@ -117,13 +183,15 @@ export class MountRecovery {
       programmed: ring.sectorSize,
       open: false,
     });
-    if (!end.clean) this.cleanMount = false;
+    if (!end.clean || this.givenBack) closed = false;
+    this.cleanMount = closed;
     log.tailSector = head.tailSector;
     log.durableTail = head.tailSector;
     log.latestCheckpoint = end.latestCheckpoint !== NONE ? end.latestCheckpoint : checkpoint;
     log.durableCheckpoint = checkpoint;
     log.trustBlank = false;
-    log.eraseBlank = !this.cleanMount;
+    // Only a clean unmount vouches for the sectors it left erased ahead of the head.
+    log.restoreAhead(closed ? close!.erasedAhead : 0);
     this.tailPos = ring.payloadStart(head.tailSector) + (tail.kind === 'valid' ? tail.header.carry : 0);
     this.advanceTailPastGarbage(headSector);
     this.replayed = end.replayed;
@@ -158,6 +226,50 @@ export class MountRecovery {
     if (h.kind !== 'valid' || ring.retired[sector]) return;
     log.tailSector = sector;
     this.tailPos = ring.payloadStart(sector) + Math.min(h.header.carry, ring.payloadSize);
+  }
+
+  /** The CLOSE record in the last program units of the head sector, if a clean unmount wrote one. */
+  private readClose(headSector: number, carry: number): CloseRecord | null {
+    const span = closeSpan(this.log.unit);
+    const at = (headSector + 1) * this.ring.sectorSize - span;
+    const bytes = new Uint8Array(CLOSE_RECORD_SIZE);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      this.ring.flash.read(at, bytes);
+      if (bytes[0] === RecordKind.Erased) return null;
+      const close = decodeCloseRecord(bytes);
+      if (close) return this.logEndsBefore(headSector, carry, at) ? close : null;
+    }
+    return null;
+  }
+
+  /**
+   * The head's own records, walked by their headers from its first one, end
+   * (ERASED) before `at`. Otherwise the bytes there belong to a record: a value
+   * that happens to hold a CLOSE record in the last units of a full head is
+   * data, never a clean unmount. A genuine CLOSE is programmed after every
+   * record before it completed, so each header on the way checks.
+   */
+  private logEndsBefore(headSector: number, carry: number, at: number): boolean {
+    const ring = this.ring;
+    const unit = this.log.unit;
+    const sectorStart = headSector * ring.sectorSize;
+    if (carry >= at - sectorStart - SECTOR_HEADER_SIZE) return false;
+    let pos = sectorStart + SECTOR_HEADER_SIZE + carry;
+    const one = new Uint8Array(1);
+    while (pos < at) {
+      ring.flash.read(pos, one);
+      if (one[0] === RecordKind.Erased) return true;
+      if (one[0] === RecordKind.Pad) {
+        pos = sectorStart + Math.ceil((pos - sectorStart + 1) / unit) * unit;
+        continue;
+      }
+      if (pos + RECORD_HEADER_SIZE > at) return false;
+      ring.flash.read(pos, this.hdr);
+      const h = decodeRecordHeader(this.hdr);
+      if (!h || h.kind === RecordKind.Close) return false;
+      pos += recordSize(h.keyLength, h.valueLength);
+    }
+    return pos === at;
   }
 
   /** Load the index from the checkpoint at `offset`; returns a cursor after it, or null if unusable. */
@@ -246,13 +358,9 @@ export class MountRecovery {
       }
       const pos = cursor.pos;
       ring.flash.read(pos, one);
-      if (one[0] === RecordKind.Erased) {
-        if (cursor.inHead) {
-          // Appending may resume here only after a clean unmount: a head holding just its
-          // header (an interrupted program can leave units marked that read as erased).
-          const emptyHead = pos === cursor.sector * ring.sectorSize + Math.ceil(SECTOR_HEADER_SIZE / unit) * unit;
-          return { pos, clean: emptyHead && this.blankFrom(pos, cursor.sectorEnd), latestCheckpoint, replayed };
-        }
+      // ERASED, or the CLOSE record at the end of a sector: nothing more in this sector.
+      if (one[0] === RecordKind.Erased || one[0] === RecordKind.Close) {
+        if (cursor.inHead) return { pos, clean: true, latestCheckpoint, replayed };
         if (!cursor.skipToNextSector()) return { pos, clean: false, latestCheckpoint, replayed };
         continue;
       }
@@ -381,10 +489,4 @@ export class MountRecovery {
     return false;
   }
 
-  private blankFrom(pos: number, end: number): boolean {
-    const buf = new Uint8Array(end - pos);
-    this.log.flash.read(pos, buf);
-    for (let i = 0; i < buf.length; i++) if (buf[i] !== 0xff) return false;
-    return true;
-  }
 }

@@ -6,6 +6,8 @@
 
 import { FlashError, type FlashPartition } from '../../hal/flash.ts';
 import {
+  closeSpan,
+  encodeCloseRecord,
   encodeSectorHeader,
   NONE,
   RecordKind,
@@ -48,10 +50,15 @@ export class RecordLog {
   /** The checkpoint and tail named by the head's own header: what a mount would use. */
   durableCheckpoint = NONE;
   durableTail = 0;
-  /** False until the first open after mount: never trust a blank header after a possible crash. */
+  /**
+   * False until the first open after mount or format: that open erases the
+   * sector it takes, or spends the token (restoreAhead), before anything is
+   * programmed (it may be the sector whose opening a power cut interrupted,
+   * its units marked programmed on ECC parts though they read 0xFF).
+   */
   trustBlank = false;
-  /** Erase blank-header sectors instead of blank-checking them (after an unclean mount). */
-  eraseBlank = false;
+  /** Something was programmed since mount: until then a power cut could leave no trace of this session. */
+  private sessionProgrammed = false;
 
   /** Called when a commit pads the log: `bytes` of PAD from partition offset `at`. */
   onPad: ((at: number, bytes: number) => void) | null = null;
@@ -86,6 +93,53 @@ export class RecordLog {
     this.ahead = [];
     this.buf.fill(0xff);
     this.progPos = this.bufPos = h.programmed;
+    this.sessionProgrammed = false;
+    this.token = null;
+  }
+
+  /**
+   * Sectors right after the head that a clean unmount left erased and
+   * untouched (its CLOSE record counts them). The rest open without an erase;
+   * the first of them does too if the sector after the list still holds its
+   * old header: the first open erases that one first (the next sector the
+   * ring would erase anyway), so a session leaves a trace before it programs
+   * anything (FORMAT.md §6.4). Otherwise the first open erases the first of
+   * them again.
+   */
+  restoreAhead(count: number): void {
+    this.ahead = [];
+    this.token = null;
+    let x = this.headSector;
+    for (let i = 0; i < count && i < this.ring.sectorCount; i++) {
+      x = this.ring.next(x);
+      if (x === this.tailSector || x === this.durableTail) return;
+      this.ahead.push({ sector: x, eraseCount: this.headEraseCount });
+    }
+    if (this.ahead.length === 0) return;
+    const t = this.ring.next(x);
+    if (this.ring.between(this.headSector, t) + 2 > this.ring.between(this.headSector, this.durableTail)) return;
+    const h = this.ring.readHeader(t);
+    if (h.kind === 'valid' && ((h.header.seq - this.headSeq) | 0) < 0) this.token = { sector: t, eraseCount: h.header.eraseCount + 1 };
+  }
+
+  /**
+   * The sector whose old header says no session began since the clean
+   * unmount (see restoreAhead), or null. The first open erases it first.
+   */
+  private token: { sector: number; eraseCount: number } | null = null;
+
+  /** Erase the token sector and list it as erased ahead; false if it could not be erased. */
+  private spendToken(): boolean {
+    const t = this.token;
+    this.token = null;
+    if (!t || !this.eraseOrRetire(t.sector)) return false;
+    this.ahead.push(t);
+    return true;
+  }
+
+  /** Sectors after the head known erased and untouched (what a CLOSE record counts). */
+  get erasedAhead(): number {
+    return this.ahead.length;
   }
 
   /** Partition offset where the next appended byte goes (the log's end). */
@@ -170,6 +224,28 @@ export class RecordLog {
     return this.headSector * this.sectorSize + this.bufPos;
   }
 
+  /**
+   * Drop the record begun at partition offset `at` (a streamed value that was
+   * aborted). If none of it reached flash it is simply cut from the write
+   * buffer. Otherwise what is pending is programmed as it stands (the rest of
+   * its units left 0xFF, never PAD: the record must not check) and the head is
+   * closed: the next record starts a fresh sector with carry 0, exactly as
+   * after a write a power cut tore, so a mount skips the dropped record.
+   */
+  abandonRecord(at: number): void {
+    this.recordRemaining = 0;
+    const inHead = Math.floor(at / this.sectorSize) === this.headSector && this.headOpen;
+    const start = at - this.headSector * this.sectorSize;
+    if (inHead && start >= this.progPos && start <= this.bufPos) {
+      this.buf.fill(0xff, start, this.bufPos);
+      this.bufPos = start;
+      return;
+    }
+    if (!this.headOpen) return;
+    this.programPending(Math.min(this.sectorSize, Math.ceil(this.bufPos / this.unit) * this.unit));
+    this.headOpen = false;
+  }
+
   put(bytes: Uint8Array, start = 0, length = bytes.length - start): void {
     let i = start;
     let left = length;
@@ -244,6 +320,31 @@ export class RecordLog {
       throw e;
     }
     this.progPos = end;
+    this.sessionProgrammed = true;
+  }
+
+  /**
+   * Clean unmount: a CLOSE record in the last program units of the head sector
+   * names `checkpoint` (FORMAT.md §5.1); the units between stay erased and the
+   * sector is never appended to again. A head with no room for it (or none
+   * open) is followed by a new sector that holds only its header and the CLOSE.
+   */
+  close(record: { checkpoint: number }): void {
+    this.flush();
+    const span = closeSpan(this.unit);
+    if (!this.headOpen || this.sectorSize - this.bufPos < span) {
+      this.closeHead();
+      this.openNext(0);
+      this.flush();
+    }
+    const at = this.sectorSize - span;
+    this.buf.fill(0xff, at, this.sectorSize);
+    encodeCloseRecord({ checkpoint: record.checkpoint, erasedAhead: this.ahead.length }, this.buf, at);
+    this.progPos = at;
+    this.bufPos = this.sectorSize;
+    this.programPending(this.sectorSize);
+    this.headOpen = false;
+    this.durableCheckpoint = record.checkpoint;
   }
 
   /**
@@ -266,27 +367,26 @@ export class RecordLog {
       const fresh = newLog ? this.headFresh : this.headFresh && x > this.headSector;
       let erase: boolean;
       let eraseCount: number;
-      const early = !newLog && this.ahead.length > 0 && this.ahead[0].sector === x ? this.ahead.shift()! : null;
-      if (!early) this.ahead = [];
-      const prev = early ? null : ring.readHeader(x);
-      if (early) {
-        erase = false;
-        eraseCount = early.eraseCount;
+      const listed = !newLog && this.ahead.length > 0 && this.ahead[0].sector === x ? this.ahead.shift()! : null;
+      if (!listed) this.ahead = [];
+      const prev = listed ? null : ring.readHeader(x);
+      if (listed) {
+        // Erased ahead by this session, or by the session a clean unmount closed. The first open
+        // after mount erases it again (a session that died before programming anything may have
+        // begun on it and left no other trace), unless erasing the token sector first says
+        // whether one did.
+        erase = !this.trustBlank && !this.spendToken();
+        eraseCount = listed.eraseCount + (erase ? 1 : 0);
       } else if (prev!.kind === 'valid') {
         erase = true;
-        eraseCount = (prev as { header: { eraseCount: number } }).header.eraseCount + 1;
+        eraseCount = prev!.header.eraseCount + 1;
       } else if (prev!.kind === 'blank') {
-        // Reading blank proves little about a sector this session did not erase. The first
-        // open after mount or format always erases: it may be the sector whose opening a
-        // power cut interrupted, its units marked programmed (ECC parts) though they read
-        // 0xFF. After an unclean mount every such sector is erased: an erase-ahead the cut
-        // interrupted may have left weak bits that read 1 today and 0 later. Otherwise a
-        // blank check will do (a clean unmount's erases completed), and the first pass
-        // after a format trusts the format's own blank check.
-        if (!this.trustBlank) erase = true;
-        else if (fresh) erase = false;
-        else erase = this.eraseBlank || !this.isBlank(x);
-        eraseCount = erase ? 1 : 0;
+        // Reading blank proves little about a sector no completed erase of a known session
+        // left blank: an interrupted program may have marked its units (ECC parts) and an
+        // interrupted erase may have left weak bits that read 1 today and 0 later. Only the
+        // first pass after a format trusts the format's own blank check.
+        erase = !(this.trustBlank && fresh);
+        eraseCount = erase ? Math.max(1, this.headEraseCount) : 0;
       } else {
         erase = true;
         eraseCount = this.headEraseCount; // lost with the header: neighbours wear alike in a ring
@@ -327,14 +427,18 @@ export class RecordLog {
    */
   eraseAhead(max: number): boolean {
     const ring = this.ring;
-    if (this.headSector < 0 || this.ahead.length >= max) return false;
+    // Not before this session has programmed something: a session that leaves no trace must
+    // have erased nothing but the sector its first open takes (a clean mount trusts the rest).
+    // Nor before the head's own header is on flash: until then a mount relies on the tail the
+    // previous header names, and the free sectors may end earlier than durableTail says.
+    if (this.headSector < 0 || this.ahead.length >= max || !this.sessionProgrammed || this.progPos === 0) return false;
     const x = ring.next(this.ahead.length > 0 ? this.ahead[this.ahead.length - 1].sector : this.headSector);
     // Steps from the head: x must come at least two before the durable tail (and so the tail).
     if (ring.between(this.headSector, x) + 2 > ring.between(this.headSector, this.durableTail)) return false;
+    // A sector the format left blank opens without an erase in the first pass.
+    if (this.headFresh && x > this.headSector) return false;
     const prev = ring.readHeader(x);
-    // Blank sectors need no erase (openNext blank-checks them); only old data is worth doing early.
-    if (prev.kind === 'blank') return false;
-    const eraseCount = prev.kind === 'valid' ? prev.header.eraseCount + 1 : this.headEraseCount;
+    const eraseCount = prev.kind === 'valid' ? prev.header.eraseCount + 1 : Math.max(1, this.headEraseCount);
     if (this.eraseOrRetire(x)) this.ahead.push({ sector: x, eraseCount });
     return true;
   }
@@ -353,12 +457,6 @@ export class RecordLog {
       }
       throw e;
     }
-  }
-
-  private isBlank(sector: number): boolean {
-    this.flash.read(sector * this.sectorSize, this.buf);
-    for (let i = 0; i < this.sectorSize; i++) if (this.buf[i] !== 0xff) return false;
-    return true;
   }
 
   /** Best effort: clear a retired sector's header so no mount mistakes it for live. */

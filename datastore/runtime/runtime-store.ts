@@ -14,6 +14,7 @@ import type { FlashPartition } from '../../hal/flash.ts';
 import type { Clock } from '../../hal/clock.ts';
 import {
   decodeSectorHeader,
+  closeSpan,
   CHECKPOINT_ENTRY_SIZE,
   checkpointSize,
   decodeRecordHeader,
@@ -46,8 +47,10 @@ import {
   NotFormattedError,
   PartitionFullError,
   StoreError,
+  ValueStreamError,
   ValueTooLargeError,
 } from './errors.ts';
+import { ValueWriter } from './value-writer.ts';
 
 export type Durability = 'immediate' | 'batched';
 
@@ -125,6 +128,8 @@ export class RuntimeStore {
   private sectorsSinceCheckpoint = 0;
   private changedSinceCheckpoint = false;
   private inMaintenance = false;
+  /** The streamed value being written, if any (beginValue). */
+  private stream: ValueWriter | null = null;
   private mounted = true;
   private corruptSkipped = 0;
   private cleanMount = true;
@@ -185,7 +190,8 @@ export class RuntimeStore {
       log.headFresh = false;
     } else {
       const buf = new Uint8Array(flash.sectorSize);
-      for (let s = 0; s < ring.sectorCount; s++) {
+      // Sector 0 is left to the first open, which always erases it.
+      for (let s = 1; s < ring.sectorCount; s++) {
         flash.read(s * flash.sectorSize, buf);
         let blank = true;
         for (let i = 0; i < buf.length; i++) if (buf[i] !== 0xff) { blank = false; break; }
@@ -221,20 +227,27 @@ export class RuntimeStore {
     }
   }
 
-  /** Commit pending writes, write a checkpoint so the next mount is fast, and stop. */
+  /**
+   * Commit pending writes, write a checkpoint so the next mount is fast, and
+   * stop. The checkpoint goes on in the head sector and a CLOSE record at its
+   * end names it (FORMAT.md §5.1): no sector is opened for it, so a session
+   * that writes costs one sector open (its first write's) and one that writes
+   * nothing costs none.
+   */
   unmount(): void {
     if (!this.mounted) return;
     this.flush();
+    const span = closeSpan(this.flash.programUnit);
     if (this.changedSinceCheckpoint || this.log.latestCheckpoint === NONE) {
-      this.ensureSpace(this.checkpointRecordSize(), '(checkpoint)', 'checkpoint');
+      const unit = this.flash.programUnit;
+      this.ensureSpace(Math.ceil(this.checkpointRecordSize() / unit) * unit + span, '(checkpoint)', 'checkpoint');
       this.writeCheckpoint();
-      this.log.openEmpty();
+      this.log.close({ checkpoint: this.log.latestCheckpoint });
     } else if (this.log.latestCheckpoint !== this.log.durableCheckpoint) {
-      // The newest checkpoint is current, but a mount finds it only through a sector header
-      // that names it. (Nothing else needs a new sector: a mount never resumes appending in
-      // the head it finds, so an unmount with nothing new opens none and restarts cost nothing.)
-      this.ensureSpace(this.log.headRoom + 1, '(checkpoint)', 'checkpoint'); // one new sector
-      this.log.openEmpty();
+      // The newest checkpoint is current, but a mount finds it only through a CLOSE record
+      // or a sector header that names it.
+      this.ensureSpace(span, '(checkpoint)', 'checkpoint');
+      this.log.close({ checkpoint: this.log.latestCheckpoint });
     }
     this.mounted = false;
   }
@@ -419,6 +432,63 @@ export class RuntimeStore {
       writtenAt: this.now(),
     };
     const offset = this.appendRecord(header, keyBytes, value);
+    this.indexPut(slot, hash, offset, size, oldOffset, oldFootprint);
+    this.committed(options.flush === true);
+  }
+
+  /**
+   * Begin a value of `length` bytes written in pieces (see value-writer.ts):
+   * append chunks, then commit, and the key has the new value atomically; a
+   * power cut or abort before commit leaves the old one. Room is reserved (and
+   * any GC done) here, so appends never erase more than the sectors the value
+   * fills. Until commit or abort the store refuses other writes (they would
+   * land inside the value's record); reads go on.
+   */
+  beginValue(key: string, length: number, options: WriteOptions = {}): ValueWriter {
+    this.assertMounted();
+    const keyBytes = this.checkKey(key);
+    if (!Number.isInteger(length) || length < 0) throw new ValueStreamError(key, `the length must be a whole number of bytes, got ${length}.`);
+    if (length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, length, this.opts.maxValueBytes);
+    const size = recordSize(keyBytes.length, length);
+    this.opErases = this.log.eraseOps;
+    const hash = keyHash(keyBytes);
+    const slot = this.findSlot(keyBytes, hash);
+    const oldOffset = slot >= 0 ? this.index.offsetAt(slot) : -1;
+    const oldFootprint = slot >= 0 ? this.footprintAt(oldOffset) : 0;
+    this.ensureSpace(size, key, 'write', oldFootprint);
+    const header: RecordHeader = { kind: RecordKind.Put, keyLength: keyBytes.length, encoding: options.encoding ?? 0, valueLength: length, writtenAt: this.now() };
+    const log = this.log;
+    const offset = log.beginRecord(size);
+    encodeRecordHeader(header, this.hdr);
+    log.put(this.hdr);
+    log.put(keyBytes);
+    let crc = crc32(keyBytes);
+    const writer = new ValueWriter(key, length, {
+      append: (chunk) => {
+        crc = crc32(chunk, crc);
+        log.put(chunk);
+      },
+      commit: () => {
+        const trailer = new Uint8Array(4);
+        writeU32LE(trailer, 0, trailerCrc(crc));
+        log.put(trailer);
+        this.stream = null;
+        this.lastAppend = { offset, end: log.endOffset, hash };
+        // No other write ran since beginValue, so the slot and the old record are as they were.
+        this.indexPut(slot, hash, offset, size, oldOffset, oldFootprint);
+        this.committed(options.flush === true);
+      },
+      abort: () => {
+        log.abandonRecord(offset);
+        this.stream = null;
+      },
+    });
+    this.stream = writer;
+    return writer;
+  }
+
+  /** Point the key's slot (or a new one) at its new record, keeping live bytes exact. */
+  private indexPut(slot: number, hash: number, offset: number, size: number, oldOffset: number, oldFootprint: number): void {
     if (slot >= 0) {
       const now = this.index.offsetAt(slot);
       this.liveBytes -= now === oldOffset ? oldFootprint : this.footprintAt(now); // GC may have packed it
@@ -428,7 +498,6 @@ export class RuntimeStore {
     }
     this.liveBytes += size;
     if (size > this.largestRecord) this.largestRecord = size;
-    this.committed(options.flush === true);
   }
 
   /** Remove a key. Returns false (and writes nothing) if it had no value. */
@@ -598,7 +667,7 @@ export class RuntimeStore {
         const at = pos - sector * ring.sectorSize;
         log.readSector(pos, this.hdr, 0, 1);
         const kind = this.hdr[0];
-        if (kind === RecordKind.Erased) break;
+        if (kind === RecordKind.Erased || kind === RecordKind.Close) break; // nothing more in this sector
         if (kind === RecordKind.Pad) {
           pos = sector * ring.sectorSize + Math.ceil((at + 1) / log.unit) * log.unit;
           continue;
@@ -622,8 +691,11 @@ export class RuntimeStore {
       // with the writer going on in a fresh sector (carry 0) after the mount.
       const next = ring.next(sector);
       this.tailPos = ring.payloadStart(next) + Math.min(this.carryOf(next), ring.payloadSize);
+      // No commit here: the copies reach flash with the write that needed the room, or when
+      // the head fills, before any header names the new tail. So the first program of a
+      // session at high fill carries a whole tail sector's copies, not a sliver of them (a
+      // cut right after a small program abandons the rest of a fresh head).
       log.tailSector = next;
-      log.flush();
     } finally {
       this.inMaintenance = wasMaintaining;
     }
@@ -785,6 +857,7 @@ export class RuntimeStore {
 
   private assertMounted(): void {
     if (!this.mounted) throw new StoreError('unmounted', 'the store was unmounted; mount it again to write.');
+    if (this.stream) throw new ValueStreamError(this.stream.key, 'it is still open: commit or abort it before any other write, flush or unmount.');
   }
 }
 

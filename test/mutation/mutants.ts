@@ -63,8 +63,8 @@ export const MUTANTS: Mutant[] = [
     id: 'bmp-core-header',
     what: 'image check: the 12-byte BMP core header read with width and height swapped',
     file: 'images/image-check.ts',
-    find: '    width = u16le(b, 18);\n    height = u16le(b, 20);',
-    replace: '    width = u16le(b, 20);\n    height = u16le(b, 18);',
+    find: '    width = readU16LE(b, 18);\n    height = readU16LE(b, 20);',
+    replace: '    width = readU16LE(b, 20);\n    height = readU16LE(b, 18);',
     suites: ['image-check'],
   },
   {

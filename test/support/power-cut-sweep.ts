@@ -65,16 +65,26 @@ export interface SweepResult {
   writesReturned: number;
 }
 
-/** Delegates to a SimFlash and calls `before` ahead of each mutating operation. */
+/**
+ * A SimFlash seen through hooks: `before` runs ahead of each mutating
+ * operation (the sweep cuts there); `dropProgram` silently loses one program
+ * (by index), as a lying driver would (the checker's self-test); and `tear`,
+ * once set, decides what reaches the cells of the next program (a byte left
+ * 0xFF was not programmed; only bits the write clears can be cleared, as in a
+ * real torn program, whose page clears its bits in any order), then the power
+ * is cut: the operation after it never happens. One implementation for the
+ * sweeps and the hand-built torn pages of the runtime tests.
+ */
 export class HookedFlash implements FlashPartition {
   readonly size: number;
   readonly sectorSize: number;
   readonly programUnit: number;
   readonly pageSize: number;
+  tear: ((offset: number, data: Uint8Array) => Uint8Array) | null = null;
   private programs = 0;
   constructor(
     readonly inner: SimFlash,
-    private readonly before: (op: { kind: 'program' | 'erase'; offset: number; data?: Uint8Array }) => void,
+    private readonly before: (op: { kind: 'program' | 'erase'; offset: number; data?: Uint8Array }) => void = () => {},
     private readonly dropProgram = -1,
   ) {
     this.size = inner.size;
@@ -88,6 +98,14 @@ export class HookedFlash implements FlashPartition {
   program(offset: number, data: Uint8Array): void {
     this.before({ kind: 'program', offset, data });
     if (this.programs++ === this.dropProgram) return;
+    if (this.tear) {
+      const partial = this.tear(offset, data);
+      this.tear = null;
+      for (let i = 0; i < partial.length; i++) partial[i] |= data[i];
+      this.inner.program(offset, partial);
+      this.inner.armPowerCut({ atOp: this.inner.opCount, effect: 'clean' });
+      this.inner.erase(0); // the next operation never happens: power is gone
+    }
     this.inner.program(offset, data);
   }
   erase(index: number): void {
@@ -96,17 +114,11 @@ export class HookedFlash implements FlashPartition {
   }
 }
 
-
-function equal(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+/** Same bytes (or both absent). */
+export function equal(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   if (!a || !b) return a === b;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function matches(store: RuntimeStore, state: Map<string, Uint8Array>): boolean {
-  if (store.size !== state.size) return false;
-  for (const [key, value] of state) if (!equal(store.get(key), value)) return false;
   return true;
 }
 
@@ -182,15 +194,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
       // What was committed must all be there; of what was not, the recovered state may hold
       // any prefix (in order), never a later write without the earlier ones.
       const pending = inFlight ? [...uncommitted, inFlight] : uncommitted;
-      const state = new Map(committed);
-      let matched = matches(store, state);
-      for (let k = 0; k < pending.length && !matched; k++) {
-        const op = pending[k];
-        if (op.value === undefined) state.delete(op.key);
-        else state.set(op.key, op.value);
-        matched = matches(store, state);
-      }
-      if (!matched) violation(describe(store, committed, pending.length));
+      if (prefixHeld(store, committed, pending) < 0) violation(describe(store, committed, pending.length));
       // The recovered store must also take new writes and keep them across a remount.
       for (;;) {
         try {
@@ -267,10 +271,14 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
 
 // ---- randomized: seeded workloads x random cuts of every fault kind ----------------
 
-type PendingOp = { key: string; value: Uint8Array | undefined };
+export type PendingOp = { key: string; value: Uint8Array | undefined };
 
-/** committed + the first m pending ops held by the store (keys(), size, get all agree), or -1. */
-function prefixHeld(store: RuntimeStore, committed: Map<string, Uint8Array>, pending: PendingOp[]): number {
+/**
+ * The m such that the store holds exactly `committed` plus the first m of
+ * `pending` (in order): keys(), size, stats().keys and every get agree with
+ * that model. -1 if no prefix matches: a write lost, reordered or invented.
+ */
+export function prefixHeld(store: RuntimeStore, committed: Map<string, Uint8Array>, pending: PendingOp[]): number {
   const state = new Map(committed);
   const keys = new Set(store.keys());
   const holds = () => keys.size === state.size && store.size === state.size && store.stats().keys === state.size && [...state].every(([k, v]) => keys.has(k) && equal(store.get(k), v));
@@ -379,9 +387,20 @@ export function randomCutRun(seed: number, operations: number, cutEvery: number)
       } else {
         const n = r < 0.7 ? Math.floor(random() * 5) : r < 0.97 ? 5 + Math.floor(random() * 300) : 1000 + Math.floor(random() * 5000);
         const value = Uint8Array.from({ length: n }, () => (random() * 256) | 0);
-        inFlight = { key, value };
+        // Large values are streamed in random chunks half the time; a fifth of those are aborted
+        // halfway and must never appear.
+        const streamed = n >= 1000 && random() < 0.5;
+        const aborted = streamed && random() < 0.2;
+        const chunk = 1 + Math.floor(random() * 1500);
+        inFlight = aborted ? null : { key, value };
         try {
-          store.set(key, value);
+          if (!streamed) store.set(key, value);
+          else {
+            const w = store.beginValue(key, n);
+            for (let at = 0; at < (aborted ? n >> 1 : n); at += chunk) w.append(value.subarray(at, Math.min(aborted ? n >> 1 : n, at + chunk)));
+            if (aborted) w.abort();
+            else w.commit();
+          }
         } catch (e) {
           if (!(e instanceof PartitionFullError)) throw e;
           continue; // refused, nothing changed
