@@ -125,7 +125,10 @@ function smpServer(): SmpServer {
   SmpServer,
   ConsoleFrameDecoder,
   encodeConsoleFrames,
-  runTimers: (now: number) => (timers ? timers.runDue(now) : -1),
+  runTimers: (now: number) => {
+    smp?.expireStalled(now); // a streamed value whose client went quiet stops holding the runtime tier
+    return timers ? timers.runDue(now) : -1;
+  },
   /** Factory reset: the app stops, the tiers reset, the factory app starts (boot.ts's reset hooks). */
   factoryReset: () => Datastore.factoryReset(),
   /** A clean stop: commit and checkpoint the runtime store so the next boot reads little. */

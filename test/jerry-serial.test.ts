@@ -14,6 +14,8 @@ import { ptyPair } from './support/pty-pair.ts';
 import { JERRY_SKIP } from './support/engines.ts';
 import { factoryImageFor } from './support/link-dock.ts';
 import { makePng } from './support/image-files.ts';
+import { getValue, setValue } from '../flash-scripts/link/kv-transfer.ts';
+import { seededRandom } from '../simulator/seeded-random.ts';
 import { cli, simDock } from './support/cli-process.ts';
 
 const serial = suite('a JerryScript dock over the serial line: 10,000 keys listed a page at a time');
@@ -21,7 +23,7 @@ const KEYS = 10_000;
 
 if (JERRY_SKIP) console.log(`skipped: JerryScript serial tests: ${JERRY_SKIP}`);
 else {
-  serial('SMP on a JerryScript dock holding 10,000 keys: echo, settings, the key list in pages, inspect counts every key', async () => {
+  serial('SMP on a JerryScript dock holding 10,000 keys: echo, settings, a 300 KiB value streamed to flash and back, the key list in pages, inspect counts every key', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dl7450-jerrydock-'));
     const first = new SimulatedDock({ dir, log: () => {}, engine: 'jerryscript' });
     await first.boot();
@@ -64,6 +66,12 @@ else {
       const keys = inspected.keys as { count: number; names: string[]; truncated: boolean };
       assert.is(keys.count, seen.size, 'inspect counts what the pages list');
       assert.is(keys.truncated, true);
+      // A value larger than the heap would assemble (256 KiB): written to flash as its parts arrive, read back in parts.
+      const random = seededRandom(300);
+      const big = new Uint8Array(300 * 1024).map(() => Math.floor(random() * 256));
+      await setValue(client, 'big.blob', big, 'bytes');
+      const back = await getValue(client, 'big.blob');
+      assert.is(createHash('sha256').update(back.bytes).digest('hex'), createHash('sha256').update(big).digest('hex'), '300 KiB round trip on JerryScript');
       // Factory reset over the line: the 10,000 keys are gone, the factory's keys show through.
       await client.request(2, GROUP_DOCK, DOCK.FACTORY_RESET, {}, { timeoutMs: 30_000 }); // as `dl7450 factory-reset` asks
       const left = (await client.request(0, GROUP_DOCK, DOCK.KV_LIST, { limit: 500 })).keys as string[];

@@ -244,7 +244,7 @@ link.run();
 
 const values = suite('large and typed values through the link: split to the dock\'s advertised buffer, read back by type');
 
-values('4 KiB text, 64 KiB bytes and a JSON value round trip byte for byte; bytes stay bytes; a value past the dock\'s limit is refused with why', async () => {
+values('4 KiB text, 64 KiB bytes, 2 MiB bytes, 300 KiB of text and a JSON value round trip byte for byte; bytes stay bytes; bad UTF-8 in a streamed text and a JSON value past the heap limit are refused with why', async () => {
   const d = await linkDock();
   try {
     const random = seededRandom(64);
@@ -268,9 +268,31 @@ values('4 KiB text, 64 KiB bytes and a JSON value round trip byte for byte; byte
     const odd = blob.subarray(0, 1000);
     await setValue(d.client, 'odd', odd, 'bytes');
     assert.equal((await getValue(d.client, 'odd')).bytes, odd);
+    // 2 MiB of bytes and 300 KiB of text: more than the dock's heap takes whole, written to the runtime tier as the parts come.
+    const huge = new Uint8Array(2 * 1024 * 1024).map(() => Math.floor(random() * 256));
+    await setValue(d.client, 'huge', huge, 'bytes');
+    const h = await getValue(d.client, 'huge');
+    assert.is(h.type, 'bytes');
+    assert.is(createHash('sha256').update(h.bytes).digest('hex'), createHash('sha256').update(huge).digest('hex'), '2 MiB round trip');
+    const longText = new TextEncoder().encode('\u20ac'.repeat(100 * 1024)); // 300 KiB of three-byte characters
+    await setValue(d.client, 'long.text', longText, 'text');
+    assert.equal((await getValue(d.client, 'long.text')).bytes, longText);
+    // A streamed text value that is not UTF-8 is refused and the key keeps what it had.
+    const broken = longText.slice();
+    broken[200_001] = 0xff;
     let err: unknown;
     try {
-      await setValue(d.client, 'huge', new Uint8Array(2 * 1024 * 1024), 'bytes');
+      await setValue(d.client, 'long.text', broken, 'text');
+    } catch (e) {
+      err = e;
+    }
+    assert.instance(err, SmpError);
+    assert.match((err as Error).message, /not UTF-8 text/);
+    assert.equal((await getValue(d.client, 'long.text')).bytes, longText, 'the old value stays');
+    // A JSON value is assembled whole: past the heap's limit it is refused with why.
+    err = undefined;
+    try {
+      await setValue(d.client, 'huge.json', new Uint8Array(300 * 1024).fill(0x20), 'json');
     } catch (e) {
       err = e;
     }

@@ -203,6 +203,39 @@ server('an upload in parts survives other requests failing between its parts; on
   assert.match(String(call(2, GROUP_SETTINGS, { name: 'again', off: 1000, val: value.subarray(1000, 2000) }).rsn), /start at off 0/);
 });
 
+server('a value larger than the heap takes is streamed to the runtime tier: the key keeps its old value until the last part; a stalled or refused stream is dropped and writes work again', () => {
+  const tiers = new TierSet({ runtime: RuntimeStore.format(new SimFlash({ size: 4 * 1024 * 1024, sectorSize: 4096, programUnit: 16 })) });
+  let now = 1_000_000;
+  const smp = new SmpServer({ tiers, dockId: 'abc', firmwareVersion: '1.0', clock: { now: () => now } });
+  let seq = 0;
+  const call = (body: Record<string, unknown>) => decodePacket(smp.handle(encodePacket({ op: 2, version: 1, flags: 0, group: GROUP_SETTINGS, sequence: seq++ & 0xff, id: 0 }, body))!).payload;
+  const kv = new KvStore({ tiers });
+  kv.set('blob', 'old');
+  const random = seededRandom(77);
+  const value = new Uint8Array(300 * 1024).map(() => Math.floor(random() * 256));
+  const send = (from: number, to: number) => {
+    for (let off = from; off < to; off += 3000) assert.equal(call({ name: 'blob', off, val: value.subarray(off, Math.min(off + 3000, to)), ...(off === 0 ? { len: value.length, type: 'bytes' } : {}) }), { off: Math.min(off + 3000, to) });
+  };
+  // Half sent, then the client goes quiet: the app's writes wait (the runtime tier holds one record open), the old value reads.
+  send(0, 150_000);
+  assert.is(kv.get('blob'), 'old');
+  assert.throws(() => kv.set('other', 1), /streamed value/);
+  now += 10_001;
+  smp.expireStalled(now);
+  kv.set('other', 1);
+  assert.is(kv.get('blob'), 'old', 'a dropped stream leaves the old value');
+  assert.match(String(call({ name: 'blob', off: 150_000, val: value.subarray(150_000, 153_000) }).rsn), /start at off 0/);
+  // A refused part (a gap) drops it too.
+  send(0, 30_000);
+  assert.is(call({ name: 'blob', off: 60_000, val: value.subarray(60_000, 63_000) }).rc, 3);
+  kv.set('other', 2);
+  // Whole, with a retried part on the way: stored once, byte for byte.
+  send(0, 90_000);
+  assert.equal(call({ name: 'blob', off: 87_000, val: value.subarray(87_000, 90_000) }), { off: 90_000 });
+  send(90_000, value.length);
+  assert.equal(kv.get('blob'), value);
+});
+
 const versions = suite('SMP v1 and v2: each version answered in the form its clients read');
 
 // Hand-encoded from the SMP specification (header: Res|Ver|OP, flags, length, group, seq, id; CBOR map):

@@ -159,6 +159,24 @@ export class TierSet {
     this.changed(kind, name, tier);
   }
 
+  /**
+   * A runtime item written in pieces of a known total (RuntimeStore.beginValue):
+   * nothing is held whole in the heap; subscribers hear of it at commit, as of
+   * any write. While it is open the runtime tier refuses other writes.
+   */
+  beginWrite(kind: ItemKind, name: string, length: number, encoding: number, durability?: Durability): { append(chunk: Uint8Array): void; commit(): void; abort(): void } {
+    this.writable(APPLICATION_DATA, name);
+    const writer = this.runtime!.beginValue(storageKey(kind, name), length, { encoding, flush: (durability ?? this.durability) === 'immediate' });
+    return {
+      append: (chunk) => writer.append(chunk),
+      commit: () => {
+        writer.commit();
+        this.changed(kind, name, APPLICATION_DATA);
+      },
+      abort: () => writer.abort(),
+    };
+  }
+
   remove(kind: ItemKind, name: string, tier: Tier = APPLICATION_DATA, durability?: Durability): boolean {
     this.writable(tier, name);
     const key = storageKey(kind, name);

@@ -21,6 +21,7 @@ import { errorBody, FS_ERR, RC, SETTINGS_ERR, SmpRefusal } from './smp-errors.ts
 import { osGroup, OS_RESET, OS_PARAMS, OS_INFO, SMP_BUFFER_BYTES, type OsContext } from './smp-os-group.ts';
 import { imageGroup, imageRefusal, IMAGE_STATE, IMAGE_UPLOAD } from './smp-image-group.ts';
 import { PartUpload } from './smp-upload.ts';
+import { ValueStream } from './smp-value-stream.ts';
 
 export { RC, OS_RESET, OS_PARAMS, OS_INFO, SMP_BUFFER_BYTES, IMAGE_STATE, IMAGE_UPLOAD };
 import type { FactoryService } from '../factory-service.ts';
@@ -106,6 +107,24 @@ export class SmpServer {
   /** The file-system upload in progress, and the settings value sent in parts: one of each at a time. */
   private upload: PartUpload | null = null;
   private valueUpload: PartUpload | null = null;
+  /** A value larger than the heap being written to the runtime tier as it arrives. */
+  private valueStream: ValueStream | null = null;
+
+  private now(): number {
+    return this.ctx.clock ? this.ctx.clock.now() : 0;
+  }
+
+  /** Drop the streamed value, if any: its key keeps its old value and the runtime tier takes writes again. */
+  private endValueStream(): void {
+    const stream = this.valueStream;
+    this.valueStream = null;
+    if (stream) stream.abort();
+  }
+
+  /** Called as time passes (the firmware's idle loop) and at each request: a streamed value whose client went quiet is dropped. */
+  expireStalled(now: number): void {
+    if (this.valueStream && this.valueStream.stalled(now)) this.endValueStream();
+  }
 
   constructor(private readonly ctx: SmpServerContext) {}
 
@@ -119,6 +138,7 @@ export class SmpServer {
     const reply = (body: Body) => answerTo(packet, body);
     const refuse = (r: SmpRefusal) => refusalTo(packet, r);
     if (version > SMP_V2) return refuse(new SmpRefusal(RC.TOO_NEW, `SMP version ${version + 1} is not supported; this dock speaks versions 1 and 2`));
+    this.expireStalled(this.now());
     let request;
     try {
       request = decodePacket(packet);
@@ -155,6 +175,7 @@ export class SmpServer {
     if (h.op !== 2) return;
     if (h.group === GROUP_FS && h.id === 0 && this.upload && this.upload.name === p.name) this.upload = null;
     if (h.group === GROUP_SETTINGS && h.id === SETTINGS.READ_WRITE && this.valueUpload && this.valueUpload.name === p.name) this.valueUpload = null;
+    if (h.group === GROUP_SETTINGS && h.id === SETTINGS.READ_WRITE && this.valueStream && this.valueStream.name === p.name) this.endValueStream();
   }
 
   /** The answer's body, or null for a command this dock does not serve (SMP's "not supported"). */
@@ -332,18 +353,27 @@ export class SmpServer {
     if (utf8Encode(name).length > MAX_SETTING_NAME) throw new SmpRefusal(RC.INVALID, `a setting name is at most ${MAX_SETTING_NAME} bytes`, SETTINGS_ERR.KEY_TOO_LONG);
     const kv = new KvStore({ tiers: this.ctx.tiers });
     if (h.id === SETTINGS.READ_WRITE && !write) {
-      const found = this.ctx.tiers.fetch('kv', name);
-      if (!found) throw new SmpRefusal(RC.UNKNOWN, `no setting named ${name}`, SETTINGS_ERR.KEY_NOT_FOUND);
-      const { val, type } = wireValue(found.ref.encoding, found.bytes);
+      const ref = this.ctx.tiers.find('kv', name);
+      if (!ref) throw new SmpRefusal(RC.UNKNOWN, `no setting named ${name}`, SETTINGS_ERR.KEY_NOT_FOUND);
+      // Bytes and text are sent as stored, read a part at a time (a value may be larger than the heap); a structured value is JSON text made whole.
+      const raw = ref.encoding === ValueEncoding.Bytes || ref.encoding === ValueEncoding.Utf8;
+      const whole = raw ? null : wireValue(ref.encoding, this.ctx.tiers.fetch('kv', name, ref.tier)!.bytes).val;
+      const size = whole ? whole.length : ref.size;
+      const type = ref.encoding === ValueEncoding.Bytes ? 'bytes' : ref.encoding === ValueEncoding.Utf8 ? 'text' : 'json';
+      const read = (off: number, n: number): Uint8Array => {
+        if (whole) return whole.subarray(off, off + n);
+        const buffer = new Uint8Array(Math.max(0, Math.min(n, size - off)));
+        return buffer.subarray(0, buffer.length > 0 ? this.ctx.tiers.readRange(ref, off, buffer) : 0);
+      };
       if (typeof p.off === 'number') {
         // Our extension: a value read in parts, {name, off} → {off, val, len (first part), type}.
-        if (p.off < 0 || p.off > val.length) throw new SmpRefusal(RC.INVALID, `off ${p.off} is outside the ${val.length}-byte value`);
-        const part = val.subarray(p.off, p.off + DOWNLOAD_CHUNK);
-        return p.off === 0 ? { off: 0, val: part, len: val.length, type } : { off: p.off, val: part };
+        if (p.off < 0 || p.off > size) throw new SmpRefusal(RC.INVALID, `off ${p.off} is outside the ${size}-byte value`);
+        const part = read(p.off, DOWNLOAD_CHUNK);
+        return p.off === 0 ? { off: 0, val: part, len: size, type } : { off: p.off, val: part };
       }
       const max = typeof p.max_size === 'number' ? p.max_size : SMP_BUFFER_BYTES - 64;
-      if (val.length > max) throw new SmpRefusal(RC.MSG_SIZE, `${name} holds ${val.length} bytes; one answer carries at most ${max}: read it in parts ({name, off}; dl7450 kv get does)`);
-      return { val, type };
+      if (size > max) throw new SmpRefusal(RC.MSG_SIZE, `${name} holds ${size} bytes; one answer carries at most ${max}: read it in parts ({name, off}; dl7450 kv get does)`);
+      return { val: read(0, size), type };
     }
     if (h.id === SETTINGS.READ_WRITE) {
       if (!(p.val instanceof Uint8Array)) throw new SmpRefusal(RC.INVALID, 'settings write needs val (bytes)');
@@ -353,7 +383,19 @@ export class SmpServer {
       let as: unknown = type;
       if (typeof p.off === 'number') {
         // Our extension for values larger than one packet: parts with off (len and the type on the first), stored once whole.
-        if (p.off === 0) this.valueUpload = PartUpload.start(name, p.len, MAX_VALUE_UPLOAD, `the value of ${name} (store larger data as an image or in the factory image)`, type);
+        if (p.off === 0) this.endValueStream();
+        if (p.off === 0 && typeof p.len === 'number' && p.len > MAX_VALUE_UPLOAD && (type === 'bytes' || type === 'text')) {
+          // Too large for the heap: written to the runtime tier as the parts come (smp-value-stream.ts).
+          const encoding = type === 'bytes' ? ValueEncoding.Bytes : ValueEncoding.Utf8;
+          this.valueStream = new ValueStream(name, p.len, this.ctx.tiers.beginWrite('kv', name, p.len, encoding, 'immediate'), type === 'text', this.now());
+        }
+        const stream = this.valueStream;
+        if (stream && stream.name === name) {
+          if (!stream.add(p.off, p.val, this.now())) return { off: stream.received };
+          this.valueStream = null;
+          return { off: stream.length };
+        }
+        if (p.off === 0) this.valueUpload = PartUpload.start(name, p.len, MAX_VALUE_UPLOAD, `the value of ${name} (${type === 'json' || type === undefined ? 'send larger values with type bytes or text: they are written as they arrive' : 'store larger data as an image or in the factory image'})`, type);
         const up = this.valueUpload;
         if (!up || up.name !== name) throw new SmpRefusal(RC.BAD_STATE, `no value of ${name} is being sent: start at off 0 with len`);
         if (!up.add(p.off, p.val, (m) => new SmpRefusal(RC.INVALID, m))) return { off: up.received };

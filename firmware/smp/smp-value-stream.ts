@@ -1,0 +1,87 @@
+// A settings value too large to assemble in the engine heap, written to the
+// runtime tier as its parts arrive (RuntimeStore.beginValue through
+// TierSet.beginWrite): only `bytes` and `text` values, whose stored bytes are
+// the bytes sent; text is checked as UTF-8 across part boundaries. Until the
+// last part commits it, the key keeps its old value (a power cut, an abort or
+// a client that goes away leaves it as it was) and the runtime tier refuses
+// other writes, so a transfer that stalls is dropped after STALL_MS.
+
+import { RC, SmpRefusal } from './smp-errors.ts';
+
+/** A streamed value with no part for this long is aborted (the runtime tier takes writes again). */
+export const STALL_MS = 10_000;
+
+interface Writer {
+  append(chunk: Uint8Array): void;
+  commit(): void;
+  abort(): void;
+}
+
+export class ValueStream {
+  received = 0;
+  private lastAt: number;
+  /** UTF-8 state for text: continuation bytes still due, and the range the next one must fall in. */
+  private due = 0;
+  private low = 0x80;
+  private high = 0xbf;
+
+  constructor(
+    readonly name: string,
+    readonly length: number,
+    private readonly writer: Writer,
+    private readonly text: boolean,
+    now: number,
+  ) {
+    this.lastAt = now;
+  }
+
+  /** Takes the part at `off`; true once the value is whole and committed. A gap, an overrun or bad UTF-8 is refused (the caller aborts). */
+  add(off: number, data: Uint8Array, now: number): boolean {
+    if (off < this.received) return false; // a retried part: acknowledged, not written twice
+    if (off > this.received || off + data.length > this.length) throw new SmpRefusal(RC.INVALID, `expected off ${this.received} and at most ${this.length} bytes in all`);
+    if (this.text) this.checkUtf8(data);
+    this.writer.append(data);
+    this.received += data.length;
+    this.lastAt = now;
+    if (this.received < this.length) return false;
+    if (this.text && this.due > 0) throw new SmpRefusal(RC.INVALID, `${this.name}: the value is not UTF-8 text (it ends inside a character; send it with type bytes)`);
+    this.writer.commit();
+    return true;
+  }
+
+  stalled(now: number): boolean {
+    return now - this.lastAt > STALL_MS;
+  }
+
+  abort(): void {
+    this.writer.abort();
+  }
+
+  /** Well-formed UTF-8 (Unicode table 3-7): no overlong forms, no surrogates, nothing past U+10FFFF. */
+  private checkUtf8(data: Uint8Array): void {
+    for (let i = 0; i < data.length; i++) {
+      const b = data[i];
+      if (this.due > 0) {
+        if (b < this.low || b > this.high) this.notText();
+        this.due--;
+        this.low = 0x80;
+        this.high = 0xbf;
+      } else if (b >= 0x80) {
+        if (b >= 0xc2 && b <= 0xdf) this.due = 1;
+        else if (b >= 0xe0 && b <= 0xef) {
+          this.due = 2;
+          if (b === 0xe0) this.low = 0xa0;
+          if (b === 0xed) this.high = 0x9f;
+        } else if (b >= 0xf0 && b <= 0xf4) {
+          this.due = 3;
+          if (b === 0xf0) this.low = 0x90;
+          if (b === 0xf4) this.high = 0x8f;
+        } else this.notText();
+      }
+    }
+  }
+
+  private notText(): never {
+    throw new SmpRefusal(RC.INVALID, `${this.name}: the value is not UTF-8 text (send it with type bytes)`);
+  }
+}
