@@ -50,6 +50,15 @@ cli('a tampered image is refused; a bad config writes nothing and exits 1; usage
   assert.is(dl7450('frobnicate').code, 2);
 });
 
+cli('an app whose bundle cannot be made safe for JerryScript is refused as a build error naming the place, not a stack trace', () => {
+  // The minified bundle keeps this string; rewriting `{a:b=>` inside it would change what the app prints.
+  writeFileSync(join(work, 'quoted.ts'), "export const shown = '{a:b=>c}';\nexport const f = { g: (r: number) => r + 1 };\n");
+  const r = dl7450('build', 'quoted.ts', '-o', 'quoted.js');
+  assert.is(r.code, 1, r.err);
+  assert.match(r.err, /quoted\.ts: parenthesising arrow parameters would change the program at line \d+, column \d+ of the bundle \(".*\{a:b=>/);
+  assert.not.match(r.err, /^\s+at .+:\d+:\d+\)?$/m, 'no stack trace');
+});
+
 cli('build an app; a simulated dock boots, keeps runtime data across restarts, and a factory reset clears it', () => {
   const built = dl7450('build', join(root, 'firmware', 'default-app', 'app.ts'), '-o', 'app.js');
   assert.is(built.code, 0, built.err);

@@ -4,7 +4,7 @@
 // its own code only.
 
 import { build } from 'esbuild';
-import { checkEngineProfile, checkShippedSyntax, ENGINE_TARGET, parenthesiseArrowParams, type ProfileViolation } from './engine-profile.ts';
+import { checkEngineProfile, checkShippedSyntax, ENGINE_TARGET, parenthesiseArrowParams, ShippedSyntaxError, type ProfileViolation } from './engine-profile.ts';
 
 export const SDK_MODULES = ['datastore', 'image', 'dock', 'wakeup', 'splashscreen'];
 
@@ -25,7 +25,13 @@ export async function buildApp(entry: string, minify = true): Promise<AppBundle>
       throw new AppBuildError(first ? `${first.location ? `${first.location.file}:${first.location.line}: ` : ''}${first.text}` : String(e));
     });
   const [out, readable] = await Promise.all([run(minify), run(false)]);
-  const code = parenthesiseArrowParams(out.outputFiles[0].text);
+  let code: string;
+  try {
+    code = parenthesiseArrowParams(out.outputFiles[0].text);
+  } catch (e) {
+    if (e instanceof ShippedSyntaxError) throw new AppBuildError(`${entry}: ${e.message}`);
+    throw e;
+  }
   // The loader provides `require` for the SDK modules, and only for them.
   const sdkRequire = new RegExp(`require\\("(${SDK_MODULES.join('|')})"\\)`);
   const violations = checkEngineProfile(readable.outputFiles[0].text).filter((v) => !(v.rule.startsWith('require') && sdkRequire.test(v.text) && !/require\("(?!(datastore|image|dock|wakeup|splashscreen)")/.test(v.text))).concat(minify ? checkShippedSyntax(code) : []);
