@@ -415,15 +415,7 @@ export class RuntimeStore {
   set(key: string, value: Uint8Array, options: WriteOptions = {}): void {
     this.assertMounted();
     const keyBytes = this.checkKey(key);
-    if (value.length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, value.length, this.opts.maxValueBytes);
-    const size = recordSize(keyBytes.length, value.length);
-    this.opErases = this.log.eraseOps;
-    const hash = keyHash(keyBytes);
-    // GC only moves records (setOffset), never adds or removes slots: the slot stays valid.
-    const slot = this.findSlot(keyBytes, hash);
-    const oldOffset = slot >= 0 ? this.index.offsetAt(slot) : -1;
-    const oldFootprint = slot >= 0 ? this.footprintAt(oldOffset) : 0;
-    this.ensureSpace(size, key, 'write', oldFootprint);
+    const { size, hash, slot, oldOffset, oldFootprint } = this.makeRoom(key, keyBytes, value.length);
     const header: RecordHeader = {
       kind: RecordKind.Put,
       keyLength: keyBytes.length,
@@ -434,6 +426,20 @@ export class RuntimeStore {
     const offset = this.appendRecord(header, keyBytes, value);
     this.indexPut(slot, hash, offset, size, oldOffset, oldFootprint);
     this.committed(options.flush === true);
+  }
+
+  /** Size checks, the key's slot and old record, and room for a record of `length` value bytes (GC if needed). */
+  private makeRoom(key: string, keyBytes: Uint8Array, length: number): { size: number; hash: number; slot: number; oldOffset: number; oldFootprint: number } {
+    if (length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, length, this.opts.maxValueBytes);
+    const size = recordSize(keyBytes.length, length);
+    this.opErases = this.log.eraseOps;
+    const hash = keyHash(keyBytes);
+    // GC only moves records (setOffset), never adds or removes slots: the slot stays valid.
+    const slot = this.findSlot(keyBytes, hash);
+    const oldOffset = slot >= 0 ? this.index.offsetAt(slot) : -1;
+    const oldFootprint = slot >= 0 ? this.footprintAt(oldOffset) : 0;
+    this.ensureSpace(size, key, 'write', oldFootprint);
+    return { size, hash, slot, oldOffset, oldFootprint };
   }
 
   /**
@@ -448,14 +454,7 @@ export class RuntimeStore {
     this.assertMounted();
     const keyBytes = this.checkKey(key);
     if (!Number.isInteger(length) || length < 0) throw new ValueStreamError(key, `the length must be a whole number of bytes, got ${length}.`);
-    if (length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, length, this.opts.maxValueBytes);
-    const size = recordSize(keyBytes.length, length);
-    this.opErases = this.log.eraseOps;
-    const hash = keyHash(keyBytes);
-    const slot = this.findSlot(keyBytes, hash);
-    const oldOffset = slot >= 0 ? this.index.offsetAt(slot) : -1;
-    const oldFootprint = slot >= 0 ? this.footprintAt(oldOffset) : 0;
-    this.ensureSpace(size, key, 'write', oldFootprint);
+    const { size, hash, slot, oldOffset, oldFootprint } = this.makeRoom(key, keyBytes, length);
     const header: RecordHeader = { kind: RecordKind.Put, keyLength: keyBytes.length, encoding: options.encoding ?? 0, valueLength: length, writtenAt: this.now() };
     const log = this.log;
     const offset = log.beginRecord(size);
