@@ -12,6 +12,9 @@ export const Datastore = {
     installed = parts instanceof TierSet ? parts : new TierSet(parts);
     return installed;
   },
+  isInstalled(): boolean {
+    return installed !== null;
+  },
   current(): TierSet {
     if (!installed) throw new TierError('not-installed', 'the datastore is not set up: the firmware installs it at boot (tests: Datastore.install({...}))');
     return installed;

@@ -20,10 +20,11 @@ import { EventLog } from './event-log.ts';
 import { sdkModules } from './sdk-modules.ts';
 import { Splashscreen } from './splashscreen.ts';
 import { splitKvName } from '../datastore/kv-store.ts';
+import { BATCH_WAIT_MS } from './idle-commit.ts';
 
 /** Runtime writes that name no durability are on flash when they return; 'batched' is per handle or per write. */
 const DEFAULT_DURABILITY = 'immediate';
-/** A batched runtime write is committed with the 16th, or on flush(), or at a clean shutdown. */
+/** A batched runtime write is committed with the 16th, on flush(), at a clean shutdown, or by the dock loop a second after the first uncommitted one (idle-commit.ts). */
 const BATCH_SIZE = 16;
 
 export interface BootReport {
@@ -70,7 +71,7 @@ export function boot(): BootReport {
 export function mountTiers(): BootReport {
   const hal = hostHal();
   const log = (line: string) => hal.log(line);
-  const report: BootReport = { ...emptyReport(), perDock: 'not provisioned', durability: `${DEFAULT_DURABILITY} (per handle or write: 'batched' commits every ${BATCH_SIZE} writes or on flush())` };
+  const report: BootReport = { ...emptyReport(), perDock: 'not provisioned', durability: `${DEFAULT_DURABILITY} (per handle or write: 'batched' commits every ${BATCH_SIZE} writes, on flush(), or ${BATCH_WAIT_MS} ms after the first uncommitted one)` };
 
   let runtime: RuntimeStore | null = null;
   try {

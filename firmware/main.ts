@@ -21,10 +21,12 @@ import { readSlotRecord } from '../datastore/factory/factory-slots.ts';
 import { peekPerDockToken } from '../datastore/factory/per-dock-section.ts';
 import { SmpServer } from './smp/smp-server.ts';
 import { ConsoleFrameDecoder, encodeConsoleFrames } from './smp/smp-console-frame.ts';
+import { IdleCommit } from './idle-commit.ts';
 
 const FIRMWARE_VERSION = '0.1.0';
 let smp: SmpServer | null = null;
 let serial: DockSerial | null = null;
+const idleCommit = new IdleCommit();
 
 /** The serial port's protocol handler (SMP + bulk lane), made on first use. */
 function dockSerial(): DockSerial {
@@ -127,7 +129,9 @@ function smpServer(): SmpServer {
   encodeConsoleFrames,
   runTimers: (now: number) => {
     smp?.expireStalled(now); // a streamed value whose client went quiet stops holding the runtime tier
-    return timers ? timers.runDue(now) : -1;
+    const next = timers ? timers.runDue(now) : -1;
+    const commitAt = Datastore.isInstalled() ? idleCommit.run(Datastore.current(), now) : -1;
+    return next < 0 ? commitAt : commitAt < 0 ? next : Math.min(next, commitAt);
   },
   /** Factory reset: the app stops, the tiers reset, the factory app starts (boot.ts's reset hooks). */
   factoryReset: () => Datastore.factoryReset(),

@@ -145,6 +145,33 @@ for (const engine of testEngines('app lifecycle')) {
       dock.close();
     }
   });
+
+  life(`${engine.name}: batched writes an app leaves behind are committed by the dock loop a second later, and only then announced to subscribers`, async () => {
+    const app = `
+      var ds = require('datastore');
+      var wakeup = require('wakeup').wakeup;
+      var kv = new ds.KvStore({ durability: 'batched' });
+      kv.subscribe('note', function (key) { console.log('changed ' + key + ' pending ' + kv.pendingWrites); });
+      kv.set('note', 'a'); kv.set('note2', 'b');
+      console.log('pending ' + kv.pendingWrites);
+      wakeup(function () { console.log('at 500 pending ' + kv.pendingWrites); }, 500);
+      wakeup(function () { console.log('at 1100 pending ' + kv.pendingWrites); }, 1100);
+    `;
+    const dock = await bootAppDock(engine, rom, { runtime: runtimeWith(app) });
+    try {
+      dock.idle(1200);
+      const lines = dock.log.map((l) => l.line);
+      assert.ok(lines.includes('pending 2'), lines.join('\n'));
+      assert.ok(lines.includes('at 500 pending 2'), 'not committed before the wait is over');
+      assert.ok(lines.includes('at 1100 pending 0'), 'committed by the loop within the wait and a little');
+      const announced = dock.log.filter((l) => l.line.startsWith('changed '));
+      assert.equal(announced.map((l) => l.line), ['changed note pending 0', 'changed note2 pending 0'], 'subscribers hear of the writes once they are on flash');
+      const start = dock.log.find((l) => l.line === 'pending 2')!.at;
+      assert.ok(announced[0].at - start >= 1000 && announced[0].at - start <= 1010, `committed ${announced[0].at - start} ms after the writes`);
+    } finally {
+      dock.close();
+    }
+  });
 }
 
 // Power cut at every flash operation of the reset: the next boot finds the old state or the manufactured one.
