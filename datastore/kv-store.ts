@@ -11,6 +11,11 @@ import { KeyInvalidError } from './runtime/errors.ts';
 /** Separates a namespace from its keys in stored names; not allowed in keys or namespaces. */
 const NS = '\u001f';
 
+/** The stored kv name of `key` in `namespace` (none: the key itself). */
+export function kvName(namespace: string | undefined, key: string): string {
+  return namespace ? `${namespace}${NS}${key}` : key;
+}
+
 /** A stored kv name as the app wrote it: the key, and its namespace if it has one (for event logs). */
 export function splitKvName(name: string): { namespace: string; key: string } {
   const at = name.indexOf(NS);

@@ -101,8 +101,8 @@ export const COMMANDS: CommandHelp[] = [
     name: 'kv',
     summary: "read and write the dock's key-value store",
     usage: ['dl7450 kv get <conn> <key> [--file <out>]', 'dl7450 kv set <conn> <key> <value>|-|--file <path> [--type text|json|bytes]', 'dl7450 kv delete <conn> <key>', 'dl7450 kv list <conn> [prefix]'],
-    options: [CONN as [string, string], ['--file <path>', 'set: the value is this file\'s bytes; get: write the value to this file'], ['--type text|json|bytes', 'what the app reads (default: text for a value on the command line, bytes for a file or - (standard input))'], JSON_OPT],
-    examples: ['dl7450 kv set sim://mydock timezone CET', 'dl7450 kv set sim://mydock layout --file layout.json --type json', 'cat logo.bin | dl7450 kv set sim://mydock logo -', 'dl7450 kv list sim://mydock net.'],
+    options: [CONN as [string, string], ['--file <path>', 'set: the value is this file\'s bytes; get: write the value to this file'], ['--type text|json|bytes', 'what the app reads (default: text for a value on the command line, bytes for a file or - (standard input))'], ['--namespace <name>', "the app's namespace (KvStore({ namespace })): its keys as the app wrote them"], JSON_OPT],
+    examples: ['dl7450 kv set sim://mydock timezone CET', 'dl7450 kv set sim://mydock layout --file layout.json --type json', 'cat logo.bin | dl7450 kv set sim://mydock logo -', 'dl7450 kv list sim://mydock net.', 'dl7450 kv get sim://mydock ssid --namespace wifi'],
   },
   {
     name: 'fs',

@@ -32,7 +32,7 @@ export function isLinkCommand(group: string | undefined): boolean {
   return group !== undefined && COMMANDS.indexOf(group) >= 0;
 }
 
-const VALUE_FLAGS = ['conn', 'lane', 'for', 'timeout', 'file', 'type'];
+const VALUE_FLAGS = ['conn', 'lane', 'for', 'timeout', 'file', 'type', 'namespace'];
 
 /** The connection: --conn, else the first positional (which is then removed). */
 function connectionOf(a: Args, usage: string): string {
@@ -102,12 +102,17 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
       case 'kv':
       case 'settings': {
         const [name, value] = a.positional;
+        // An app's namespace (KvStore({ namespace })): its keys are addressed as the app wrote them.
+        const ns = flagText(a, 'namespace');
+        if (ns !== undefined && (ns === '' || /[\u0000-\u001f]/.test(ns))) throw new UsageError(`--namespace names an app's namespace: non-empty text without control characters, not ${JSON.stringify(ns)}`);
+        const key = { name: name ?? '', ...(ns ? { ns } : {}) };
+        const shown = ns ? `${name} (namespace ${ns})` : name;
         if (sub === 'list') {
           // The dock answers a page at a time (its heap never holds the whole list): follow `next` to the end.
           const keys: string[] = [];
           let after: string | undefined;
           for (;;) {
-            const page = await client.request(0, GROUP_DOCK, DOCK.KV_LIST, { prefix: name ?? '', limit: 100, ...(after !== undefined ? { after } : {}) });
+            const page = await client.request(0, GROUP_DOCK, DOCK.KV_LIST, { prefix: name ?? '', limit: 100, ...(ns ? { ns } : {}), ...(after !== undefined ? { after } : {}) });
             const got = (page.keys as string[]) ?? [];
             keys.push(...got);
             if (!json && got.length) out(got.join('\n'));
@@ -119,11 +124,11 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
         }
         if (!name) throw new UsageError(`${group} ${sub ?? ''} needs a key`);
         if (sub === 'get') {
-          const { bytes, type } = await getValue(client, name);
+          const { bytes, type } = await getValue(client, key);
           const outFile = flagText(a, 'file');
           if (outFile) {
             writeFileSync(outFile, bytes);
-            emit(`${name}: ${bytes.length} bytes (${type}) written to ${outFile}`, { ok: true, key: name, type, bytes: bytes.length, file: outFile });
+            emit(`${shown}: ${bytes.length} bytes (${type}) written to ${outFile}`, { ok: true, key: name, ...(ns ? { namespace: ns } : {}), type, bytes: bytes.length, file: outFile });
             return 0;
           }
           const text = type === 'bytes' ? '' : new TextDecoder().decode(bytes);
@@ -151,13 +156,13 @@ export async function linkCommand(group: string, argv: string[], out: (s: string
               throw new UsageError(`the value is not JSON (${(e as Error).message}); use --type text or bytes`);
             }
           }
-          const r = await setValue(client, name, bytes, type);
-          emit(`${name} set: ${bytes.length} bytes as ${type}${r.parts > 1 ? ` in ${r.parts} parts` : ''} (committed to the dock's runtime flash)`, { ok: true, key: name, type, bytes: bytes.length, parts: r.parts });
+          const r = await setValue(client, key, bytes, type);
+          emit(`${shown} set: ${bytes.length} bytes as ${type}${r.parts > 1 ? ` in ${r.parts} parts` : ''} (committed to the dock's runtime flash)`, { ok: true, key: name, ...(ns ? { namespace: ns } : {}), type, bytes: bytes.length, parts: r.parts });
           return 0;
         }
         if (sub === 'delete') {
-          await client.request(2, GROUP_SETTINGS, 1, { name });
-          emit(`${name} deleted`, { ok: true, key: name });
+          await client.request(2, GROUP_SETTINGS, 1, { ...key });
+          emit(`${shown} deleted`, { ok: true, key: name, ...(ns ? { namespace: ns } : {}) });
           return 0;
         }
         throw new UsageError(`unknown command: ${group} ${sub ?? ''}`);

@@ -18,6 +18,7 @@ const KiB = 1024;
 const GROUP_DOCK = 64;
 const FACTORY_RESET = 5;
 const RESTART_APP = 0;
+const KV_LIST = 7;
 
 const FACTORY_APP = `
 var ds = require('datastore');
@@ -168,6 +169,35 @@ for (const engine of testEngines('app lifecycle')) {
       assert.equal(announced.map((l) => l.line), ['changed note pending 0', 'changed note2 pending 0'], 'subscribers hear of the writes once they are on flash');
       const start = dock.log.find((l) => l.line === 'pending 2')!.at;
       assert.ok(announced[0].at - start >= 1000 && announced[0].at - start <= 1010, `committed ${announced[0].at - start} ms after the writes`);
+    } finally {
+      dock.close();
+    }
+  });
+
+  life(`${engine.name}: a link tool reaches an app's namespaced keys as the app wrote them (settings and the key list take ns); without ns they stay hidden`, async () => {
+    const app = `
+      var ds = require('datastore');
+      var wifi = new ds.KvStore({ namespace: 'wifi' });
+      wifi.set('ssid', 'home');
+      new ds.KvStore().set('plain', 1);
+      wifi.subscribe('psk', function (key) { console.log('app sees ' + key + ' = ' + wifi.get('psk')); });
+    `;
+    const dock = await bootAppDock(engine, rom, { runtime: runtimeWith(app) });
+    try {
+      const SETTINGS_GROUP = 3; // smp_group_3 in the SMP specification
+      const read = dock.smp(SETTINGS_GROUP, 0, { name: 'ssid', ns: 'wifi' }, 0);
+      assert.equal(new TextDecoder().decode(read.val as Uint8Array), 'home');
+      // Without ns there is no such setting: SMP v2's group error, SETTINGS_MGMT_ERR_KEY_NOT_FOUND (3) of group 3.
+      assert.equal(dock.smp(SETTINGS_GROUP, 0, { name: 'ssid' }, 0).err, { group: 3, rc: 3 });
+      assert.equal(dock.smp(SETTINGS_GROUP, 0, { name: 'psk', ns: 'wifi', val: utf8Encode('secret') }), {});
+      dock.idle(5);
+      assert.ok(dock.log.some((l) => l.line === 'app sees psk = secret'), dock.log.map((l) => l.line).join('\n'));
+      assert.equal([...(dock.smp(GROUP_DOCK, KV_LIST, { ns: 'wifi' }, 0).keys as string[])].sort(), ['psk', 'ssid']);
+      const plainList = dock.smp(GROUP_DOCK, KV_LIST, {}, 0).keys as string[];
+      assert.ok(plainList.includes('plain') && !plainList.some((k) => k.includes('ssid') || k.includes('psk')), plainList.join(','));
+      assert.equal(dock.smp(SETTINGS_GROUP, 1, { name: 'ssid', ns: 'wifi' }), {});
+      assert.equal(dock.smp(GROUP_DOCK, KV_LIST, { ns: 'wifi' }, 0).keys, ['psk']);
+      assert.is(dock.smp(SETTINGS_GROUP, 0, { name: 'x', ns: 7 }, 0).rc, 3, 'a namespace that is not text is refused: MGMT_ERR_EINVAL (3)');
     } finally {
       dock.close();
     }

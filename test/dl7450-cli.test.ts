@@ -59,6 +59,20 @@ cli('an app whose bundle cannot be made safe for JerryScript is refused as a bui
   assert.not.match(r.err, /^\s+at .+:\d+:\d+\)?$/m, 'no stack trace');
 });
 
+cli("kv --namespace reaches an app's namespaced keys as the app wrote them; without it they are not listed", () => {
+  assert.is(dl7450('sim', 'start', '--dir', 'nsdock', '--run-ms', '50').code, 0);
+  const set = dl7450('kv', 'set', 'sim://nsdock', 'ssid', 'home', '--namespace', 'wifi');
+  assert.is(set.code, 0, set.err);
+  assert.match(set.out, /ssid \(namespace wifi\) set: 4 bytes as text/);
+  assert.is(dl7450('kv', 'set', 'sim://nsdock', 'plain', 'x').code, 0);
+  assert.is(dl7450('kv', 'get', 'sim://nsdock', 'ssid', '--namespace', 'wifi').out.trim(), 'home');
+  assert.equal(JSON.parse(dl7450('kv', 'list', 'sim://nsdock', '--json').out).keys.filter((k: string) => k === 'ssid' || k === 'plain'), ['plain']);
+  assert.equal(JSON.parse(dl7450('kv', 'list', 'sim://nsdock', '--namespace', 'wifi', '--json').out).keys, ['ssid']);
+  const bad = dl7450('kv', 'get', 'sim://nsdock', 'ssid', '--namespace', 'a\u0001b');
+  assert.is(bad.code, 2);
+  assert.match(bad.err, /--namespace names an app's namespace/);
+});
+
 cli('build an app; a simulated dock boots, keeps runtime data across restarts, and a factory reset clears it', () => {
   const built = dl7450('build', join(root, 'firmware', 'default-app', 'app.ts'), '-o', 'app.js');
   assert.is(built.code, 0, built.err);

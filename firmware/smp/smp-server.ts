@@ -7,7 +7,7 @@
 // rides in rsn.
 
 import { decodePacket, encodePacket, SMP_V2, SmpPacketError, type SmpHeader } from './smp-packet.ts'
-import { KvStore } from '../../datastore/kv-store.ts';
+import { KvStore, kvName } from '../../datastore/kv-store.ts';
 import { decodeValue, ValueEncoding, type DockValue } from '../../datastore/value-codec.ts';
 import type { TierSet } from '../../datastore/tiers/tier-set.ts';
 import { APPLICATION_DATA, EPHEMERAL_DATA } from '../../datastore/tiers/tier-set.ts';
@@ -174,8 +174,10 @@ export class SmpServer {
   private endFailedUpload(h: SmpHeader, p: Body): void {
     if (h.op !== 2) return;
     if (h.group === GROUP_FS && h.id === 0 && this.upload && this.upload.name === p.name) this.upload = null;
-    if (h.group === GROUP_SETTINGS && h.id === SETTINGS.READ_WRITE && this.valueUpload && this.valueUpload.name === p.name) this.valueUpload = null;
-    if (h.group === GROUP_SETTINGS && h.id === SETTINGS.READ_WRITE && this.valueStream && this.valueStream.name === p.name) this.endValueStream();
+    if (h.group !== GROUP_SETTINGS || h.id !== SETTINGS.READ_WRITE || typeof p.name !== 'string') return;
+    const stored = kvName(typeof p.ns === 'string' ? p.ns : undefined, p.name);
+    if (this.valueUpload && this.valueUpload.name === stored) this.valueUpload = null;
+    if (this.valueStream && this.valueStream.name === stored) this.endValueStream();
   }
 
   /** The answer's body, or null for a command this dock does not serve (SMP's "not supported"). */
@@ -314,7 +316,8 @@ export class SmpServer {
         // One page (the key list never sits whole in the engine heap); `next` is the `after` of the next page.
         const prefix = typeof p.prefix === 'string' ? p.prefix : '';
         const limit = typeof p.limit === 'number' && p.limit >= 1 ? Math.min(p.limit, KV_PAGE_MAX) : KV_PAGE_MAX;
-        const keys = new KvStore({ tiers: this.ctx.tiers }).list({ prefix, after: typeof p.after === 'string' ? p.after : undefined, limit });
+        const ns = typeof p.ns === 'string' && p.ns !== '' ? p.ns : undefined;
+        const keys = new KvStore({ tiers: this.ctx.tiers, namespace: ns }).list({ prefix, after: typeof p.after === 'string' ? p.after : undefined, limit });
         return keys.length === limit ? { keys, next: keys[keys.length - 1] } : { keys };
       }
       case DOCK.FACTORY_STATUS: {
@@ -351,13 +354,17 @@ export class SmpServer {
     const name = p.name;
     if (typeof name !== 'string' || name === '') throw new SmpRefusal(RC.INVALID, 'settings need a name (text)');
     if (utf8Encode(name).length > MAX_SETTING_NAME) throw new SmpRefusal(RC.INVALID, `a setting name is at most ${MAX_SETTING_NAME} bytes`, SETTINGS_ERR.KEY_TOO_LONG);
-    const kv = new KvStore({ tiers: this.ctx.tiers });
+    // Our extension: `ns` names the app's namespace (KvStore({ namespace })); the key is then stored as the app's is.
+    const ns = p.ns;
+    if (ns !== undefined && (typeof ns !== 'string' || ns === '')) throw new SmpRefusal(RC.INVALID, 'ns (the namespace) must be non-empty text');
+    const kv = new KvStore({ tiers: this.ctx.tiers, namespace: ns });
+    const stored = kvName(ns, name);
     if (h.id === SETTINGS.READ_WRITE && !write) {
-      const ref = this.ctx.tiers.find('kv', name);
+      const ref = this.ctx.tiers.find('kv', stored);
       if (!ref) throw new SmpRefusal(RC.UNKNOWN, `no setting named ${name}`, SETTINGS_ERR.KEY_NOT_FOUND);
       // Bytes and text are sent as stored, read a part at a time (a value may be larger than the heap); a structured value is JSON text made whole.
       const raw = ref.encoding === ValueEncoding.Bytes || ref.encoding === ValueEncoding.Utf8;
-      const whole = raw ? null : wireValue(ref.encoding, this.ctx.tiers.fetch('kv', name, ref.tier)!.bytes).val;
+      const whole = raw ? null : wireValue(ref.encoding, this.ctx.tiers.fetch('kv', stored, ref.tier)!.bytes).val;
       const size = whole ? whole.length : ref.size;
       const type = ref.encoding === ValueEncoding.Bytes ? 'bytes' : ref.encoding === ValueEncoding.Utf8 ? 'text' : 'json';
       const read = (off: number, n: number): Uint8Array => {
@@ -387,17 +394,17 @@ export class SmpServer {
         if (p.off === 0 && typeof p.len === 'number' && p.len > MAX_VALUE_UPLOAD && (type === 'bytes' || type === 'text')) {
           // Too large for the heap: written to the runtime tier as the parts come (smp-value-stream.ts).
           const encoding = type === 'bytes' ? ValueEncoding.Bytes : ValueEncoding.Utf8;
-          this.valueStream = new ValueStream(name, p.len, this.ctx.tiers.beginWrite('kv', name, p.len, encoding, 'immediate'), type === 'text', this.now());
+          this.valueStream = new ValueStream(stored, p.len, this.ctx.tiers.beginWrite('kv', stored, p.len, encoding, 'immediate'), type === 'text', this.now());
         }
         const stream = this.valueStream;
-        if (stream && stream.name === name) {
+        if (stream && stream.name === stored) {
           if (!stream.add(p.off, p.val, this.now())) return { off: stream.received };
           this.valueStream = null;
           return { off: stream.length };
         }
-        if (p.off === 0) this.valueUpload = PartUpload.start(name, p.len, MAX_VALUE_UPLOAD, `the value of ${name} (${type === 'json' || type === undefined ? 'send larger values with type bytes or text: they are written as they arrive' : 'store larger data as an image or in the factory image'})`, type);
+        if (p.off === 0) this.valueUpload = PartUpload.start(stored, p.len, MAX_VALUE_UPLOAD, `the value of ${name} (${type === 'json' || type === undefined ? 'send larger values with type bytes or text: they are written as they arrive' : 'store larger data as an image or in the factory image'})`, type);
         const up = this.valueUpload;
-        if (!up || up.name !== name) throw new SmpRefusal(RC.BAD_STATE, `no value of ${name} is being sent: start at off 0 with len`);
+        if (!up || up.name !== stored) throw new SmpRefusal(RC.BAD_STATE, `no value of ${name} is being sent: start at off 0 with len`);
         if (!up.add(p.off, p.val, (m) => new SmpRefusal(RC.INVALID, m))) return { off: up.received };
         this.valueUpload = null;
         whole = up.bytes;

@@ -31,15 +31,20 @@ export async function dockBufferSize(client: SmpClient): Promise<number> {
   return size;
 }
 
-export async function setValue(client: SmpClient, name: string, bytes: Uint8Array, type: ValueType, onProgress?: (sent: number, total: number) => void): Promise<{ parts: number }> {
-  const room = (await dockBufferSize(client)) - OVERHEAD - Buffer.byteLength(name);
+/** A key as the app sees it: a name, and the app's namespace (KvStore({ namespace })) if it has one. */
+export type KvKey = string | { name: string; ns?: string };
+const keyFields = (key: KvKey) => (typeof key === 'string' ? { name: key } : key.ns ? { name: key.name, ns: key.ns } : { name: key.name });
+
+export async function setValue(client: SmpClient, key: KvKey, bytes: Uint8Array, type: ValueType, onProgress?: (sent: number, total: number) => void): Promise<{ parts: number }> {
+  const k = keyFields(key);
+  const room = (await dockBufferSize(client)) - OVERHEAD - Buffer.byteLength(k.name) - (k.ns ? Buffer.byteLength(k.ns) + 4 : 0);
   if (bytes.length <= room) {
-    await client.request(2, GROUP_SETTINGS, 0, { name, val: bytes, type });
+    await client.request(2, GROUP_SETTINGS, 0, { ...k, val: bytes, type });
     return { parts: 1 };
   }
   let parts = 0;
   for (let off = 0; off < bytes.length || parts === 0; ) {
-    const body: Record<string, unknown> = { name, off, val: bytes.subarray(off, off + room) };
+    const body: Record<string, unknown> = { ...k, off, val: bytes.subarray(off, off + room) };
     if (off === 0) Object.assign(body, { len: bytes.length, type });
     off = (await client.request(2, GROUP_SETTINGS, 0, body, { timeoutMs: 5000 })).off as number;
     parts++;
@@ -48,8 +53,9 @@ export async function setValue(client: SmpClient, name: string, bytes: Uint8Arra
   return { parts };
 }
 
-export async function getValue(client: SmpClient, name: string): Promise<{ bytes: Uint8Array; type: ValueType }> {
-  const first = await client.request(0, GROUP_SETTINGS, 0, { name, off: 0 });
+export async function getValue(client: SmpClient, key: KvKey): Promise<{ bytes: Uint8Array; type: ValueType }> {
+  const k = keyFields(key);
+  const first = await client.request(0, GROUP_SETTINGS, 0, { ...k, off: 0 });
   // A dock without the parts extension (older firmware, a plain Zephyr settings group) answers { val } whole.
   if (typeof first.len !== 'number') return { bytes: first.val instanceof Uint8Array ? first.val : new Uint8Array(0), type: (first.type as ValueType) ?? 'bytes' };
   const len = first.len;
@@ -60,7 +66,7 @@ export async function getValue(client: SmpClient, name: string): Promise<{ bytes
     all.set(part, off);
     off += part.length;
     if (off >= len || part.length === 0) break;
-    part = (await client.request(0, GROUP_SETTINGS, 0, { name, off })).val as Uint8Array;
+    part = (await client.request(0, GROUP_SETTINGS, 0, { ...k, off })).val as Uint8Array;
   }
   return { bytes: all.subarray(0, off), type: (first.type as ValueType) ?? 'bytes' };
 }
