@@ -58,7 +58,11 @@ function check(value: unknown, path: string, open: object[]): void {
   else {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) throw new ValueNotStorableError(path, `a ${(value as object).constructor?.name ?? 'non-plain'} object`);
-    for (const k of Object.keys(value as object)) check((value as Record<string, unknown>)[k], `${path}.${k}`, open);
+    for (const k of Object.keys(value as object)) {
+      // Decoders guard against prototype pollution by renaming this key: it would not read back as written.
+      if (k === '__proto__') throw new ValueNotStorableError(`${path}.__proto__`, 'a key named __proto__ (it cannot be read back as an ordinary key)');
+      check((value as Record<string, unknown>)[k], `${path}.${k}`, open);
+    }
   }
   open.pop();
 }

@@ -58,6 +58,7 @@ function smpServer(): SmpServer {
     dockId,
     firmwareVersion: FIRMWARE_VERSION,
     clock: hostClock,
+    ticks: { now: () => hostHal().clockNow() },
     appTask: () => ({ running: !!(lastBoot && lastBoot.appTier) }),
     // Pushed code runs without a dock restart (which would wipe the ephemeral tier it lives in).
     restartApp: () => startApp({ ...(lastBoot ?? emptyReport()), appTier: null, appChecksum: null, failedApps: [], appReason: null }).appTier ?? 'none',
@@ -129,7 +130,10 @@ function smpServer(): SmpServer {
   encodeConsoleFrames,
   runTimers: (now: number) => {
     smp?.expireStalled(now); // a streamed value whose client went quiet stops holding the runtime tier
-    const next = timers ? timers.runDue(now) : -1;
+    const queue = timers;
+    let next = queue ? queue.runDue(now) : -1;
+    // A task may have factory-reset the dock: the factory app's new queue says when it is next due.
+    if (timers && timers !== queue) next = timers.runDue(now);
     const commitAt = Datastore.isInstalled() ? idleCommit.run(Datastore.current(), now) : -1;
     return next < 0 ? commitAt : commitAt < 0 ? next : Math.min(next, commitAt);
   },

@@ -54,6 +54,8 @@ const errors = {
 export function sdkModules(timers: TimerQueue, subscriptions: (() => void)[] = []): Record<string, unknown> {
   class AppKvStore extends KvStore {
     override subscribe(keyOrPrefix: string, callback: (key: string, tier: string) => void): () => void {
+      // An app stopped (for example by its own factory reset) hears nothing more, like its timers.
+      if (timers.isStopped) return () => {};
       const unsubscribe = super.subscribe(keyOrPrefix, callback);
       subscriptions.push(unsubscribe);
       return unsubscribe;

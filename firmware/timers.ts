@@ -35,6 +35,11 @@ export class TimerQueue {
   /** Set by stop(): the queue of an app that was stopped schedules and runs nothing more. */
   private stopped = false;
 
+  /** The app this queue belongs to was stopped: it may start nothing more (timers, subscriptions). */
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
   constructor(
     private readonly now: () => number,
     private readonly log: (line: string) => void,

@@ -40,6 +40,9 @@ require('wakeup').wakeup(function () { kv.set('old-' + (n++), n); }, 10, 10);
 
 const rom = factoryRom({ app: FACTORY_APP, config: 'images:\n  default:\n    path: ${CONFIG_PATH}/bg.png\n    type: png\nkv_store:\n  dock_name: "Lobby"\n', files: { 'bg.png': makePng(8, 8) } });
 
+/** A factory app with a 10 ms repeating timer. */
+const tickingRom = factoryRom({ app: `require('wakeup').wakeup(function () { console.log('factory tick'); }, 10, 10);`, config: 'images:\n  default:\n    path: ${CONFIG_PATH}/bg.png\n    type: png\n', files: { 'bg.png': makePng(8, 8) } });
+
 function runtimeWith(app: string): SimFlash {
   const runtime = new SimFlash({ size: 256 * KiB, sectorSize: 4 * KiB, programUnit: 16 });
   const store = RuntimeStore.format(runtime);
@@ -198,6 +201,27 @@ for (const engine of testEngines('app lifecycle')) {
       assert.equal(dock.smp(SETTINGS_GROUP, 1, { name: 'ssid', ns: 'wifi' }), {});
       assert.equal(dock.smp(GROUP_DOCK, KV_LIST, { ns: 'wifi' }, 0).keys, ['psk']);
       assert.is(dock.smp(SETTINGS_GROUP, 0, { name: 'x', ns: 7 }, 0).rc, 3, 'a namespace that is not text is refused: MGMT_ERR_EINVAL (3)');
+    } finally {
+      dock.close();
+    }
+  });
+
+  life(`${engine.name}: an app that factory-resets the dock itself: the factory app's timers run at once, and the stopped app can subscribe to nothing more`, async () => {
+    const app = `
+      var ds = require('datastore');
+      require('wakeup').wakeup(function () {
+        ds.Datastore.factoryReset();
+        new ds.KvStore().subscribe('', function (key) { console.log('ZOMBIE heard ' + key); });
+      }, 20);
+    `;
+    const dock = await bootAppDock(engine, tickingRom, { runtime: runtimeWith(app) });
+    try {
+      dock.idle(200);
+      const ticks = dock.log.filter((l) => l.line === 'factory tick').length;
+      assert.ok(ticks >= 15, `the factory app's 10 ms timer ran ${ticks} times in the 180 ms after the reset`);
+      assert.equal(dock.smp(3, 0, { name: 'probe', val: utf8Encode('x') }), {});
+      dock.idle(5);
+      assert.not.ok(dock.log.some((l) => l.line.startsWith('ZOMBIE')), dock.log.map((l) => l.line).join('\n'));
     } finally {
       dock.close();
     }

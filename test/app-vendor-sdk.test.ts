@@ -150,7 +150,7 @@ for (const engine of testEngines('vendor SDK app')) {
       console.log('values ' + JSON.stringify({
         isDate: back.at instanceof Date && back.list[0] instanceof Date,
         ms: back.at.getTime(),
-        refused: [refused(undefined), refused({ deep: [1, undefined] }), refused(function () {}), refused(cyc), refused(-0), refused(new Date(NaN))],
+        refused: [refused(undefined), refused({ deep: [1, undefined] }), refused(function () {}), refused(cyc), refused(-0), refused(new Date(NaN)), refused({ a: JSON.parse('{"__proto__": 1}') })],
         bad: kv.has('bad'),
         empty: [kv.get('empty'), kv.get('nothing'), kv.has('empty'), kv.has('nothing')]
       }));
@@ -172,6 +172,7 @@ for (const engine of testEngines('vendor SDK app')) {
         'ValueNotStorableError: cannot store "bad".a[1]',
         'ValueNotStorableError: cannot store "bad"',
         'ValueNotStorableError: cannot store "bad"',
+        'ValueNotStorableError: cannot store "bad".a.__proto__',
       ]);
       assert.is(out.bad, false, 'nothing was stored by a refused write');
       assert.equal(out.empty, ['', '', true, false]);

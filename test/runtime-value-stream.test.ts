@@ -182,4 +182,24 @@ s('a power cut at any flash operation of a streamed overwrite (clean, torn, inte
   assert.ok(cases > 80, `${cases} cuts`);
 });
 
+s('beginValue commits batched writes first (no flush can run while a value is open), and a reformat mid-stream aborts the value: nothing of it reaches the new store', () => {
+  for (const unit of [256, 16]) {
+    const flash = sim(64, unit);
+    const store = RuntimeStore.format(flash, { durability: 'batched', batchSize: 16 });
+    store.set('a', bytes(10, 1));
+    assert.is(store.pendingWrites, 1);
+    const w = store.beginValue('big', 20 * KiB);
+    assert.is(store.pendingWrites, 0, 'the batched write was committed by beginValue');
+    w.append(bytes(12 * KiB, 2));
+    const fresh = store.reformat();
+    assert.throws(() => w.append(bytes(KiB, 3)), (e: unknown) => e instanceof ValueStreamError, 'the open value was aborted by the reformat');
+    fresh.set('after', bytes(5, 4));
+    for (let i = 0; i < 30; i++) fresh.set(`k${i}`, bytes(900, 10 + i)); // fills sectors the old stream would have written
+    fresh.unmount();
+    const again = RuntimeStore.open(flash);
+    assert.equal(again.keys().sort(), ['after', ...Array.from({ length: 30 }, (_, i) => `k${i}`)].sort());
+    assert.ok(equal(again.get('k29')!, bytes(900, 39)));
+  }
+});
+
 s.run();

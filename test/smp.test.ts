@@ -8,7 +8,7 @@ import { crc16Xmodem } from '../firmware/smp/crc16.ts';
 import { base64Decode, base64Encode } from '../firmware/smp/base64.ts';
 import { decodePacket, encodePacket } from '../firmware/smp/smp-packet.ts';
 import { ConsoleFrameDecoder, encodeConsoleFrames, MAX_LINE } from '../firmware/smp/smp-console-frame.ts';
-import { SmpServer, GROUP_FS, GROUP_OS, GROUP_SETTINGS } from '../firmware/smp/smp-server.ts';
+import { SmpServer, DOCK, GROUP_DOCK, GROUP_FS, GROUP_OS, GROUP_SETTINGS } from '../firmware/smp/smp-server.ts';
 import { ImageStore } from '../datastore/image-store.ts';
 import { makePng } from './support/image-files.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
@@ -234,6 +234,32 @@ server('a value larger than the heap takes is streamed to the runtime tier: the 
   assert.equal(call({ name: 'blob', off: 87_000, val: value.subarray(87_000, 90_000) }), { off: 90_000 });
   send(90_000, value.length);
   assert.equal(kv.get('blob'), value);
+});
+
+server('a factory reset mid-stream ends the stream (the rest is refused, the reset store holds none of it); stalls are timed on the monotonic clock, not the settable date', () => {
+  const flash = new SimFlash({ size: 4 * 1024 * 1024, sectorSize: 4096, programUnit: 16 });
+  const tiers = new TierSet({ runtime: RuntimeStore.format(flash) });
+  let date = 1_000_000;
+  let ticks = 5_000;
+  const smp = new SmpServer({ tiers, dockId: 'abc', firmwareVersion: '1.0', clock: { now: () => date, set: (ms: number) => void (date = ms) }, ticks: { now: () => ticks } });
+  let seq = 0;
+  const call = (group: number, id: number, body: Record<string, unknown>) => decodePacket(smp.handle(encodePacket({ op: 2, version: 1, flags: 0, group, sequence: seq++ & 0xff, id }, body))!).payload;
+  const value = new Uint8Array(300 * 1024).map((_, i) => (i * 7) & 0xff);
+  const part = (off: number) => call(GROUP_SETTINGS, 0, { name: 'blob', off, val: value.subarray(off, off + 3000), ...(off === 0 ? { len: value.length, type: 'bytes' } : {}) });
+  for (let off = 0; off < 150_000; off += 3000) assert.equal(part(off), { off: off + 3000 });
+  // The date jumps a year ahead between parts (a datetime write): the stream is not taken for stalled.
+  date += 365 * 24 * 3600 * 1000;
+  smp.expireStalled(ticks);
+  assert.equal(part(150_000), { off: 153_000 });
+  assert.equal(call(GROUP_DOCK, DOCK.FACTORY_RESET, {}), {});
+  assert.is(part(153_000).rc, 6, 'the rest of the stream is refused after the reset (MGMT_ERR_EBADSTATE)');
+  const kv = new KvStore({ tiers });
+  for (let i = 0; i < 300; i++) kv.set(`k${i}`, new Uint8Array(2000).fill(i & 0xff));
+  const again = new KvStore({ tiers: new TierSet({ runtime: RuntimeStore.open(flash) }) });
+  assert.is(again.get('blob'), '', 'no part of the value in the reset store');
+  assert.equal(again.get('k299'), new Uint8Array(2000).fill(299 & 0xff));
+  ticks += 10_001;
+  smp.expireStalled(ticks); // nothing open: harmless
 });
 
 const versions = suite('SMP v1 and v2: each version answered in the form its clients read');

@@ -168,6 +168,8 @@ export class RuntimeStore {
 
   /** An empty store on the same partition with this store's own options (clock, durability, limits): factory reset. */
   reformat(): RuntimeStore {
+    // A value still being streamed would go on writing through this store's log onto the new store's sectors.
+    if (this.stream) this.stream.abort();
     const { clock, ...rest } = this.opts;
     return RuntimeStore.format(this.flash, { ...rest, ...(clock ? { clock } : {}) });
   }
@@ -454,6 +456,8 @@ export class RuntimeStore {
     this.assertMounted();
     const keyBytes = this.checkKey(key);
     if (!Number.isInteger(length) || length < 0) throw new ValueStreamError(key, `the length must be a whole number of bytes, got ${length}.`);
+    // Batched writes are committed first: no flush can happen while the value is open.
+    if (this.pendingWrites > 0) this.flush();
     const { size, hash, slot, oldOffset, oldFootprint } = this.makeRoom(key, keyBytes, length);
     const header: RecordHeader = { kind: RecordKind.Put, keyLength: keyBytes.length, encoding: options.encoding ?? 0, valueLength: length, writtenAt: this.now() };
     const log = this.log;

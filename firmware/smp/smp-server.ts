@@ -85,6 +85,8 @@ export interface BulkOffer {
 }
 
 export interface SmpServerContext extends OsContext {
+  /** A clock no datetime write moves (the dock's monotonic ms), for stalls; default: `clock`. */
+  ticks?: { now(): number };
   tiers: TierSet;
   /** Start the app again (after code was pushed): the firmware's app loader. */
   restartApp?: () => string;
@@ -114,6 +116,11 @@ export class SmpServer {
     return this.ctx.clock ? this.ctx.clock.now() : 0;
   }
 
+  /** Time for stalls: the monotonic clock when given (a datetime write moves `clock`, not this). */
+  private ticks(): number {
+    return this.ctx.ticks ? this.ctx.ticks.now() : this.now();
+  }
+
   /** Drop the streamed value, if any: its key keeps its old value and the runtime tier takes writes again. */
   private endValueStream(): void {
     const stream = this.valueStream;
@@ -138,7 +145,7 @@ export class SmpServer {
     const reply = (body: Body) => answerTo(packet, body);
     const refuse = (r: SmpRefusal) => refusalTo(packet, r);
     if (version > SMP_V2) return refuse(new SmpRefusal(RC.TOO_NEW, `SMP version ${version + 1} is not supported; this dock speaks versions 1 and 2`));
-    this.expireStalled(this.now());
+    this.expireStalled(this.ticks());
     let request;
     try {
       request = decodePacket(packet);
@@ -304,6 +311,10 @@ export class SmpServer {
         return { locked: true };
       case DOCK.FACTORY_RESET:
         if (!write) return null;
+        // Uploads and a streamed value end first: none may write into the store the reset makes.
+        this.endValueStream();
+        this.valueUpload = null;
+        this.upload = null;
         this.ctx.tiers.factoryReset();
         return {};
       case DOCK.EVENTS: {
@@ -394,11 +405,11 @@ export class SmpServer {
         if (p.off === 0 && typeof p.len === 'number' && p.len > MAX_VALUE_UPLOAD && (type === 'bytes' || type === 'text')) {
           // Too large for the heap: written to the runtime tier as the parts come (smp-value-stream.ts).
           const encoding = type === 'bytes' ? ValueEncoding.Bytes : ValueEncoding.Utf8;
-          this.valueStream = new ValueStream(stored, p.len, this.ctx.tiers.beginWrite('kv', stored, p.len, encoding, 'immediate'), type === 'text', this.now());
+          this.valueStream = new ValueStream(stored, p.len, this.ctx.tiers.beginWrite('kv', stored, p.len, encoding, 'immediate'), type === 'text', this.ticks());
         }
         const stream = this.valueStream;
         if (stream && stream.name === stored) {
-          if (!stream.add(p.off, p.val, this.now())) return { off: stream.received };
+          if (!stream.add(p.off, p.val, this.ticks())) return { off: stream.received };
           this.valueStream = null;
           return { off: stream.length };
         }
