@@ -83,7 +83,6 @@ s('misuse gets a typed error and changes nothing: too many or too few bytes, oth
   assert.throws(() => w.commit(), (e: unknown) => e instanceof ValueStreamError && /60 of the 100/.test((e as Error).message));
   assert.throws(() => store.set('other', bytes(1, 1)), (e: unknown) => e instanceof ValueStreamError && /still open/.test((e as Error).message));
   assert.throws(() => store.delete('keep'), (e: unknown) => e instanceof ValueStreamError);
-  assert.throws(() => store.unmount(), (e: unknown) => e instanceof ValueStreamError);
   assert.throws(() => store.beginValue('x', 1), (e: unknown) => e instanceof ValueStreamError);
   assert.ok(equal(store.get('keep'), bytes(10, 1)), 'reads go on while a value is open');
   w.append(bytes(40, 4));
@@ -199,6 +198,21 @@ s('beginValue commits batched writes first (no flush can run while a value is op
     const again = RuntimeStore.open(flash);
     assert.equal(again.keys().sort(), ['after', ...Array.from({ length: 30 }, (_, i) => `k${i}`)].sort());
     assert.ok(equal(again.get('k29')!, bytes(900, 39)));
+  }
+});
+
+s('a clean unmount with a value still open abandons it: the key keeps its old value and the next mount is clean', () => {
+  for (const unit of [256, 16]) {
+    const flash = sim(64, unit);
+    const store = RuntimeStore.format(flash);
+    store.set('img', bytes(50, 7));
+    const w = store.beginValue('img', 9 * KiB);
+    w.append(bytes(6 * KiB, 8));
+    store.unmount();
+    assert.not.ok(w.isOpen, 'the writer was aborted');
+    const again = RuntimeStore.open(flash);
+    assert.ok(again.stats().mountedCleanly, 'clean mount after the unmount');
+    assert.ok(equal(again.get('img')!, bytes(50, 7)));
   }
 });
 

@@ -238,6 +238,8 @@ export class RuntimeStore {
    */
   unmount(): void {
     if (!this.mounted) return;
+    // A clean stop abandons a value still being streamed: the key keeps its old value.
+    if (this.stream) this.stream.abort();
     this.flush();
     const span = closeSpan(this.flash.programUnit);
     if (this.changedSinceCheckpoint || this.log.latestCheckpoint === NONE) {
@@ -450,7 +452,7 @@ export class RuntimeStore {
    * power cut or abort before commit leaves the old one. Room is reserved (and
    * any GC done) here, so appends never erase more than the sectors the value
    * fills. Until commit or abort the store refuses other writes (they would
-   * land inside the value's record); reads go on.
+   * land inside the value's record); reads go on; reformat and unmount abort it.
    */
   beginValue(key: string, length: number, options: WriteOptions = {}): ValueWriter {
     this.assertMounted();
@@ -482,8 +484,12 @@ export class RuntimeStore {
         this.committed(options.flush === true);
       },
       abort: () => {
-        log.abandonRecord(offset);
-        this.stream = null;
+        // Released even if the flash fails here: the store must not refuse every later write for an abort.
+        try {
+          log.abandonRecord(offset);
+        } finally {
+          this.stream = null;
+        }
       },
     });
     this.stream = writer;
@@ -860,7 +866,7 @@ export class RuntimeStore {
 
   private assertMounted(): void {
     if (!this.mounted) throw new StoreError('unmounted', 'the store was unmounted; mount it again to write.');
-    if (this.stream) throw new ValueStreamError(this.stream.key, 'it is still open: commit or abort it before any other write, flush or unmount.');
+    if (this.stream) throw new ValueStreamError(this.stream.key, 'it is still open: commit or abort it before any other write or flush (an unmount abandons it).');
   }
 }
 

@@ -54,16 +54,24 @@ export class ValueWriter {
     if (this.done !== this.length) {
       throw new ValueStreamError(this.key, `${this.done} of the ${this.length} declared bytes were appended; append the rest, or abort.`);
     }
-    this.sink.commit();
-    this.state = 'committed';
+    // Committed even if the flash fails while committing: the index already names the new record
+    // (as after a failed set()), so an abort now would drop the key; a remount says what is on flash.
+    try {
+      this.sink.commit();
+    } finally {
+      this.state = 'committed';
+    }
   }
 
   /** Drop the value: the key keeps what it had. Idempotent after abort; refused after commit. */
   abort(): void {
     if (this.state === 'aborted') return;
     this.assertOpen();
-    this.sink.abort();
-    this.state = 'aborted';
+    try {
+      this.sink.abort();
+    } finally {
+      this.state = 'aborted';
+    }
   }
 
   private assertOpen(): void {
