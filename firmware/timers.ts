@@ -26,6 +26,9 @@ interface Entry {
   cancelled: boolean;
 }
 
+/** The longest wait a timer may ask for (a signed 32-bit millisecond count, as setTimeout). */
+const MAX_WAIT_MS = 2147483647;
+
 /** How long one runDue call may run tasks before it hands the engine back to the host. */
 const BUSY_MS = 20;
 
@@ -49,7 +52,10 @@ export class TimerQueue {
 
   wakeup(task: () => void, timeMs: number, repeatMs = 0): Timer {
     if (typeof task !== 'function') throw new TypeError('wakeup(task, time_ms, repeat_ms): task must be a function');
-    if (!(timeMs >= 0) || !(repeatMs >= 0)) throw new RangeError('wakeup: times must be zero or more milliseconds');
+    // The host's timer takes at most 2^31 - 1 ms; Infinity or more would wake the dock every millisecond.
+    if (!(timeMs >= 0 && timeMs <= MAX_WAIT_MS) || !(repeatMs >= 0 && repeatMs <= MAX_WAIT_MS)) {
+      throw new RangeError(`wakeup: time_ms and repeat_ms are 0 to ${MAX_WAIT_MS} milliseconds (about 24.8 days), got ${timeMs} and ${repeatMs}`);
+    }
     const entry: Entry = { id: this.nextId++, due: this.now() + timeMs, repeatMs, task, cancelled: this.stopped };
     if (!this.stopped) this.entries.push(entry);
     return new Timer(entry);

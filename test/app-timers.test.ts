@@ -36,6 +36,16 @@ queue('a repeating timer run late skips to its first slot at least half a period
   for (let i = 1; i < runs.length; i++) assert.ok(runs[i] - runs[i - 1] >= 15, `${runs[i - 1]} → ${runs[i]}`);
 });
 
+queue('a wait the host timer cannot take (Infinity, NaN, more than 2^31 - 1 ms, negative) is refused with a RangeError naming the limit, and schedules nothing', () => {
+  const f = fake();
+  for (const [time, repeat] of [[Infinity, 0], [0, Infinity], [NaN, 0], [2 ** 31, 0], [-1, 0], [10, -5]]) {
+    assert.throws(() => f.q.wakeup(() => {}, time, repeat), (e: unknown) => e instanceof RangeError && /0 to 2147483647 milliseconds/.test((e as Error).message), `${time}, ${repeat}`);
+  }
+  assert.is(f.q.runDue(f.t), -1, 'nothing was scheduled');
+  f.q.wakeup(() => {}, 2 ** 31 - 1);
+  assert.is(f.q.runDue(f.t), f.t + 2 ** 31 - 1, 'the longest wait is accepted');
+});
+
 queue('a task that runs long delays only the later tasks of this call; the host gets the engine back after 20 ms of tasks', () => {
   const f = fake();
   const ran: string[] = [];
@@ -74,7 +84,7 @@ queue('a task that throws is logged and keeps its schedule; cancel and stop end 
   assert.is(f.q.runDue(f.t), -1);
   assert.is(n, 1, 'a stopped queue runs nothing, even timers set after stop()');
   assert.throws(() => f.q.wakeup(null as unknown as () => void, 1), /task must be a function/);
-  assert.throws(() => f.q.wakeup(() => {}, -1), /zero or more/);
+  assert.throws(() => f.q.wakeup(() => {}, -1), /0 to 2147483647 milliseconds/);
 });
 
 const rom = factoryRom({ app: 'console.log("factory app");', config: 'images:\n  default:\n    path: ${CONFIG_PATH}/bg.png\n    type: png\n', files: { 'bg.png': makePng(8, 8) } });
