@@ -420,7 +420,7 @@ export class RecordLog {
 
   /**
    * Erase the next sector the head will open, ahead of need, if it holds old
-   * data and lies well inside the free space: at least one sector before the
+   * data and lies well inside the free space: at least two sectors before the
    * tail a mount would replay from, so nothing a mount reads is touched.
    * Returns true if it erased (or tried to). At most `max` sectors are kept
    * erased ahead.
