@@ -173,8 +173,11 @@ p('a database restored from before a dock was provisioned: the station learns fr
   backup.close();
   const y = await newDock(line, 'r-y');
   const second = await provision({ config: line.config, key: join(line.keys, 'factory.key'), db: restored, connections: [`sim://${x.dir}`, `sim://${y.dir}`], station: 's' });
-  assert.equal(second.docks.map((d) => d.result), ['already-provisioned', 'provisioned']);
-  assert.is.not(second.docks[1].tokenId, taken);
+  // Outcomes come in the order docks finish: look each dock up by its id.
+  const outcome = (dockId: string) => second.docks.find((d) => d.dockId === dockId);
+  assert.is(outcome(x.dockId)?.result, 'already-provisioned', JSON.stringify(second.docks));
+  assert.is(outcome(y.dockId)?.result, 'provisioned', JSON.stringify(second.docks));
+  assert.is.not(outcome(y.dockId)!.tokenId, taken);
   const after = TokenPool.open(restored);
   try {
     assert.equal([after.token(taken)!.state, after.token(taken)!.dockId], ['used', x.dockId]);

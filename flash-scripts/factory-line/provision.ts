@@ -114,7 +114,8 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionReport> {
         outcomes.push({ conn, dockId: null, result: 'failed', tokenId: null, imageDigest: null, seconds: 0, transferSeconds: 0, locked: false, error: `no dock: ${(h.reason as Error).message}` });
       }
     });
-    const present = [...ids.entries()];
+    // In the order the docks were given (hellos finish in any order): the report and its table follow it.
+    const present = o.connections.filter((c) => ids.has(c)).map((c) => [c, ids.get(c)!] as [string, Identity]);
     const seen = new Map<string, string>();
     for (const [conn, id] of present) {
       if (seen.has(id.dockId)) throw new ProvisionError(`${conn} and ${seen.get(id.dockId)} are the same dock (${id.dockId.slice(0, 12)}…): give each dock once`);
