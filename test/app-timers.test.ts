@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TimerQueue } from '../firmware/timers.ts';
 import { testEngines } from './support/engines.ts';
-import { bootAppDock, factoryRom } from './support/app-dock.ts';
+import { bootAppDock, factoryRom, type AppDock } from './support/app-dock.ts';
 import { makePng } from './support/image-files.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { utf8Encode } from '../bytes/utf8.ts';
@@ -124,15 +124,20 @@ for (const engine of testEngines('dock timers')) {
     }
   });
 
+  /** Push TICKER as the ephemeral app and restart it over the link; its ticks in the next 95 ms, in ms after it scheduled. */
+  const pushTickerTicks = (d: AppDock): number[] => {
+    d.eph.put('code/app', utf8Encode(TICKER), 0, 1);
+    assert.equal(d.smp(64, 0), { app: 'ephemeral' });
+    const start = d.log.find((l) => l.line === 'scheduled')!.at;
+    d.idle(95);
+    return d.log.filter((l) => l.line.startsWith('tick ')).map((l) => l.at - start);
+  };
+
   dock(`${engine.name}: an app pushed over the link while the dock idles gets its first tick on time (the loop is woken by the serial input)`, async () => {
     const d = await bootAppDock(engine, rom);
     try {
       d.idle(777); // the factory app set no timer: the loop sleeps until something wakes it
-      d.eph.put('code/app', utf8Encode(TICKER), 0, 1);
-      assert.equal(d.smp(64, 0), { app: 'ephemeral' });
-      const start = d.log.find((l) => l.line === 'scheduled')!.at;
-      d.idle(95);
-      assert.equal(d.log.filter((l) => l.line.startsWith('tick ')).map((l) => l.at - start), [30, 60, 90]);
+      assert.equal(pushTickerTicks(d), [30, 60, 90]);
     } finally {
       d.close();
     }
@@ -143,11 +148,7 @@ for (const engine of testEngines('dock timers')) {
     try {
       assert.equal(d.smp(0, 4, { datetime: '2031-06-01T12:00:00' }), {});
       d.idle(40);
-      d.eph.put('code/app', utf8Encode(TICKER), 0, 1);
-      assert.equal(d.smp(64, 0), { app: 'ephemeral' });
-      const start = d.log.find((l) => l.line === 'scheduled')!.at;
-      d.idle(95);
-      assert.equal(d.log.filter((l) => l.line.startsWith('tick ')).map((l) => l.at - start), [30, 60, 90]);
+      assert.equal(pushTickerTicks(d), [30, 60, 90]);
     } finally {
       d.close();
     }

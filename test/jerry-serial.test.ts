@@ -16,7 +16,7 @@ import { factoryImageFor } from './support/link-dock.ts';
 import { makePng } from './support/image-files.ts';
 import { getValue, setValue } from '../flash-scripts/link/kv-transfer.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
-import { cli, simDock } from './support/cli-process.ts';
+import { cli, inspectWhenBack, simDock } from './support/cli-process.ts';
 
 const serial = suite('a JerryScript dock over the serial line: 10,000 keys listed a page at a time');
 const KEYS = 10_000;
@@ -107,17 +107,9 @@ if (!JERRY_SKIP) {
       assert.is(flashed.status, 0, flashed.stderr);
       const f = JSON.parse(flashed.stdout);
       assert.is(f.lane, 'bulk');
-      assert.is(f.sha256, createHash('sha256').update(image).digest('hex'));
+      assert.is(f.dockSha256, createHash('sha256').update(image).digest('hex'), 'the dock hashed exactly the bytes sent (its own report)');
       assert.equal([f.slot, f.generation, f.restarted], [1, 1, true]);
-      let inspected: Record<string, unknown> = {};
-      for (let i = 0; i < 50; i++) {
-        const r = await cli('inspect', conn, '--json');
-        if (r.status === 0) {
-          inspected = JSON.parse(r.stdout);
-          break;
-        }
-        await new Promise((res) => setTimeout(res, 200));
-      }
+      const inspected = await inspectWhenBack(conn);
       assert.match((inspected.boot as { factory: string }).factory, /slot 1, generation 1/);
       assert.is((await cli('kv', 'get', conn, 'dock_name')).stdout.trim(), 'Flashed To A Jerry Dock');
 

@@ -12,7 +12,7 @@ import { KvStore } from '../datastore/kv-store.ts';
 import { TierSet } from '../datastore/tiers/tier-set.ts';
 import { FileFlash } from '../simulator/flash/file-flash.ts';
 import { ptyPair } from './support/pty-pair.ts';
-import { cli, cliSync, simDock } from './support/cli-process.ts';
+import { cli, cliSync, inspectWhenBack, simDock } from './support/cli-process.ts';
 import { factoryImageFor, linkDock } from './support/link-dock.ts';
 import { getValue, setValue } from '../flash-scripts/link/kv-transfer.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
@@ -128,15 +128,7 @@ link('end to end over a pty between the real CLI and a dock process: flash → v
     assert.is(f.dockSha256, createHash('sha256').update(image).digest('hex'), 'the dock hashed exactly the bytes sent (its own report)');
     assert.equal([f.slot, f.generation, f.restarted], [1, 1, true]);
 
-    let inspected: Record<string, unknown> = {};
-    for (let i = 0; i < 50; i++) {
-      const r = await cli('inspect', conn, '--json');
-      if (r.status === 0) {
-        inspected = JSON.parse(r.stdout);
-        break;
-      }
-      await new Promise((res) => setTimeout(res, 200));
-    }
+    const inspected = await inspectWhenBack(conn);
     assert.match((inspected.boot as { factory: string }).factory, /slot 1, generation 1/);
     const human = await cli('inspect', conn);
     assert.match(human.stdout, /factory: slot 1, generation 1, factory mode \(unlocked\)/);

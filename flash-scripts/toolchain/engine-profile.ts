@@ -111,12 +111,17 @@ export class ShippedSyntaxError extends Error {
   readonly code = 'shipped-syntax';
 }
 
+/** One match of BARE_ARROW_PROPERTY with its parameter in parentheses. */
+function parenthesised(match: string): string {
+  return match.replace(/:(async\s+)?([A-Za-z_$][\w$]*)\s*=>$/, ':$1($2)=>');
+}
+
 /** The first match whose rewrite alone changes the program (a match inside a string), as line:column and an excerpt. Runs only on the refusal path. */
 function whereRewriteChanges(code: string, print: (c: string) => string): string {
   const original = print(code);
   for (const m of code.matchAll(BARE_ARROW_PROPERTY)) {
     const at = m.index ?? 0;
-    const one = code.slice(0, at) + m[0].replace(/:(async\s+)?([A-Za-z_$][\w$]*)\s*=>$/, ':$1($2)=>') + code.slice(at + m[0].length);
+    const one = code.slice(0, at) + parenthesised(m[0]) + code.slice(at + m[0].length);
     if (print(one) === original) continue;
     const before = code.slice(0, at).split('\n');
     return `at line ${before.length}, column ${before[before.length - 1].length + 1} of the bundle (${JSON.stringify(code.slice(Math.max(0, at - 30), at + m[0].length + 10))})`;
@@ -131,7 +136,7 @@ function whereRewriteChanges(code: string, print: (c: string) => string): string
  * texts print identically exactly when only those parentheses were added.
  */
 export function parenthesiseArrowParams(code: string): string {
-  const fixed = code.replace(BARE_ARROW_PROPERTY, (m) => m.replace(/:(async\s+)?([A-Za-z_$][\w$]*)\s*=>$/, ':$1($2)=>'));
+  const fixed = code.replace(BARE_ARROW_PROPERTY, parenthesised);
   if (fixed === code) return code;
   const print = (c: string) => transformSync(c, { minify: false, legalComments: 'none' }).code;
   if (print(fixed) !== print(code)) throw new ShippedSyntaxError(`parenthesising arrow parameters would change the program ${whereRewriteChanges(code, print)}: refusing to ship (move that text out of a string or template, or write the arrow's parameter in parentheses)`);

@@ -31,6 +31,16 @@ export function cliSync(args: string[], input?: Uint8Array): CliResult {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `dl7450 inspect --json` once the dock answers again (after a flash it restarts): its report, or {} after about 10 s. */
+export async function inspectWhenBack(conn: string): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 50; i++) {
+    const r = await cli('inspect', conn, '--json');
+    if (r.status === 0) return JSON.parse(r.stdout) as Record<string, unknown>;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  return {};
+}
+
 export interface DockProcess {
   proc: ChildProcess;
   /** Everything the dock printed so far (standard output and error). */
