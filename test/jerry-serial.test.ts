@@ -12,11 +12,10 @@ import { encodeValue } from '../datastore/value-codec.ts';
 import { FileFlash } from '../simulator/flash/file-flash.ts';
 import { ptyPair } from './support/pty-pair.ts';
 import { JERRY_SKIP } from './support/engines.ts';
-import { factoryImageFor } from './support/link-dock.ts';
 import { makePng } from './support/image-files.ts';
 import { getValue, setValue } from '../flash-scripts/link/kv-transfer.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
-import { cli, inspectWhenBack, simDock } from './support/cli-process.ts';
+import { cli, flashNewFactory, simDock } from './support/cli-process.ts';
 
 const serial = suite('a JerryScript dock over the serial line: 10,000 keys listed a page at a time');
 const KEYS = 10_000;
@@ -100,17 +99,7 @@ if (!JERRY_SKIP) {
       const ping = await cli('ping', conn, '--json');
       assert.is(ping.status, 0, ping.stderr);
 
-      const image = factoryImageFor(dir, 'Flashed To A Jerry Dock');
-      const file = join(dir, 'new-factory.bin');
-      writeFileSync(file, image);
-      const flashed = await cli('flash', conn, file, '--json');
-      assert.is(flashed.status, 0, flashed.stderr);
-      const f = JSON.parse(flashed.stdout);
-      assert.is(f.lane, 'bulk');
-      assert.is(f.dockSha256, createHash('sha256').update(image).digest('hex'), 'the dock hashed exactly the bytes sent (its own report)');
-      assert.equal([f.slot, f.generation, f.restarted], [1, 1, true]);
-      const inspected = await inspectWhenBack(conn);
-      assert.match((inspected.boot as { factory: string }).factory, /slot 1, generation 1/);
+      await flashNewFactory(dir, conn, 'Flashed To A Jerry Dock');
       assert.is((await cli('kv', 'get', conn, 'dock_name')).stdout.trim(), 'Flashed To A Jerry Dock');
 
       const app = join(dir, 'watcher.ts');

@@ -12,8 +12,8 @@ import { KvStore } from '../datastore/kv-store.ts';
 import { TierSet } from '../datastore/tiers/tier-set.ts';
 import { FileFlash } from '../simulator/flash/file-flash.ts';
 import { ptyPair } from './support/pty-pair.ts';
-import { cli, cliSync, inspectWhenBack, simDock } from './support/cli-process.ts';
-import { factoryImageFor, linkDock } from './support/link-dock.ts';
+import { cli, cliSync, flashNewFactory, simDock } from './support/cli-process.ts';
+import { linkDock } from './support/link-dock.ts';
 import { getValue, setValue } from '../flash-scripts/link/kv-transfer.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 import { createHash } from 'node:crypto';
@@ -118,18 +118,7 @@ link('end to end over a pty between the real CLI and a dock process: flash → v
     assert.is(ping.status, 0, ping.stderr);
     assert.match(JSON.parse(ping.stdout).info, /DL-7450 dock/);
 
-    const image = factoryImageFor(dir, 'Flashed Over The Line');
-    const file = join(dir, 'new-factory.bin');
-    writeFileSync(file, image);
-    const flashed = await cli('flash', conn, file, '--json');
-    assert.is(flashed.status, 0, flashed.stderr);
-    const f = JSON.parse(flashed.stdout);
-    assert.is(f.lane, 'bulk');
-    assert.is(f.dockSha256, createHash('sha256').update(image).digest('hex'), 'the dock hashed exactly the bytes sent (its own report)');
-    assert.equal([f.slot, f.generation, f.restarted], [1, 1, true]);
-
-    const inspected = await inspectWhenBack(conn);
-    assert.match((inspected.boot as { factory: string }).factory, /slot 1, generation 1/);
+    await flashNewFactory(dir, conn, 'Flashed Over The Line');
     const human = await cli('inspect', conn);
     assert.match(human.stdout, /factory: slot 1, generation 1, factory mode \(unlocked\)/);
     assert.match(human.stdout, /runtime wear: erase counts/);

@@ -3,7 +3,11 @@
 // collected and which can be waited on until it serves SMP.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import * as assert from 'uvu/assert';
+import { factoryImageFor } from './link-dock.ts';
 
 export const DL7450_BIN = join(resolve(import.meta.dirname, '..', '..'), 'bin', 'dl7450.mjs');
 
@@ -39,6 +43,25 @@ export async function inspectWhenBack(conn: string): Promise<Record<string, unkn
     await new Promise((res) => setTimeout(res, 200));
   }
   return {};
+}
+
+/**
+ * `dl7450 flash` of a new factory image (setting dock_name) over the bulk lane: asserts the dock's own
+ * SHA-256 equals the file's and the slot it committed, waits for the restart; returns its inspect report.
+ */
+export async function flashNewFactory(dir: string, conn: string, dockName: string): Promise<Record<string, unknown>> {
+  const image = factoryImageFor(dir, dockName);
+  const file = join(dir, 'new-factory.bin');
+  writeFileSync(file, image);
+  const flashed = await cli('flash', conn, file, '--json');
+  assert.is(flashed.status, 0, flashed.stderr);
+  const f = JSON.parse(flashed.stdout);
+  assert.is(f.lane, 'bulk');
+  assert.is(f.dockSha256, createHash('sha256').update(image).digest('hex'), 'the dock hashed exactly the bytes sent (its own report)');
+  assert.equal([f.slot, f.generation, f.restarted], [1, 1, true]);
+  const inspected = await inspectWhenBack(conn);
+  assert.match((inspected.boot as { factory: string }).factory, /slot 1, generation 1/);
+  return inspected;
 }
 
 export interface DockProcess {
