@@ -36,6 +36,8 @@ export interface CycleSource {
 }
 
 const OVERHEAD = RECORD_HEADER_SIZE + RECORD_TRAILER_SIZE;
+/** Values this large are not reread by a mount that finds their program completed (FORMAT.md §6.3). */
+export const LARGE_VALUE = 8 * 1024;
 
 export class IndexCycle {
   private readonly log: RecordLog;
@@ -44,8 +46,15 @@ export class IndexCycle {
   private start = NONE;
   /** Hash where the next slice's range begins. */
   private next = 0;
-  /** log.appended when the current cycle began counting (the previous one completed, or a reset). */
-  private logAtStart = 0;
+  /**
+   * Bytes of log written for the application since the current cycle began
+   * counting (the previous one completed, or a reset): records of set and
+   * delete, the bodies of values of LARGE_VALUE bytes or more left out (a
+   * mount does not reread them), and forced slices. GC's copies are not counted: at high fill
+   * they are many times the application's writes, and pacing slices by them
+   * would feed GC more garbage than it frees.
+   */
+  private spent = 0;
   /** A cycle completed by a slice not yet programmed: published by committed(). */
   private completed = NONE;
   /** Slices written (for tests and benches): [in padding, on their own]. */
@@ -61,12 +70,17 @@ export class IndexCycle {
     this.start = NONE;
     this.next = 0;
     this.completed = NONE;
-    this.logAtStart = this.log.appended;
+    this.spent = 0;
   }
 
-  /** Count `bytes` of log as already spent by the current cycle (the log a mount replayed). */
+  /** Count `bytes` of log against the current cycle's budget. */
   charge(bytes: number): void {
-    this.logAtStart -= bytes;
+    this.spent += bytes;
+  }
+
+  /** Count a record the application wrote: its size, less the body of a large value. */
+  chargeRecord(size: number, valueLength: number): void {
+    this.spent += valueLength >= LARGE_VALUE ? size - valueLength : size;
   }
 
   /** The current cycle's first slice lies in `sector` (GC is about to free it). */
@@ -93,7 +107,7 @@ export class IndexCycle {
    * the next forced slices must reach, or -1.
    */
   due(budget: number): number {
-    const used = this.log.appended - this.logAtStart;
+    const used = this.spent;
     if (used >= budget) return this.next < HASH_SPACE ? HASH_SPACE : -1;
     const target = this.source.index().alignUp(Math.floor((used / budget) * HASH_SPACE));
     return target - this.next >= HASH_SPACE / 8 ? target : -1;
@@ -117,9 +131,12 @@ export class IndexCycle {
     const index = this.source.index();
     while (this.next < target) {
       const r = this.nextRange(index, this.next, maxEntries, target);
-      this.write(r.end, r.entries, this.next === 0 ? this.source.retired() : []);
+      const retired = this.next === 0 ? this.source.retired() : [];
+      this.write(r.end, r.entries, retired);
       this.written.forced++;
       if (r.end === HASH_SPACE) return; // complete: the next cycle starts counting now
+      // A mount replays forced slices too: they count against the budget.
+      this.spent += recordSize(0, indexSliceSize(r.entries, retired.length));
     }
   }
 
@@ -173,7 +190,7 @@ export class IndexCycle {
       this.completed = this.start;
       this.start = NONE;
       this.next = 0;
-      this.logAtStart = log.appended;
+      this.spent = 0;
     }
   }
 }

@@ -39,12 +39,11 @@ import { keyHash } from './key-text.ts';
 import type { RecordLog } from './record-log.ts';
 import type { RecordReader } from './record-reader.ts';
 import { ReplayCursor } from './replay-cursor.ts';
+import { LARGE_VALUE } from './index-cycle.ts';
 import type { SectorRing } from './sector-ring.ts';
 import { NotFormattedError } from './errors.ts';
 
 const CHUNK = 512;
-/** Values this large are not read at mount when a later record proves their program completed. */
-const LAZY_VALUE_BYTES = 8 * 1024;
 /** INDEX records larger than this are not read as slices (the writer makes them about a sector). */
 const MAX_SLICE_BYTES = 64 * 1024;
 
@@ -611,7 +610,7 @@ export class MountRecovery {
   private unreadValue(cursor: ReplayCursor, h: RecordHeader, key: Uint8Array, start: number): 'applied' | 'torn' | null {
     const c = this.cycle;
     const skipped = c !== null && c.next !== HASH_SPACE && keyHash(key) >= c.next;
-    if (!skipped && h.valueLength < LAZY_VALUE_BYTES) return null;
+    if (!skipped && h.valueLength < LARGE_VALUE) return null;
     const at = { pos: cursor.pos, sector: cursor.sector, header: cursor.header, left: cursor.recordLeft };
     const rewind = () => {
       cursor.pos = at.pos;

@@ -68,8 +68,6 @@ export class RecordLog {
   beforePad: ((room: number) => void) | null = null;
   /** Called after a commit point programmed everything pending. */
   onCommitted: (() => void) | null = null;
-  /** Bytes appended to the log by this session (records, PAD, sector headers excluded). */
-  appended = 0;
   /** Called when a commit pads the log: `bytes` of PAD from partition offset `at`. */
   onPad: ((at: number, bytes: number) => void) | null = null;
   /** Called after each sector open (checkpoint policy). */
@@ -263,7 +261,6 @@ export class RecordLog {
       const n = this.room(left);
       this.buf.set(bytes.subarray(i, i + n), this.bufPos);
       this.bufPos += n;
-      this.appended += n;
       this.recordRemaining -= n;
       i += n;
       left -= n;
@@ -277,7 +274,6 @@ export class RecordLog {
       const n = this.room(left);
       fill(this.buf.subarray(this.bufPos, this.bufPos + n));
       this.bufPos += n;
-      this.appended += n;
       this.recordRemaining -= n;
       left -= n;
     }
@@ -291,7 +287,6 @@ export class RecordLog {
     if (end > this.bufPos) {
       const at = this.headSector * this.sectorSize + this.bufPos;
       this.buf.fill(RecordKind.Pad, this.bufPos, end);
-      this.appended += end - this.bufPos;
       this.bufPos = end;
       this.onPad?.(at, end - (at - this.headSector * this.sectorSize));
     }

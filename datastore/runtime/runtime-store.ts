@@ -441,6 +441,7 @@ export class RuntimeStore {
       writtenAt: this.now(),
     };
     const offset = this.appendRecord(header, keyBytes, value);
+    this.cycle.chargeRecord(size, value.length);
     this.indexPut(slot, hash, offset, size, oldOffset, oldFootprint);
     this.committed(options.flush === true);
   }
@@ -493,6 +494,7 @@ export class RuntimeStore {
         this.stream = null;
         this.lastAppend = { offset, end: log.endOffset, hash };
         // No other write ran since beginValue, so the slot and the old record are as they were.
+        this.cycle.chargeRecord(size, length);
         this.indexPut(slot, hash, offset, size, oldOffset, oldFootprint);
         this.committed(options.flush === true);
       },
@@ -533,6 +535,7 @@ export class RuntimeStore {
     this.ensureSpace(size, key, 'delete');
     const header: RecordHeader = { kind: RecordKind.Delete, keyLength: keyBytes.length, encoding: 0, valueLength: 0, writtenAt: this.now() };
     this.appendRecord(header, keyBytes, new Uint8Array(0));
+    this.cycle.chargeRecord(recordSize(header.keyLength, 0), 0);
     // GC may have moved the record (its offset), never the slot.
     this.liveBytes -= this.footprintAt(this.index.offsetAt(slot));
     this.index.removeAt(slot);
@@ -784,6 +787,10 @@ export class RuntimeStore {
       if (target < 0) return;
       this.cycle.writeForced(target, perSlice);
       this.log.flush();
+    } catch (e) {
+      // The write that got here has returned to nobody yet but is on flash: never fail it for
+      // a slice. Without room the cycle waits (replay after a cut grows until there is room).
+      if (!(e instanceof PartitionFullError)) throw e;
     } finally {
       this.inMaintenance = wasMaintaining;
       this.cycleBusy = false;
