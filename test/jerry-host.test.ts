@@ -58,6 +58,26 @@ else {
     }
   });
 
+  jerry('the dock loop passes the time to the engine as a value: the heap does not grow per tick (a literal in each script would stay in it)', async () => {
+    const host = await JerryHost.start({ partitions: {} });
+    try {
+      host.eval('globalThis.dl7450 = { runTimers: function (now) { return now + 1; } }; 1');
+      const t0 = 1_732_900_000_000;
+      const grew = (tick: (i: number) => unknown) => {
+        for (let i = 0; i < 100; i++) tick(i); // warm up
+        const before = host.heapStats().allocatedBytes;
+        for (let i = 100; i < 3100; i++) assert.is(tick(i), t0 + i + 1);
+        return host.heapStats().allocatedBytes - before;
+      };
+      const byValue = grew((i) => host.call('runTimers', t0 + i));
+      const byLiteral = grew((i) => host.eval(`dl7450.runTimers(${t0 + i})`));
+      assert.ok(byValue < 2 * KiB, `3,000 ticks by value grew the heap ${byValue} bytes`);
+      assert.ok(byLiteral > 20 * KiB, `3,000 ticks as literals grew it ${byLiteral} bytes (the engine behaviour the loop avoids)`);
+    } finally {
+      host.dispose();
+    }
+  });
+
   jerry('an out-of-memory in the engine is a typed EngineError, not a hang', async () => {
     const host = await JerryHost.start({ partitions: {} });
     try {

@@ -285,14 +285,25 @@ export class JerryHost {
 
   /** dl7450.<name>(bytes) in the engine; its ArrayBuffer result (null when empty or none). */
   callBytes(name: string, bytes: Uint8Array): Uint8Array | null {
+    const out = this.call(name, bytes);
+    return out instanceof Uint8Array && out.length > 0 ? out : null;
+  }
+
+  /**
+   * dl7450.<name>(arg) in the engine, the argument passed as a value. Why not
+   * eval(`dl7450.runTimers(${now})`): JerryScript 3.0 keeps every literal a
+   * parsed script names until the engine ends, so a new number in each
+   * script grows the heap by about 11 bytes a call, for ever (a dock loop
+   * ticking ten times a second would fill the 512 KiB heap within an hour).
+   */
+  call(name: string, arg: HalValue): HalValue {
     const w = new Writer();
     w.u8('C'.charCodeAt(0));
     this.watchdogMs = this.options.watchdogMs ?? 10_000;
     w.u32(this.watchdogMs);
     w.value(name);
-    w.value(bytes);
-    const out = this.request(w, `dl7450.${name}`);
-    return out instanceof Uint8Array && out.length > 0 ? out : null;
+    w.value(arg);
+    return this.request(w, `dl7450.${name}`);
   }
 
   /** jerry_heap_stats: allocated and peak bytes of the engine's heap, and its size. */
