@@ -57,10 +57,17 @@ export function buildJerryHost(kit: JerryKit): string {
   return exe;
 }
 
-/** Why the JerryScript host cannot run here, or null when it can (kit, cc and OpenSSL 3's headers present). */
+const unavailableFor = new Map<string, string | null>();
+
+/** Why the JerryScript host cannot run here, or null when it can (kit, cc and OpenSSL 3's headers present). Asked once per kit. */
 export function jerryUnavailable(): string | null {
   const kit = findJerryKit();
   if (typeof kit === 'string') return kit;
+  if (!unavailableFor.has(kit.dir)) unavailableFor.set(kit.dir, toolsMissing());
+  return unavailableFor.get(kit.dir)!;
+}
+
+function toolsMissing(): string | null {
   if (spawnSync('cc', ['--version']).status !== 0) return 'no C compiler (cc) to build the JerryScript host';
   const ssl = spawnSync('cc', ['-E', '-x', 'c', '-', '-o', '/dev/null'], { input: '#include <openssl/evp.h>\n#if OPENSSL_VERSION_MAJOR < 3\n#error old\n#endif\n', encoding: 'utf8' });
   if (ssl.status !== 0) return 'no OpenSSL 3 headers to build the JerryScript host (its crypto and key store): install libssl-dev';
@@ -205,9 +212,9 @@ export class JerryHost {
    * then runSnapshot() can run that snapshot.
    */
   static async start(options: EngineOptions, literalsFile?: string): Promise<JerryHost> {
-    const kit = findJerryKit();
-    if (typeof kit === 'string') throw new Error(kit);
-    const exe = buildJerryHost(kit);
+    const why = jerryUnavailable();
+    if (why) throw new Error(why);
+    const exe = buildJerryHost(findJerryKit() as JerryKit);
     // RAM when there is a /dev/shm: copies of partitions kept in memory live here while the C host runs them.
     const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'dl7450-jerry-'));
     const req = join(dir, 'to-engine');
