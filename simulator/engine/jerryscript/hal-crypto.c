@@ -60,7 +60,7 @@ jerry_value_t hal_sha256_flash(const jerry_call_info_t *info, const jerry_value_
   uint8_t md[32];
   EVP_DigestFinal_ex(ctx, md, NULL);
   EVP_MD_CTX_free(ctx);
-  flash_count_hashed(p, length);
+  if (length > 0) flash_count_hashed(p, length);
   return bytes_value(md, 32);
 }
 
