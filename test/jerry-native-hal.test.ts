@@ -192,7 +192,7 @@ else {
     }
   });
 
-  native('a partition with a fault injected is handed back to the simulator flash (the power cut happens there), and lent again once the fault is gone', async () => {
+  native('a partition with a fault injected is handed back to the simulator flash (the power cut happens there), and lent again once the fault is gone; a second engine on a lent partition goes through the simulator flash', async () => {
     const flash = new SimFlash({ size: 32 * 1024, sectorSize: 4096, programUnit: 16 });
     const host = await JerryHost.start({ partitions: { p: flash } });
     try {
@@ -207,6 +207,18 @@ else {
       assert.is(host.eval(`outcome(() => __hal.flashProgram('p', 16, bytes('${'33'.repeat(16)}')))`), 'ok');
       assert.is(host.bridgedCalls.get('flashProgram'), 1, 'back in C after powerOn');
       assert.is(hex(flash.snapshot().subarray(0, 32)), '11'.repeat(16) + '33'.repeat(16));
+      // A second engine on the same partition goes through the simulator flash while the first runs it in C: each sees the other's writes.
+      const second = await JerryHost.start({ partitions: { p: flash } });
+      try {
+        second.eval(ENGINE_HELPERS);
+        assert.is(second.eval(`outcome(() => __hal.flashProgram('p', 32, bytes('${'44'.repeat(16)}')))`), 'ok');
+        assert.is(second.bridgedCalls.get('flashProgram'), 1, 'the second host crossed to Node');
+        assert.is(host.eval(`hex(__hal.flashRead('p', 0, 48))`), '11'.repeat(16) + '33'.repeat(16) + '44'.repeat(16));
+        host.eval(`__hal.flashProgram('p', 48, bytes('${'55'.repeat(16)}')); 1`);
+        assert.is(second.eval(`hex(__hal.flashRead('p', 48, 16))`), '55'.repeat(16));
+      } finally {
+        second.dispose();
+      }
     } finally {
       host.dispose();
     }

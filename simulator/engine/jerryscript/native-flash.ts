@@ -19,6 +19,9 @@ const HEADER = 128;
 const COUNTERS = 8;
 const C = { reads: 0, bytesRead: 1, programs: 2, bytesProgrammed: 3, erases: 4, mutatingOps: 5, pageTouches: 6, bytesHashed: 7 } as const;
 
+/** Which host has a partition now: two engines running one partition in C would each miss the other's changes. */
+const lentTo = new WeakMap<SimFlash, NativePartition>();
+
 export interface AttachRequest {
   name: string;
   dataPath: string;
@@ -58,9 +61,10 @@ export class NativePartition {
     });
   }
 
-  /** Whether the C host may run this partition now (no fault injected). */
+  /** Whether the C host may run this partition now: no fault injected, and no other engine host runs it. */
   get eligible(): boolean {
-    return !this.flash.faultsInjected;
+    const holder = lentTo.get(this.flash);
+    return !this.flash.faultsInjected && (holder === undefined || holder === this);
   }
 
   /** Write the state file (and, for a partition kept in memory, its data file) for an attach request. */
@@ -80,6 +84,7 @@ export class NativePartition {
     this.last.fill(0);
     this.nodeChanged.clear();
     this.attached = true;
+    lentTo.set(f, this);
     return { name: this.name, dataPath, statePath, size: f.size, sectorSize: f.sectorSize, programUnit: f.programUnit, pageSize: f.pageSize, timingPageSize: f.timing.pageSize, strictReprogram: f.strictReprogram };
   }
 
@@ -142,6 +147,7 @@ export class NativePartition {
   detach(): void {
     this.pullEngineChanges();
     this.attached = false;
+    if (lentTo.get(this.flash) === this) lentTo.delete(this.flash);
     this.closeFiles();
   }
 
