@@ -24,6 +24,7 @@ import { halErrorMessage, halFunctions, type HalFunction, type HalValue } from '
 import { findJerryKit, type JerryKit } from './kit.ts';
 import { NativePartition } from './native-flash.ts';
 import { SimFlash } from '../../flash/sim-flash.ts';
+import { FileFlash } from '../../flash/file-flash.ts';
 import { NodeCrypto } from '../../security/node-crypto.ts';
 import { SimOtp } from '../../security/sim-otp.ts';
 import { SimKeystore } from '../../security/sim-keystore.ts';
@@ -81,7 +82,7 @@ const OTP_ENTRIES = ['otpDockId', 'otpManufacturerPublicKey', 'otpDeviceSecret',
 const KEYSTORE_ENTRIES = ['perDockPublicKey', 'openSealed'];
 
 /** Exactly the simulator's own class (a subclass or a test double may behave differently: it stays in Node). */
-function exactly<T>(v: unknown, cls: abstract new (...a: never[]) => T): v is T {
+function exactly<T>(v: unknown, cls: { prototype: T }): v is T {
   return v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === cls.prototype;
 }
 
@@ -233,7 +234,8 @@ export class JerryHost {
       const hashed = (n: number) => {
         if (options.crypto instanceof NodeCrypto) options.crypto.flashBytesHashed += n;
       };
-      for (const [name, flash] of Object.entries(options.partitions)) if (flash instanceof SimFlash) host.lent.push(new NativePartition(name, flash, dir, hashed));
+      // The simulator's own flash classes only: a subclass may count or fault in its own methods, which C would bypass.
+      for (const [name, flash] of Object.entries(options.partitions)) if (exactly(flash, SimFlash) || exactly(flash, FileFlash)) host.lent.push(new NativePartition(name, flash, dir, hashed));
     }
     const w = new Writer();
     w.u8('H'.charCodeAt(0));
