@@ -92,17 +92,33 @@ t('1. 10,000 clean unmount/mount cycles, half with a write, both program units: 
   }
 });
 
-t('1. format erases each sector at most once: over foreign data every sector once, over blank flash only the first', () => {
+t('1. format erases one sector, over foreign data or blank flash; the first pass erases each of the others once as it opens it, and foreign bytes never read as data', () => {
   for (const unit of [16, 256]) {
-    const foreign = sim(16, unit);
-    for (let s = 0; s < 16; s++) foreign.program(s * 4 * KiB + unit, new Uint8Array(unit).fill(0x5a));
-    const before = foreign.wear().counts.slice();
-    RuntimeStore.format(foreign).unmount();
-    const after = foreign.wear().counts;
-    assert.equal([...after].map((c, i) => c - before[i]), new Array(16).fill(1), `${unit} B units: erases per sector over foreign data`);
-    const blank = sim(16, unit);
-    RuntimeStore.format(blank).unmount();
-    assert.equal([...blank.wear().counts], [1, ...new Array(15).fill(0)], `${unit} B units: erases per sector over blank flash`);
+    for (const foreignData of [true, false]) {
+      const f = sim(16, unit);
+      if (foreignData) for (let s = 0; s < 16; s++) f.program(s * 4 * KiB + unit, new Uint8Array(unit).fill(0x5a));
+      const before = f.wear().counts.slice();
+      RuntimeStore.format(f).unmount();
+      const what = `${unit} B units, ${foreignData ? 'foreign data' : 'blank flash'}`;
+      assert.equal([...f.wear().counts].map((c, i) => c - before[i]), [1, ...new Array(15).fill(0)], `${what}: erases per sector by the format`);
+      // One pass round the ring: every sector opened is erased once, and only what was written reads back.
+      let store = RuntimeStore.mount(f);
+      const model = new Map<string, Uint8Array>();
+      for (let i = 0; f.wear().counts.some((c, s) => c - before[s] === 0); i++) {
+        const key = `k${i % 30}`;
+        const value = new Uint8Array(200).fill(i & 0xff);
+        store.set(key, value);
+        model.set(key, value);
+        if (i % 97 === 0) {
+          store.unmount();
+          store = RuntimeStore.mount(f);
+        }
+      }
+      assert.equal([...f.wear().counts].map((c, i) => c - before[i]), new Array(16).fill(1), `${what}: one erase per sector in the first pass`);
+      store = RuntimeStore.mount(f);
+      assert.equal(store.keys().sort(), [...model.keys()].sort(), `${what}: keys`);
+      for (const [k, v] of model) assert.ok(equal(store.get(k), v), `${what}: ${k}`);
+    }
   }
 });
 

@@ -5,7 +5,9 @@
 import { crc32 } from '../../bytes/crc32.ts';
 import { readU32LE, writeU32LE } from '../../bytes/byte-order.ts';
 
-export const FORMAT_VERSION = 1;
+/** Written in every sector header. Version 1 sectors (no INDEX records) are read as well. */
+export const FORMAT_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
 /** "DLRT" read as a little-endian u32. */
 export const SECTOR_MAGIC = 0x54524c44;
 export const SECTOR_HEADER_SIZE = 32;
@@ -23,6 +25,7 @@ export enum RecordKind {
   Delete = 0x02,
   Checkpoint = 0x03,
   Close = 0x04, // a clean unmount: at the end of the head sector, names the checkpoint (FORMAT.md §5.1)
+  Index = 0x05, // one slice of the rolling index snapshot (FORMAT.md §5.2)
   Erased = 0xff, // nothing written here
 }
 
@@ -69,7 +72,7 @@ export function decodeSectorHeader(bytes: Uint8Array, at = 0): SectorHeaderState
   const v = new DataView(bytes.buffer, bytes.byteOffset + at, SECTOR_HEADER_SIZE);
   if (v.getUint32(0, true) !== SECTOR_MAGIC) return { kind: 'invalid', reason: 'magic' };
   if (v.getUint32(28, true) !== crc32(bytes, 0, at, at + 28)) return { kind: 'invalid', reason: 'crc' };
-  if (v.getUint8(4) !== FORMAT_VERSION) return { kind: 'invalid', reason: `version ${v.getUint8(4)}` };
+  if (READABLE_VERSIONS.indexOf(v.getUint8(4)) < 0) return { kind: 'invalid', reason: `version ${v.getUint8(4)}` };
   return {
     kind: 'valid',
     header: {
@@ -123,7 +126,7 @@ export function decodeRecordHeader(bytes: Uint8Array, at = 0): RecordHeader | nu
   const v = new DataView(bytes.buffer, bytes.byteOffset + at, RECORD_HEADER_SIZE);
   if (v.getUint32(12, true) !== crc32(bytes, 0, at, at + 12)) return null;
   const kind = v.getUint8(0);
-  if (kind !== RecordKind.Put && kind !== RecordKind.Delete && kind !== RecordKind.Checkpoint && kind !== RecordKind.Close) return null;
+  if (kind < RecordKind.Put || kind > RecordKind.Index) return null;
   return {
     kind,
     keyLength: v.getUint8(1),
@@ -223,4 +226,79 @@ export function decodeCloseRecord(bytes: Uint8Array, at = 0): CloseRecord | null
   const v = at + RECORD_HEADER_SIZE;
   if (readU32LE(bytes, v + CLOSE_VALUE_SIZE) !== trailerCrc(crc32(bytes, 0, v, v + CLOSE_VALUE_SIZE))) return null;
   return { checkpoint: readU32LE(bytes, v), erasedAhead: readU32LE(bytes, v + 4) };
+}
+
+/**
+ * INDEX record (FORMAT.md §5.2): one slice of the rolling index snapshot. A
+ * cycle of slices covers the hash space [0, 2^32) in order; each lists the
+ * index entries whose key hash lies in its range when it was written, and the
+ * store's totals at that moment.
+ */
+export const INDEX_FIXED_SIZE = 28;
+export const INDEX_PAYLOAD_VERSION = 1;
+/** A range end of 2^32 (the slice that completes a cycle) is stored as 0. */
+export const HASH_SPACE = 0x100000000;
+
+export interface IndexSlice {
+  version: number;
+  /** Partition offset of the first INDEX record of this slice's cycle (its own offset for the first). */
+  cycleStart: number;
+  /** First key hash of the range (inclusive). */
+  rangeStart: number;
+  /** End of the range (exclusive), 1..2^32. */
+  rangeEnd: number;
+  /** The store's live bytes when the slice was written (all keys, not just this range). */
+  liveBytes: number;
+  largestRecord: number;
+  /** liveBytes was an exact count, not an upper bound. */
+  exact: boolean;
+  retiredCount: number;
+}
+
+/** Bytes of an INDEX record's value for `entries` entries and `retired` retired sectors. */
+export function indexSliceSize(entries: number, retired: number): number {
+  return INDEX_FIXED_SIZE + 4 * retired + CHECKPOINT_ENTRY_SIZE * entries;
+}
+
+/** The fixed part and the retired list of an INDEX value (the entries follow, as in a checkpoint). */
+export function encodeIndexHead(s: Omit<IndexSlice, 'version' | 'retiredCount'>, retired: number[]): Uint8Array {
+  const out = new Uint8Array(INDEX_FIXED_SIZE + 4 * retired.length);
+  writeU32LE(out, 0, INDEX_PAYLOAD_VERSION | (s.exact ? 0 : 0x80000000));
+  writeU32LE(out, 4, s.cycleStart);
+  writeU32LE(out, 8, s.rangeStart);
+  writeU32LE(out, 12, s.rangeEnd === HASH_SPACE ? 0 : s.rangeEnd);
+  writeU32LE(out, 16, s.liveBytes);
+  writeU32LE(out, 20, s.largestRecord);
+  writeU32LE(out, 24, retired.length);
+  retired.forEach((r, i) => writeU32LE(out, INDEX_FIXED_SIZE + 4 * i, r));
+  return out;
+}
+
+/** The fixed part of an INDEX value, or null if it is not a version this reader knows or its sizes disagree. */
+export function decodeIndexSlice(value: Uint8Array, valueLength: number): IndexSlice | null {
+  if (valueLength < INDEX_FIXED_SIZE) return null;
+  const word = readU32LE(value, 0);
+  const version = word & 0x7fffffff;
+  const retiredCount = readU32LE(value, 24);
+  const rest = valueLength - INDEX_FIXED_SIZE - 4 * retiredCount;
+  if (version !== INDEX_PAYLOAD_VERSION || rest < 0 || rest % CHECKPOINT_ENTRY_SIZE !== 0) return null;
+  const rangeStart = readU32LE(value, 8);
+  const end = readU32LE(value, 12);
+  const rangeEnd = end === 0 ? HASH_SPACE : end;
+  if (rangeEnd <= rangeStart) return null;
+  return {
+    version,
+    cycleStart: readU32LE(value, 4),
+    rangeStart,
+    rangeEnd,
+    liveBytes: readU32LE(value, 16),
+    largestRecord: readU32LE(value, 20),
+    exact: (word & 0x80000000) === 0,
+    retiredCount,
+  };
+}
+
+/** Entries in an INDEX value of `valueLength` bytes. */
+export function indexSliceEntries(s: IndexSlice, valueLength: number): number {
+  return (valueLength - INDEX_FIXED_SIZE - 4 * s.retiredCount) / CHECKPOINT_ENTRY_SIZE;
 }

@@ -17,6 +17,11 @@ import {
   checkpointRetiredAt,
   checkpointSize,
   decodeCheckpointFixed,
+  decodeIndexSlice,
+  HASH_SPACE,
+  indexSliceEntries,
+  INDEX_FIXED_SIZE,
+  type IndexSlice,
   decodeRecordHeader,
   NONE,
   RECORD_HEADER_SIZE,
@@ -38,6 +43,17 @@ import type { SectorRing } from './sector-ring.ts';
 import { NotFormattedError } from './errors.ts';
 
 const CHUNK = 512;
+/** Values this large are not read at mount when a later record proves their program completed. */
+const LAZY_VALUE_BYTES = 8 * 1024;
+/** INDEX records larger than this are not read as slices (the writer makes them about a sector). */
+const MAX_SLICE_BYTES = 64 * 1024;
+
+/** The index cycle a mount replays from (FORMAT.md §5.2), or a later one it watches complete. */
+interface CycleState {
+  start: number;
+  /** Hash where the next slice must begin; HASH_SPACE once complete. */
+  next: number;
+}
 
 export class MountRecovery {
   private readonly ring: SectorRing;
@@ -59,6 +75,21 @@ export class MountRecovery {
   tailPos = 0;
   /** Records applied after the checkpoint. */
   replayed = 0;
+  /** Log bytes from the durable point the mount started from to the end of the log (about). */
+  replayedLogBytes = 0;
+  /** Partition offset of the newest full CHECKPOINT record known, or NONE. */
+  lastFullCheckpoint = NONE;
+  /** Replaying from an index cycle: records whose hash is at or past `next` are skipped (their slice comes later). */
+  private cycle: CycleState | null = null;
+  /** The cycle did not check out (a slice missing or damaged): replay from the tail instead. */
+  private cycleBroken = false;
+  /** A later cycle seen starting during replay; named after mount once complete. */
+  private later: CycleState | null = null;
+  /** Checkpoint or slice entries were dropped as stale: liveBytes may over-count. */
+  private staleDropped = false;
+  /** Start of a later cycle whose last slice replay just met. */
+  private laterComplete = NONE;
+  private headTail = 0;
   /** The head found held nothing but its header (see previousHead), or NONE. */
   private uselessHead = NONE;
   /** Mounting from the sector before a useless head: its CLOSE record (if any) is stale. */
@@ -127,7 +158,7 @@ export class MountRecovery {
     return p;
   }
 
-  private recoverFrom(headSector: number): boolean {
+  private recoverFrom(headSector: number, useDurable = true): boolean {
     const ring = this.ring;
     const hs = ring.readHeader(headSector);
     if (hs.kind !== 'valid') return false;
@@ -137,20 +168,28 @@ export class MountRecovery {
     this.liveBytesExact = true;
     this.largestRecord = 0;
     this.corruptSkipped = 0;
+    this.cycle = null;
+    this.cycleBroken = false;
+    this.later = null;
+    this.staleDropped = false;
+    this.headTail = head.tailSector;
+    this.lastFullCheckpoint = NONE;
 
     let cursor: ReplayCursor | null = null;
     let checkpoint = NONE;
     // A clean unmount left a CLOSE record at the end of the head: the checkpoint it names.
-    const close = this.readClose(headSector, head.carry);
+    const close = useDurable ? this.readClose(headSector, head.carry) : null;
     if (close && close.checkpoint !== NONE && head.tailSector < ring.sectorCount) {
       cursor = this.loadCheckpoint(headSector, head.tailSector, close.checkpoint);
       if (cursor) checkpoint = close.checkpoint;
     }
     let closed = cursor !== null;
-    if (!cursor && head.checkpoint !== NONE) {
-      cursor = head.tailSector < ring.sectorCount ? this.loadCheckpoint(headSector, head.tailSector, head.checkpoint) : null;
+    if (!cursor && useDurable && head.checkpoint !== NONE && head.tailSector < ring.sectorCount) {
+      // The head's header names a full checkpoint or the first slice of a complete index cycle.
+      cursor = this.cycleAt(headSector, head.checkpoint) ?? this.loadCheckpoint(headSector, head.tailSector, head.checkpoint);
       if (cursor) checkpoint = head.checkpoint;
     }
+    if (checkpoint !== NONE && this.cycle === null) this.lastFullCheckpoint = checkpoint;
     if (!cursor) {
       this.index.clear();
       this.liveBytes = 0;
@@ -161,8 +200,13 @@ export class MountRecovery {
       cursor = new ReplayCursor(ring, headSector, head.tailSector, ts.header, ring.payloadStart(head.tailSector) + ts.header.carry);
       this.cleanMount = false;
     }
+    const startPos = cursor.pos;
     const end = this.replay(cursor);
+    // The named cycle must complete, slice after slice, before the log ends; else take the slow way.
+    const replayedCycle = this.cycle as CycleState | null;
+    if (replayedCycle && (this.cycleBroken || replayedCycle.next !== HASH_SPACE)) return this.recoverFrom(headSector, false);
     if (cursor.sector !== headSector) return false;
+    this.replayedLogBytes = this.logDistance(startPos, end.pos);
     // Nothing after the header counted, the head does not continue a record and it is not a
     // format's first sector (whose tail is itself): see previousHead.
     this.uselessHead =
@@ -188,6 +232,7 @@ export class MountRecovery {
     log.tailSector = head.tailSector;
     log.durableTail = head.tailSector;
     log.latestCheckpoint = end.latestCheckpoint !== NONE ? end.latestCheckpoint : checkpoint;
+    if (this.staleDropped) this.liveBytesExact = false;
     log.durableCheckpoint = checkpoint;
     log.trustBlank = false;
     // Only a clean unmount vouches for the sectors it left erased ahead of the head.
@@ -226,6 +271,97 @@ export class MountRecovery {
     if (h.kind !== 'valid' || ring.retired[sector]) return;
     log.tailSector = sector;
     this.tailPos = ring.payloadStart(sector) + Math.min(h.header.carry, ring.payloadSize);
+  }
+
+  /** Log bytes from `from` to `to`, following the ring (retired sectors not counted). */
+  private logDistance(from: number, to: number): number {
+    const ring = this.ring;
+    let bytes = 0;
+    let s = ring.sectorOf(from);
+    let pos = from;
+    for (let i = 0; i < ring.sectorCount && s !== ring.sectorOf(to); i++) {
+      bytes += (s + 1) * ring.sectorSize - pos;
+      s = ring.next(s);
+      pos = ring.payloadStart(s);
+    }
+    return bytes + Math.max(0, to - pos);
+  }
+
+  /**
+   * A cursor at the first slice of the index cycle starting at `offset`, if
+   * an INDEX record that begins a cycle is there: replay then skips each record
+   * whose slice is still to come (FORMAT.md §5.2). Null otherwise.
+   */
+  private cycleAt(headSector: number, offset: number): ReplayCursor | null {
+    const ring = this.ring;
+    const sector = ring.sectorOf(offset);
+    if (sector >= ring.sectorCount) return null;
+    const sh = ring.readHeader(sector);
+    if (sh.kind !== 'valid') return null;
+    ring.flash.read(offset, this.hdr);
+    const h = decodeRecordHeader(this.hdr);
+    if (!h || h.kind !== RecordKind.Index) return null;
+    this.cycle = { start: offset, next: 0 };
+    return new ReplayCursor(ring, headSector, sector, sh.header, offset);
+  }
+
+  /**
+   * An INDEX record met in replay (its CRC checked). A slice of the cycle the
+   * mount started from fills its range of the index and sets the totals; a
+   * slice out of order breaks that cycle. After the cycle (or a full
+   * checkpoint), slices only refresh the totals, and a later cycle seen whole
+   * becomes the one sector headers name after this mount.
+   */
+  private applySlice(value: Uint8Array, valueLength: number, at: number): 'index' | 'checkpoint' {
+    const slice = decodeIndexSlice(value, valueLength);
+    const c = this.cycle;
+    if (c && c.next !== HASH_SPACE) {
+      if (!slice || slice.cycleStart !== c.start || slice.rangeStart !== c.next) {
+        this.cycleBroken = true;
+        return 'index';
+      }
+      this.insertSliceEntries(slice, value, valueLength, at);
+      this.takeTotals(slice);
+      c.next = slice.rangeEnd;
+      return 'index';
+    }
+    if (!slice) return 'index';
+    this.takeTotals(slice);
+    const l = this.later;
+    if (slice.rangeStart === 0 && slice.cycleStart === at) this.later = { start: at, next: slice.rangeEnd };
+    else if (l && slice.cycleStart === l.start && slice.rangeStart === l.next) l.next = slice.rangeEnd;
+    else this.later = null;
+    if (this.later && this.later.next === HASH_SPACE) {
+      this.laterComplete = this.later.start;
+      this.later = null;
+      return 'checkpoint';
+    }
+    return 'index';
+  }
+
+  private takeTotals(slice: IndexSlice): void {
+    this.liveBytes = slice.liveBytes;
+    this.liveBytesExact = slice.exact;
+    this.largestRecord = slice.largestRecord;
+  }
+
+  /** Index entries of a slice, keeping only those in sectors from the tail up to the slice's own (as for a checkpoint). */
+  private insertSliceEntries(slice: IndexSlice, value: Uint8Array, valueLength: number, at: number): void {
+    const ring = this.ring;
+    const n = ring.sectorCount;
+    const tail = this.headTail;
+    const keepSpan = (ring.sectorOf(at) - tail + n) % n;
+    const base = INDEX_FIXED_SIZE + 4 * slice.retiredCount;
+    for (let i = 0; i < slice.retiredCount; i++) {
+      const s = checkpointRetiredAt(value.subarray(INDEX_FIXED_SIZE), i);
+      if (s < n) ring.retire(s);
+    }
+    const count = indexSliceEntries(slice, valueLength);
+    for (let i = 0; i < count; i++) {
+      const offset = checkpointEntryOffset(value, base + i * CHECKPOINT_ENTRY_SIZE);
+      if ((ring.sectorOf(offset) - tail + n) % n > keepSpan) this.staleDropped = true;
+      else this.index.insert(checkpointEntryHash(value, base + i * CHECKPOINT_ENTRY_SIZE), offset);
+    }
   }
 
   /** The CLOSE record in the last program units of the head sector, if a clean unmount wrote one. */
@@ -329,7 +465,7 @@ export class MountRecovery {
       this.largestRecord = cp.largestRecord;
       // The dropped entries' sizes are unknown now (their sectors were rewritten); until a
       // recount, liveBytes over-counts by their copies, which errs towards "full".
-      if (stale > 0) this.liveBytesExact = false;
+      if (stale > 0) this.staleDropped = true;
       for (let i = 0; i < retiredCount; i++) {
         const s = checkpointRetiredAt(retiredBytes, i);
         if (s < ring.sectorCount) ring.retire(s);
@@ -373,10 +509,15 @@ export class MountRecovery {
       const startSector = cursor.sector;
       const startHeader = cursor.header;
       const ok = this.replayRecord(cursor);
-      if (ok === 'applied') { replayed++; continue; }
+      if (ok === 'applied' || ok === 'index') { if (ok === 'applied') replayed++; continue; }
       // Cut short by a power cut; the writer went on in a fresh sector, where the cursor now is.
       if (ok === 'torn') continue;
-      if (ok === 'checkpoint') { latestCheckpoint = pos; continue; }
+      if (ok === 'checkpoint') {
+        // A full checkpoint, or the last slice of a later cycle seen whole: the newest durable point.
+        latestCheckpoint = this.laterComplete !== NONE ? this.laterComplete : pos;
+        this.laterComplete = NONE;
+        continue;
+      }
       // Unreadable. In the head sector (or running into it) this is the torn last write.
       if (cursor.inHead || startSector === cursor.headSector) {
         if (ok === 'bad-data' && this.validRecordAt(cursor)) { this.corruptSkipped++; continue; }
@@ -395,7 +536,7 @@ export class MountRecovery {
   }
 
   /** Read one record at the cursor, verify it and apply it to the index. */
-  private replayRecord(cursor: ReplayCursor): 'applied' | 'checkpoint' | 'bad-header' | 'bad-data' | 'torn' {
+  private replayRecord(cursor: ReplayCursor): 'applied' | 'checkpoint' | 'index' | 'bad-header' | 'bad-data' | 'torn' {
     const start = cursor.pos;
     const sector = cursor.sector;
     const header = cursor.header;
@@ -414,13 +555,21 @@ export class MountRecovery {
         cursor.recordLeft = h.keyLength + h.valueLength + RECORD_TRAILER_SIZE;
         const key = new Uint8Array(h.keyLength);
         if (!cursor.read(key)) return cursor.torn ? 'torn' : 'bad-data';
+        if (h.kind === RecordKind.Put || h.kind === RecordKind.Delete) {
+          const unread = this.unreadValue(cursor, h, key, start);
+          if (unread === 'torn') return 'torn';
+          if (unread !== null) return unread;
+        }
         let crc = crc32(key);
         let left = h.valueLength;
         let bad = false;
+        // A slice of the index snapshot is kept whole to be applied once its CRC checks.
+        const slice = h.kind === RecordKind.Index && h.valueLength <= MAX_SLICE_BYTES ? new Uint8Array(h.valueLength) : null;
         while (left > 0) {
           const n = Math.min(left, CHUNK);
           if (!cursor.read(this.scratch, 0, n)) { bad = true; break; }
           crc = crc32(this.scratch, crc, 0, n);
+          if (slice) slice.set(this.scratch.subarray(0, n), h.valueLength - left);
           left -= n;
         }
         if (cursor.torn) return 'torn';
@@ -430,7 +579,16 @@ export class MountRecovery {
           if (attempt < 2) continue;
           return 'bad-data';
         }
-        if (h.kind === RecordKind.Checkpoint) return 'checkpoint';
+        if (h.kind === RecordKind.Checkpoint) {
+          this.lastFullCheckpoint = start;
+          return 'checkpoint';
+        }
+        if (h.kind === RecordKind.Index) {
+          if (slice) return this.applySlice(slice, h.valueLength, start);
+          if (this.cycle && this.cycle.next !== HASH_SPACE) this.cycleBroken = true;
+          return 'index';
+        }
+        if (h.kind !== RecordKind.Put && h.kind !== RecordKind.Delete) return 'index';
         this.applyRecord(h, key, start, cursor.pos === cursor.sectorEnd ? 0 : this.reader.padAfter(cursor.pos));
         return 'applied';
       }
@@ -440,8 +598,69 @@ export class MountRecovery {
     }
   }
 
+  /**
+   * Records whose value replay need not read, the cursor just past their key:
+   * one the cycle being replayed lists in a slice still to come (its state is
+   * there, and every record before a complete cycle's last slice was written
+   * by a program that completed), and a large value followed by a valid record
+   * in a later page (the program that wrote it completed, so its bytes are as
+   * written unless damaged since: get() checks its CRC, as always). Returns
+   * null to read and check the record the usual way (the cursor is then
+   * rewound by the caller's retry).
+   */
+  private unreadValue(cursor: ReplayCursor, h: RecordHeader, key: Uint8Array, start: number): 'applied' | 'torn' | null {
+    const c = this.cycle;
+    const skipped = c !== null && c.next !== HASH_SPACE && keyHash(key) >= c.next;
+    if (!skipped && h.valueLength < LAZY_VALUE_BYTES) return null;
+    const at = { pos: cursor.pos, sector: cursor.sector, header: cursor.header, left: cursor.recordLeft };
+    const rewind = () => {
+      cursor.pos = at.pos;
+      cursor.sector = at.sector;
+      cursor.header = at.header;
+      cursor.recordLeft = at.left;
+      cursor.torn = false;
+      cursor.broken = false;
+      return null;
+    };
+    if (!cursor.skip(h.valueLength + RECORD_TRAILER_SIZE)) return cursor.torn ? 'torn' : rewind();
+    if (skipped) return 'applied';
+    if (cursor.pos === cursor.sectorEnd || !this.laterPageWritten(cursor)) return rewind();
+    this.applyRecord(h, key, start, this.reader.padAfter(cursor.pos));
+    return 'applied';
+  }
+
+  /**
+   * Something was programmed in a page after the one holding the byte before
+   * the cursor, in the same sector: the program that wrote that byte
+   * completed (an interrupted program leaves later pages untouched, and a
+   * head a cut interrupted is never appended to again).
+   */
+  private laterPageWritten(cursor: ReplayCursor): boolean {
+    const page = Math.max(this.log.flash.pageSize ?? 256, this.log.flash.programUnit);
+    const next = (Math.floor((cursor.pos - 1) / page) + 1) * page;
+    if (next >= cursor.sectorEnd) return false;
+    const one = new Uint8Array(1);
+    this.ring.flash.read(next, one);
+    return one[0] !== RecordKind.Erased || this.validRecordAt(cursor);
+  }
+
   private applyRecord(h: RecordHeader, key: Uint8Array, offset: number, pad: number): void {
     const hash = keyHash(key);
+    const c = this.cycle;
+    if (c && c.next !== HASH_SPACE) {
+      // Replaying a cycle: a key whose slice is still to come is listed there as it stood
+      // then, this record included; one whose slice has passed changes from it. The totals
+      // come with the slices.
+      if (hash >= c.next) return;
+      const slot = this.reader.findSlot(this.index, key, hash);
+      if (h.kind === RecordKind.Put) {
+        if (slot >= 0) this.index.setOffset(slot, offset);
+        else this.index.insert(hash, offset);
+      } else if (slot >= 0) {
+        this.index.removeAt(slot);
+      }
+      return;
+    }
     const slot = this.reader.findSlot(this.index, key, hash);
     if (slot >= 0) this.liveBytes -= this.reader.footprintAt(this.index.offsetAt(slot));
     if (h.kind === RecordKind.Put) {

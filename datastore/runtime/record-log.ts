@@ -60,6 +60,16 @@ export class RecordLog {
   /** Something was programmed since mount: until then a power cut could leave no trace of this session. */
   private sessionProgrammed = false;
 
+  /**
+   * Called at a commit point before the padding: `room` bytes are left to the
+   * program unit's end, and a record of at most that size may be appended
+   * (a slice of the rolling index snapshot) instead of PAD.
+   */
+  beforePad: ((room: number) => void) | null = null;
+  /** Called after a commit point programmed everything pending. */
+  onCommitted: (() => void) | null = null;
+  /** Bytes appended to the log by this session (records, PAD, sector headers excluded). */
+  appended = 0;
   /** Called when a commit pads the log: `bytes` of PAD from partition offset `at`. */
   onPad: ((at: number, bytes: number) => void) | null = null;
   /** Called after each sector open (checkpoint policy). */
@@ -253,6 +263,7 @@ export class RecordLog {
       const n = this.room(left);
       this.buf.set(bytes.subarray(i, i + n), this.bufPos);
       this.bufPos += n;
+      this.appended += n;
       this.recordRemaining -= n;
       i += n;
       left -= n;
@@ -266,6 +277,7 @@ export class RecordLog {
       const n = this.room(left);
       fill(this.buf.subarray(this.bufPos, this.bufPos + n));
       this.bufPos += n;
+      this.appended += n;
       this.recordRemaining -= n;
       left -= n;
     }
@@ -275,13 +287,16 @@ export class RecordLog {
   flush(): void {
     if (!this.headOpen || this.bufPos === this.progPos) return;
     const end = Math.min(this.sectorSize, Math.ceil(this.bufPos / this.unit) * this.unit);
+    if (end > this.bufPos && this.beforePad && this.recordRemaining <= 0) this.beforePad(end - this.bufPos);
     if (end > this.bufPos) {
       const at = this.headSector * this.sectorSize + this.bufPos;
       this.buf.fill(RecordKind.Pad, this.bufPos, end);
+      this.appended += end - this.bufPos;
       this.bufPos = end;
       this.onPad?.(at, end - (at - this.headSector * this.sectorSize));
     }
     this.programPending(end);
+    this.onCommitted?.();
   }
 
   /** Flush and stop appending to the head sector; the next append opens a new one. */
@@ -438,6 +453,11 @@ export class RecordLog {
     // A sector the format left blank opens without an erase in the first pass.
     if (this.headFresh && x > this.headSector) return false;
     const prev = ring.readHeader(x);
+    // Only a sector holding an old header of this store: one no session has opened (blank, or
+    // foreign bytes in the first pass) is erased by its open. Erased ahead, it could not serve
+    // as a token (FORMAT.md §6.4: erasing it leaves no trace of a new session), and the first
+    // open after a mount would erase it a second time.
+    if (prev.kind !== 'valid') return false;
     const eraseCount = prev.kind === 'valid' ? prev.header.eraseCount + 1 : Math.max(1, this.headEraseCount);
     if (this.eraseOrRetire(x)) this.ahead.push({ sector: x, eraseCount });
     return true;

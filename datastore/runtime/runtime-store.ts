@@ -51,6 +51,7 @@ import {
   ValueTooLargeError,
 } from './errors.ts';
 import { ValueWriter } from './value-writer.ts';
+import { IndexCycle } from './index-cycle.ts';
 
 export type Durability = 'immediate' | 'batched';
 
@@ -66,8 +67,12 @@ export interface RuntimeStoreOptions {
   clock?: Clock;
   /** Largest value accepted; default: 40 % of the partition's payload capacity. */
   maxValueBytes?: number;
-  /** Sectors of log between periodic checkpoints (bounds replay after a power cut). */
-  checkpointEverySectors?: number;
+  /**
+   * Log bytes within which a cycle of the rolling index snapshot completes
+   * (FORMAT.md §5.2): replay after a power cut reads about twice this. Default:
+   * 24 bytes per key, at least 16 KiB, at most an eighth of the partition.
+   */
+  indexCycleBytes?: number;
 }
 
 export interface WriteOptions {
@@ -125,7 +130,12 @@ export class RuntimeStore {
   private checkpointBytes = 0;
   private tailPos = 0;
   private pendingOps = 0;
-  private sectorsSinceCheckpoint = 0;
+  /** The rolling index snapshot's writer. */
+  private readonly cycle: IndexCycle;
+  /** Partition offset of the newest full CHECKPOINT record (a clean unmount's CLOSE names only those). */
+  private lastFullCheckpoint = NONE;
+  /** Writing forced slices (GC they need must not start another round). */
+  private cycleBusy = false;
   private changedSinceCheckpoint = false;
   private inMaintenance = false;
   /** The streamed value being written, if any (beginValue). */
@@ -145,9 +155,16 @@ export class RuntimeStore {
     if (this.ring.sectorCount < 8) throw new StoreError('geometry', `the partition has ${this.ring.sectorCount} sectors; the store needs at least 8.`);
     this.log = new RecordLog(this.ring);
     this.reader = new RecordReader(this.log);
-    this.log.onSectorOpened = () => {
-      this.sectorsSinceCheckpoint++;
+    this.cycle = new IndexCycle(this.log, {
+      index: () => this.index,
+      totals: () => ({ liveBytes: this.liveBytes, exact: this.liveBytesExact, largestRecord: this.largestRecord }),
+      retired: () => this.ring.retiredList(),
+      now: () => this.now(),
+    });
+    this.log.beforePad = (room) => {
+      if (this.mounted) this.cycle.fillPadding(room);
     };
+    this.log.onCommitted = () => this.cycle.committed();
     // Padding after a live record is part of its footprint until GC packs it.
     this.log.onPad = (at, bytes) => {
       const last = this.lastAppend;
@@ -160,7 +177,7 @@ export class RuntimeStore {
       batchSize: Math.max(1, options.batchSize ?? 16),
       clock: options.clock ?? null,
       maxValueBytes: options.maxValueBytes ?? Math.floor(payload * 0.4),
-      checkpointEverySectors: options.checkpointEverySectors ?? 256,
+      indexCycleBytes: options.indexCycleBytes ?? 0,
     };
   }
 
@@ -177,8 +194,8 @@ export class RuntimeStore {
   /**
    * Make an empty store. Over an existing store this is atomic: one new
    * sector whose header says "the log starts here" (old sectors become free
-   * space). Over anything else every sector is blank-checked and erased
-   * if needed, so the first pass round the ring needs no erases.
+   * space). Over anything else the same: one sector erased and opened; the
+   * rest are erased as the head first reaches them.
    */
   static format(flash: FlashPartition, options: RuntimeStoreOptions = {}): RuntimeStore {
     const store = new RuntimeStore(flash, options);
@@ -191,18 +208,13 @@ export class RuntimeStore {
       log.headSeq = head.seq;
       log.headFresh = false;
     } else {
-      const buf = new Uint8Array(flash.sectorSize);
-      // Sector 0 is left to the first open, which always erases it.
-      for (let s = 1; s < ring.sectorCount; s++) {
-        flash.read(s * flash.sectorSize, buf);
-        let blank = true;
-        for (let i = 0; i < buf.length; i++) if (buf[i] !== 0xff) { blank = false; break; }
-        if (!blank) flash.erase(s);
-      }
+      // Nothing is blank-checked or trusted: every open in the first pass erases, as in every
+      // later pass. A blank read proves nothing on parts where an interrupted program marks
+      // units (ECC) or an interrupted erase leaves weak bits, and erasing the first pass's
+      // sectors as they open keeps wear level: each sector is erased once per pass, the
+      // first one included.
       log.headSeq = 0;
-      log.headFresh = true;
-      // The first sector is erased even though it reads blank: a format the power cut
-      // interrupted may have marked its units (ECC parts). The rest of the first pass is trusted.
+      log.headFresh = false;
       log.trustBlank = false;
     }
     log.latestCheckpoint = NONE;
@@ -242,7 +254,8 @@ export class RuntimeStore {
     if (this.stream) this.stream.abort();
     this.flush();
     const span = closeSpan(this.flash.programUnit);
-    if (this.changedSinceCheckpoint || this.log.latestCheckpoint === NONE) {
+    // A CLOSE record names a full checkpoint only (a mount loads it without replay).
+    if (this.changedSinceCheckpoint || this.log.latestCheckpoint === NONE || this.log.latestCheckpoint !== this.lastFullCheckpoint) {
       const unit = this.flash.programUnit;
       this.ensureSpace(Math.ceil(this.checkpointRecordSize() / unit) * unit + span, '(checkpoint)', 'checkpoint');
       this.writeCheckpoint();
@@ -540,16 +553,7 @@ export class RuntimeStore {
     if (this.opts.durability === 'immediate' || forceFlush || this.pendingOps >= this.opts.batchSize) {
       this.log.flush();
       this.pendingOps = 0;
-    }
-    if (this.sectorsSinceCheckpoint >= this.opts.checkpointEverySectors && !this.inMaintenance) {
-      const want = this.checkpointRecordSize();
-      // Cheap relative to the log written since the last one: at most ~1/32 of it.
-      if (this.sectorsSinceCheckpoint * this.ring.payloadSize >= 32 * want) {
-        this.ensureSpace(want, '(checkpoint)', 'checkpoint');
-        this.writeCheckpoint();
-        this.log.flush();
-        this.pendingOps = 0;
-      }
+      this.keepCycleDue();
     }
     // A write that erased nothing erases one sector ahead of need (at most one erase per write),
     // keeping enough ready for a checkpoint and the GC that may follow.
@@ -666,10 +670,13 @@ export class RuntimeStore {
       const ring = this.ring;
       const sector = log.tailSector;
       if (log.durableCheckpoint !== NONE && ring.sectorOf(log.durableCheckpoint) === sector) {
-        // A mount reads that checkpoint: write a newer one and point a header at it first.
-        this.writeCheckpoint();
+        // A mount reads that checkpoint (or index cycle): point a header at a newer one first,
+        // writing a full checkpoint unless a newer durable point lies elsewhere.
+        if (log.latestCheckpoint === log.durableCheckpoint || ring.sectorOf(log.latestCheckpoint) === sector) this.writeCheckpoint();
         log.openEmpty();
       }
+      // A cycle whose first slice is about to be freed can never be named: start again.
+      if (this.cycle.startsIn(sector)) this.cycle.reset();
       let pos = this.tailPos;
       // Records that start in this sector (advance wraps round the ring, so compare sectors).
       while (ring.sectorOf(pos) === sector) {
@@ -750,6 +757,39 @@ export class RuntimeStore {
 
   // ---- checkpoints -------------------------------------------------------------
 
+  /** Log bytes within which an index cycle completes (see RuntimeStoreOptions.indexCycleBytes). */
+  private cycleBudget(): number {
+    if (this.opts.indexCycleBytes > 0) return this.opts.indexCycleBytes;
+    const partition = this.ring.usableSectors() * this.ring.payloadSize;
+    return Math.min(Math.max(20 * this.index.size, 16 * 1024), Math.max(4096, Math.floor(partition / 8)));
+  }
+
+  /**
+   * At a commit point: if slices in padding have not kept the index cycle on
+   * pace, write the next ones on their own (about a sector of entries each),
+   * so replay after a power cut stays within about twice the budget.
+   */
+  private keepCycleDue(): void {
+    if (this.cycleBusy || this.stream) return;
+    const budget = this.cycleBudget();
+    if (this.cycle.due(budget) < 0) return;
+    const perSlice = Math.max(1, Math.floor((this.ring.payloadSize - 64) / CHECKPOINT_ENTRY_SIZE));
+    const wasMaintaining = this.inMaintenance;
+    this.inMaintenance = true;
+    this.cycleBusy = true;
+    try {
+      // Room first: GC may write a checkpoint (which restarts the cycle) or pass the cycle's start.
+      this.ensureSpace(this.cycle.forcedBytes(this.cycle.due(budget), perSlice), '(index)', 'checkpoint');
+      const target = this.cycle.due(budget);
+      if (target < 0) return;
+      this.cycle.writeForced(target, perSlice);
+      this.log.flush();
+    } finally {
+      this.inMaintenance = wasMaintaining;
+      this.cycleBusy = false;
+    }
+  }
+
   private checkpointRecordSize(): number {
     return recordSize(0, checkpointSize(this.index.size + 1, this.ring.retiredCount));
   }
@@ -787,10 +827,12 @@ export class RuntimeStore {
       const trailer = new Uint8Array(4);
       writeU32LE(trailer, 0, trailerCrc(crc));
       log.put(trailer);
+      // A newer durable point than any cycle in progress: the next cycle starts after it.
+      this.cycle.reset();
       log.flush();
       log.latestCheckpoint = at;
+      this.lastFullCheckpoint = at;
       this.checkpointBytes = size;
-      this.sectorsSinceCheckpoint = 0;
       this.changedSinceCheckpoint = false;
     } finally {
       this.inMaintenance = wasMaintaining;
@@ -810,7 +852,14 @@ export class RuntimeStore {
     this.cleanMount = r.cleanMount;
     this.tailPos = r.tailPos;
     this.checkpointBytes = this.checkpointRecordSize();
-    this.changedSinceCheckpoint = r.replayed > 0;
+    this.lastFullCheckpoint = r.lastFullCheckpoint;
+    // Nothing replayed after a full checkpoint: it is as current as any cycle after it, and
+    // it is what an unmount's CLOSE record can name without writing another.
+    if (r.replayed === 0 && this.lastFullCheckpoint !== NONE) this.log.latestCheckpoint = this.lastFullCheckpoint;
+    this.changedSinceCheckpoint = r.replayed > 0 || this.log.latestCheckpoint !== this.lastFullCheckpoint;
+    // The log replayed since the durable point counts against the first cycle's budget.
+    this.cycle.reset();
+    this.cycle.charge(r.replayedLogBytes);
   }
 
   // ---- helpers -----------------------------------------------------------------

@@ -215,7 +215,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
   };
 
   const flash = new HookedFlash(sim, check, options.dropProgram);
-  let store = RuntimeStore.format(flash, { durability: options.durability ?? 'immediate', checkpointEverySectors: 8 });
+  let store = RuntimeStore.format(flash, { durability: options.durability ?? 'immediate', indexCycleBytes: 2048 });
   formatted = true;
   let largeValues = 0;
   let deletes = 0;
@@ -236,7 +236,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
       inFlight = null;
       store.unmount();
       if (store.pendingWrites !== 0) throw new Error('unmount left writes uncommitted');
-      store = RuntimeStore.mount(flash, { durability: options.durability ?? 'immediate', checkpointEverySectors: 8 });
+      store = RuntimeStore.mount(flash, { durability: options.durability ?? 'immediate', indexCycleBytes: 2048 });
     } else {
       const big = r > 0.98;
       const length = big ? 5000 + Math.floor(random() * 9000) : Math.floor(random() * 120);
@@ -313,7 +313,7 @@ export function randomCutRun(seed: number, operations: number, cutEvery: number)
   const unit = pick([16, 256]);
   const sectors = 12 + Math.floor(random() * 13);
   const durability: Durability = random() < 0.5 ? 'immediate' : 'batched';
-  const options = { durability, batchSize: 1 + Math.floor(random() * 8), checkpointEverySectors: 4 + Math.floor(random() * 8) };
+  const options = { durability, batchSize: 1 + Math.floor(random() * 8), indexCycleBytes: 256 + Math.floor(random() * 8192) };
   const f = new SimFlash({ size: sectors * 4096, sectorSize: 4096, programUnit: unit, seed });
   const where = `seed ${seed} (${unit} B units, ${sectors} sectors, ${durability})`;
   let store = RuntimeStore.format(f, options);

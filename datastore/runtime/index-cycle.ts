@@ -1,0 +1,179 @@
+// The rolling index snapshot (FORMAT.md §5.2): the writer's side. A cycle of
+// INDEX records lists every index entry, one hash range after another, so a
+// mount after a power cut replays only from the start of the newest complete
+// cycle instead of from the last full checkpoint. Slices go where a commit
+// would otherwise write PAD up to the program unit's end, which costs nothing
+// (the unit is programmed either way); when padding does not keep up with the
+// log, a slice is written on its own ("forced"), so a cycle always completes
+// within the budget of log bytes and replay stays bounded whatever the
+// workload.
+
+import {
+  CHECKPOINT_ENTRY_SIZE,
+  encodeCheckpointEntry,
+  encodeIndexHead,
+  encodeRecordHeader,
+  HASH_SPACE,
+  indexSliceSize,
+  NONE,
+  RECORD_HEADER_SIZE,
+  RECORD_TRAILER_SIZE,
+  RecordKind,
+  recordSize,
+  trailerCrc,
+} from './format.ts';
+import { crc32 } from '../../bytes/crc32.ts';
+import { writeU32LE } from '../../bytes/byte-order.ts';
+import type { KeyIndex } from './key-index.ts';
+import type { RecordLog } from './record-log.ts';
+
+/** What a slice records besides the entries: the store's state when it is written. */
+export interface CycleSource {
+  index(): KeyIndex;
+  totals(): { liveBytes: number; exact: boolean; largestRecord: number };
+  retired(): number[];
+  now(): number;
+}
+
+const OVERHEAD = RECORD_HEADER_SIZE + RECORD_TRAILER_SIZE;
+
+export class IndexCycle {
+  private readonly log: RecordLog;
+  private readonly source: CycleSource;
+  /** Partition offset of the current cycle's first slice, or NONE before it. */
+  private start = NONE;
+  /** Hash where the next slice's range begins. */
+  private next = 0;
+  /** log.appended when the current cycle began counting (the previous one completed, or a reset). */
+  private logAtStart = 0;
+  /** A cycle completed by a slice not yet programmed: published by committed(). */
+  private completed = NONE;
+  /** Slices written (for tests and benches): [in padding, on their own]. */
+  readonly written = { natural: 0, forced: 0 };
+
+  constructor(log: RecordLog, source: CycleSource) {
+    this.log = log;
+    this.source = source;
+  }
+
+  /** Abandon the cycle in progress (a full checkpoint was written, or GC passed its start). */
+  reset(): void {
+    this.start = NONE;
+    this.next = 0;
+    this.completed = NONE;
+    this.logAtStart = this.log.appended;
+  }
+
+  /** Count `bytes` of log as already spent by the current cycle (the log a mount replayed). */
+  charge(bytes: number): void {
+    this.logAtStart -= bytes;
+  }
+
+  /** The current cycle's first slice lies in `sector` (GC is about to free it). */
+  startsIn(sector: number): boolean {
+    return this.start !== NONE && Math.floor(this.start / this.log.sectorSize) === sector;
+  }
+
+  /** log.beforePad: use the padding of a commit for the next slice, if one fits. */
+  fillPadding(room: number): void {
+    const retired = this.next === 0 ? this.source.retired() : [];
+    const max = Math.floor((room - OVERHEAD - indexSliceSize(0, retired.length)) / CHECKPOINT_ENTRY_SIZE);
+    if (max < 0) return;
+    const { end, entries } = this.source.index().rangeFrom(this.next, max);
+    if (end === this.next) return;
+    this.write(end, entries, retired);
+    this.written.natural++;
+  }
+
+  /**
+   * How far the cycle must have got by now: it covers the hash space within
+   * `budget` bytes of log, pro rata. Slices in padding usually keep ahead;
+   * when they do not, the cycle is brought up to date an eighth at a time
+   * (a slice per commit would cost a program unit each). Returns the hash
+   * the next forced slices must reach, or -1.
+   */
+  due(budget: number): number {
+    const used = this.log.appended - this.logAtStart;
+    if (used >= budget) return this.next < HASH_SPACE ? HASH_SPACE : -1;
+    const target = this.source.index().alignUp(Math.floor((used / budget) * HASH_SPACE));
+    return target - this.next >= HASH_SPACE / 8 ? target : -1;
+  }
+
+  /** Bytes of log the forced slices up to `target` take at most (for making room first). */
+  forcedBytes(target: number, maxEntries: number): number {
+    const index = this.source.index();
+    let bytes = 0;
+    let at = this.next;
+    while (at < target) {
+      const r = this.nextRange(index, at, maxEntries, target);
+      bytes += recordSize(0, indexSliceSize(r.entries, at === 0 ? this.source.retired().length : 0));
+      at = r.end;
+    }
+    return bytes;
+  }
+
+  /** Write slices on their own until the cycle reaches `target`, each of at most `maxEntries` entries. */
+  writeForced(target: number, maxEntries: number): void {
+    const index = this.source.index();
+    while (this.next < target) {
+      const r = this.nextRange(index, this.next, maxEntries, target);
+      this.write(r.end, r.entries, this.next === 0 ? this.source.retired() : []);
+      this.written.forced++;
+      if (r.end === HASH_SPACE) return; // complete: the next cycle starts counting now
+    }
+  }
+
+  /** log.onCommitted: a cycle whose last slice is now on flash becomes what sector headers name. */
+  committed(): void {
+    if (this.completed === NONE) return;
+    this.log.latestCheckpoint = this.completed;
+    this.completed = NONE;
+  }
+
+  private nextRange(index: KeyIndex, at: number, maxEntries: number, target: number): { end: number; entries: number } {
+    const r = index.rangeFrom(at, maxEntries, target);
+    // Keys sharing one home slot are never split: take them all if they alone exceed the limit.
+    return r.end > at ? r : index.rangeFrom(at, Infinity, index.alignUp(at + 1));
+  }
+
+  private write(end: number, entries: number, retired: number[]): void {
+    const log = this.log;
+    const valueLength = indexSliceSize(entries, retired.length);
+    const at = log.beginRecord(recordSize(0, valueLength));
+    if (this.start === NONE) this.start = at;
+    const hdr = new Uint8Array(RECORD_HEADER_SIZE);
+    encodeRecordHeader({ kind: RecordKind.Index, keyLength: 0, encoding: 0, valueLength, writtenAt: this.source.now() }, hdr);
+    log.put(hdr);
+    const totals = this.source.totals();
+    const head = encodeIndexHead({ cycleStart: this.start, rangeStart: this.next, rangeEnd: end, ...totals }, retired);
+    log.put(head);
+    let crc = crc32(head);
+    const chunk = new Uint8Array(Math.min(512, Math.max(CHECKPOINT_ENTRY_SIZE, entries * CHECKPOINT_ENTRY_SIZE)));
+    let n = 0;
+    let left = entries;
+    this.source.index().walkFrom(this.next, (hash, offset) => {
+      if (left === 0 || hash >= end) return false;
+      encodeCheckpointEntry(hash, offset, chunk, n);
+      n += CHECKPOINT_ENTRY_SIZE;
+      left--;
+      if (n === chunk.length) {
+        crc = crc32(chunk, crc);
+        log.put(chunk);
+        n = 0;
+      }
+      return true;
+    });
+    crc = crc32(chunk, crc, 0, n);
+    log.put(chunk, 0, n);
+    const trailer = new Uint8Array(4);
+    writeU32LE(trailer, 0, trailerCrc(crc));
+    log.put(trailer);
+    this.next = end;
+    if (end === HASH_SPACE) {
+      this.completed = this.start;
+      this.start = NONE;
+      this.next = 0;
+      this.logAtStart = log.appended;
+    }
+  }
+}
