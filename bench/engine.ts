@@ -109,6 +109,10 @@ async function opsIn(host: { eval(code: string, filename?: string): unknown; dis
   return rates;
 }
 
+const JERRY_OPS_NOTE = process.env.DL7450_JERRY_ALL_IN_NODE
+  ? 'JerryScript 3.0 in a child process, DL7450_JERRY_ALL_IN_NODE set: every HAL call (each flash read) is a round trip over FIFOs to Node'
+  : 'JerryScript 3.0 in a child process: the flash, SHA-256 and signature checks run in its C host (hal-flash.c, hal-crypto.c) on the partition files; the ephemeral area, display and clock are round trips over FIFOs to Node';
+
 export async function engineOps(): Promise<BenchLine[]> {
   const fw = await buildFirmware();
   const dock = loadedDock();
@@ -129,7 +133,7 @@ export async function engineOps(): Promise<BenchLine[]> {
   return (['get', 'set', 'getToken'] as const).flatMap((op) => [
     { bench: 'engine.ops', engine: 'quickjs', op, enginePerSecond: engine[op], nodePerSecond: node[op], nodeOverEngine: Math.round((node[op] / engine[op]) * 10) / 10 },
     jerry
-      ? { bench: 'engine.ops', engine: 'jerryscript', op, enginePerSecond: jerry[op], nodePerSecond: node[op], nodeOverEngine: Math.round((node[op] / jerry[op]) * 10) / 10, note: 'JerryScript 3.0 in a child process: every HAL call (each flash read) is a round trip over FIFOs to Node' }
+      ? { bench: 'engine.ops', engine: 'jerryscript', op, enginePerSecond: jerry[op], nodePerSecond: node[op], nodeOverEngine: Math.round((node[op] / jerry[op]) * 10) / 10, note: JERRY_OPS_NOTE }
       : { bench: 'engine.ops', engine: 'jerryscript', op, skipped: skip },
   ]);
 }

@@ -236,7 +236,8 @@ export class SimulatedDock {
           }
           if (!this.host || this.restarting) return now + 50; // restarting over the link: the app comes back
           try {
-            const next = this.host.eval(`dl7450.runTimers(${now})`) as number;
+            // On JerryScript the time crosses as a value: a new literal in each script would stay in its heap (JerryHost.call).
+            const next = (this.host instanceof JerryHost ? this.host.call('runTimers', now) : this.host.eval(`dl7450.runTimers(${now})`)) as number;
             return next < 0 ? now + 1000 : next; // idle: still look now and then (a power cut ends run())
           } catch (e) {
             if (this.poweredOff) {

@@ -44,12 +44,35 @@ else {
         for (let i = 0; i < 200; i++) kv.set('setting-' + i, 'new ' + i);
         kv.flush(); offs.forEach((f) => f()); calls;`);
       assert.ok((fired as number) >= 200, `${fired} callbacks`);
+      // The dock's flash and hashing ran in C (hal-flash.c): nothing of it crossed to Node.
+      assert.equal([...host.bridgedCalls.keys()].filter((k) => k.startsWith('flash') || k.startsWith('sha')), [], 'flash and hashing in the C host');
+      assert.ok(dock.runtime.stats.programs > 0 && dock.runtime.stats.reads > 0, 'what the C host did is counted on the runtime partition');
       const stats = host.heapStats();
       console.log(`  JerryScript, ${KEYS} keys + 12 MiB factory: peak ${stats.peakBytes} bytes of ${stats.sizeBytes}, firmware loaded ${code} bytes`);
       // The issue's target: at most 400 KiB, leaving 112 KiB for an app.
       assert.ok(stats.peakBytes <= 400 * KiB, `peak ${stats.peakBytes} bytes`);
       // Parsed from source the firmware took about 205 KB of the heap; in place, only what it makes at load.
       assert.ok(code < 96 * KiB, `the firmware holds ${code} bytes of the heap after loading`);
+    } finally {
+      host.dispose();
+    }
+  });
+
+  jerry('the dock loop passes the time to the engine as a value: the heap does not grow per tick (a literal in each script would stay in it)', async () => {
+    const host = await JerryHost.start({ partitions: {} });
+    try {
+      host.eval('globalThis.dl7450 = { runTimers: function (now) { return now + 1; } }; 1');
+      const t0 = 1_732_900_000_000;
+      const grew = (tick: (i: number) => unknown) => {
+        for (let i = 0; i < 100; i++) tick(i); // warm up
+        const before = host.heapStats().allocatedBytes;
+        for (let i = 100; i < 3100; i++) assert.is(tick(i), t0 + i + 1);
+        return host.heapStats().allocatedBytes - before;
+      };
+      const byValue = grew((i) => host.call('runTimers', t0 + i));
+      const byLiteral = grew((i) => host.eval(`dl7450.runTimers(${t0 + i})`));
+      assert.ok(byValue < 2 * KiB, `3,000 ticks by value grew the heap ${byValue} bytes`);
+      assert.ok(byLiteral > 20 * KiB, `3,000 ticks as literals grew it ${byLiteral} bytes (the engine behaviour the loop avoids)`);
     } finally {
       host.dispose();
     }

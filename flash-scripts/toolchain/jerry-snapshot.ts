@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { findJerryKit, type JerryKit } from '../../simulator/engine/jerryscript/kit.ts';
-import { staticSnapshotRewrite } from './snapshot-rewrite.ts';
+import { staticSnapshotRewrite, SnapshotRewriteError } from './snapshot-rewrite.ts';
 
 export interface JerrySnapshot {
   /** The static snapshot's bytes (jerry_exec_snapshot with JERRY_SNAPSHOT_EXEC_ALLOW_STATIC). */
@@ -48,14 +48,49 @@ export function snapshotSource(code: string): string {
 /**
  * esbuild captures `this` for the lowered arrows of a derived class's
  * constructor before its super() call (`var J=this;super(e)`), which throws
- * ReferenceError; the capture moves after the call. Any other shape of it is
- * refused rather than shipped.
+ * ReferenceError; the capture moves after the call. Any other shape of it (a
+ * super() taking an expression, a conditional super(), an arrow using both
+ * this and arguments: `var J=this,K=arguments;super(e)`) is refused with
+ * its place rather than shipped.
  */
 export function thisAfterSuper(code: string): string {
   const fixed = code.replace(/\{var ([\w$]+)=this;super\(([\w$,]*)\)/g, '{var $1;super($2),$1=this');
-  const left = /var [\w$]+=this;super\(/.exec(fixed);
-  if (left) throw new Error(`a lowered arrow captures this before super() at ${left.index}, in a shape this build cannot move: see flash-scripts/toolchain/jerry-snapshot.ts`);
+  // Every block that opens by capturing `this` and calls super() inside is a derived constructor's body left unfixed.
+  for (const m of fixed.matchAll(/\{var ([^;{}]*);/g)) {
+    if (!/(?:^|,)[\w$]+=this(?:,|$)/.test(m[1])) continue;
+    const at = m.index ?? 0;
+    const body = fixed.slice(at, closingBrace(fixed, at));
+    const call = /(?<![\w$.])super\(/.exec(body);
+    if (!call) continue;
+    const shape = /=arguments\b/.test(m[1])
+      ? 'an arrow using both this and arguments in a derived constructor'
+      : /^[^;]*;super\(/.test(body.slice(1))
+        ? 'a super() call taking an expression'
+        : 'a super() call that is not the constructor\'s first statement (conditional, or after other code)';
+    throw new SnapshotRewriteError(
+      `a lowered arrow captures this before super() ${where(fixed, at)}: ${shape}. Call super() once, first, with plain names (compute its arguments before the class), and keep arrows that use this from also using arguments (use rest parameters)`,
+    );
+  }
   return fixed;
+}
+
+/** The index just past the `}` closing the block opened at `open` (strings and templates skipped; esbuild's output has no comments). */
+function closingBrace(code: string, open: number): number {
+  let depth = 0;
+  for (let at = open; at < code.length; at++) {
+    const c = code[at];
+    if (c === '"' || c === "'" || c === '`') {
+      for (at++; at < code.length && code[at] !== c; at++) if (code[at] === '\\') at++;
+    } else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) return at + 1;
+  }
+  return code.length;
+}
+
+/** Where `at` is in the snapshot source: line, column and an excerpt (as the other build refusals say it). */
+function where(code: string, at: number): string {
+  const before = code.slice(0, at).split('\n');
+  return `at line ${before.length}, column ${before[before.length - 1].length + 1} of the snapshot source (${JSON.stringify(code.slice(Math.max(0, at - 30), at + 50))})`;
 }
 
 /** Counts the entries of a literal list ("<bytes> <text>\n" each; the text may hold newlines). */

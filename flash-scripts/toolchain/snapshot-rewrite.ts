@@ -26,7 +26,12 @@ const DIRECT_MAX = 0x7ffffff;
 const DIRECT_MIN = -0x8000000;
 const SPLIT = 67108864; // 2^26: both halves of an integer below 2^53 are then direct
 
-/** Keywords after which `/` starts a regular expression (they end no expression). */
+/**
+ * Keywords after which `/` starts a regular expression (they end no
+ * expression). `of` is one only in `for (x of …)`, after a binding, which
+ * ends an expression; elsewhere it is a name (a minifier may pick it), and
+ * `of/2` divides.
+ */
 const BEFORE_REGEX = new Set(['return', 'typeof', 'instanceof', 'in', 'of', 'new', 'delete', 'void', 'throw', 'case', 'do', 'else', 'yield', 'await']);
 
 export class SnapshotRewriteError extends Error {}
@@ -115,6 +120,9 @@ export function staticSnapshotRewrite(code: string): SnapshotRewrite {
       while (at < code.length && code[at] !== c) at += code[at] === '\\' ? 2 : 1;
       if (at >= code.length) throw new SnapshotRewriteError(`unterminated string at ${start}`);
       at++;
+      // A string-named member "constructor"(…) is the class's constructor too.
+      const member = classes[classes.length - 1];
+      if (member && member.depth === braces.length && code[at] === '(' && code.slice(start + 1, at - 1) === 'constructor' && !/[.\w$\]]$/.test(code.slice(0, start).trimEnd()) && code[start - 1] !== '[') member.hasConstructor = true;
       endsExpression = true;
       continue;
     }
@@ -188,7 +196,7 @@ export function staticSnapshotRewrite(code: string): SnapshotRewrite {
       else if (!property && word === 'extends' && header) header.derived = true;
       const member = classes[classes.length - 1];
       if (word === 'constructor' && member && member.depth === braces.length && code[at] === '(' && code[start - 1] !== '.') member.hasConstructor = true;
-      endsExpression = property || !BEFORE_REGEX.has(word);
+      endsExpression = property || !BEFORE_REGEX.has(word) || (word === 'of' && !endsExpression);
       continue;
     }
     if (c === '/' && !endsExpression) {

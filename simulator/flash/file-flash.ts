@@ -10,7 +10,12 @@ import { SimFlash, type SimFlashOptions } from './sim-flash.ts';
 export class FileFlash extends SimFlash {
   private fd: number;
 
-  private constructor(fd: number, options: SimFlashOptions) {
+  private constructor(
+    fd: number,
+    options: SimFlashOptions,
+    /** The file the cells live in. */
+    readonly path: string,
+  ) {
     super(options);
     this.fd = fd;
   }
@@ -31,7 +36,7 @@ export class FileFlash extends SimFlash {
       image = new Uint8Array(size);
       readSync(fd, image, 0, size, 0);
     }
-    return new FileFlash(fd, { ...options, image });
+    return new FileFlash(fd, { ...options, image }, path);
   }
 
   protected override onWrite(offset: number, length: number): void {

@@ -86,6 +86,8 @@ export class SimFlash implements FlashPartition {
   private nextFlipIn = Infinity;
   /** Weak bits left by a 'weak' erase: byte offset -> mask of bits that may read 0. */
   private weak = new Map<number, number>();
+  /** Told of every change to the cells (an engine host running this partition in C mirrors them). */
+  private changeListeners: ((offset: number, length: number) => void)[] = [];
 
   constructor(o: SimFlashOptions) {
     if (!isPow2(o.sectorSize)) throw new RangeError(`sectorSize ${o.sectorSize} must be a power of two`);
@@ -179,7 +181,7 @@ export class SimFlash implements FlashPartition {
     this.programmed.fill(1, firstUnit, firstUnit + units);
     this.stats.programs++;
     this.stats.bytesProgrammed += data.length;
-    this.onWrite(offset, data.length);
+    this.changed(offset, data.length);
   }
 
   erase(index: number): void {
@@ -193,7 +195,7 @@ export class SimFlash implements FlashPartition {
     if (this.eraseCounts[index] >= this.endurance[index]) {
       this.eraseCounts[index]++;
       this.tearErase(index);
-      this.onWrite(start, this.sectorSize);
+      this.changed(start, this.sectorSize);
       throw new FlashError('worn', index, `sector ${index} is worn out (${this.eraseCounts[index] - 1} erases): erase failed`);
     }
     if (this.isCut(op, 'erase')) {
@@ -205,7 +207,7 @@ export class SimFlash implements FlashPartition {
       if (this.cut!.effect === 'torn') {
         this.eraseCounts[index]++;
         this.tearErase(index);
-        this.onWrite(start, this.sectorSize);
+        this.changed(start, this.sectorSize);
       }
       this.powerLoss(index);
     }
@@ -220,7 +222,7 @@ export class SimFlash implements FlashPartition {
     this.programmed.fill(0, start / u, (start + this.sectorSize) / u);
     this.eraseCounts[index]++;
     if (this.weak.size > 0) for (const at of [...this.weak.keys()]) if (Math.floor(at / this.sectorSize) === index) this.weak.delete(at);
-    this.onWrite(start, this.sectorSize);
+    this.changed(start, this.sectorSize);
   }
 
   /** 1 to 8 random bits of the sector become weak: they may read 0 until the next erase. */
@@ -274,6 +276,7 @@ export class SimFlash implements FlashPartition {
   flipStoredBit(offset: number, bit: number): void {
     this.checkRange(offset, 1);
     this.cells[offset] ^= 1 << bit;
+    for (const l of this.changeListeners) l(offset, 1);
   }
 
   setSectorEndurance(index: number, erases: number): void {
@@ -322,6 +325,34 @@ export class SimFlash implements FlashPartition {
 
   /** Called after every change to the cells (file-backed flash persists here). */
   protected onWrite(_offset: number, _length: number): void {}
+
+  private changed(offset: number, length: number): void {
+    this.onWrite(offset, length);
+    for (const l of this.changeListeners) l(offset, length);
+  }
+
+  // ---- a partition run by a native engine host (simulator/engine/jerryscript/native-flash.ts) ----
+
+  /** Listen to every change made through this object (programs, erases, faults, bit rot); returns the unsubscribe. */
+  onChange(listener: (offset: number, length: number) => void): () => void {
+    this.changeListeners.push(listener);
+    return () => (this.changeListeners = this.changeListeners.filter((l) => l !== listener));
+  }
+
+  /**
+   * True when a fault is armed or present (a power cut armed or happened,
+   * read bit flips, weak bits, a sector with limited endurance): only this
+   * object can model it, so an engine host must call it rather than run the
+   * partition itself.
+   */
+  get faultsInjected(): boolean {
+    return this.cut !== null || this.off || this.flipRate > 0 || this.weak.size > 0 || this.endurance.some((e) => e !== Infinity);
+  }
+
+  /** The live cells, programmed-unit marks and erase counts, for a host that runs this partition's rules in C and mirrors its changes back. */
+  liveState(): { cells: Uint8Array; programmed: Uint8Array; eraseCounts: Uint32Array } {
+    return { cells: this.cells, programmed: this.programmed, eraseCounts: this.eraseCounts };
+  }
 
   protected markProgrammedFromContent(): void {
     const u = this.programUnit;

@@ -43,6 +43,11 @@ export class SimOtp implements Otp {
     writeFileSync(path, JSON.stringify({ dockId: f.dockId, manufacturerPublicKey: Buffer.from(f.manufacturerPublicKey).toString('hex'), deviceSecret: Buffer.from(f.deviceSecret).toString('hex'), factoryLocked: f.factoryLocked === true }, null, 2), { mode: 0o600 });
   }
 
+  /** The OTP file these fuses were loaded from or saved to; null for an OTP kept in memory. */
+  get file(): string | null {
+    return this.path;
+  }
+
   factoryLocked(): boolean {
     return this.facts.factoryLocked === true;
   }

@@ -1,12 +1,15 @@
 /*
  * The dock's engine side on a desktop: JerryScript 3.0 (512 KiB heap) runs the
- * firmware bundle; every __hal function is answered by the Node simulator
- * (flash files with NOR rules, crypto, OTP, the LMDB ephemeral area, display,
- * serial, clock) over two FIFOs, one synchronous call per HAL entry, so the
- * engine sees exactly what the QuickJS host gives it. See FORMAT.md here for
- * the frames. A fatal error (out of memory) is reported as a frame, then the
- * process exits with the engine's code. The watchdog is the chip's: a script
- * running past its time resets the engine (the process ends after a 'W' frame).
+ * firmware bundle. The HAL entries a dock's firmware implements in C are C
+ * here too: the flash partitions (hal-flash.c, on the dock directory's files),
+ * SHA-256, Ed25519, the per-dock key store and OTP (hal-crypto.c, OpenSSL 3).
+ * The rest (the LMDB ephemeral area, display, serial, clock, reset line) and
+ * any partition run with injected faults are answered by the Node simulator
+ * over two FIFOs, one synchronous call per HAL entry (frames.c). FORMAT.md
+ * here lists the frames and which entry is where, and why. A fatal error (out
+ * of memory) is reported as a frame, then the process exits with the
+ * engine's code. The watchdog is the chip's: a script running past its time
+ * resets the engine (the process ends after a 'W' frame).
  */
 #include <signal.h>
 #include <stdint.h>
@@ -18,48 +21,16 @@
 #include "jerryscript.h"
 #include "jerryscript-port.h"
 #include "jerryscript-snapshot.h"
-
-static FILE *from_node; /* requests and HAL answers */
-static FILE *to_node;   /* answers, HAL calls, log lines */
-
-enum { V_UNDEF = 0, V_NULL, V_FALSE, V_TRUE, V_NUMBER, V_STRING, V_BYTES, V_ARRAY, V_ERROR };
-
-/* ---- frames: u32 length, then the payload ------------------------------ */
-
-typedef struct { uint8_t *p; size_t n, cap; } buf_t;
-
-static void put(buf_t *b, const void *d, size_t n) {
-  if (b->n + n > b->cap) {
-    b->cap = (b->n + n) * 2 + 64;
-    b->p = realloc(b->p, b->cap);
-    if (!b->p) exit(12);
-  }
-  memcpy(b->p + b->n, d, n);
-  b->n += n;
-}
-static void put_u8(buf_t *b, uint8_t v) { put(b, &v, 1); }
-static void put_u32(buf_t *b, uint32_t v) { put(b, &v, 4); }
-
-static void send_frame(buf_t *b) {
-  /* The watchdog's frame must never land inside another one. */
-  sigset_t alarm, old;
-  sigemptyset(&alarm);
-  sigaddset(&alarm, SIGALRM);
-  sigprocmask(SIG_BLOCK, &alarm, &old);
-  uint32_t n = (uint32_t) b->n;
-  fwrite(&n, 4, 1, to_node);
-  fwrite(b->p, 1, b->n, to_node);
-  fflush(to_node);
-  sigprocmask(SIG_SETMASK, &old, NULL);
-  free(b->p);
-}
+#include "frames.h"
+#include "hal-flash.h"
+#include "hal-crypto.h"
 
 /* ---- watchdog: wall-clock time of one request, as the chip's watchdog ---- */
 
 static void watchdog_fired(int sig) {
   (void) sig;
   static const uint8_t frame[5] = { 1, 0, 0, 0, 'W' };
-  if (write(fileno(to_node), frame, sizeof frame) < 0) _exit(75);
+  if (write(frames_to_node_fd(), frame, sizeof frame) < 0) _exit(75);
   _exit(75);
 }
 
@@ -68,126 +39,31 @@ static void watchdog_arm(uint32_t ms) {
   setitimer(ITIMER_REAL, &t, NULL);
 }
 
-static uint8_t *read_frame(uint32_t *len) {
-  if (fread(len, 4, 1, from_node) != 1) exit(0); /* Node went away */
-  uint8_t *p = malloc(*len ? *len : 1);
-  if (!p || fread(p, 1, *len, from_node) != *len) exit(0);
-  return p;
-}
+/* ---- HAL entries --------------------------------------------------------- */
 
-typedef struct { const uint8_t *p; size_t at, n; } rd_t;
-static uint8_t get_u8(rd_t *r) { return r->at < r->n ? r->p[r->at++] : 0; }
-static uint32_t get_u32(rd_t *r) {
-  uint32_t v = 0;
-  if (r->at + 4 <= r->n) memcpy(&v, r->p + r->at, 4);
-  r->at += 4;
-  return v;
-}
+/* The entries this host implements; Node names which of them to use ('H'), the others cross to Node. */
+static const struct { const char *name; jerry_external_handler_t fn; } native_hal[] = {
+  { "flashGeometry", hal_flash_geometry },
+  { "flashRead", hal_flash_read },
+  { "flashProgram", hal_flash_program },
+  { "flashErase", hal_flash_erase },
+  { "sha256", hal_sha256 },
+  { "sha256Flash", hal_sha256_flash },
+  { "verifyEd25519", hal_verify_ed25519 },
+  { "perDockPublicKey", hal_per_dock_public_key },
+  { "openSealed", hal_open_sealed },
+  { "otpDockId", hal_otp_dock_id },
+  { "otpManufacturerPublicKey", hal_otp_manufacturer_public_key },
+  { "otpDeviceSecret", hal_otp_device_secret },
+  { "otpFactoryLocked", hal_otp_factory_locked },
+  { "otpLockFactory", hal_otp_lock_factory },
+};
 
-/* ---- values between engine and Node ------------------------------------ */
-
-static void put_string(buf_t *b, jerry_value_t s) {
-  jerry_size_t n = jerry_string_size(s, JERRY_ENCODING_UTF8);
-  uint8_t *tmp = malloc(n ? n : 1);
-  jerry_string_to_buffer(s, JERRY_ENCODING_UTF8, tmp, n);
-  put_u32(b, n);
-  put(b, tmp, n);
-  free(tmp);
-}
-
-static void put_value(buf_t *b, jerry_value_t v) {
-  if (jerry_value_is_undefined(v)) put_u8(b, V_UNDEF);
-  else if (jerry_value_is_null(v)) put_u8(b, V_NULL);
-  else if (jerry_value_is_boolean(v)) put_u8(b, jerry_value_is_true(v) ? V_TRUE : V_FALSE);
-  else if (jerry_value_is_number(v)) {
-    double d = jerry_value_as_number(v);
-    put_u8(b, V_NUMBER);
-    put(b, &d, 8);
-  } else if (jerry_value_is_string(v)) {
-    put_u8(b, V_STRING);
-    put_string(b, v);
-  } else if (jerry_value_is_arraybuffer(v)) {
-    jerry_length_t n = jerry_arraybuffer_size(v);
-    put_u8(b, V_BYTES);
-    put_u32(b, n);
-    put(b, jerry_arraybuffer_data(v), n);
-  } else if (jerry_value_is_array(v)) {
-    uint32_t n = jerry_array_length(v);
-    put_u8(b, V_ARRAY);
-    put_u32(b, n);
-    for (uint32_t i = 0; i < n; i++) {
-      jerry_value_t e = jerry_object_get_index(v, i);
-      put_value(b, e);
-      jerry_value_free(e);
-    }
-  } else {
-    jerry_value_t s = jerry_value_to_string(v);
-    put_u8(b, V_STRING);
-    put_string(b, s);
-    jerry_value_free(s);
-  }
-}
-
-static jerry_value_t get_value(rd_t *r) {
-  uint8_t tag = get_u8(r);
-  switch (tag) {
-    case V_NULL: return jerry_null();
-    case V_FALSE: return jerry_boolean(false);
-    case V_TRUE: return jerry_boolean(true);
-    case V_NUMBER: {
-      double d = 0;
-      if (r->at + 8 <= r->n) memcpy(&d, r->p + r->at, 8);
-      r->at += 8;
-      return jerry_number(d);
-    }
-    case V_STRING:
-    case V_ERROR: {
-      uint32_t n = get_u32(r);
-      jerry_value_t s = jerry_string((const jerry_char_t *) r->p + r->at, n, JERRY_ENCODING_UTF8);
-      r->at += n;
-      if (tag == V_STRING) return s;
-      jerry_value_t e = jerry_error(JERRY_ERROR_COMMON, s);
-      jerry_value_free(s);
-      return jerry_throw_value(e, true);
-    }
-    case V_BYTES: {
-      uint32_t n = get_u32(r);
-      jerry_value_t ab = jerry_arraybuffer(n);
-      if (jerry_value_is_exception(ab)) return ab;
-      if (n) memcpy(jerry_arraybuffer_data(ab), r->p + r->at, n);
-      r->at += n;
-      return ab;
-    }
-    case V_ARRAY: {
-      uint32_t n = get_u32(r);
-      jerry_value_t a = jerry_array(n);
-      for (uint32_t i = 0; i < n; i++) {
-        jerry_value_t e = get_value(r);
-        jerry_value_free(jerry_object_set_index(a, i, e));
-        jerry_value_free(e);
-      }
-      return a;
-    }
-    default: return jerry_undefined();
-  }
-}
-
-/* ---- HAL entries: each one call to the Node side ----------------------- */
-
+/* A HAL entry Node answers: the function carries its name. */
 static jerry_value_t hal_call(const jerry_call_info_t *info, const jerry_value_t args[], const jerry_length_t argc) {
   jerry_value_t name = jerry_object_get_sz(info->function, "halName");
-  buf_t b = { 0 };
-  put_u8(&b, 'K');
-  put_value(&b, name);
+  jerry_value_t out = bridge(name, args, argc);
   jerry_value_free(name);
-  put_u32(&b, argc);
-  for (jerry_length_t i = 0; i < argc; i++) put_value(&b, args[i]);
-  send_frame(&b);
-  uint32_t len;
-  uint8_t *frame = read_frame(&len);
-  rd_t r = { frame, 0, len };
-  jerry_value_t out = get_value(&r);
-  free(frame);
   return out;
 }
 
@@ -201,17 +77,35 @@ static jerry_value_t console_log(const jerry_call_info_t *info, const jerry_valu
   return jerry_undefined();
 }
 
+static jerry_external_handler_t native_entry(const char *name) {
+  for (size_t i = 0; i < sizeof native_hal / sizeof native_hal[0]; i++)
+    if (strcmp(native_hal[i].name, name) == 0) return native_hal[i].fn;
+  return NULL;
+}
+
+/* 'H': u32 count, then per entry its name and u8 1 when this host runs it; then the OTP file (string) or undefined. */
 static void install_hal(rd_t *r) {
   jerry_value_t global = jerry_current_realm();
   jerry_value_t hal = jerry_object();
   uint32_t n = get_u32(r);
   for (uint32_t i = 0; i < n; i++) {
-    jerry_value_t name = get_value(r);
-    jerry_value_t f = jerry_function_external(hal_call);
-    jerry_value_free(jerry_object_set_sz(f, "halName", name));
-    jerry_value_free(jerry_object_set(hal, name, f));
+    char *name = get_cstring(r);
+    jerry_external_handler_t native = get_u8(r) ? native_entry(name) : NULL;
+    jerry_value_t f = jerry_function_external(native ? native : hal_call);
+    jerry_value_t key = jerry_string_sz(name);
+    if (!native) jerry_value_free(jerry_object_set_sz(f, "halName", key));
+    jerry_value_free(jerry_object_set(hal, key, f));
+    jerry_value_free(key);
     jerry_value_free(f);
-    jerry_value_free(name);
+    free(name);
+  }
+  if (r->at < r->n && r->p[r->at] == V_STRING) {
+    char *path = get_cstring(r);
+    if (otp_load(path) != 0) {
+      fprintf(stderr, "dl7450-jerry: cannot read the OTP file %s\n", path);
+      exit(6);
+    }
+    free(path);
   }
   jerry_value_free(jerry_object_set_sz(global, "__hal", hal));
   jerry_value_t console = jerry_object();
@@ -322,9 +216,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: dl7450-jerry <fifo from node> <fifo to node> [literal list]\n");
     return 2;
   }
-  from_node = fopen(argv[1], "rb");
-  to_node = fopen(argv[2], "wb");
-  if (!from_node || !to_node) return 3;
+  frames_open(argv[1], argv[2]);
   signal(SIGALRM, watchdog_fired);
   jerry_init(JERRY_INIT_EMPTY);
   if (argc == 4) register_literals(argv[3]);
@@ -368,6 +260,12 @@ int main(int argc, char **argv) {
       jerry_value_free(global);
       jerry_value_free(arg);
       jerry_value_free(name);
+    } else if (op == 'A') { /* run a flash partition here, on its files */
+      flash_attach(&r);
+      answer(jerry_undefined(), 0);
+    } else if (op == 'D') { /* hand a partition back to Node */
+      flash_detach(&r);
+      answer(jerry_undefined(), 0);
     } else if (op == 'S') heap_stats();
     else if (op == 'Q') {
       free(frame);
