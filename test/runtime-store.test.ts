@@ -167,18 +167,19 @@ errors('small values one commit each in 256-byte units: capacity counts what eac
       break;
     }
   }
-  // Each commit fills its ~94-byte record's unit with a slice of the index snapshot (not
-  // live: GC packs the record and drops the slice), so about capacity / 94 fit, not capacity / 256.
-  // (Capacity shrinks as the index grows: the reserve holds a checkpoint of every key.)
+  // Each commit pads its ~94-byte record to a 256-byte unit, with PAD (counted with the record
+  // until GC packs it) or with a slice of the index snapshot (garbage at once): between
+  // capacity / 256 and capacity / 94 fit. (Capacity shrinks as the index grows: the reserve
+  // holds a checkpoint of every key.)
   const record = 16 + 'setting-000'.length + 64 + 4;
   const full = store.stats().capacityBytes;
-  assert.ok(n >= Math.floor((full / record) * 0.95) && n > capacity / 256, `${n} values in ${full} B of capacity`);
+  assert.ok(n >= Math.floor((full / 256) * 0.95) && n <= full / record, `${n} values in ${full} B of capacity`);
   for (let i = 0; i < n; i++) assert.equal(store.get(`setting-${i}`), bytes(64, i));
   const again = RuntimeStore.mount(f);
   assert.is(again.size, n);
   for (let i = 0; i < n; i++) assert.equal(again.get(`setting-${i}`), bytes(64, i));
   assert.throws(() => again.set('one-more', bytes(64, 1)), (e: unknown) => e instanceof PartitionFullError, 'the same verdict after a remount');
-  // Batched commits pack small values densely: the same count.
+  // Batched commits pack small values densely.
   const g = flash(32, 256);
   const batched = RuntimeStore.format(g, { durability: 'batched' });
   let m = 0;
@@ -190,7 +191,7 @@ errors('small values one commit each in 256-byte units: capacity counts what eac
       break;
     }
   }
-  assert.ok(Math.abs(m - n) <= n * 0.02, `batched: ${m} values, immediate: ${n}`);
+  assert.ok(m > n * 1.5 && m <= full / record * 1.1, `batched: ${m} values, immediate: ${n}`);
 });
 
 errors('mounting a blank or foreign partition says it is not formatted', () => {

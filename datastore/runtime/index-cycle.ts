@@ -33,6 +33,8 @@ export interface CycleSource {
   totals(): { liveBytes: number; exact: boolean; largestRecord: number };
   retired(): number[];
   now(): number;
+  /** Bytes of log within which a cycle must cover the hash space. */
+  budget(): number;
 }
 
 const OVERHEAD = RECORD_HEADER_SIZE + RECORD_TRAILER_SIZE;
@@ -59,6 +61,9 @@ export class IndexCycle {
   private completed = NONE;
   /** Slices written (for tests and benches): [in padding, on their own]. */
   readonly written = { natural: 0, forced: 0 };
+  private readonly hdr = new Uint8Array(RECORD_HEADER_SIZE);
+  private readonly chunk = new Uint8Array(512);
+  private readonly trailer = new Uint8Array(4);
 
   constructor(log: RecordLog, source: CycleSource) {
     this.log = log;
@@ -88,8 +93,14 @@ export class IndexCycle {
     return this.start !== NONE && Math.floor(this.start / this.log.sectorSize) === sector;
   }
 
-  /** log.beforePad: use the padding of a commit for the next slice, if one fits. */
+  /**
+   * log.beforePad: use the padding of a commit for the next slice, if one
+   * fits and the cycle is not already well ahead (twice the pace `due` asks
+   * for): a slice costs no flash but some CPU, which a small engine feels.
+   */
   fillPadding(room: number): void {
+    const ahead = Math.min(1, (2 * this.spent) / this.source.budget());
+    if (this.next >= this.source.index().alignUp(Math.floor(ahead * HASH_SPACE)) && this.spent > 0) return;
     const retired = this.next === 0 ? this.source.retired() : [];
     const max = Math.floor((room - OVERHEAD - indexSliceSize(0, retired.length)) / CHECKPOINT_ENTRY_SIZE);
     if (max < 0) return;
@@ -106,7 +117,7 @@ export class IndexCycle {
    * (a slice per commit would cost a program unit each). Returns the hash
    * the next forced slices must reach, or -1.
    */
-  due(budget: number): number {
+  due(budget = this.source.budget()): number {
     const used = this.spent;
     if (used >= budget) return this.next < HASH_SPACE ? HASH_SPACE : -1;
     const target = this.source.index().alignUp(Math.floor((used / budget) * HASH_SPACE));
@@ -158,14 +169,14 @@ export class IndexCycle {
     const valueLength = indexSliceSize(entries, retired.length);
     const at = log.beginRecord(recordSize(0, valueLength));
     if (this.start === NONE) this.start = at;
-    const hdr = new Uint8Array(RECORD_HEADER_SIZE);
+    const hdr = this.hdr;
     encodeRecordHeader({ kind: RecordKind.Index, keyLength: 0, encoding: 0, valueLength, writtenAt: this.source.now() }, hdr);
     log.put(hdr);
     const totals = this.source.totals();
     const head = encodeIndexHead({ cycleStart: this.start, rangeStart: this.next, rangeEnd: end, ...totals }, retired);
     log.put(head);
     let crc = crc32(head);
-    const chunk = new Uint8Array(Math.min(512, Math.max(CHECKPOINT_ENTRY_SIZE, entries * CHECKPOINT_ENTRY_SIZE)));
+    const chunk = this.chunk;
     let n = 0;
     let left = entries;
     this.source.index().walkFrom(this.next, (hash, offset) => {
@@ -182,7 +193,7 @@ export class IndexCycle {
     });
     crc = crc32(chunk, crc, 0, n);
     log.put(chunk, 0, n);
-    const trailer = new Uint8Array(4);
+    const trailer = this.trailer;
     writeU32LE(trailer, 0, trailerCrc(crc));
     log.put(trailer);
     this.next = end;

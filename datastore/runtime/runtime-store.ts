@@ -160,6 +160,7 @@ export class RuntimeStore {
       totals: () => ({ liveBytes: this.liveBytes, exact: this.liveBytesExact, largestRecord: this.largestRecord }),
       retired: () => this.ring.retiredList(),
       now: () => this.now(),
+      budget: () => this.cycleBudget(),
     });
     this.log.beforePad = (room) => {
       if (this.mounted) this.cycle.fillPadding(room);
