@@ -7,7 +7,8 @@ import * as assert from 'uvu/assert';
 import { equal, HookedFlash, isInjectedCut } from './support/power-cut-sweep.ts';
 import { SimFlash, type PowerCutEffect } from '../simulator/flash/sim-flash.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
-import { PartitionFullError } from '../datastore/runtime/errors.ts';
+import { PartitionFullError, StoreError } from '../datastore/runtime/errors.ts';
+import { FlashError } from '../hal/flash.ts';
 import { CLOSE_RECORD_SIZE, closeSpan, decodeCloseRecord, encodeCheckpointHead, encodeCloseRecord, encodeRecordHeader, RecordKind, trailerCrc } from '../datastore/runtime/format.ts';
 import { crc32 } from '../bytes/crc32.ts';
 import { writeU32LE } from '../bytes/byte-order.ts';
@@ -457,6 +458,55 @@ t('CLOSE: a value that holds a valid CLOSE record in the last units of a full he
   const again = RuntimeStore.mount(f);
   assert.equal(again.keys().sort(), [...model.keys()].sort());
   for (const [k, v] of model) assert.ok(equal(again.get(k), v), k);
+});
+
+t('after a program fails, the store refuses every write with a typed error and programs nothing more; a remount keeps every write that returned', () => {
+  for (const unit of [16, 256]) {
+    for (const durability of ['immediate', 'batched'] as const) {
+      const inner = sim(24, unit);
+      let failAt = -1;
+      let programs = 0;
+      let afterFailure = 0;
+      const f = new HookedFlash(inner, (op) => {
+        if (op.kind !== 'program') return;
+        if (failAt >= 0 && programs > failAt) afterFailure++;
+        if (programs++ === failAt) throw new FlashError('worn', op.offset, 'program failed: sector worn out');
+      });
+      const store = RuntimeStore.format(f, { durability, batchSize: 4 });
+      const model = new Map<string, Uint8Array>();
+      for (let i = 0; i < 40; i++) {
+        store.set(`k${i % 7}`, bytes(30 + i, i), { flush: true });
+        model.set(`k${i % 7}`, bytes(30 + i, i));
+      }
+      failAt = programs + 2;
+      let failed: unknown = null;
+      let lost: { key: string; value: Uint8Array } | null = null;
+      for (let i = 40; i < 80 && failed === null; i++) {
+        try {
+          store.set(`k${i % 7}`, bytes(30 + i, i), { flush: true });
+          model.set(`k${i % 7}`, bytes(30 + i, i));
+        } catch (e) {
+          failed = e;
+          lost = { key: `k${i % 7}`, value: bytes(30 + i, i) };
+        }
+      }
+      const what = `${unit} B, ${durability}`;
+      assert.ok(failed instanceof StoreError && (failed as StoreError).code === 'flash-failure', `${what}: the failure is a typed flash-failure error`);
+      for (const call of [() => store.set('again', bytes(5, 1)), () => store.delete('k1'), () => store.flush(), () => store.beginValue('v', 10)]) {
+        assert.throws(call, (e: unknown) => e instanceof StoreError && e.code === 'flash-failure' && /Mount the store again/.test(e.message), `${what}: refused after the failure`);
+      }
+      store.unmount(); // stops without writing
+      assert.is(afterFailure, 0, `${what}: nothing programmed after the failed program`);
+      const again = RuntimeStore.mount(inner);
+      for (const [k, v] of model) {
+        const got = again.get(k);
+        // The write that failed may or may not have reached flash; nothing else may differ.
+        if (lost && k === lost.key && got && equal(got, lost.value)) continue;
+        assert.ok(got && equal(got, v), `${what}: ${k} kept`);
+      }
+      assert.is(again.get('again'), undefined, `${what}: a refused write never appears`);
+    }
+  }
 });
 
 t.run();

@@ -106,6 +106,17 @@ export function trailerCrc(dataCrc: number): number {
   return dataCrc === 0xffffffff ? 0x7fffffff : dataCrc >>> 0;
 }
 
+/**
+ * Where the next record starts after a PAD byte at partition offset `pos`:
+ * the next program-unit boundary of its sector (FORMAT.md §3), at most the
+ * sector's end. Sectors start at multiples of the unit, so partition
+ * offsets and offsets in the sector round alike.
+ */
+export function afterPad(pos: number, programUnit: number, sectorSize: number): number {
+  const sectorEnd = (Math.floor(pos / sectorSize) + 1) * sectorSize;
+  return Math.min(sectorEnd, (Math.floor(pos / programUnit) + 1) * programUnit);
+}
+
 export function recordSize(keyLength: number, valueLength: number): number {
   return RECORD_HEADER_SIZE + keyLength + valueLength + RECORD_TRAILER_SIZE;
 }

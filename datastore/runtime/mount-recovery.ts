@@ -18,6 +18,7 @@ import {
   checkpointSize,
   decodeCheckpointFixed,
   decodeIndexSlice,
+  afterPad,
   HASH_SPACE,
   indexSliceEntries,
   INDEX_FIXED_SIZE,
@@ -395,7 +396,7 @@ export class MountRecovery {
       ring.flash.read(pos, one);
       if (one[0] === RecordKind.Erased) return true;
       if (one[0] === RecordKind.Pad) {
-        pos = sectorStart + Math.ceil((pos - sectorStart + 1) / unit) * unit;
+        pos = afterPad(pos, unit, ring.sectorSize);
         continue;
       }
       if (pos + RECORD_HEADER_SIZE > at) return false;
@@ -500,9 +501,7 @@ export class MountRecovery {
         continue;
       }
       if (one[0] === RecordKind.Pad) {
-        const inSector = pos - cursor.sector * ring.sectorSize;
-        const next = Math.ceil((inSector + 1) / unit) * unit;
-        cursor.pos = cursor.sector * ring.sectorSize + Math.min(next, ring.sectorSize);
+        cursor.pos = afterPad(pos, unit, ring.sectorSize);
         continue;
       }
       const startSector = cursor.sector;
@@ -687,7 +686,6 @@ export class MountRecovery {
   private validRecordAt(cursor: ReplayCursor): boolean {
     const page = Math.max(this.log.flash.pageSize ?? 256, this.log.flash.programUnit);
     const unit = this.log.flash.programUnit;
-    const sectorStart = cursor.sector * this.ring.sectorSize;
     const lastPage = Math.floor((cursor.pos - 1) / page);
     const one = new Uint8Array(1);
     const probe = new Uint8Array(RECORD_HEADER_SIZE);
@@ -695,7 +693,7 @@ export class MountRecovery {
     while (at + RECORD_HEADER_SIZE <= cursor.sectorEnd) {
       this.log.flash.read(at, one);
       if (one[0] === RecordKind.Pad) {
-        at = sectorStart + Math.ceil((at - sectorStart + 1) / unit) * unit;
+        at = afterPad(at, unit, this.ring.sectorSize);
         continue;
       }
       this.log.flash.read(at, probe);

@@ -57,6 +57,8 @@ export class RecordLog {
    * its units marked programmed on ECC parts though they read 0xFF).
    */
   trustBlank = false;
+  /** Why a program or erase failed (the log's state on flash is then unknown), or null. */
+  failed: string | null = null;
   /** Something was programmed since mount: until then a power cut could leave no trace of this session. */
   private sessionProgrammed = false;
 
@@ -320,10 +322,15 @@ export class RecordLog {
 
   private programPending(end: number): void {
     if (end <= this.progPos) return;
+    this.assertHealthy();
     const at = this.headSector * this.sectorSize + this.progPos;
     try {
       this.flash.program(at, this.buf.subarray(this.progPos, end));
     } catch (e) {
+      // Which units the failed program touched is unknown: nothing more may be programmed
+      // from this state (a retry could program a unit twice, or make a write durable that
+      // the caller was told failed). The store refuses writes until it is mounted again.
+      this.failed = e instanceof Error ? e.message : String(e);
       if (e instanceof FlashError && e.code === 'worn') {
         throw new StoreError('flash-failure', `flash program failed at offset ${at} (sector ${this.headSector} worn); the write did not complete. Remount the store: the sector will be retired.`);
       }
@@ -460,6 +467,7 @@ export class RecordLog {
 
   /** Erase a sector; if it is worn out, retire it instead and return false. */
   private eraseOrRetire(sector: number): boolean {
+    this.assertHealthy();
     try {
       this.eraseOps++;
       this.flash.erase(sector);
@@ -470,7 +478,15 @@ export class RecordLog {
         this.spoilHeader(sector);
         return false;
       }
+      this.failed = e instanceof Error ? e.message : String(e);
       throw e;
+    }
+  }
+
+  /** No program or erase after one failed: the state on flash is unknown until a mount reads it. */
+  private assertHealthy(): void {
+    if (this.failed !== null) {
+      throw new StoreError('flash-failure', `a flash operation failed (${this.failed}); nothing was written after it. Mount the store again: recovery finds what reached flash and retires a worn sector.`);
     }
   }
 

@@ -14,6 +14,7 @@ import type { FlashPartition } from '../../hal/flash.ts';
 import type { Clock } from '../../hal/clock.ts';
 import {
   decodeSectorHeader,
+  afterPad,
   closeSpan,
   CHECKPOINT_ENTRY_SIZE,
   checkpointSize,
@@ -121,13 +122,11 @@ export class RuntimeStore {
 
   private liveBytes = 0;
   private liveBytesExact = true;
-  private readonly one = new Uint8Array(1);
   /** The record appended last (a pad written after it belongs to it while it is live). */
   private lastAppend: { offset: number; end: number; hash: number } | null = null;
   /** log.eraseOps when the current write began. */
   private opErases = 0;
   private largestRecord = 0;
-  private checkpointBytes = 0;
   private tailPos = 0;
   private pendingOps = 0;
   /** The rolling index snapshot's writer. */
@@ -143,7 +142,6 @@ export class RuntimeStore {
   private mounted = true;
   private corruptSkipped = 0;
   private cleanMount = true;
-  private readonly scratch = new Uint8Array(CHUNK);
   private readonly hdr = new Uint8Array(RECORD_HEADER_SIZE);
 
   private constructor(flash: FlashPartition, options: RuntimeStoreOptions) {
@@ -251,6 +249,11 @@ export class RuntimeStore {
    */
   unmount(): void {
     if (!this.mounted) return;
+    // After a failed program or erase nothing more is written: the next mount recovers.
+    if (this.log.failed !== null) {
+      this.mounted = false;
+      return;
+    }
     // A clean stop abandons a value still being streamed: the key keeps its old value.
     if (this.stream) this.stream.abort();
     this.flush();
@@ -684,12 +687,11 @@ export class RuntimeStore {
       let pos = this.tailPos;
       // Records that start in this sector (advance wraps round the ring, so compare sectors).
       while (ring.sectorOf(pos) === sector) {
-        const at = pos - sector * ring.sectorSize;
         log.readSector(pos, this.hdr, 0, 1);
         const kind = this.hdr[0];
         if (kind === RecordKind.Erased || kind === RecordKind.Close) break; // nothing more in this sector
         if (kind === RecordKind.Pad) {
-          pos = sector * ring.sectorSize + Math.ceil((at + 1) / log.unit) * log.unit;
+          pos = afterPad(pos, log.unit, ring.sectorSize);
           continue;
         }
         const h = this.readHeader(pos);
@@ -840,7 +842,6 @@ export class RuntimeStore {
       log.flush();
       log.latestCheckpoint = at;
       this.lastFullCheckpoint = at;
-      this.checkpointBytes = size;
       this.changedSinceCheckpoint = false;
     } finally {
       this.inMaintenance = wasMaintaining;
@@ -859,7 +860,6 @@ export class RuntimeStore {
     this.corruptSkipped = r.corruptSkipped;
     this.cleanMount = r.cleanMount;
     this.tailPos = r.tailPos;
-    this.checkpointBytes = this.checkpointRecordSize();
     this.lastFullCheckpoint = r.lastFullCheckpoint;
     // Nothing replayed after a full checkpoint: it is as current as any cycle after it, and
     // it is what an unmount's CLOSE record can name without writing another.
@@ -923,6 +923,9 @@ export class RuntimeStore {
 
   private assertMounted(): void {
     if (!this.mounted) throw new StoreError('unmounted', 'the store was unmounted; mount it again to write.');
+    if (this.log.failed !== null) {
+      throw new StoreError('flash-failure', `a flash operation failed (${this.log.failed}); nothing was written after it. Mount the store again: recovery finds what reached flash and retires a worn sector.`);
+    }
     if (this.stream) throw new ValueStreamError(this.stream.key, 'it is still open: commit or abort it before any other write or flush (an unmount abandons it).');
   }
 }
