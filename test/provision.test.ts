@@ -250,7 +250,8 @@ unplug('the unplugged dock fails with a clear error and its token stays reserved
       db,
       connections: conns,
       station: 's',
-      flash: { attempts: 1, bulkTimeoutMs: 100, maxRetries: 3, requestTimeoutMs: 300 },
+      // Short timeouts so the pulled cable fails fast, not so short that a loaded machine fails the hello first.
+      flash: { attempts: 1, bulkTimeoutMs: 250, maxRetries: 3, requestTimeoutMs: 1000 },
       onStage: (conn, stage, d) => {
         if (!pulled && conn === conns[0] && stage === 'flash' && d?.sent && d.total && d.sent > d.total / 3) {
           pulled = true;
