@@ -707,6 +707,7 @@ export class RuntimeStore {
           if (slot >= 0) {
             this.liveBytes += size - this.footprintAt(pos); // the copy is packed; a pad may follow it later
             this.index.setOffset(slot, this.relocate(pos, size, keyHash(key)));
+            this.cycle.chargeCopy(size, h.valueLength);
           }
         }
         pos = log.advance(pos, size);
