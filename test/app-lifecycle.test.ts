@@ -177,6 +177,40 @@ for (const engine of testEngines('app lifecycle')) {
     }
   });
 
+  life(`${engine.name}: an app with no timers whose subscriber writes (batched) when told of a commit: that write is committed a second later too, not left for the next input`, async () => {
+    // No wakeup anywhere: only the dock's own idle commit wakes the loop.
+    const app = `
+      var ds = require('datastore');
+      var kv = new ds.KvStore({ durability: 'batched' });
+      kv.subscribe('', function (key) {
+        console.log('committed ' + key);
+        if (key === 'count') kv.set('count-seen', 1);
+        if (key === 'count-seen') kv.set('count-ack', 1);
+      });
+      kv.set('count', 1);
+      console.log('wrote count');
+    `;
+    const dock = await bootAppDock(engine, rom, { runtime: runtimeWith(app) });
+    try {
+      for (let i = 0; i < 40; i++) dock.idle(100); // 4 s of dock time
+      const t0 = dock.log.find((l) => l.line === 'wrote count')!.at;
+      const at = (key: string) => dock.log.find((l) => l.line === 'committed ' + key)?.at;
+      const lines = dock.log.map((l) => `${l.at - t0} ms: ${l.line}`).join('\n');
+      // BATCH_WAIT_MS (1 s) after each write, which the first commit's subscriber makes at t0 + 1 s and the second's at t0 + 2 s.
+      const expected: [string, number][] = [['count', 1000], ['count-seen', 2000], ['count-ack', 3000]];
+      for (const [key, ms] of expected) {
+        const when = at(key);
+        assert.ok(when !== undefined, `${key} was never committed:\n${lines}`);
+        assert.ok(when - t0 >= ms && when - t0 <= ms + 10, `${key} committed ${when - t0} ms after the first write, expected ${ms} (+ one loop pass):\n${lines}`);
+      }
+    } finally {
+      dock.close();
+    }
+    // On flash, not only announced: the runtime partition, mounted afresh after the dock stopped, holds all three.
+    const keys = runtimeKeys(dock.runtime);
+    for (const k of ['kv/count', 'kv/count-seen', 'kv/count-ack']) assert.ok(keys.includes(k), `${k} in ${keys.join(',')}`);
+  });
+
   life(`${engine.name}: a link tool reaches an app's namespaced keys as the app wrote them (settings and the key list take ns); without ns they stay hidden`, async () => {
     const app = `
       var ds = require('datastore');
