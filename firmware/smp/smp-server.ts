@@ -17,6 +17,7 @@ import { ImageStore } from '../../datastore/image-store.ts';
 import { ImageInvalidError, sniffImageType } from '../../images/image-check.ts';
 import { NONE } from '../../images/image-type.ts';
 import { FactoryWriteError } from '../../datastore/factory/factory-staging.ts';
+import { RuntimeReformatError } from '../../datastore/tiers/tier-errors.ts';
 import { errorBody, FS_ERR, RC, SETTINGS_ERR, SmpRefusal } from './smp-errors.ts';
 import { osGroup, OS_RESET, OS_PARAMS, OS_INFO, SMP_BUFFER_BYTES, type OsContext } from './smp-os-group.ts';
 import { imageGroup, imageRefusal, IMAGE_STATE, IMAGE_UPLOAD } from './smp-image-group.ts';
@@ -315,7 +316,13 @@ export class SmpServer {
         this.endValueStream();
         this.valueUpload = null;
         this.upload = null;
-        this.ctx.tiers.factoryReset();
+        try {
+          this.ctx.tiers.factoryReset();
+        } catch (e) {
+          // The factory app runs, the runtime tier does not: say so, and what to do, in the group's error form.
+          if (e instanceof RuntimeReformatError) throw new Refusal(RC.UNKNOWN, e.message);
+          throw e;
+        }
         return {};
       case DOCK.EVENTS: {
         if (write || !this.ctx.events) return null;
