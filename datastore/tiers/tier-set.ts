@@ -6,6 +6,7 @@
 // writes that name them, so the others keep working.
 
 import type { EphemeralArea } from '../../hal/ephemeral.ts';
+import { FlashError } from '../../hal/flash.ts';
 import type { Clock } from '../../hal/clock.ts';
 import { RuntimeStore, type RecordInfo, type RuntimeStoreOptions } from '../runtime/runtime-store.ts';
 import type { FactoryPartition } from '../factory/factory-partition.ts';
@@ -315,6 +316,8 @@ export class TierSet {
       try {
         this.runtime = this.runtime.reformat();
       } catch (e) {
+        // Power lost mid-reformat: on a dock nothing runs after it (the simulator's flash says so by throwing).
+        if (e instanceof FlashError && e.code === 'power-loss') throw e;
         failed = new RuntimeReformatError(e instanceof Error ? e.message : String(e));
         this.runtime = null;
         this.problems[APPLICATION_DATA] = 'a factory reset could not reformat it: restart the dock, then run the factory reset again';
