@@ -57,6 +57,13 @@ export class IndexCycle {
    * would feed GC more garbage than it frees.
    */
   private spent = 0;
+  /**
+   * Bytes of small records GC copied since the cycle began counting. A mount
+   * replays those too; where they outweigh the application's writes (a
+   * partition more than about half full) no budget of forced slices bounds
+   * replay, and forcing them would only add garbage for GC to move.
+   */
+  private copied = 0;
   /** A cycle completed by a slice not yet programmed: published by committed(). */
   private completed = NONE;
   /** Slices written (for tests and benches): [in padding, on their own]. */
@@ -76,6 +83,12 @@ export class IndexCycle {
     this.next = 0;
     this.completed = NONE;
     this.spent = 0;
+    this.copied = 0;
+  }
+
+  /** Count a record GC copied (a large value's body is not reread by a mount: not counted). */
+  chargeCopy(size: number, valueLength: number): void {
+    if (valueLength < LARGE_VALUE) this.copied += size;
   }
 
   /** Count `bytes` of log against the current cycle's budget. */
@@ -119,6 +132,7 @@ export class IndexCycle {
    */
   due(budget = this.source.budget()): number {
     const used = this.spent;
+    if (4 * this.copied > used) return -1;
     if (used >= budget) return this.next < HASH_SPACE ? HASH_SPACE : -1;
     const target = this.source.index().alignUp(Math.floor((used / budget) * HASH_SPACE));
     return target - this.next >= HASH_SPACE / 8 ? target : -1;
@@ -202,6 +216,7 @@ export class IndexCycle {
       this.start = NONE;
       this.next = 0;
       this.spent = 0;
+      this.copied = 0;
     }
   }
 }

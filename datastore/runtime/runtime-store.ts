@@ -681,6 +681,9 @@ export class RuntimeStore {
         // writing a full checkpoint unless a newer durable point lies elsewhere.
         if (log.latestCheckpoint === log.durableCheckpoint || ring.sectorOf(log.latestCheckpoint) === sector) this.writeCheckpoint();
         log.openEmpty();
+      } else if (log.latestCheckpoint !== NONE && ring.sectorOf(log.latestCheckpoint) === sector) {
+        // The next header would name a point in a freed sector: make a newer one first.
+        this.writeCheckpoint();
       }
       // A cycle whose first slice is about to be freed can never be named: start again.
       if (this.cycle.startsIn(sector)) this.cycle.reset();
@@ -704,6 +707,7 @@ export class RuntimeStore {
           if (slot >= 0) {
             this.liveBytes += size - this.footprintAt(pos); // the copy is packed; a pad may follow it later
             this.index.setOffset(slot, this.relocate(pos, size, keyHash(key)));
+            this.cycle.chargeCopy(size, h.valueLength);
           }
         }
         pos = log.advance(pos, size);
