@@ -2,11 +2,13 @@
 // additions (namespaces, metadata queries, subscriptions, replace, per-write
 // durability).
 
-import { decodeValue, encodeValue, type DockValue } from './value-codec.ts';
+import { decodeValue, encodeValue, ValueEncoding, type DockValue } from './value-codec.ts';
 import { Datastore } from './datastore.ts';
-import { APPLICATION_DATA, EPHEMERAL_DATA, LOOKUP_ORDER, TIER_NAMES, type Durability, type Tier, type TierSet } from './tiers/tier-set.ts';
+import { APPLICATION_DATA, EPHEMERAL_DATA, LOOKUP_ORDER, TIER_NAMES, storageKey, type Durability, type Tier, type TierSet } from './tiers/tier-set.ts';
 import { TierError } from './tiers/tier-errors.ts';
-import { KeyInvalidError } from './runtime/errors.ts';
+import { KeyInvalidError, KeyTooLongError } from './runtime/errors.ts';
+import { MAX_KEY_BYTES } from './runtime/format.ts';
+import { utf8Encode } from '../bytes/utf8.ts';
 
 /** Separates a namespace from its keys in stored names; not allowed in keys or namespaces. */
 const NS = '\u001f';
@@ -20,6 +22,16 @@ export function kvName(namespace: string | undefined, key: string): string {
 export function splitKvName(name: string): { namespace: string; key: string } {
   const at = name.indexOf(NS);
   return at < 0 ? { namespace: '', key: name } : { namespace: name.slice(0, at), key: name.slice(at + 1) };
+}
+
+/** The most UTF-8 bytes of a kv name (namespace, separator and key) in the runtime tier: the store's key limit less its `kv/` prefix. */
+export const MAX_RUNTIME_KV_NAME_BYTES = MAX_KEY_BYTES - utf8Encode(storageKey('kv', '')).length;
+
+/** A value written in pieces (KvStore.beginSet): append them in order, then commit; abort leaves the key as it was. */
+export interface KvValueWriter {
+  append(chunk: Uint8Array): void;
+  commit(): void;
+  abort(): void;
 }
 
 export interface KvStoreOptions {
@@ -79,9 +91,23 @@ export class KvStore {
   }
 
   set(key: string, value: DockValue, options: KvWriteOptions = {}): void {
-    const name = this.name(key);
+    const tier = options.tier ?? this.tier ?? APPLICATION_DATA;
+    const name = this.writeName(key, tier);
     const { encoding, bytes } = encodeValue(value, JSON.stringify(key));
-    this.tiers.write('kv', name, bytes, encoding, options.tier ?? this.tier ?? APPLICATION_DATA, options.durability ?? this.durability);
+    this.tiers.write('kv', name, bytes, encoding, tier, options.durability ?? this.durability);
+  }
+
+  /**
+   * A value too large for the heap, written to the runtime tier in pieces of
+   * a known total `length`: bytes, or (`text`) the UTF-8 bytes of a text,
+   * which the caller checks (the SMP lane does, across parts). The key passes
+   * the same check as set's, before anything is written. Until commit the
+   * key keeps its old value and the runtime tier refuses other writes.
+   */
+  beginSet(key: string, length: number, options: { text?: boolean; durability?: Durability } = {}): KvValueWriter {
+    const name = this.writeName(key, APPLICATION_DATA);
+    if (this.tier !== undefined && this.tier !== APPLICATION_DATA) throw new TierError('tier-invalid', `beginSet writes the runtime tier only; this handle is bound to the ${TIER_NAMES[this.tier]} tier`);
+    return this.tiers.beginWrite('kv', name, length, options.text ? ValueEncoding.Utf8 : ValueEncoding.Bytes, options.durability ?? this.durability);
   }
 
   /** Write only if the key already has a value (in the tier written to); returns whether it did. */
@@ -192,6 +218,24 @@ export class KvStore {
 
   private requireNamespace(what: string): void {
     if (!this.prefix) throw new TierError('namespace-required', `${what}() works on a named namespace: new KvStore({ namespace: '…' })`);
+  }
+
+  /**
+   * The one key check of every KvStore write, whole (set) or in pieces
+   * (beginSet): the key itself (name()), and in the runtime tier the length
+   * of its stored name, refused as the app wrote the key (the limit is what
+   * is left after the `kv/` prefix and this handle's namespace).
+   */
+  private writeName(key: string, tier: Tier): string {
+    const name = this.name(key);
+    if (tier === APPLICATION_DATA) {
+      const bytes = utf8Encode(name).length;
+      if (bytes > MAX_RUNTIME_KV_NAME_BYTES) {
+        const prefixBytes = utf8Encode(this.prefix).length;
+        throw new KeyTooLongError(key, bytes - prefixBytes, MAX_RUNTIME_KV_NAME_BYTES - prefixBytes);
+      }
+    }
+    return name;
   }
 
   private name(key: string): string {

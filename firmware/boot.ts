@@ -128,9 +128,11 @@ export function mountTiers(): BootReport {
   });
   tiers.resetHooks = {
     before: stopApp,
-    after: () => {
-      events.add('factory-reset', 'runtime and ephemeral tiers reset; starting the factory app');
-      startApp({ ...(lastBoot ?? report), appTier: null, appChecksum: null, failedApps: [], appReason: null }, 'factory reset');
+    after: (failed) => {
+      // A failed reformat still ends in the factory app (it runs from the factory partition), with the runtime tier unavailable.
+      const runtimeNow = failed ? { runtime: `unavailable: ${failed.reason} (a factory reset could not reformat it: restart the dock, then reset again)` } : {};
+      events.add('factory-reset', failed ? `ephemeral tier emptied; the runtime tier could not be reformatted (${failed.reason}) and is unavailable until a restart; starting the factory app` : 'runtime and ephemeral tiers reset; starting the factory app');
+      startApp({ ...(lastBoot ?? report), ...runtimeNow, appTier: null, appChecksum: null, failedApps: [], appReason: null }, 'factory reset');
     },
   };
   lastBoot = report;

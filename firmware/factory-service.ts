@@ -41,6 +41,13 @@ export class FactoryService {
    * staging, an approval, the lock) clears it.
    */
   private verified: { staging: FactoryStaging; sha256: Uint8Array } | null = null;
+  /**
+   * The image the last image-group upload stored (verified, recorded) in
+   * this session: a chunk of it sent again after the staging was consumed
+   * (a test, confirm or commit came between; its answer was lost) is
+   * acknowledged, not refused. Cleared by a new staging and the lock.
+   */
+  private uploaded: { length: number; sha256: Uint8Array } | null = null;
 
   constructor(
     private readonly flashes: FlashPartition[],
@@ -80,6 +87,7 @@ export class FactoryService {
     if (this.mounted.trial) throw new FactoryWriteError('on-trial', 'the served image is on its trial boot: confirm it (image confirm) or reset the dock to revert before writing another');
     this.staging = null;
     this.verified = null;
+    this.uploaded = null;
     this.staging = FactoryStaging.begin(this.flashes, this.mounted.slots, this.mounted.active, this.otp, length, sha256);
     return 0;
   }
@@ -175,7 +183,21 @@ export class FactoryService {
     if (!s) throw new FactoryWriteError('incomplete', 'no factory write in progress');
     const digest = this.verifyStaged(s);
     s.stage();
+    this.uploaded = { length: s.length, sha256: s.sha256 };
     return digest;
+  }
+
+  /**
+   * The length of the image the last upload stored when no staging is open
+   * and `length` and `sha256`, where given, name that image; else -1. A chunk
+   * resent for it is answered with this offset (the upload is whole).
+   */
+  storedUploadLength(length?: number, sha256?: Uint8Array): number {
+    const u = this.uploaded;
+    if (this.staging || !u) return -1;
+    if (length !== undefined && length !== u.length) return -1;
+    if (sha256 !== undefined && !equalBytes(sha256, u.sha256)) return -1;
+    return u.length;
   }
 
   /** The slot (not necessarily served) whose image has this SHA-256, or -1. */
@@ -225,6 +247,7 @@ export class FactoryService {
   lock(): void {
     this.staging = null;
     this.verified = null;
+    this.uploaded = null;
     this.otp.lockFactory();
   }
 }

@@ -21,7 +21,15 @@ export class IdleCommit {
     if (this.since < 0) this.since = now;
     if (now - this.since < BATCH_WAIT_MS) return this.since + BATCH_WAIT_MS;
     tiers.flush();
-    this.since = -1;
-    return -1;
+    // A subscriber told of this commit may have written again (batched): its
+    // wait starts now. Left for the loop's next look, it waited for a timer,
+    // serial input or the host's idle poll: up to a second more on a dock
+    // whose app set no timer (or for ever on a loop that only wakes on input).
+    if (tiers.pendingWrites === 0) {
+      this.since = -1;
+      return -1;
+    }
+    this.since = now;
+    return now + BATCH_WAIT_MS;
   }
 }

@@ -8,7 +8,7 @@ import { CodeStore } from '../datastore/code-store.ts';
 import { Datastore } from '../datastore/datastore.ts';
 import { ValueNotStorableError } from '../datastore/value-codec.ts';
 import { APPLICATION_DATA, EPHEMERAL_DATA, FACTORY_DATA } from '../datastore/tiers/tier-set.ts';
-import { EphemeralFullError, EphemeralUnavailableError, NotFoundError, ReadOnlyTierError, TierError, TierUnavailableError, TokenInvalidError } from '../datastore/tiers/tier-errors.ts';
+import { EphemeralFullError, EphemeralUnavailableError, NotFoundError, ReadOnlyTierError, RuntimeReformatError, TierError, TierUnavailableError, TokenInvalidError } from '../datastore/tiers/tier-errors.ts';
 import { CorruptRecordError, KeyInvalidError, KeyTooLongError, PartitionFullError, StoreError, ValueTooLargeError } from '../datastore/runtime/errors.ts';
 import { ImageInvalidError } from '../images/image-check.ts';
 import { BMP, JPEG, NONE, PNG } from '../images/image-type.ts';
@@ -36,6 +36,7 @@ const errors = {
   TierUnavailableError,
   TokenInvalidError,
   NotFoundError,
+  RuntimeReformatError,
   ValueNotStorableError,
   StoreError,
   KeyInvalidError,

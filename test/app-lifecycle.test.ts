@@ -55,6 +55,25 @@ function runtimeKeys(flash: SimFlash): string[] {
   return RuntimeStore.mount(flash).keys().sort();
 }
 
+/** A factory app that needs no runtime write to start: it says where it runs and what a runtime write gets. */
+const plainFactoryRom = factoryRom({
+  app: `
+var ds = require('datastore');
+var kv = new ds.KvStore();
+console.log('factory app ' + JSON.stringify(new ds.CodeStore().info()) + ' name ' + kv.get('dock_name'));
+try { kv.set('probe', 1); console.log('runtime write ok'); } catch (e) { console.log('runtime write refused: ' + e.name + ' ' + e.code); }
+require('splashscreen').Splashscreen.addTextBox('factory', 0, 0);
+`,
+  config: 'images:\n  default:\n    path: ${CONFIG_PATH}/bg.png\n    type: png\nkv_store:\n  dock_name: "Lobby"\n',
+  files: { 'bg.png': makePng(8, 8) },
+});
+
+/** Every runtime sector's next erase fails (worn out), as a failing flash part would. */
+function failNextErases(flash: SimFlash): void {
+  const counts = flash.wear().counts;
+  for (let s = 0; s < flash.sectorCount; s++) flash.setSectorEndurance(s, counts[s]);
+}
+
 const life = suite('the app on the dock: factory reset, running code, durability');
 
 for (const engine of testEngines('app lifecycle')) {
@@ -81,6 +100,70 @@ for (const engine of testEngines('app lifecycle')) {
       assert.equal([...dock.display.textBoxes.values()].map((t) => t.text), ['factory'], "the old app's text box went with it");
       const events = (dock.smp(GROUP_DOCK, 6, {}, 0).events as { kind: string }[]).map((e) => e.kind);
       assert.ok(events.includes('factory-reset'));
+    } finally {
+      dock.close();
+    }
+  });
+
+  life(`${engine.name}: a factory reset whose runtime reformat fails (flash failure): the factory app still runs, the runtime tier is unavailable, and the caller gets RuntimeReformatError saying what to do`, async () => {
+    const runtime = runtimeWith(OLD_APP);
+    const dock = await bootAppDock(engine, plainFactoryRom, { runtime });
+    try {
+      dock.idle(55);
+      assert.is(dock.report.appTier, 'runtime');
+      failNextErases(runtime);
+      const resetAt = dock.log.length;
+      const erasesBefore = runtime.stats.erases;
+      const opsBefore = runtime.opCount;
+      // Over the link, as `dl7450 factory-reset` or any SMP tool sends it (v2: the dock group's error form).
+      const answer = dock.smp(GROUP_DOCK, FACTORY_RESET);
+      assert.ok(runtime.opCount > opsBefore && runtime.stats.erases === erasesBefore, 'the reformat did try, and its erase failed');
+      assert.equal(answer.err, { group: GROUP_DOCK, rc: 1 }, JSON.stringify(answer));
+      const rsn = String(answer.rsn);
+      assert.match(rsn, /runtime tier could not be reformatted \([^)]*worn out/, "the flash failure is named");
+      assert.match(rsn, /factory app runs/);
+      assert.match(rsn, /restart the dock and run the factory reset again/);
+      assert.not.match(rsn, /\n\s+at /, 'no stack trace');
+      dock.idle(200);
+      const after = dock.log.slice(resetAt).map((l) => l.line);
+      const started = after.find((l) => l.startsWith('factory app '));
+      assert.ok(started, after.join('\n'));
+      const info = JSON.parse(started!.slice(12, started!.lastIndexOf(' name ')));
+      assert.equal([info.tier, info.running, info.reason], ['factory', true, 'factory reset']);
+      assert.ok(started!.endsWith(' name Lobby'), 'it reads its factory data');
+      assert.ok(after.includes('runtime write refused: TierUnavailableError tier-unavailable'), after.join('\n'));
+      assert.not.ok(after.some((l) => l.startsWith('heard ')), 'the old app is stopped');
+      assert.equal([...dock.display.textBoxes.values()].map((t) => t.text), ['factory']);
+      // The dock still serves: the factory tier over SMP, the event log says what happened.
+      assert.equal(new TextDecoder().decode(dock.smp(3, 0, { name: 'dock_name' }, 0).val as Uint8Array), 'Lobby');
+      const events = dock.smp(GROUP_DOCK, 6, {}, 0).events as { kind: string; detail: string }[];
+      const reset = events.find((e) => e.kind === 'factory-reset');
+      assert.match(String(reset?.detail), /could not be reformatted/);
+      assert.ok(events.some((e) => e.kind === 'app-started' && /factory/.test(e.detail)));
+      // A runtime write over the link is refused with why, not with a stale store.
+      const write = dock.smp(3, 0, { name: 'x', val: new Uint8Array([0x61]) });
+      assert.match(String(write.rsn), /runtime tier is not available: a factory reset could not reformat it/);
+    } finally {
+      dock.close();
+    }
+  });
+
+  life(`${engine.name}: an app that calls Datastore.factoryReset() on failing flash catches RuntimeReformatError by class and code; the factory app runs`, async () => {
+    const app = `
+      var ds = require('datastore');
+      require('wakeup').wakeup(function () {
+        try { ds.Datastore.factoryReset(); console.log('reset returned'); }
+        catch (e) { console.log('caught ' + (e instanceof ds.RuntimeReformatError) + ' ' + (e instanceof ds.TierError) + ' ' + e.name + ' ' + e.code); }
+      }, 20);
+    `;
+    const runtime = runtimeWith(app);
+    const dock = await bootAppDock(engine, plainFactoryRom, { runtime });
+    try {
+      failNextErases(runtime);
+      dock.idle(100);
+      const lines = dock.log.map((l) => l.line);
+      assert.ok(lines.includes('caught true true RuntimeReformatError runtime-reformat-failed'), lines.join('\n'));
+      assert.ok(lines.some((l) => l.startsWith('factory app ')), lines.join('\n'));
     } finally {
       dock.close();
     }
@@ -175,6 +258,40 @@ for (const engine of testEngines('app lifecycle')) {
     } finally {
       dock.close();
     }
+  });
+
+  life(`${engine.name}: an app with no timers whose subscriber writes (batched) when told of a commit: that write is committed a second later too, not left for the next input`, async () => {
+    // No wakeup anywhere: only the dock's own idle commit wakes the loop.
+    const app = `
+      var ds = require('datastore');
+      var kv = new ds.KvStore({ durability: 'batched' });
+      kv.subscribe('', function (key) {
+        console.log('committed ' + key);
+        if (key === 'count') kv.set('count-seen', 1);
+        if (key === 'count-seen') kv.set('count-ack', 1);
+      });
+      kv.set('count', 1);
+      console.log('wrote count');
+    `;
+    const dock = await bootAppDock(engine, rom, { runtime: runtimeWith(app) });
+    try {
+      for (let i = 0; i < 40; i++) dock.idle(100); // 4 s of dock time
+      const t0 = dock.log.find((l) => l.line === 'wrote count')!.at;
+      const at = (key: string) => dock.log.find((l) => l.line === 'committed ' + key)?.at;
+      const lines = dock.log.map((l) => `${l.at - t0} ms: ${l.line}`).join('\n');
+      // BATCH_WAIT_MS (1 s) after each write, which the first commit's subscriber makes at t0 + 1 s and the second's at t0 + 2 s.
+      const expected: [string, number][] = [['count', 1000], ['count-seen', 2000], ['count-ack', 3000]];
+      for (const [key, ms] of expected) {
+        const when = at(key);
+        assert.ok(when !== undefined, `${key} was never committed:\n${lines}`);
+        assert.ok(when - t0 >= ms && when - t0 <= ms + 10, `${key} committed ${when - t0} ms after the first write, expected ${ms} (+ one loop pass):\n${lines}`);
+      }
+    } finally {
+      dock.close();
+    }
+    // On flash, not only announced: the runtime partition, mounted afresh after the dock stopped, holds all three.
+    const keys = runtimeKeys(dock.runtime);
+    for (const k of ['kv/count', 'kv/count-seen', 'kv/count-ack']) assert.ok(keys.includes(k), `${k} in ${keys.join(',')}`);
   });
 
   life(`${engine.name}: a link tool reaches an app's namespaced keys as the app wrote them (settings and the key list take ns); without ns they stay hidden`, async () => {

@@ -448,5 +448,83 @@ paging('image tags page the same way: each tag once across tiers, a type filter 
   }
 });
 
+const streamed = suite('a value written in pieces (KvStore.beginSet) gets the key check set gets: one check');
+
+/** What a call threw, as an app tells errors apart: class name, code, message. */
+function refusal(f: () => unknown): string | null {
+  try {
+    f();
+    return null;
+  } catch (e) {
+    const err = e as { name?: string; code?: string; message?: string };
+    return `${err.name} ${err.code}: ${err.message}`;
+  }
+}
+
+streamed('every name set refuses (empty, not text, the namespace separator, past the runtime key limit after kv/ and the namespace, seeded random names at the boundary) is refused by beginSet with the same typed error, and nothing is written', () => {
+  const flash = new SimFlash({ size: 256 * KiB, sectorSize: 4 * KiB, programUnit: 16 });
+  const tiers = new TierSet({ runtime: RuntimeStore.format(flash) });
+  const plain = new KvStore({ tiers });
+  const ns = new KvStore({ tiers, namespace: 'wifi' });
+  // The runtime store's keys are at most 255 bytes of UTF-8 (runtime FORMAT.md) and a KvStore key is stored as `kv/<name>`; a namespaced one as `kv/wifi\u001f<key>`.
+  const plainLimit = 255 - 3;
+  const nsLimit = 255 - 3 - 5;
+  const fixed: [KvStore, unknown, boolean][] = [
+    [plain, '', false],
+    [plain, 42, false],
+    [plain, null, false],
+    [plain, 'a\u001fb', false],
+    [plain, '\u001f', false],
+    [ns, 'psk\u001f', false],
+    [plain, 'k'.repeat(plainLimit), true],
+    [plain, 'k'.repeat(plainLimit + 1), false],
+    [plain, '\u00e9'.repeat(plainLimit / 2), true], // 2 bytes each: exactly the limit
+    [plain, '\u00e9'.repeat(plainLimit / 2) + 'x', false],
+    [plain, '\u{1F600}'.repeat(63), true], // 4 bytes each: 252
+    [plain, '\u{1F600}'.repeat(63) + 'x', false],
+    [ns, 'k'.repeat(nsLimit), true],
+    [ns, 'k'.repeat(nsLimit + 1), false],
+  ];
+  const random = seeded(7450);
+  const alphabet = ['a', 'Z', '0', '-', '/', ' ', '\u00e9', '\u20ac', '\u{1F600}', '\u001f'];
+  const cases: [KvStore, unknown, boolean | null][] = [...fixed];
+  for (let i = 0; i < 120; i++) {
+    // Names whose UTF-8 length falls round the limit, now and then holding the separator.
+    let name = '';
+    const target = 236 + Math.floor(random() * 30);
+    while (utf8Encode(name).length < target) name += alphabet[Math.floor(random() * (random() < 0.02 ? alphabet.length : alphabet.length - 1))];
+    cases.push([random() < 0.3 ? ns : plain, name, null]);
+  }
+  let refused = 0;
+  for (const [kv, name, accepted] of cases) {
+    const label = JSON.stringify(name).slice(0, 40);
+    const viaSet = refusal(() => kv.set(name as string, new Uint8Array([1, 2, 3]), { durability: 'immediate' }));
+    if (accepted !== null) assert.is(viaSet === null, accepted, `set ${label}: ${viaSet}`);
+    if (viaSet === null) {
+      // Accepted by set: the same name streams, and reads back what was streamed.
+      const w = kv.beginSet(name as string, 4, { durability: 'immediate' });
+      w.append(new Uint8Array([9, 8]));
+      w.append(new Uint8Array([7, 6]));
+      w.commit();
+      assert.equal(kv.get(name as string), new Uint8Array([9, 8, 7, 6]), label);
+      continue;
+    }
+    refused++;
+    const ops = flash.opCount;
+    const keys = tiers.runtime!.keys().sort();
+    const viaStream = refusal(() => kv.beginSet(name as string, 3));
+    assert.is(viaStream, viaSet, `beginSet ${label}: the same typed error as set`);
+    assert.is(flash.opCount, ops, `${label}: no flash operation`);
+    assert.equal(tiers.runtime!.keys().sort(), keys, `${label}: no key`);
+  }
+  assert.ok(refused >= 10 && refused < cases.length - 10, `${refused} of ${cases.length} refused: both kinds were exercised`);
+  // Nothing was left open: the runtime tier takes writes.
+  plain.set('after', 1);
+  assert.is(plain.get('after'), 1);
+  // The length refusal names the key as written, with what is left after kv/ and the namespace.
+  assert.match(String(refusal(() => ns.beginSet('k'.repeat(nsLimit + 1), 1))), new RegExp(`^KeyTooLongError key-too-long: key "k{40}…" is ${nsLimit + 1} bytes of UTF-8; keys are at most ${nsLimit} bytes`));
+});
+
 paging.after(() => rmSync(work, { recursive: true, force: true }));
 paging.run();
+streamed.run();

@@ -144,6 +144,65 @@ lanes('MCUboot flow over the link, as a v1 mcumgr client drives it, with the fir
   }
 });
 
+lanes('a resent image-upload chunk whose answer was lost is acknowledged (rc 0, off = the image length), v1 and v2, also after image test consumed the upload; a different image or an offset past the image keeps its error; nothing changes', async () => {
+  for (const version of [0, 1] as const) {
+    const d = await linkDock();
+    try {
+      const image = factoryImageFor(d.dir, `Resent v${version + 1}`);
+      const other = factoryImageFor(d.dir, 'Another Image');
+      const sha = new Uint8Array(createHash('sha256').update(image).digest());
+      const otherSha = new Uint8Array(createHash('sha256').update(other).digest());
+      const o = { version };
+      const up = (body: Record<string, unknown>) => d.client.request(2, 1, 1, body, o);
+      // As mcumgr / smpclient send it: len and sha on the first chunk only, each next off from the answer.
+      let off = 0;
+      let last = 0;
+      while (off < image.length) {
+        last = off;
+        off = (await up({ off, data: image.subarray(off, off + 2048), ...(off === 0 ? { len: image.length, sha } : {}) })).off as number;
+      }
+      assert.ok(last > 0, 'the image takes more than one chunk');
+      const lastChunk = { off: last, data: image.subarray(last) };
+      const firstChunk = { off: 0, data: image.subarray(0, 2048), len: image.length, sha };
+      const slot = d.dock.partition('factory-b');
+      const refusal = async (body: Record<string, unknown>) => {
+        try {
+          await up(body);
+        } catch (e) {
+          if (e instanceof SmpError) return { rc: e.rc, group: e.groupError };
+          throw e;
+        }
+        return null;
+      };
+      // The last chunk's answer was lost: the client sends it again.
+      const ops = slot.opCount;
+      assert.equal(await up(lastChunk), { off: image.length }, `v${version + 1}: a resent last chunk is acknowledged`);
+      assert.is(slot.opCount, ops, 'and writes nothing');
+      // The client then tests the image; a late resend of the last chunk, or of a one-chunk image's only chunk, arrives after it.
+      await d.client.request(2, 1, 0, { hash: sha, confirm: false }, o);
+      const listed = await d.client.request(0, 1, 0, {}, o);
+      const opsAfterTest = slot.opCount;
+      assert.equal(await up(lastChunk), { off: image.length }, `v${version + 1}: resent last chunk after test`);
+      assert.equal(await up({ ...lastChunk, len: image.length, sha }), { off: image.length }, `v${version + 1}: with its len and sha`);
+      assert.equal(await up(firstChunk), { off: image.length }, `v${version + 1}: resent first chunk (same len and sha) after test`);
+      assert.equal(await up({ off: 2048, data: image.subarray(2048, 4096) }), { off: image.length }, `v${version + 1}: any chunk below the end`);
+      // Not the same image, or past its end: refused as before (v1 rc / v2 err {group 1, code}).
+      const pendingRc = version === 0 ? { rc: 6, group: false } : { rc: 28, group: true }; // BAD_STATE / IMAGE_ALREADY_PENDING
+      const noUploadRc = version === 0 ? { rc: 1, group: false } : { rc: 17, group: true }; // UNKNOWN / FLASH_CONTEXT_NOT_SET
+      assert.equal(await refusal({ off: 0, data: other.subarray(0, 2048), len: other.length, sha: otherSha }), pendingRc, 'another image: still waits for a restart');
+      assert.equal(await refusal({ ...lastChunk, sha: otherSha }), noUploadRc, 'a chunk naming another sha');
+      assert.equal(await refusal({ ...lastChunk, len: image.length + 1 }), noUploadRc, 'a chunk naming another len');
+      assert.equal(await refusal({ off: image.length + 2048, data: image.subarray(0, 16) }), noUploadRc, 'an offset past the image');
+      assert.equal(await d.client.request(0, 1, 0, {}, o), listed, 'the image list is as it was');
+      assert.is(slot.opCount, opsAfterTest, 'no flash operation on the slot for any of them');
+      assert.ok(opsAfterTest > ops, 'the test itself did program its mark (the counter counts)');
+      assert.is(Buffer.from(readSlotRecord(slot)!.sha256).toString('hex'), hex(image));
+    } finally {
+      await d.close();
+    }
+  }
+});
+
 const faults = suite('link faults: noise, a pulled cable, a dock restart, a power cut mid-commit, a locked dock');
 
 faults('noise on the line (bit errors 1e-5 per bit and 1 dropped byte in 10,000, both ways): both lanes complete through retransmission and commit the exact image', async () => {

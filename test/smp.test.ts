@@ -236,6 +236,45 @@ server('a value larger than the heap takes is streamed to the runtime tier: the 
   assert.equal(kv.get('blob'), value);
 });
 
+server('a settings value streamed in parts (larger than the heap) is refused for every name a whole write is refused for, with the same answer, v1 and v2; nothing is written', () => {
+  const flash = new SimFlash({ size: 4 * 1024 * 1024, sectorSize: 4096, programUnit: 16 });
+  const tiers = new TierSet({ runtime: RuntimeStore.format(flash) });
+  const smp = new SmpServer({ tiers, dockId: 'abc', firmwareVersion: '1.0' });
+  let seq = 0;
+  const call = (version: number, body: Record<string, unknown>) => decodePacket(smp.handle(encodePacket({ op: 2, version, flags: 0, group: GROUP_SETTINGS, sequence: seq++ & 0xff, id: 0 }, body))!).payload;
+  new KvStore({ tiers }).set('kept', 'old');
+  const len = 300 * 1024; // past the 256 KiB a value is assembled in: streamed to flash as it comes (FORMAT.md)
+  const part = new Uint8Array(3000).fill(0x5a);
+  // Names a settings tool can send that the KvStore refuses: the namespace separator, and names past the runtime key (255 bytes) less `kv/` (and `wifi` + separator).
+  const names: [string, string | undefined, RegExp][] = [
+    ['a\u001fb', undefined, /invalid key/],
+    ['\u001fkept', undefined, /invalid key/],
+    ['k'.repeat(253), undefined, /at most 252 bytes/],
+    ['\u00e9'.repeat(127), undefined, /254 bytes of UTF-8; keys are at most 252/],
+    ['k'.repeat(248), 'wifi', /at most 247 bytes/],
+  ];
+  for (const version of [0, 1]) {
+    for (const [name, ns, why] of names) {
+      const label = `v${version + 1} ${JSON.stringify(name).slice(0, 30)}${ns ? ` in ${ns}` : ''}`;
+      const ops = flash.opCount;
+      const whole = call(version, { name, ...(ns ? { ns } : {}), val: part.subarray(0, 10), type: 'bytes' });
+      const first = call(version, { name, ...(ns ? { ns } : {}), off: 0, len, type: 'bytes', val: part });
+      assert.match(String(whole.rsn), why, `${label}: ${JSON.stringify(whole)}`);
+      assert.equal(first, whole, `${label}: the streamed first part gets the whole write's answer`);
+      // rc 3 (MGMT_ERR_EINVAL) for v1; v2: a name too long is the settings group's KEY_TOO_LONG (2), a bad name SMP's EINVAL.
+      if (/at most/.test(String(whole.rsn))) assert.equal(version === 0 ? whole.rc : whole.err, version === 0 ? 3 : { group: 3, rc: 2 }, label);
+      else assert.is(whole.rc, 3, label);
+      // Nothing written, nothing left open: the next part is told to start again, the runtime tier takes writes.
+      assert.match(String(call(version, { name, ...(ns ? { ns } : {}), off: 3000, val: part }).rsn), /start at off 0/, label);
+      assert.is(flash.opCount, ops, `${label}: no flash operation`);
+      assert.equal(tiers.runtime!.keys(), ['kv/kept'], label);
+    }
+  }
+  // A name both accept streams as before.
+  for (let off = 0; off < len; off += 3000) call(1, { name: 'fine', off, val: part.subarray(0, Math.min(3000, len - off)), ...(off === 0 ? { len, type: 'bytes' } : {}) });
+  assert.is((new KvStore({ tiers }).get('fine') as Uint8Array).length, len);
+});
+
 server('a factory reset mid-stream ends the stream (the rest is refused, the reset store holds none of it); stalls are timed on the monotonic clock, not the settable date', () => {
   const flash = new SimFlash({ size: 4 * 1024 * 1024, sectorSize: 4096, programUnit: 16 });
   const tiers = new TierSet({ runtime: RuntimeStore.format(flash) });

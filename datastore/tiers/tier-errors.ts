@@ -47,6 +47,21 @@ export class TierUnavailableError extends TierError {
   }
 }
 
+/**
+ * A factory reset whose runtime reformat failed (a flash failure): the app
+ * was stopped, the ephemeral tier emptied and the factory app started, but
+ * the runtime tier is unavailable until the dock restarts.
+ */
+export class RuntimeReformatError extends TierError {
+  constructor(readonly reason: string) {
+    super(
+      'runtime-reformat-failed',
+      `factory reset: the runtime tier could not be reformatted (${reason}). The ephemeral tier was emptied and the factory app runs; the runtime tier is unavailable until the dock restarts, and may then still hold its old data: restart the dock and run the factory reset again. If it fails again, the runtime flash is failing and the dock needs service.`,
+    );
+    this.name = 'RuntimeReformatError';
+  }
+}
+
 export class TokenInvalidError extends TierError {
   constructor(why: string) {
     super('token-invalid', `image token no longer valid: ${why}. Ask ImageStore.getToken for a new one.`);

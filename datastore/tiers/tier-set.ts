@@ -6,12 +6,13 @@
 // writes that name them, so the others keep working.
 
 import type { EphemeralArea } from '../../hal/ephemeral.ts';
+import { FlashError } from '../../hal/flash.ts';
 import type { Clock } from '../../hal/clock.ts';
 import { RuntimeStore, type RecordInfo, type RuntimeStoreOptions } from '../runtime/runtime-store.ts';
 import type { FactoryPartition } from '../factory/factory-partition.ts';
 import type { ItemKind } from '../factory/partition-format.ts';
 import { SLOT_RESERVED_BYTES } from '../factory/slot-record.ts';
-import { ReadOnlyTierError, TierError, TierUnavailableError } from './tier-errors.ts';
+import { ReadOnlyTierError, RuntimeReformatError, TierError, TierUnavailableError } from './tier-errors.ts';
 import { before, keepFirst, nameAt, runtimePage, type NameAt } from './name-pages.ts';
 
 export const FACTORY_DATA = 0;
@@ -83,7 +84,7 @@ export class TierSet {
    * Told around a factory reset (the firmware stops the app before and starts
    * the factory app after), whoever asked for the reset.
    */
-  resetHooks: { before(): void; after(): void } | null = null;
+  resetHooks: { before(): void; after(failed: RuntimeReformatError | null): void } | null = null;
 
   constructor(parts: TierSetParts) {
     this.durability = parts.durability ?? 'immediate';
@@ -301,15 +302,30 @@ export class TierSet {
    * Back to exactly what the factory image holds: the ephemeral area is
    * emptied and the runtime partition reformatted. Reformatting is one sector
    * open (atomic): a power cut leaves the old runtime data or none, and the
-   * factory tier is never written.
+   * factory tier is never written. A reformat that fails (flash failure)
+   * leaves the runtime tier unavailable (what its partition holds is not
+   * known until a mount reads it), still starts the factory app, and then
+   * throws RuntimeReformatError.
    */
   factoryReset(): void {
     const hooks = this.resetHooks;
     hooks?.before();
     this.ephemeral?.clear();
-    if (this.runtime) this.runtime = this.runtime.reformat();
+    let failed: RuntimeReformatError | null = null;
+    if (this.runtime) {
+      try {
+        this.runtime = this.runtime.reformat();
+      } catch (e) {
+        // Power lost mid-reformat: on a dock nothing runs after it (the simulator's flash says so by throwing).
+        if (e instanceof FlashError && e.code === 'power-loss') throw e;
+        failed = new RuntimeReformatError(e instanceof Error ? e.message : String(e));
+        this.runtime = null;
+        this.problems[APPLICATION_DATA] = 'a factory reset could not reformat it: restart the dock, then run the factory reset again';
+      }
+    }
     this.pending = [];
-    hooks?.after();
+    hooks?.after(failed);
+    if (failed) throw failed;
   }
 
   /** Used and free bytes per tier. */

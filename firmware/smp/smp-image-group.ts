@@ -80,21 +80,31 @@ export function imageGroup(f: () => FactoryService, id: number, write: boolean, 
 
 /**
  * Upload `{off, data, len and sha on the first chunk}` → `{off}`. A first
- * chunk naming an unfinished upload with the same len and sha resumes it; a
- * retried chunk is acknowledged, not written twice; the last chunk verifies
- * the image (a refused one is refused there, and nothing is recorded).
+ * chunk naming an unfinished upload with the same len and sha resumes it. A
+ * chunk below the dock's offset (a client resends one whose answer it did
+ * not hear) changes nothing and is answered rc 0 with that offset, as
+ * Zephyr's img_mgmt does: also once the upload is whole and its staging was
+ * consumed by a test, confirm or commit, for the same image (len and sha,
+ * where given, equal). The last chunk verifies the image (a refused one is
+ * refused there, and nothing is recorded).
  */
 function upload(f: FactoryService, p: Body): Body {
   const off = p.off;
   const data = p.data;
   if (typeof off !== 'number' || !(data instanceof Uint8Array)) throw new SmpRefusal(RC.INVALID, 'upload needs off (number) and data (bytes)');
+  const len = typeof p.len === 'number' ? p.len : undefined;
+  const sha = p.sha instanceof Uint8Array ? p.sha : undefined;
+  const stored = f.storedUploadLength(len, sha);
   if (off === 0) {
-    if (typeof p.len !== 'number') throw new SmpRefusal(RC.INVALID, 'the first upload chunk needs len', IMG_ERR.INVALID_LENGTH);
-    if (!(p.sha instanceof Uint8Array)) throw new SmpRefusal(RC.INVALID, 'the first upload chunk needs sha (the SHA-256 of the whole image; this dock checks it)', IMG_ERR.INVALID_HASH);
-    const resumeAt = f.begin(p.len, p.sha);
+    if (len === undefined) throw new SmpRefusal(RC.INVALID, 'the first upload chunk needs len', IMG_ERR.INVALID_LENGTH);
+    if (!sha) throw new SmpRefusal(RC.INVALID, 'the first upload chunk needs sha (the SHA-256 of the whole image; this dock checks it)', IMG_ERR.INVALID_HASH);
+    if (stored > 0) return { off: stored };
+    const resumeAt = f.begin(len, sha);
     if (resumeAt > 0) return { off: resumeAt };
   } else if (off < f.received) {
     return { off: f.received };
+  } else if (off < stored) {
+    return { off: stored };
   }
   const at = f.write(off, data);
   if (at === f.stagingLength) f.finishUpload();

@@ -17,6 +17,8 @@ import { ImageStore } from '../../datastore/image-store.ts';
 import { ImageInvalidError, sniffImageType } from '../../images/image-check.ts';
 import { NONE } from '../../images/image-type.ts';
 import { FactoryWriteError } from '../../datastore/factory/factory-staging.ts';
+import { RuntimeReformatError } from '../../datastore/tiers/tier-errors.ts';
+import { KeyInvalidError, KeyTooLongError } from '../../datastore/runtime/errors.ts';
 import { errorBody, FS_ERR, RC, SETTINGS_ERR, SmpRefusal } from './smp-errors.ts';
 import { osGroup, OS_RESET, OS_PARAMS, OS_INFO, SMP_BUFFER_BYTES, type OsContext } from './smp-os-group.ts';
 import { imageGroup, imageRefusal, IMAGE_STATE, IMAGE_UPLOAD } from './smp-image-group.ts';
@@ -169,6 +171,9 @@ export class SmpServer {
       if (e instanceof SmpRefusal) return refuse(e);
       if (e instanceof FactoryWriteError) return refuse(group === GROUP_IMAGE ? imageRefusal(e) : new Refusal(DOCK_FACTORY_RC[e.problem] ?? RC.UNKNOWN, e.message));
       if (e instanceof PerDockError) return refuse(new Refusal(RC.CORRUPT, e.message));
+      // A name the KvStore refuses (whole or streamed: one check), as settings errors.
+      if (group === GROUP_SETTINGS && e instanceof KeyTooLongError) return refuse(new SmpRefusal(RC.INVALID, e.message, SETTINGS_ERR.KEY_TOO_LONG));
+      if (group === GROUP_SETTINGS && e instanceof KeyInvalidError) return refuse(new SmpRefusal(RC.INVALID, e.message));
       return refuse(new SmpRefusal(RC.UNKNOWN, e instanceof Error ? e.message : String(e)));
     }
   }
@@ -315,7 +320,13 @@ export class SmpServer {
         this.endValueStream();
         this.valueUpload = null;
         this.upload = null;
-        this.ctx.tiers.factoryReset();
+        try {
+          this.ctx.tiers.factoryReset();
+        } catch (e) {
+          // The factory app runs, the runtime tier does not: say so, and what to do, in the group's error form.
+          if (e instanceof RuntimeReformatError) throw new Refusal(RC.UNKNOWN, e.message);
+          throw e;
+        }
         return {};
       case DOCK.EVENTS: {
         if (write || !this.ctx.events) return null;
@@ -404,8 +415,8 @@ export class SmpServer {
         if (p.off === 0) this.endValueStream();
         if (p.off === 0 && typeof p.len === 'number' && p.len > MAX_VALUE_UPLOAD && (type === 'bytes' || type === 'text')) {
           // Too large for the heap: written to the runtime tier as the parts come (smp-value-stream.ts).
-          const encoding = type === 'bytes' ? ValueEncoding.Bytes : ValueEncoding.Utf8;
-          this.valueStream = new ValueStream(stored, p.len, this.ctx.tiers.beginWrite('kv', stored, p.len, encoding, 'immediate'), type === 'text', this.ticks());
+          // Through the KvStore, so the name gets the same check as a whole value's (kv.set below).
+          this.valueStream = new ValueStream(stored, p.len, kv.beginSet(name, p.len, { text: type === 'text', durability: 'immediate' }), type === 'text', this.ticks());
         }
         const stream = this.valueStream;
         if (stream && stream.name === stored) {
