@@ -42,3 +42,45 @@ export function utf8Decode(bytes: Uint8Array, start = 0, end = bytes.length): st
   }
   return s;
 }
+
+/**
+ * Checks that bytes arriving in pieces are well-formed UTF-8 (Unicode table
+ * 3-7: no overlong forms, no surrogates, nothing past U+10FFFF), across
+ * piece boundaries, without holding them: for text streamed to flash.
+ */
+export class Utf8Checker {
+  /** Continuation bytes still due, and the range the next one must fall in. */
+  private due = 0;
+  private low = 0x80;
+  private high = 0xbf;
+
+  /** False at the first byte that cannot be UTF-8 (the checker is then spent). */
+  push(data: Uint8Array): boolean {
+    for (let i = 0; i < data.length; i++) {
+      const b = data[i];
+      if (this.due > 0) {
+        if (b < this.low || b > this.high) return false;
+        this.due--;
+        this.low = 0x80;
+        this.high = 0xbf;
+      } else if (b >= 0x80) {
+        if (b >= 0xc2 && b <= 0xdf) this.due = 1;
+        else if (b >= 0xe0 && b <= 0xef) {
+          this.due = 2;
+          if (b === 0xe0) this.low = 0xa0;
+          if (b === 0xed) this.high = 0x9f;
+        } else if (b >= 0xf0 && b <= 0xf4) {
+          this.due = 3;
+          if (b === 0xf0) this.low = 0x90;
+          if (b === 0xf4) this.high = 0x8f;
+        } else return false;
+      }
+    }
+    return true;
+  }
+
+  /** The bytes so far end on a character boundary. */
+  get complete(): boolean {
+    return this.due === 0;
+  }
+}

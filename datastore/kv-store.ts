@@ -2,13 +2,13 @@
 // additions (namespaces, metadata queries, subscriptions, replace, per-write
 // durability).
 
-import { decodeValue, encodeValue, ValueEncoding, type DockValue } from './value-codec.ts';
+import { decodeValue, encodeValue, ValueEncoding, ValueNotStorableError, type DockValue } from './value-codec.ts';
 import { Datastore } from './datastore.ts';
 import { APPLICATION_DATA, EPHEMERAL_DATA, LOOKUP_ORDER, TIER_NAMES, storageKey, type Durability, type Tier, type TierSet } from './tiers/tier-set.ts';
 import { TierError } from './tiers/tier-errors.ts';
 import { KeyInvalidError, KeyTooLongError } from './runtime/errors.ts';
 import { MAX_KEY_BYTES } from './runtime/format.ts';
-import { utf8Encode } from '../bytes/utf8.ts';
+import { Utf8Checker, utf8Encode } from '../bytes/utf8.ts';
 
 /** Separates a namespace from its keys in stored names; not allowed in keys or namespaces. */
 const NS = '\u001f';
@@ -100,14 +100,33 @@ export class KvStore {
   /**
    * A value too large for the heap, written to the runtime tier in pieces of
    * a known total `length`: bytes, or (`text`) the UTF-8 bytes of a text,
-   * which the caller checks (the SMP lane does, across parts). The key passes
+   * checked as they arrive (across pieces): a piece that is not UTF-8, or a
+   * commit inside a character, is refused with ValueNotStorableError and
+   * the write is abandoned (the key keeps its old value). The key passes
    * the same check as set's, before anything is written. Until commit the
    * key keeps its old value and the runtime tier refuses other writes.
    */
   beginSet(key: string, length: number, options: { text?: boolean; durability?: Durability } = {}): KvValueWriter {
     const name = this.writeName(key, APPLICATION_DATA);
     if (this.tier !== undefined && this.tier !== APPLICATION_DATA) throw new TierError('tier-invalid', `beginSet writes the runtime tier only; this handle is bound to the ${TIER_NAMES[this.tier]} tier`);
-    return this.tiers.beginWrite('kv', name, length, options.text ? ValueEncoding.Utf8 : ValueEncoding.Bytes, options.durability ?? this.durability);
+    const writer = this.tiers.beginWrite('kv', name, length, options.text ? ValueEncoding.Utf8 : ValueEncoding.Bytes, options.durability ?? this.durability);
+    if (!options.text) return writer;
+    const utf8 = new Utf8Checker();
+    const refuse = (what: string): never => {
+      writer.abort();
+      throw new ValueNotStorableError('value', what);
+    };
+    return {
+      append: (chunk) => {
+        if (!utf8.push(chunk)) refuse('not UTF-8 text (write it as bytes)');
+        writer.append(chunk);
+      },
+      commit: () => {
+        if (!utf8.complete) refuse('not UTF-8 text: it ends inside a character (write it as bytes)');
+        writer.commit();
+      },
+      abort: () => writer.abort(),
+    };
   }
 
   /** Write only if the key already has a value (in the tier written to); returns whether it did. */

@@ -28,6 +28,7 @@ import {
   TierUnavailableError,
   TokenInvalidError,
 } from '../datastore/index.ts';
+import { ValueNotStorableError } from '../datastore/value-codec.ts';
 import { ImageInvalidError } from '../images/image-check.ts';
 import { BMP, JPEG, NONE, PNG } from '../images/image-type.ts';
 import { generateSigningKeys, loadPrivateKey, loadPublicKeyRaw } from '../flash-scripts/signing-keys.ts';
@@ -523,6 +524,40 @@ streamed('every name set refuses (empty, not text, the namespace separator, past
   assert.is(plain.get('after'), 1);
   // The length refusal names the key as written, with what is left after kv/ and the namespace.
   assert.match(String(refusal(() => ns.beginSet('k'.repeat(nsLimit + 1), 1))), new RegExp(`^KeyTooLongError key-too-long: key "k{40}…" is ${nsLimit + 1} bytes of UTF-8; keys are at most ${nsLimit} bytes`));
+});
+
+streamed('text written in pieces is checked as UTF-8 across pieces, as set checks a string: bad bytes, a character cut at the end, and a split character that is fine', () => {
+  const flash = new SimFlash({ size: 256 * KiB, sectorSize: 4 * KiB, programUnit: 16 });
+  const tiers = new TierSet({ runtime: RuntimeStore.format(flash) });
+  const kv = new KvStore({ tiers });
+  kv.set('t', 'old');
+  // "é€😀" split inside every character: accepted, stored as that text.
+  const good = Uint8Array.from([0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0x80]);
+  const w = kv.beginSet('t', good.length, { text: true });
+  for (const [a, b] of [[0, 1], [1, 3], [3, 6], [6, 9]]) w.append(good.subarray(a, b));
+  w.commit();
+  assert.is(kv.get('t'), '\u00e9\u20ac\u{1f600}');
+  // Not UTF-8 (a surrogate's encoding, an overlong form, a stray continuation byte), or ending inside a character.
+  const bad: [Uint8Array[], string][] = [
+    [[Uint8Array.from([0x61, 0xed, 0xa0, 0x80])], 'a surrogate'],
+    [[Uint8Array.from([0xc0, 0xaf])], 'an overlong form'],
+    [[Uint8Array.from([0x61]), Uint8Array.from([0x80])], 'a stray continuation byte in the second piece'],
+    [[Uint8Array.from([0x61, 0xe2, 0x82])], 'a character cut at the end'],
+  ];
+  for (const [pieces, what] of bad) {
+    const total = pieces.reduce((n, p) => n + p.length, 0);
+    const writer = kv.beginSet('t', total, { text: true });
+    let thrown: unknown = null;
+    try {
+      for (const p of pieces) writer.append(p);
+      writer.commit();
+    } catch (e) {
+      thrown = e;
+    }
+    assert.instance(thrown, ValueNotStorableError, `${what}: refused`);
+    assert.is(kv.get('t'), '\u00e9\u20ac\u{1f600}', `${what}: the key keeps its value`);
+    kv.set('after', 1); // the runtime tier takes writes again: the stream was abandoned
+  }
 });
 
 paging.after(() => rmSync(work, { recursive: true, force: true }));

@@ -7,6 +7,7 @@
 // other writes, so a transfer that stalls is dropped after STALL_MS.
 
 import { RC, SmpRefusal } from './smp-errors.ts';
+import { Utf8Checker } from '../../bytes/utf8.ts';
 
 /** A streamed value with no part for this long is aborted (the runtime tier takes writes again). */
 export const STALL_MS = 10_000;
@@ -20,10 +21,7 @@ interface Writer {
 export class ValueStream {
   received = 0;
   private lastAt: number;
-  /** UTF-8 state for text: continuation bytes still due, and the range the next one must fall in. */
-  private due = 0;
-  private low = 0x80;
-  private high = 0xbf;
+  private readonly utf8 = new Utf8Checker();
 
   constructor(
     readonly name: string,
@@ -39,12 +37,12 @@ export class ValueStream {
   add(off: number, data: Uint8Array, now: number): boolean {
     if (off < this.received) return false; // a retried part: acknowledged, not written twice
     if (off > this.received || off + data.length > this.length) throw new SmpRefusal(RC.INVALID, `expected off ${this.received} and at most ${this.length} bytes in all`);
-    if (this.text) this.checkUtf8(data);
+    if (this.text && !this.utf8.push(data)) this.notText();
     this.writer.append(data);
     this.received += data.length;
     this.lastAt = now;
     if (this.received < this.length) return false;
-    if (this.text && this.due > 0) throw new SmpRefusal(RC.INVALID, `${this.name}: the value is not UTF-8 text (it ends inside a character; send it with type bytes)`);
+    if (this.text && !this.utf8.complete) throw new SmpRefusal(RC.INVALID, `${this.name}: the value is not UTF-8 text (it ends inside a character; send it with type bytes)`);
     this.writer.commit();
     return true;
   }
@@ -55,30 +53,6 @@ export class ValueStream {
 
   abort(): void {
     this.writer.abort();
-  }
-
-  /** Well-formed UTF-8 (Unicode table 3-7): no overlong forms, no surrogates, nothing past U+10FFFF. */
-  private checkUtf8(data: Uint8Array): void {
-    for (let i = 0; i < data.length; i++) {
-      const b = data[i];
-      if (this.due > 0) {
-        if (b < this.low || b > this.high) this.notText();
-        this.due--;
-        this.low = 0x80;
-        this.high = 0xbf;
-      } else if (b >= 0x80) {
-        if (b >= 0xc2 && b <= 0xdf) this.due = 1;
-        else if (b >= 0xe0 && b <= 0xef) {
-          this.due = 2;
-          if (b === 0xe0) this.low = 0xa0;
-          if (b === 0xed) this.high = 0x9f;
-        } else if (b >= 0xf0 && b <= 0xf4) {
-          this.due = 3;
-          if (b === 0xf0) this.low = 0x90;
-          if (b === 0xf4) this.high = 0x8f;
-        } else this.notText();
-      }
-    }
   }
 
   private notText(): never {
