@@ -345,7 +345,7 @@ export const runtimeBenches: Record<string, () => BenchLine[]> = {
   'runtime.kv-workload': () => UNITS.flatMap((u) => DURABILITIES.flatMap((d) => [kvWorkload(u, d, false), kvWorkload(u, d, true)])),
   'runtime.fill': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k))))),
   'runtime.blobs': () => UNITS.map((u) => blobs(u)),
-  'runtime.mount': () => [...UNITS.map((u) => mount(u)), ...UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, false), mountAfterCut(u, 10_000, 250, true)])],
+  'runtime.mount': () => [...UNITS.map((u) => mount(u)), ...UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, false), mountAfterCut(u, 10_000, 250, false), mountAfterCut(u, 10_000, 250, true)])],
   'runtime.powercut': () => [
     ...DURABILITIES.flatMap((d) => UNITS.flatMap((u) => (['cut', 'torn-program', 'torn-erase', 'interrupted-program', 'weak-erase'] as Fault[]).map((fault) => powercut(fault, u, d)))),
     powercutRandom(200, 1000, 40, 'random: every kind, double faults'),
