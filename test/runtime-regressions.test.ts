@@ -509,4 +509,93 @@ t('after a program fails, the store refuses every write with a typed error and p
   }
 });
 
+t('review: a torn record that ran on into the next sector stays dropped with everything after it there, on every later mount (a later intact record of the same page never comes back)', () => {
+  const inner = sim(32, 16);
+  let tearAt = -1;
+  const f: HookedFlash = new HookedFlash(inner, (op) => {
+    // The batch's commit programs the sector holding R1's tail and R2: leave 4 bytes of R1's tail erased.
+    if (op.kind === 'program' && op.offset === tearAt) {
+      f.tear = (_offset, data) => {
+        const partial = data.slice();
+        partial.fill(0xff, 32 + 8, 32 + 12);
+        return partial;
+      };
+    }
+  });
+  const options = { durability: 'batched' as const, batchSize: 64, indexCycleBytes: 1 << 20 };
+  let store = RuntimeStore.format(f, options);
+  store.set('k2', bytes(12, 1));
+  store.flush();
+  store.unmount();
+  // A mount never appends to the head it found: R1 starts a fresh sector's payload.
+  store = RuntimeStore.mount(f, options);
+  const payload = 4 * KiB - 32;
+  const tail = 100; // R1's bytes in the next sector: it ends in that sector's first page, and so does R2
+  const r1 = Uint8Array.from({ length: payload - (16 + 2 + 4) + tail }, (_, i) => (i * 7 + 3) & 0xff);
+  store.set('r1', r1);
+  store.set('k2', bytes(13, 2)); // R2: an overwrite in the same batch, same page as R1's end
+  tearAt = (store.stats().headSector) * 4 * KiB;
+  cutDuring(() => store.flush());
+  inner.powerOn();
+  // The first mount ends the log at R1: neither R1 nor the later R2 counts.
+  store = RuntimeStore.mount(inner, options);
+  assert.equal(store.get('k2'), bytes(12, 1), 'first mount: k2 keeps its committed value');
+  assert.is(store.get('r1'), undefined, 'first mount: the torn R1 does not count');
+  store.set('other', bytes(5, 3), { flush: true });
+  // Power cut (no unmount): the next mount replays from before R1, through both sectors.
+  const again = RuntimeStore.mount(inner, options);
+  assert.equal(again.get('k2'), bytes(12, 1), 'a later mount: the dropped R2 never comes back');
+  assert.is(again.get('r1'), undefined);
+  assert.equal(again.get('other'), bytes(5, 3));
+  assert.equal(again.keys().sort(), ['k2', 'other']);
+});
+
+t('review: a retired sector whose failed erase left its old header valid (the spoiling program refused too) never stops a mount after a cut', () => {
+  for (const indexCycleBytes of [1024, 0]) {
+    const inner = sim(16, 256);
+    const WORN = 5;
+    let worn = false;
+    let retired = false;
+    const flash = {
+      size: inner.size, sectorSize: inner.sectorSize, programUnit: inner.programUnit, pageSize: inner.pageSize,
+      read: (o: number, into: Uint8Array) => inner.read(o, into),
+      program: (o: number, d: Uint8Array) => {
+        if (worn && Math.floor(o / (4 * KiB)) === WORN) throw new FlashError('worn', o, 'program failed: sector worn out');
+        inner.program(o, d);
+      },
+      erase: (i: number) => {
+        if (worn && i === WORN) {
+          retired = true;
+          throw new FlashError('worn', i, 'erase failed: sector worn out');
+        }
+        inner.erase(i);
+      },
+    };
+    const options = indexCycleBytes ? { indexCycleBytes } : {};
+    const store = RuntimeStore.format(flash, options);
+    const model = new Map<string, Uint8Array>();
+    let i = 0;
+    const write = () => {
+      const v = bytes(60, i & 0xff);
+      store.set(`key-${i % 40}`, v);
+      model.set(`key-${i % 40}`, v);
+      i++;
+    };
+    while (inner.stats.erases < 18) write(); // every sector has held a header
+    worn = true;
+    while (!(retired && store.stats().headSector === WORN + 1)) {
+      write();
+      assert.ok(i < 100_000, 'the head passed the worn sector');
+    }
+    const h = new Uint8Array(32);
+    inner.read(WORN * 4 * KiB, h);
+    assert.is(new DataView(h.buffer).getUint32(0, true), 0x54524c44, 'the retired sector still holds a header that reads valid');
+    const again = RuntimeStore.mount(inner, options); // power cut: no unmount
+    const what = `budget ${indexCycleBytes || 'default'}`;
+    assert.equal(again.keys().sort(), [...model.keys()].sort(), `${what}: keys`);
+    for (const [k, v] of model) assert.ok(equal(again.get(k), v), `${what}: ${k}`);
+    assert.ok(again.stats().retiredSectors.includes(WORN), `${what}: the mount knows the sector is retired`);
+  }
+});
+
 t.run();

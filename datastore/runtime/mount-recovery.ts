@@ -527,8 +527,15 @@ export class MountRecovery {
       // was abandoned, so the rest of its sector holds only what that program left): apply
       // the same rule as in the head, so that decision stays the same on every later mount.
       if (ok === 'bad-data' && !cursor.broken && this.validRecordAt(cursor)) continue;
-      cursor.sector = startSector;
-      cursor.header = startHeader;
+      // The rest of the last sector the record reached is skipped, not just the record: a
+      // record that ran on into a later sector (whose carry continued it) was cut in that
+      // sector's program (the writer programs a sector whole before opening the next), and
+      // the mount that found that sector as its head dropped everything after the record
+      // there, later records of the same page included, however intact they read.
+      if (cursor.broken) {
+        cursor.sector = startSector;
+        cursor.header = startHeader;
+      }
       if (!cursor.skipToNextSector()) return { pos, clean: false, latestCheckpoint, replayed };
     }
   }

@@ -61,7 +61,13 @@ export class ReplayCursor {
         skipped.push(s);
         continue;
       }
-      if (((h.header.seq - this.header.seq) | 0) <= 0) return false; // older: we passed the head
+      if (((h.header.seq - this.header.seq) | 0) <= 0) {
+        // Older: short of the head, a sector the writer skipped (retired: its erase failed and
+        // its old header could not be spoiled, FORMAT.md §6.1); at the head's place, the end.
+        if (s === this.headSector) return false;
+        skipped.push(s);
+        continue;
+      }
       if (h.header.seq === this.header.seq + 1) {
         for (const k of skipped) ring.retire(k);
       } else {
