@@ -17,6 +17,7 @@
 //
 // Size: CYCLE_ADVERSARIAL_SCALE=n multiplies seeds (default 1, ~20 s in all).
 
+import { writeFileSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { equal, HookedFlash, isInjectedCut, prefixHeld, type PendingOp } from './support/power-cut-sweep.ts';
@@ -38,6 +39,8 @@ interface Peek {
   completing(): boolean;
   forcing(): boolean;
   gcUnnamed(): boolean;
+  /** GC passed the first slice of the cycle in progress within the last few operations. */
+  passedStart(): boolean;
 }
 function peek(store: () => RuntimeStore): Peek {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -47,6 +50,21 @@ function peek(store: () => RuntimeStore): Peek {
     completing: () => s().cycle.completed !== NONE,
     forcing: () => s().cycleBusy === true,
     gcUnnamed: () => s().log.tailSector !== s().log.durableTail,
+    passedStart: () => {
+      const cycle = s().cycle;
+      if (!cycle.__watched) {
+        // GC asks startsIn(sector) before it frees the tail: true means it passes the cycle's first slice.
+        const startsIn = cycle.startsIn.bind(cycle);
+        cycle.__watched = true;
+        cycle.__passed = 0;
+        cycle.startsIn = (sector: number) => {
+          const r = startsIn(sector);
+          if (r) cycle.__passed = 40;
+          return r;
+        };
+      }
+      return cycle.__passed > 0 && cycle.__passed-- > 0;
+    },
   };
 }
 
@@ -70,16 +88,56 @@ const EFFECTS: Record<'program' | 'erase', PowerCutEffect[]> = {
   erase: ['clean', 'torn', 'weak'],
 };
 
-/** Do `op` on `f` with a cut of `effect` armed at it; it must end in the injected cut. */
-function cutAt(f: SimFlash, op: { kind: 'program' | 'erase'; offset: number; data?: Uint8Array }, effect: PowerCutEffect): void {
-  f.armPowerCut({ atOp: f.opCount, effect });
+type Effect = PowerCutEffect | 'crafted';
+
+/**
+ * The most adversarial torn program the flash contract allows (hal/flash.ts: the pages
+ * before the cut done, one page with any subset of its bit clears, later pages untouched):
+ * in the torn page only a few bytes are left unprogrammed, anywhere, and everything after
+ * them in that page is complete, so a later record (a slice) in the same page checks while
+ * an earlier one does not.
+ */
+function craftedTear(f: SimFlash, op: { offset: number; data?: Uint8Array }, random: () => number): void {
+  const data = op.data!;
+  const page = f.pageSize;
+  const first = Math.floor(op.offset / page);
+  const last = Math.floor((op.offset + data.length - 1) / page);
+  const torn = first + Math.floor(random() * (last - first + 1));
+  const partial = new Uint8Array(data.length).fill(0xff);
+  for (let i = 0; i < data.length; i++) {
+    const p = Math.floor((op.offset + i) / page);
+    if (p < torn) partial[i] = data[i];
+    else if (p === torn) partial[i] = data[i];
+  }
+  // Leave 1..8 bytes of the torn page unprogrammed, at a random place where the data clears bits.
+  const from = Math.max(op.offset, torn * page) - op.offset;
+  const to = Math.min(op.offset + data.length, (torn + 1) * page) - op.offset;
+  const at = from + Math.floor(random() * (to - from));
+  const len = 1 + Math.floor(random() * 8);
+  for (let i = at; i < Math.min(to, at + len); i++) partial[i] = 0xff;
+  if (process.env.DBG_TEAR) console.log(`crafted tear: program at ${op.offset} of ${data.length} B, torn page ${torn}, bytes [${op.offset + at}, ${op.offset + Math.min(to, at + len)}) left erased`);
+  f.program(op.offset, partial);
+}
+
+/**
+ * Do `op` on `f` with a cut of `effect` armed at it. False if the operation fails on its own
+ * first (a worn sector's erase, or the best-effort program that spoils a retired sector's
+ * header): no cut point there, and the real operation must still run on the real flash.
+ */
+function cutAt(f: SimFlash, op: { kind: 'program' | 'erase'; offset: number; data?: Uint8Array }, effect: Effect, random: () => number = Math.random): boolean {
   try {
+    if (effect === 'crafted') {
+      craftedTear(f, op, random);
+      return true; // power is gone: nothing runs on this clone until it is mounted
+    }
+    f.armPowerCut({ atOp: f.opCount, effect });
     if (op.kind === 'program') f.program(op.offset, op.data!);
     else f.erase(op.offset);
   } catch (e) {
-    if (!isInjectedCut(e)) throw e;
     f.powerOn();
-    return;
+    if (isInjectedCut(e)) return true;
+    if (e instanceof FlashError && (e.code === 'worn' || e.code === 'reprogram')) return false;
+    throw e;
   }
   throw new Error('the armed cut did not happen');
 }
@@ -98,6 +156,12 @@ interface Config {
   large: number;
   ops: number;
   unmounts: number;
+  /**
+   * If set: per-key value sizes chosen so the live data is this share of the store's
+   * capacity (stats().capacityBytes after format; `keys` is then the count that fits), keys
+   * written once in order first, then overwritten with sizes near their own: GC copies a lot.
+   */
+  fill?: number;
   /** Sectors given a low erase endurance so they retire during the run. */
   wornSectors: number;
   /** Partition large enough that GC never runs: check the mount's bytes read. */
@@ -113,10 +177,15 @@ interface Tally {
   maxReadRatio: number;
   retired: number;
   gcCuts: number;
+  /** Cuts within a few operations after GC passed the first slice of the cycle in progress. */
+  startAtTail: number;
+  effects: Record<string, number>;
+  /** Largest (bytes read - 2 sectors - header search) / (2 * budget + index bytes) seen. */
+  maxExcess: number;
 }
 
 function newTally(): Tally {
-  return { cuts: {}, doubleFaults: 0, boundChecks: 0, maxReadRatio: 0, retired: 0, gcCuts: 0 };
+  return { cuts: {}, doubleFaults: 0, boundChecks: 0, maxReadRatio: 0, retired: 0, gcCuts: 0, startAtTail: 0, effects: {}, maxExcess: 0 };
 }
 
 /**
@@ -126,7 +195,12 @@ function newTally(): Tally {
  */
 function recoverAndCheck(f: SimFlash, options: RuntimeStoreOptions, committed: Map<string, Uint8Array>, pending: PendingOp[], where: string): { store: RuntimeStore; model: Map<string, Uint8Array>; read: number } {
   const before = f.stats.bytesRead;
-  const store = RuntimeStore.mount(f, options);
+  let store: RuntimeStore;
+  try {
+    store = RuntimeStore.mount(f, options);
+  } catch (e) {
+    throw new Error(`${where}: the mount failed: ${(e as Error).message}`);
+  }
   const read = f.stats.bytesRead - before;
   const m = prefixHeld(store, committed, pending);
   if (m < 0) {
@@ -204,7 +278,8 @@ function afterRecovery(f: SimFlash, options: RuntimeStoreOptions, rec: { store: 
  * One seeded workload; at the chosen operations a clone is cut, recovered and
  * checked. Returns the tally; throws on the first violation.
  */
-function cycleSweep(c: Config, tally: Tally): void {
+function cycleSweep(config: Config, tally: Tally): void {
+  let c = config;
   const random = seededRandom(c.seed);
   const cutRandom = seededRandom(c.seed ^ 0x5bd1e995);
   const where0 = `seed ${c.seed} (${c.unit} B units, ${c.sectors} sectors, ${c.durability}/${c.batchSize}, budget ${c.budget}, ${c.keys} keys${c.clustered ? ' clustered' : ''})`;
@@ -234,29 +309,35 @@ function cycleSweep(c: Config, tally: Tally): void {
     }
     if (p.forcing() && op.kind === 'erase') reasons.push('forced');
     if (p.gcUnnamed()) reasons.push('gc');
+    if (p.passedStart()) reasons.push('gc-passed-start');
     if (opsSinceMount++ < 4) reasons.push('after-mount');
     if (reasons.length === 0 && cutRandom() >= c.sample) return;
     // Not every interesting op: keep the run short (slices are at most commits).
-    if (reasons.length > 0 && !reasons.includes('completes-cycle') && !reasons.includes('after-mount') && cutRandom() > 0.35) return;
+    if (reasons.length > 0 && !reasons.includes('completes-cycle') && !reasons.includes('after-mount') && !reasons.includes('gc-passed-start') && cutRandom() > 0.35) return;
     busy = true;
     try {
       const clone = sim.clone();
-      const effects = EFFECTS[op.kind];
+      if (process.env.DBG_SNAP === `${c.seed}:${sim.opCount}:${op.offset}`) saveSnapshot(clone, op, options);
+      const effects: Effect[] = op.kind === 'program' ? [...EFFECTS.program, 'crafted', 'crafted'] : EFFECTS.erase;
       const effect = effects[Math.floor(cutRandom() * effects.length)];
-      cutAt(clone, op, effect);
+      if (!cutAt(clone, op, effect, cutRandom)) return;
+      tally.effects[effect] = (tally.effects[effect] ?? 0) + 1;
       const label = reasons.length ? reasons.join('+') : 'random';
       tally.cuts[label] = (tally.cuts[label] ?? 0) + 1;
       if (reasons.includes('gc')) tally.gcCuts++;
+      if (reasons.includes('gc-passed-start')) tally.startAtTail++;
       const where = `${where0}, flash op ${sim.opCount} (${op.kind}, ${effect}, ${label})`;
       const all = inFlight ? [...pending, inFlight] : pending;
       const rec = recoverAndCheck(clone, options, committed, all, where);
       if (c.checkReadBound) {
         // Two cycles of B, each ending with a commit that may carry up to a whole index of
-        // slices; the head sector and one more; the header search and index lookups.
+        // slices; the head sector and one more; index lookups (a key read per key, about) and
+        // the header search (log2 of the sectors plus 8, each read up to three times).
         const index = 8 * c.keys + 8 * 64;
-        const bound = 2 * (c.budget + index) + 2 * SECTOR + 64 * c.keys + 96 * c.sectors;
+        const bound = 2 * (c.budget + index) + 2 * SECTOR + 16 * c.keys + 32 * 3 * 20;
         tally.boundChecks++;
         tally.maxReadRatio = Math.max(tally.maxReadRatio, rec.read / (2 * c.budget));
+        tally.maxExcess = Math.max(tally.maxExcess, (rec.read - 2 * SECTOR) / (2 * c.budget));
         if (rec.read > bound) throw new Error(`${where}: the mount read ${rec.read} B, bound ${bound} (budget ${c.budget})`);
       }
       afterRecovery(clone, options, rec, cutRandom, keyOf, tally, where);
@@ -267,6 +348,19 @@ function cycleSweep(c: Config, tally: Tally): void {
 
   const flash = new HookedFlash(sim, hook);
   store = RuntimeStore.format(flash, options);
+  const sizes: number[] = [];
+  if (c.fill !== undefined) {
+    const capacity = store.stats().capacityBytes;
+    let live = 0;
+    for (;;) {
+      const n = random() < c.large ? 1 * KiB + Math.floor(random() * 2 * KiB) : Math.floor(random() * 200);
+      const footprint = Math.ceil((16 + 30 + n + 4) / c.unit) * c.unit;
+      if (live + footprint > c.fill * capacity) break;
+      live += footprint;
+      sizes.push(n);
+    }
+    c = { ...c, keys: sizes.length };
+  }
   for (let i = 0; i < c.wornSectors; i++) {
     // Worn out after a pass or two: retired while cycles are in flight.
     sim.setSectorEndurance(Math.floor(random() * c.sectors), 1 + Math.floor(random() * 2));
@@ -283,8 +377,9 @@ function cycleSweep(c: Config, tally: Tally): void {
       opsSinceMount = 0;
       continue;
     }
-    const key = keyOf(Math.floor(random() * c.keys));
-    const r = random();
+    const k = sizes.length > 0 && i < sizes.length ? i : Math.floor(random() * c.keys);
+    const key = keyOf(k);
+    const r = sizes.length > 0 && i < sizes.length ? 0.5 : random();
     inFlight = null;
     try {
       if (r < 0.12) {
@@ -294,7 +389,7 @@ function cycleSweep(c: Config, tally: Tally): void {
       } else if (r < 0.15) {
         store.flush();
       } else {
-        const n = random() < c.large ? 3 * KiB + Math.floor(random() * 4 * KiB) : random() < 0.6 ? Math.floor(random() * 8) : 8 + Math.floor(random() * 200);
+        const n = sizes.length > 0 ? Math.max(0, Math.round(sizes[k] * (0.9 + 0.2 * random()))) : random() < c.large ? 3 * KiB + Math.floor(random() * 4 * KiB) : random() < 0.6 ? Math.floor(random() * 8) : 8 + Math.floor(random() * 200);
         const value = bytesOf(random, n);
         inFlight = { key, value };
         if (n > 2 * KiB && random() < 0.5) {
@@ -338,12 +433,30 @@ function cycleSweep(c: Config, tally: Tally): void {
   if (prefixHeld(final, committed, []) !== 0) throw new Error(`${where0}: the state after the run differs from the model`);
 }
 
+/**
+ * Debugging aid: DBG_SNAP=seed:opCount:offset saves the partition's state before that cut
+ * (to DBG_SNAP_FILE), for a standalone reproduction; DBG_TEAR=1 prints each crafted tear.
+ */
+function saveSnapshot(f: SimFlash, op: { kind: string; offset: number; data?: Uint8Array }, options: RuntimeStoreOptions): void {
+  const { cells, programmed, eraseCounts } = f.liveState();
+  const b64 = (a: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const endurance = Array.from((f as any).endurance as Float64Array, (e) => (e === Infinity ? -1 : e));
+  const out = { size: f.size, sectorSize: f.sectorSize, programUnit: f.programUnit, options, op: { kind: op.kind, offset: op.offset, data: op.data ? b64(op.data) : null }, cells: b64(cells), programmed: b64(programmed), eraseCounts: b64(new Uint8Array(eraseCounts.buffer)), endurance };
+  writeFileSync(process.env.DBG_SNAP_FILE ?? 'snapshot.json', JSON.stringify(out));
+}
+
+/** Cuts whose label includes `reason`. */
+function landed(t: Tally, reason: string): number {
+  return Object.entries(t.cuts).reduce((n, [k, v]) => n + (k.split('+').includes(reason) ? v : 0), 0);
+}
+
 function pick<T>(random: () => number, xs: T[]): T {
   return xs[Math.floor(random() * xs.length)];
 }
 
 function summary(t: Tally): string {
-  return `${Object.entries(t.cuts).map(([k, v]) => `${k} ${v}`).join(', ')}; double faults ${t.doubleFaults}; bound checks ${t.boundChecks} (max read ${t.maxReadRatio.toFixed(2)}x 2B); retired ${t.retired}`;
+  return `${Object.entries(t.cuts).map(([k, v]) => `${k} ${v}`).join(', ')}; double faults ${t.doubleFaults}; bound checks ${t.boundChecks} (max read ${t.maxReadRatio.toFixed(2)}x 2B); retired ${t.retired}; cuts just after GC passed a cycle's first slice ${t.startAtTail}; effects ${Object.entries(t.effects).map(([k, v]) => `${k} ${v}`).join(', ')}; max (read - 2 sectors) / 2B ${t.maxExcess.toFixed(2)}`;
 }
 
 const t = suite('runtime store: index cycle under adversarial cuts');
@@ -373,10 +486,11 @@ t('cuts at slice commits, forced slices, cycle-completing programs and first wri
     );
   }
   console.log(`  cycle cuts: ${summary(tally)}`);
-  assert.ok((tally.cuts['slice'] ?? 0) + Object.keys(tally.cuts).filter((k) => k.includes('slice')).length > 0, 'cuts landed on slice programs');
-  assert.ok(Object.entries(tally.cuts).some(([k, v]) => k.includes('completes-cycle') && v > 0), 'cuts landed on cycle-completing programs');
-  assert.ok(Object.entries(tally.cuts).some(([k, v]) => k.includes('forced') && v > 0), 'cuts landed on forced slices');
-  assert.ok(Object.entries(tally.cuts).some(([k, v]) => k.includes('after-mount') && v > 0), 'cuts landed on the first operations after a mount');
+  assert.ok(landed(tally, 'slice') > 100, `cuts on programs carrying a slice: ${landed(tally, 'slice')}`);
+  assert.ok(landed(tally, 'completes-cycle') > 50, `cuts on cycle-completing programs: ${landed(tally, 'completes-cycle')}`);
+  assert.ok(landed(tally, 'forced') > 50, `cuts on forced slices: ${landed(tally, 'forced')}`);
+  assert.ok(landed(tally, 'after-mount') > 20, `cuts on the first operations after a mount: ${landed(tally, 'after-mount')}`);
+  assert.ok((tally.effects.crafted ?? 0) > 100 && (tally.effects.weak ?? 0) > 5 && (tally.effects.interrupted ?? 0) > 50, 'every fault kind was used');
   assert.ok(tally.doubleFaults > 10, `double faults: ${tally.doubleFaults}`);
 });
 
@@ -391,11 +505,14 @@ t('GC passing a cycle\'s first slice at 90 %+ fill (small partitions, large and 
         sectors: 16 + Math.floor(r() * 8),
         durability: seed % 3 === 0 ? 'batched' : 'immediate',
         batchSize: 1 + Math.floor(r() * 6),
-        budget: pick(r, [256, 1024, 4096]),
-        keys: 30 + Math.floor(r() * 60),
+        // Large budgets too: at high fill no slice is forced and padding slices keep to the
+        // pace, so a cycle outlasts a pass of GC round the ring, which then passes its start.
+        budget: pick(r, [256, 4096, 32 * KiB, 64 * KiB, 64 * KiB]),
+        keys: 0,
+        fill: 0.9 + 0.08 * r(),
         clustered: r() < 0.5,
-        large: 0.06,
-        ops: 600,
+        large: 0.1,
+        ops: 900,
         unmounts: seed % 2,
         wornSectors: seed % 3 === 1 ? 2 : 0,
         checkReadBound: false,
@@ -406,6 +523,7 @@ t('GC passing a cycle\'s first slice at 90 %+ fill (small partitions, large and 
   }
   console.log(`  GC cuts: ${summary(tally)}`);
   assert.ok(tally.gcCuts > 20, `cuts while GC progress was not yet named by a header: ${tally.gcCuts}`);
+  assert.ok(tally.startAtTail > 10, `cuts just after GC passed a cycle's first slice: ${tally.startAtTail}`);
   assert.ok(tally.retired > 0, `sectors retired during the runs: ${tally.retired}`);
 });
 
@@ -420,7 +538,7 @@ t('where GC never runs, a mount after a cut at any of those points reads within 
         sectors: 96,
         durability: seed % 4 < 2 ? 'immediate' : 'batched',
         batchSize: 1 + Math.floor(r() * 8),
-        budget: pick(r, [1024, 2048, 4096]),
+        budget: pick(r, [1024, 2048, 4096, 8192]),
         keys: 40 + Math.floor(r() * 100),
         clustered: r() < 0.5,
         large: 0,
@@ -479,6 +597,8 @@ class FailingFlash implements FlashPartition {
     if (this.failNext === 'erase') {
       this.failNext = null;
       this.failedAt = index;
+      // Not 'worn' (a worn erase retires the sector and goes on, FORMAT.md §7): an erase that
+      // failed for any other reason leaves the flash in an unknown state.
       throw new FlashError('reprogram', index, 'erase failed (bus error)');
     }
     this.inner.erase(index);
