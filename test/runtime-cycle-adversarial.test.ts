@@ -68,6 +68,46 @@ function peek(store: () => RuntimeStore): Peek {
   };
 }
 
+// ---- key sets -------------------------------------------------------------------------------
+
+/** 32-bit FNV-1a of an ASCII key (FORMAT.md §5), computed here independently of the store. */
+function fnv1a(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+let dense: string[] | null = null;
+/** Colliding pairs (same 32-bit hash) first, then keys in one 1/4096 of the hash space. */
+function denseKeys(): string[] {
+  if (dense) return dense;
+  const seen = new Map<number, string>();
+  const pairs: string[] = [];
+  // Random 9-letter keys: ~n^2 / 2^33 colliding pairs among n (sequential names collide far less).
+  const random = seededRandom(42);
+  for (let i = 0; i < 600_000 && pairs.length < 24; i++) {
+    let k = 'c';
+    for (let j = 0; j < 8; j++) k += String.fromCharCode(97 + Math.floor(random() * 26));
+    const h = fnv1a(k);
+    const other = seen.get(h);
+    if (other !== undefined && other !== k) pairs.push(other, k);
+    else seen.set(h, k);
+  }
+  if (pairs.length < 16) throw new Error(`only ${pairs.length / 2} colliding pairs found`);
+  const home: string[] = [];
+  for (let i = 0; home.length < 200; i++) {
+    const k = `h${i}`;
+    if (fnv1a(k) >>> 20 === 0x9e3) home.push(k);
+  }
+  // Interleave so that any prefix of the set (a config's key count) has both kinds.
+  dense = [];
+  for (let i = 0; i < Math.max(pairs.length, home.length); i++) {
+    if (i < pairs.length) dense.push(pairs[i]);
+    if (i < home.length) dense.push(home[i]);
+  }
+  return dense;
+}
+
 // ---- model helpers --------------------------------------------------------------------------
 
 function bytesOf(random: () => number, n: number): Uint8Array {
@@ -150,8 +190,12 @@ interface Config {
   batchSize: number;
   budget: number;
   keys: number;
-  /** Keys share few hash prefixes? No: the store hashes the text; instead many keys with a common long prefix. */
-  clustered: boolean;
+  /**
+   * 'plain': short keys; 'prefix': long keys with a common prefix; 'dense': keys whose 32-bit
+   * FNV-1a hashes collide in pairs, mixed with keys sharing the top 12 bits of the hash (one
+   * home slot in any index of up to 4096 slots: a slice can never split them).
+   */
+  keySet: 'plain' | 'prefix' | 'dense';
   /** Share of large values (5-14 KiB), to make GC move big records past a cycle's first slice. */
   large: number;
   ops: number;
@@ -282,10 +326,11 @@ function cycleSweep(config: Config, tally: Tally): void {
   let c = config;
   const random = seededRandom(c.seed);
   const cutRandom = seededRandom(c.seed ^ 0x5bd1e995);
-  const where0 = `seed ${c.seed} (${c.unit} B units, ${c.sectors} sectors, ${c.durability}/${c.batchSize}, budget ${c.budget}, ${c.keys} keys${c.clustered ? ' clustered' : ''})`;
+  const where0 = `seed ${c.seed} (${c.unit} B units, ${c.sectors} sectors, ${c.durability}/${c.batchSize}, budget ${c.budget}, ${c.keys} ${c.keySet} keys)`;
   const options: RuntimeStoreOptions = { durability: c.durability, batchSize: c.batchSize, indexCycleBytes: c.budget };
   const sim = new SimFlash({ size: c.sectors * SECTOR, sectorSize: SECTOR, programUnit: c.unit, seed: c.seed });
-  const keyOf = (i: number) => (c.clustered ? `settings/device/channel/${String(i % c.keys).padStart(5, '0')}` : `k${(i % c.keys).toString(36)}`);
+  const keyOf = (i: number) =>
+    c.keySet === 'prefix' ? `settings/device/channel/${String(i % c.keys).padStart(5, '0')}` : c.keySet === 'dense' ? denseKeys()[i % Math.min(c.keys, denseKeys().length)] : `k${(i % c.keys).toString(36)}`;
 
   let committed = new Map<string, Uint8Array>();
   let pending: PendingOp[] = [];
@@ -474,7 +519,7 @@ t('cuts at slice commits, forced slices, cycle-completing programs and first wri
         batchSize: 1 + Math.floor(r() * 8),
         budget: pick(r, [256, 512, 1024, 2048, 4096]),
         keys: 20 + Math.floor(r() * 200),
-        clustered: r() < 0.5,
+        keySet: pick(r, ['plain', 'prefix', 'dense'] as const),
         large: 0,
         ops: 500,
         unmounts: 2,
@@ -510,7 +555,7 @@ t('GC passing a cycle\'s first slice at 90 %+ fill (small partitions, large and 
         budget: pick(r, [256, 4096, 32 * KiB, 64 * KiB, 64 * KiB]),
         keys: 0,
         fill: 0.9 + 0.08 * r(),
-        clustered: r() < 0.5,
+        keySet: pick(r, ['plain', 'prefix', 'dense'] as const),
         large: 0.1,
         ops: 900,
         unmounts: seed % 2,
@@ -540,7 +585,7 @@ t('where GC never runs, a mount after a cut at any of those points reads within 
         batchSize: 1 + Math.floor(r() * 8),
         budget: pick(r, [1024, 2048, 4096, 8192]),
         keys: 40 + Math.floor(r() * 100),
-        clustered: r() < 0.5,
+        keySet: pick(r, ['plain', 'prefix', 'dense'] as const),
         large: 0,
         ops: 1500,
         unmounts: 1,
