@@ -15,7 +15,10 @@
 // Expected states come from the model of what was written, never from the
 // store's tables (private counters are read only to choose where to cut).
 //
-// Size: CYCLE_ADVERSARIAL_SCALE=n multiplies seeds (default 1, ~20 s in all).
+// Size: CYCLE_ADVERSARIAL_SCALE=n multiplies seeds (default 1, ~15 s in all). At n = 5 the GC
+// sweep's seed 119 meets a bug found in review (a later mount replays a record that the mount
+// after a torn program dropped: /work/review-repros/double-fault-after-gc-tear.mts), so the
+// default stays at the seeds that pass until it is fixed.
 
 import { writeFileSync } from 'node:fs';
 import { suite } from 'uvu';
@@ -282,9 +285,11 @@ function afterRecovery(f: SimFlash, options: RuntimeStoreOptions, rec: { store: 
   let { store, model } = rec;
   if (random() < 0.45) {
     // Double fault: a cut (any kind) among the first operations of the new session.
-    const kind = random() < 0.7 ? 'program' : 'erase';
+    const kind: 'program' | 'erase' = random() < 0.7 ? 'program' : 'erase';
     const effects = EFFECTS[kind];
-    f.armPowerCut({ atOp: Math.floor(random() * 4), effect: effects[Math.floor(random() * effects.length)], kind });
+    const second = { atOp: Math.floor(random() * 4), effect: effects[Math.floor(random() * effects.length)], kind };
+    f.armPowerCut(second);
+    if (process.env.DBG_TEAR) console.log(`double fault: ${JSON.stringify(second)} after ${where}`);
     const pending: PendingOp[] = [];
     let committed = new Map(model);
     let cut = false;
@@ -292,6 +297,7 @@ function afterRecovery(f: SimFlash, options: RuntimeStoreOptions, rec: { store: 
       const key = keyOf(Math.floor(random() * 1e9));
       const del = random() < 0.15 && committed.size > 0;
       const op: PendingOp = del ? { key: [...committed.keys()][0], value: undefined } : { key, value: bytesOf(random, Math.floor(random() * 200)) };
+      if (process.env.DBG_TEAR) console.log(`  op ${op.value === undefined ? 'delete' : 'set'} ${op.key} ${op.value ? Buffer.from(op.value).toString('hex') : ''}`);
       try {
         if (op.value === undefined) store.delete(op.key);
         else store.set(op.key, op.value);
@@ -367,7 +373,7 @@ function cycleSweep(config: Config, tally: Tally): void {
     busy = true;
     try {
       const clone = sim.clone();
-      if (process.env.DBG_SNAP === `${c.seed}:${sim.opCount}:${op.offset}`) saveSnapshot(clone, op, options);
+      if (process.env.DBG_SNAP === `${c.seed}:${sim.opCount}`) saveSnapshot(clone, op, options);
       const effects: Effect[] = op.kind === 'program' ? [...EFFECTS.program, 'crafted', 'crafted'] : EFFECTS.erase;
       const effect = effects[Math.floor(cutRandom() * effects.length)];
       if (!cutAt(clone, op, effect, cutRandom)) return;
@@ -493,7 +499,7 @@ function cycleSweep(config: Config, tally: Tally): void {
 }
 
 /**
- * Debugging aid: DBG_SNAP=seed:opCount:offset saves the partition's state before that cut
+ * Debugging aid: DBG_SNAP=seed:opCount saves the partition's state before that cut
  * (to DBG_SNAP_FILE), for a standalone reproduction; DBG_TEAR=1 prints each crafted tear.
  */
 function saveSnapshot(f: SimFlash, op: { kind: string; offset: number; data?: Uint8Array }, options: RuntimeStoreOptions): void {
