@@ -79,6 +79,9 @@ export class SimFlash implements FlashPartition {
   protected readonly eraseCounts: Uint32Array;
   protected readonly endurance: Float64Array;
   private rand: () => number;
+  private readonly seed: number;
+  /** Clones made so far: each gets its own seed without drawing from this flash's generator. */
+  private clones = 0;
   private cut: PowerCut | null = null;
   private cutCounter = 0;
   private off = false;
@@ -109,7 +112,8 @@ export class SimFlash implements FlashPartition {
     const sectors = o.size / o.sectorSize;
     this.eraseCounts = new Uint32Array(sectors);
     this.endurance = new Float64Array(sectors).fill(o.endurance ?? Infinity);
-    this.rand = seededRandom(o.seed ?? 1);
+    this.seed = o.seed ?? 1;
+    this.rand = seededRandom(this.seed);
     this.stats = { reads: 0, bytesRead: 0, programs: 0, bytesProgrammed: 0, erases: 0, timeUs: 0, mutatingOps: 0, bitFlips: 0 };
   }
 
@@ -319,7 +323,8 @@ export class SimFlash implements FlashPartition {
     c.endurance.set(this.endurance);
     c.stats.mutatingOps = this.stats.mutatingOps;
     c.weak = new Map(this.weak);
-    c.rand = seededRandom(Math.floor(this.rand() * 2 ** 32));
+    // Cloning must not change this flash's own fault randomness (a test clones mid-run to try a cut).
+    c.rand = seededRandom((this.seed ^ Math.imul(++this.clones, 0x9e3779b9)) >>> 0 || 1);
     return c;
   }
 
