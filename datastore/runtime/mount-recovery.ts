@@ -106,6 +106,18 @@ export class MountRecovery {
     const ring = this.ring;
     let head = ring.findHead();
     if (!head) throw new NotFormattedError('no valid sector header');
+    // A head that will turn out useless is given back without replaying the log twice
+    // (once to find it useless, once from the sector before): test the head sector alone.
+    if (this.headLooksUseless(head.sector)) {
+      const prev = this.previousHead(head.sector);
+      if (prev >= 0) {
+        this.uselessHead = head.sector;
+        this.givenBack = true;
+        if (this.recoverFrom(prev)) return;
+        this.uselessHead = NONE;
+        this.givenBack = false;
+      }
+    }
     if (!this.recoverFrom(head.sector)) {
       // The fast search may have been misled by damaged headers: take the certain way.
       head = ring.scanHead();
@@ -120,6 +132,26 @@ export class MountRecovery {
         this.recoverFrom(this.uselessHead);
       }
     }
+  }
+
+  /**
+   * Whether nothing after the head's header would count (the rule recoverFrom
+   * applies after a whole replay: no CLOSE record, no carry, not a format's
+   * first sector, and replaying the head sector alone ends where its payload
+   * starts). Reads one sector at most.
+   */
+  private headLooksUseless(headSector: number): boolean {
+    const ring = this.ring;
+    const hs = ring.readHeader(headSector);
+    if (hs.kind !== 'valid') return false;
+    const h = hs.header;
+    if (h.carry !== 0 || h.tailSector === headSector || h.tailSector >= ring.sectorCount) return false;
+    if (this.readClose(headSector, h.carry) !== null) return false;
+    this.index.clear();
+    const start = ring.payloadStart(headSector);
+    const end = this.replay(new ReplayCursor(ring, headSector, headSector, h, start));
+    this.index.clear();
+    return end.pos === start;
   }
 
   /**
