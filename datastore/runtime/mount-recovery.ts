@@ -137,8 +137,10 @@ export class MountRecovery {
   /**
    * Whether nothing after the head's header would count (the rule recoverFrom
    * applies after a whole replay: no CLOSE record, no carry, not a format's
-   * first sector, and replaying the head sector alone ends where its payload
-   * starts). Reads one sector at most.
+   * first sector, and the replay ends where the head's payload starts). Only
+   * the first thing in the payload is read: erased (or the CLOSE kind), or a
+   * first record that replay would end the log at. Anything else is left to
+   * the whole replay.
    */
   private headLooksUseless(headSector: number): boolean {
     const ring = this.ring;
@@ -146,12 +148,17 @@ export class MountRecovery {
     if (hs.kind !== 'valid') return false;
     const h = hs.header;
     if (h.carry !== 0 || h.tailSector === headSector || h.tailSector >= ring.sectorCount) return false;
-    if (this.readClose(headSector, h.carry) !== null) return false;
-    this.index.clear();
     const start = ring.payloadStart(headSector);
-    const end = this.replay(new ReplayCursor(ring, headSector, headSector, h, start));
+    const one = new Uint8Array(1);
+    ring.flash.read(start, one);
+    if (one[0] === RecordKind.Erased || one[0] === RecordKind.Close) return this.readClose(headSector, h.carry) === null;
+    if (one[0] === RecordKind.Pad) return false;
     this.index.clear();
-    return end.pos === start;
+    const cursor = new ReplayCursor(ring, headSector, headSector, h, start);
+    const ok = this.replayRecord(cursor);
+    const useless = ok === 'bad-header' || (ok === 'bad-data' && !this.validRecordAt(cursor));
+    this.index.clear();
+    return useless && this.readClose(headSector, h.carry) === null;
   }
 
   /**
