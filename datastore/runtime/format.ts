@@ -117,6 +117,9 @@ export function afterPad(pos: number, programUnit: number, sectorSize: number): 
   return Math.min(sectorEnd, (Math.floor(pos / programUnit) + 1) * programUnit);
 }
 
+/** Values this large are not reread by a mount that finds their program completed (FORMAT.md §6.3). */
+export const LARGE_VALUE = 8 * 1024;
+
 export function recordSize(keyLength: number, valueLength: number): number {
   return RECORD_HEADER_SIZE + keyLength + valueLength + RECORD_TRAILER_SIZE;
 }

@@ -15,6 +15,7 @@ import {
   encodeRecordHeader,
   HASH_SPACE,
   indexSliceSize,
+  LARGE_VALUE,
   NONE,
   RECORD_HEADER_SIZE,
   RECORD_TRAILER_SIZE,
@@ -38,8 +39,6 @@ export interface CycleSource {
 }
 
 const OVERHEAD = RECORD_HEADER_SIZE + RECORD_TRAILER_SIZE;
-/** Values this large are not reread by a mount that finds their program completed (FORMAT.md §6.3). */
-export const LARGE_VALUE = 8 * 1024;
 
 export class IndexCycle {
   private readonly log: RecordLog;

@@ -22,6 +22,7 @@ import {
   HASH_SPACE,
   indexSliceEntries,
   INDEX_FIXED_SIZE,
+  LARGE_VALUE,
   type IndexSlice,
   decodeRecordHeader,
   NONE,
@@ -40,7 +41,6 @@ import { keyHash } from './key-text.ts';
 import type { RecordLog } from './record-log.ts';
 import type { RecordReader } from './record-reader.ts';
 import { ReplayCursor } from './replay-cursor.ts';
-import { LARGE_VALUE } from './index-cycle.ts';
 import type { SectorRing } from './sector-ring.ts';
 import { NotFormattedError } from './errors.ts';
 
