@@ -18,6 +18,12 @@ export const MAX_KEY_BYTES = 255;
 
 /** SectorHeader.flags bits. A set bit (1) is the erased state, so flags are "cleared to assert". */
 export const SECTOR_FLAG_FRESH = 0x01; // cleared: every sector physically after this one was blank at format
+/**
+ * Cleared: the writer that opened this sector also opened the log's previous
+ * sector, so every program in that one completed (FORMAT.md §2.1). Set on a
+ * session's first open, and on sectors from writers that predate the flag.
+ */
+export const SECTOR_FLAG_FOLLOWS = 0x02;
 
 export enum RecordKind {
   Pad = 0x00, // skip to the next program-unit boundary
@@ -39,13 +45,15 @@ export interface SectorHeader {
   /** Partition offset of the newest complete checkpoint record when opened, or NONE. */
   checkpoint: number;
   fresh: boolean;
+  /** The log's previous sector was opened by the same writer: all its programs completed. */
+  follows?: boolean;
 }
 
 export function encodeSectorHeader(h: SectorHeader, into: Uint8Array, at = 0): void {
   const v = new DataView(into.buffer, into.byteOffset + at, SECTOR_HEADER_SIZE);
   v.setUint32(0, SECTOR_MAGIC, true);
   v.setUint8(4, FORMAT_VERSION);
-  v.setUint8(5, h.fresh ? 0xff & ~SECTOR_FLAG_FRESH : 0xff);
+  v.setUint8(5, 0xff & ~(h.fresh ? SECTOR_FLAG_FRESH : 0) & ~(h.follows ? SECTOR_FLAG_FOLLOWS : 0));
   v.setUint16(6, 0xffff, true);
   v.setUint32(8, h.seq, true);
   v.setUint32(12, h.eraseCount, true);
@@ -82,6 +90,7 @@ export function decodeSectorHeader(bytes: Uint8Array, at = 0): SectorHeaderState
       tailSector: v.getUint32(20, true),
       checkpoint: v.getUint32(24, true),
       fresh: (v.getUint8(5) & SECTOR_FLAG_FRESH) === 0,
+      follows: (v.getUint8(5) & SECTOR_FLAG_FOLLOWS) === 0,
     },
   };
 }

@@ -668,7 +668,7 @@ export class MountRecovery {
     };
     if (!cursor.skip(h.valueLength + RECORD_TRAILER_SIZE)) return cursor.torn ? 'torn' : rewind();
     if (skipped) return 'applied';
-    if (cursor.pos === cursor.sectorEnd || !this.laterPageWritten(cursor)) return rewind();
+    if (!this.laterPageWritten(cursor) && !this.nextSectorFollows(cursor)) return rewind();
     this.applyRecord(h, key, start, this.reader.padAfter(cursor.pos));
     return 'applied';
   }
@@ -680,12 +680,28 @@ export class MountRecovery {
    * head a cut interrupted is never appended to again).
    */
   private laterPageWritten(cursor: ReplayCursor): boolean {
+    if (cursor.pos === cursor.sectorEnd) return false;
     const page = Math.max(this.log.flash.pageSize ?? 256, this.log.flash.programUnit);
     const next = (Math.floor((cursor.pos - 1) / page) + 1) * page;
     if (next >= cursor.sectorEnd) return false;
     const one = new Uint8Array(1);
     this.ring.flash.read(next, one);
     return one[0] !== RecordKind.Erased || this.validRecordAt(cursor);
+  }
+
+  /**
+   * The log's next sector was opened by the writer that wrote the cursor's
+   * sector (its FOLLOWS flag): every program in the cursor's sector completed.
+   * Only the sector right after it is looked at; anything else (a retired
+   * sector between, an older writer) answers no, and the record is read.
+   */
+  private nextSectorFollows(cursor: ReplayCursor): boolean {
+    if (cursor.inHead) return false;
+    const ring = this.ring;
+    let s = cursor.sector;
+    do s = s + 1 === ring.sectorCount ? 0 : s + 1; while (ring.retired[s] && s !== cursor.sector);
+    const h = ring.readHeader(s);
+    return h.kind === 'valid' && h.header.follows === true && h.header.seq === ((cursor.header.seq + 1) >>> 0);
   }
 
   private applyRecord(h: RecordHeader, key: Uint8Array, offset: number, pad: number): void {

@@ -39,6 +39,8 @@ export class RecordLog {
   headEraseCount = 0;
   headFresh = false;
   headOpen = false;
+  /** This writer opened the head: every program in it completed (or the log stopped, `failed`). */
+  private headOpenedHere = false;
   private readonly buf: Uint8Array;
   private progPos = 0;
   private bufPos = 0;
@@ -100,6 +102,7 @@ export class RecordLog {
     this.headEraseCount = h.eraseCount;
     this.headFresh = h.fresh;
     this.headOpen = h.open;
+    this.headOpenedHere = false;
     this.ahead = [];
     this.buf.fill(0xff);
     this.progPos = this.bufPos = h.programmed;
@@ -416,9 +419,10 @@ export class RecordLog {
       this.buf.fill(0xff);
       this.headSeq = (this.headSeq + 1) >>> 0;
       encodeSectorHeader(
-        { seq: this.headSeq, eraseCount, carry, tailSector: this.tailSector, checkpoint: this.latestCheckpoint, fresh },
+        { seq: this.headSeq, eraseCount, carry, tailSector: this.tailSector, checkpoint: this.latestCheckpoint, fresh, follows: this.headOpenedHere && !newLog },
         this.buf,
       );
+      this.headOpenedHere = true;
       this.headFresh = fresh;
       this.headSector = x;
       this.headEraseCount = eraseCount;
