@@ -103,6 +103,24 @@ export interface RecordHeader {
   valueLength: number;
   /** Seconds since 1970 when the value was first written (kept across GC moves). */
   writtenAt: number;
+  /**
+   * PUT and DELETE: keyCheckOf(key) when written, so a key damaged on flash is
+   * told from the key it was (the header CRC covers this byte, the data CRC
+   * covers the key only with the whole value). Undefined: written before the
+   * check existed, or a record without a key.
+   */
+  keyCheck?: number;
+}
+
+/** One byte checking a key (never 0xFF, which marks a record without the check). */
+export function keyCheckOf(key: Uint8Array): number {
+  const c = crc32(key) & 0xff;
+  return c === 0xff ? 0xfe : c;
+}
+
+/** The key read with a record is the one it was written with, as far as its header can tell. */
+export function keyIntact(h: RecordHeader, key: Uint8Array): boolean {
+  return h.keyCheck === undefined || keyCheckOf(key) === h.keyCheck;
 }
 
 /**
@@ -138,7 +156,7 @@ export function encodeRecordHeader(h: RecordHeader, into: Uint8Array, at = 0): v
   v.setUint8(0, h.kind);
   v.setUint8(1, h.keyLength);
   v.setUint8(2, h.encoding);
-  v.setUint8(3, 0xff);
+  v.setUint8(3, h.keyCheck ?? 0xff);
   v.setUint32(4, h.valueLength, true);
   v.setUint32(8, h.writtenAt, true);
   v.setUint32(12, crc32(into, 0, at, at + 12), true);
@@ -156,6 +174,7 @@ export function decodeRecordHeader(bytes: Uint8Array, at = 0): RecordHeader | nu
     encoding: v.getUint8(2),
     valueLength: v.getUint32(4, true),
     writtenAt: v.getUint32(8, true),
+    keyCheck: v.getUint8(3) === 0xff ? undefined : v.getUint8(3),
   };
 }
 

@@ -67,6 +67,13 @@ export class KeyIndex {
     }
   }
 
+  /** Slot whose entry points at `offset`, or -1, by a scan: for a record whose key (so hash) is damaged. */
+  slotOfOffset(offset: number): number {
+    const offsets = this.offsets;
+    for (let i = 0; i < offsets.length; i++) if (offsets[i] === offset) return i;
+    return -1;
+  }
+
   offsetAt(slot: number): number {
     return this.offsets[slot];
   }

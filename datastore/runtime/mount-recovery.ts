@@ -33,6 +33,7 @@ import {
   SECTOR_HEADER_SIZE,
   trailerCrc,
   type RecordHeader,
+  keyIntact,
 } from './format.ts';
 import { crc32 } from '../../bytes/crc32.ts';
 import { readU32LE } from '../../bytes/byte-order.ts';
@@ -565,7 +566,7 @@ export class MountRecovery {
       // Otherwise it may be a torn commit that an earlier mount ended the log at (that head
       // was abandoned, so the rest of its sector holds only what that program left): apply
       // the same rule as in the head, so that decision stays the same on every later mount.
-      if (ok === 'bad-data' && !cursor.broken && this.validRecordAt(cursor)) continue;
+      if (ok === 'bad-data' && !cursor.broken && (this.validRecordAt(cursor) || this.nextSectorFollows(cursor))) continue;
       // The rest of the last sector the record reached is skipped, not just the record: a
       // record that ran on into a later sector (whose carry continued it) was cut in that
       // sector's program (the writer programs a sector whole before opening the next), and
@@ -653,6 +654,9 @@ export class MountRecovery {
    * rewound by the caller's retry).
    */
   private unreadValue(cursor: ReplayCursor, h: RecordHeader, key: Uint8Array, start: number): 'applied' | 'torn' | null {
+    // A key that fails its check is damaged: only the data CRC can judge the record (and a
+    // damaged key's hash would place it wrongly against the cycle's cursor).
+    if (!keyIntact(h, key)) return null;
     const c = this.cycle;
     const skipped = c !== null && c.next !== HASH_SPACE && keyHash(key) >= c.next;
     if (!skipped && h.valueLength < LARGE_VALUE) return null;

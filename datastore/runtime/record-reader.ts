@@ -4,7 +4,7 @@
 // slot of a key (the index holds hashes; the key itself is on flash). Shared
 // by the running store and by mount recovery.
 
-import { decodeRecordHeader, RECORD_HEADER_SIZE, RecordKind, recordSize, type RecordHeader } from './format.ts';
+import { decodeRecordHeader, keyCheckOf, RECORD_HEADER_SIZE, RecordKind, recordSize, type RecordHeader } from './format.ts';
 import type { KeyIndex } from './key-index.ts';
 import type { RecordLog } from './record-log.ts';
 
@@ -45,17 +45,26 @@ export class RecordReader {
     return this.one[0] === RecordKind.Pad ? unit - (end % unit) : 0;
   }
 
-  /** The index slot whose record holds exactly this key, or -1. */
+  /**
+   * The index slot whose record holds exactly this key, or -1. Also the slot
+   * of a record written for this key whose key bytes were damaged on flash
+   * since (its header's key check matches this key and not the bytes there):
+   * get() then reports it corrupt, and set() or delete() supersede it.
+   */
   findSlot(index: KeyIndex, keyBytes: Uint8Array, hash: number): number {
     const probe = new Uint8Array(RECORD_HEADER_SIZE + keyBytes.length);
+    let check = -1;
     return index.find(hash, (offset) => {
       for (let attempt = 0; attempt < 3; attempt++) {
         this.log.read(offset, probe);
         const h = decodeRecordHeader(probe);
         if (!h) continue;
         if (h.keyLength !== keyBytes.length) return false;
-        for (let i = 0; i < keyBytes.length; i++) if (probe[RECORD_HEADER_SIZE + i] !== keyBytes[i]) return false;
-        return true;
+        let same = true;
+        for (let i = 0; i < keyBytes.length; i++) if (probe[RECORD_HEADER_SIZE + i] !== keyBytes[i]) same = false;
+        if (same || h.keyCheck === undefined) return same;
+        if (check < 0) check = keyCheckOf(keyBytes);
+        return h.keyCheck === check && keyCheckOf(probe.subarray(RECORD_HEADER_SIZE)) !== h.keyCheck;
       }
       return false;
     });

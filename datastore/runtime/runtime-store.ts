@@ -31,6 +31,8 @@ import {
   encodeCheckpointEntry,
   encodeCheckpointHead,
   type RecordHeader,
+  keyCheckOf,
+  keyIntact,
 } from './format.ts';
 import { crc32 } from '../../bytes/crc32.ts';
 import { readU32LE, writeU32LE } from '../../bytes/byte-order.ts';
@@ -347,12 +349,14 @@ export class RuntimeStore {
   /** Keys that have values, in no particular order. */
   keys(): string[] {
     const out: string[] = [];
-    this.index.forEach((_hash, offset) => {
+    this.index.forEach((hash, offset) => {
       const h = this.readHeader(offset);
       if (!h) return;
       const key = new Uint8Array(h.keyLength);
       this.log.read(this.log.advance(offset, RECORD_HEADER_SIZE), key);
-      out.push(utf8Decode(key));
+      // A key damaged on flash is not the key that was written: never list it (get() of the
+      // key it was reports the record corrupt).
+      if (keyIntact(h, key) && keyHash(key) === hash) out.push(utf8Decode(key));
     });
     return out;
   }
@@ -370,10 +374,13 @@ export class RuntimeStore {
         this.log.read(offset, head);
         const h = decodeRecordHeader(head) ?? this.readHeader(offset);
         if (!h) return undefined;
-        if (h.keyLength <= head.length - RECORD_HEADER_SIZE) return utf8Decode(head, RECORD_HEADER_SIZE, RECORD_HEADER_SIZE + h.keyLength);
-        const key = new Uint8Array(h.keyLength);
-        this.log.read(this.log.advance(offset, RECORD_HEADER_SIZE), key);
-        return utf8Decode(key);
+        let key: Uint8Array;
+        if (h.keyLength <= head.length - RECORD_HEADER_SIZE) key = head.subarray(RECORD_HEADER_SIZE, RECORD_HEADER_SIZE + h.keyLength);
+        else {
+          key = new Uint8Array(h.keyLength);
+          this.log.read(this.log.advance(offset, RECORD_HEADER_SIZE), key);
+        }
+        return keyIntact(h, key) && keyHash(key) === hash ? utf8Decode(key) : undefined;
       }),
     );
   }
@@ -443,6 +450,7 @@ export class RuntimeStore {
       encoding: options.encoding ?? 0,
       valueLength: value.length,
       writtenAt: this.now(),
+      keyCheck: keyCheckOf(keyBytes),
     };
     const offset = this.appendRecord(header, keyBytes, value);
     this.cycle.chargeRecord(size, value.length);
@@ -479,7 +487,7 @@ export class RuntimeStore {
     // Batched writes are committed first: no flush can happen while the value is open.
     if (this.pendingWrites > 0) this.flush();
     const { size, hash, slot, oldOffset, oldFootprint } = this.makeRoom(key, keyBytes, length);
-    const header: RecordHeader = { kind: RecordKind.Put, keyLength: keyBytes.length, encoding: options.encoding ?? 0, valueLength: length, writtenAt: this.now() };
+    const header: RecordHeader = { kind: RecordKind.Put, keyLength: keyBytes.length, encoding: options.encoding ?? 0, valueLength: length, writtenAt: this.now(), keyCheck: keyCheckOf(keyBytes) };
     const log = this.log;
     const offset = log.beginRecord(size);
     encodeRecordHeader(header, this.hdr);
@@ -537,7 +545,7 @@ export class RuntimeStore {
     const size = recordSize(keyBytes.length, 0);
     this.opErases = this.log.eraseOps;
     this.ensureSpace(size, key, 'delete');
-    const header: RecordHeader = { kind: RecordKind.Delete, keyLength: keyBytes.length, encoding: 0, valueLength: 0, writtenAt: this.now() };
+    const header: RecordHeader = { kind: RecordKind.Delete, keyLength: keyBytes.length, encoding: 0, valueLength: 0, writtenAt: this.now(), keyCheck: keyCheckOf(keyBytes) };
     this.appendRecord(header, keyBytes, new Uint8Array(0));
     this.cycle.chargeRecord(recordSize(header.keyLength, 0), 0);
     // GC may have moved the record (its offset), never the slot.
@@ -703,10 +711,14 @@ export class RuntimeStore {
         if (h.kind === RecordKind.Put) {
           const key = new Uint8Array(h.keyLength);
           log.read(log.advance(pos, RECORD_HEADER_SIZE), key);
-          const slot = this.index.findOffset(keyHash(key), pos);
+          let slot = this.index.findOffset(keyHash(key), pos);
+          // A key damaged on flash hashes elsewhere: find its entry by offset (rare, so a scan),
+          // and move the record as it is (get() reports it corrupt) rather than leave the entry
+          // pointing into an erased sector.
+          if (slot < 0 && !keyIntact(h, key)) slot = this.index.slotOfOffset(pos);
           if (slot >= 0) {
             this.liveBytes += size - this.footprintAt(pos); // the copy is packed; a pad may follow it later
-            this.index.setOffset(slot, this.relocate(pos, size, keyHash(key)));
+            this.index.setOffset(slot, this.relocate(pos, size, this.index.hashAt(slot)));
             this.cycle.chargeCopy(size, h.valueLength);
           }
         }
