@@ -280,7 +280,24 @@ faults('a flipped stored bit is detected: the value is reported corrupt, never r
   assert.instance(err, CorruptRecordError);
   assert.match((err as Error).message, /corrupt/);
   assert.equal(store.get('b'), bytes(300, 2));
-  // After a remount the corrupt record is skipped and counted; b is untouched.
+  // After a remount (a cut) the damage is still reported, never returned: a mount does not
+  // reread a value of 32 B or more whose program completed (FORMAT.md §6.3). b is untouched.
+  const again = RuntimeStore.mount(f);
+  assert.equal(again.get('b'), bytes(300, 2));
+  assert.instance((() => { try { again.get('a'); } catch (e) { return e; } })(), CorruptRecordError);
+  // Writing the key again replaces the damaged record.
+  again.set('a', bytes(300, 3));
+  assert.equal(again.get('a'), bytes(300, 3));
+  assert.equal(RuntimeStore.mount(f).get('a'), bytes(300, 3));
+});
+
+faults('a flipped bit in a short value (under 32 B) is found at mount: the record is skipped and counted', () => {
+  const f = flash();
+  const store = RuntimeStore.format(f);
+  store.set('a', bytes(20, 1));
+  store.set('b', bytes(300, 2));
+  const at = store.info('a')!.offset + 16 + 1 + 10; // inside a's value
+  f.flipStoredBit(at, 3);
   const again = RuntimeStore.mount(f);
   assert.equal(again.get('b'), bytes(300, 2));
   assert.ok(again.stats().corruptRecordsSkipped >= 1);

@@ -146,6 +146,8 @@ export function afterPad(pos: number, programUnit: number, sectorSize: number): 
 
 /** Values this large are not reread by a mount that finds their program completed (FORMAT.md §6.3). */
 export const LARGE_VALUE = 8 * 1024;
+/** The same for records with a key check (§3), down to values this long. */
+export const UNREAD_MIN = 32;
 
 export function recordSize(keyLength: number, valueLength: number): number {
   return RECORD_HEADER_SIZE + keyLength + valueLength + RECORD_TRAILER_SIZE;

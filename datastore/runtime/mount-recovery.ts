@@ -34,6 +34,7 @@ import {
   trailerCrc,
   type RecordHeader,
   keyIntact,
+  UNREAD_MIN,
 } from './format.ts';
 import { crc32 } from '../../bytes/crc32.ts';
 import { readU32LE } from '../../bytes/byte-order.ts';
@@ -90,6 +91,8 @@ export class MountRecovery {
   private staleDropped = false;
   /** Start of a later cycle whose last slice replay just met. */
   private laterComplete = NONE;
+  /** The last answer of nextSectorFollows: records of one sector ask it in turn. */
+  private followsAsked = { sector: -1, seq: 0, answer: false };
   private headTail = 0;
   /** The head found held nothing but its header (see previousHead), or NONE. */
   private uselessHead = NONE;
@@ -659,7 +662,9 @@ export class MountRecovery {
     if (!keyIntact(h, key)) return null;
     const c = this.cycle;
     const skipped = c !== null && c.next !== HASH_SPACE && keyHash(key) >= c.next;
-    if (!skipped && h.valueLength < LARGE_VALUE) return null;
+    // A value shorter than UNREAD_MIN costs little more to read than to vouch for. Records
+    // without the key check (older writers) are read unless large, as those writers' mounts did.
+    if (!skipped && (h.keyCheck === undefined ? h.valueLength < LARGE_VALUE : h.valueLength < UNREAD_MIN)) return null;
     const at = { pos: cursor.pos, sector: cursor.sector, header: cursor.header, left: cursor.recordLeft };
     const rewind = () => {
       cursor.pos = at.pos;
@@ -701,11 +706,14 @@ export class MountRecovery {
    */
   private nextSectorFollows(cursor: ReplayCursor): boolean {
     if (cursor.inHead) return false;
+    if (this.followsAsked.sector === cursor.sector && this.followsAsked.seq === cursor.header.seq) return this.followsAsked.answer;
     const ring = this.ring;
     let s = cursor.sector;
     do s = s + 1 === ring.sectorCount ? 0 : s + 1; while (ring.retired[s] && s !== cursor.sector);
     const h = ring.readHeader(s);
-    return h.kind === 'valid' && h.header.follows === true && h.header.seq === ((cursor.header.seq + 1) >>> 0);
+    const answer = h.kind === 'valid' && h.header.follows === true && h.header.seq === ((cursor.header.seq + 1) >>> 0);
+    this.followsAsked = { sector: cursor.sector, seq: cursor.header.seq, answer };
+    return answer;
   }
 
   private applyRecord(h: RecordHeader, key: Uint8Array, offset: number, pad: number): void {
