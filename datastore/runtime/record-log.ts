@@ -39,7 +39,10 @@ export class RecordLog {
   headEraseCount = 0;
   headFresh = false;
   headOpen = false;
-  /** This writer opened the head: every program in it completed (or the log stopped, `failed`). */
+  /**
+   * This writer opened the head and every record in it is whole (or the log stopped, `failed`):
+   * false after a mount, and after a streamed record was abandoned in the head (abandonRecord).
+   */
   private headOpenedHere = false;
   private readonly buf: Uint8Array;
   private progPos = 0;
@@ -255,6 +258,10 @@ export class RecordLog {
       return;
     }
     if (!this.headOpen) return;
+    // The record's header is on flash, its trailer never will be: the next sector must not
+    // claim FOLLOWS for this one (a mount would take the record's program as complete and
+    // apply a value that was never committed, FORMAT.md §2.1).
+    this.headOpenedHere = false;
     this.programPending(Math.min(this.sectorSize, Math.ceil(this.bufPos / this.unit) * this.unit));
     this.headOpen = false;
   }
