@@ -773,8 +773,34 @@ export class RuntimeStore {
       const trailer = new Uint8Array(4);
       log.read(log.advance(to, size - RECORD_TRAILER_SIZE), trailer);
       if ((h && readU32LE(trailer, 0) === trailerCrc(crc)) || attempt >= 2) return to;
-      // The copy (or the source) read badly: this copy stays as dead weight; try again.
+      // The source itself fails its CRC (damaged on flash, not a transient read): the verbatim
+      // copy is as good as it gets (get() reports it corrupt). Copying again would only spend
+      // the reserve, which holds one copy of the largest record: two more of a large value
+      // ran the head into the tail and every later write failed.
+      if (!this.recordChecks(from, size)) return to;
+      // The copy read badly: it stays as dead weight; try again.
     }
+  }
+
+  /** The record at `from` reads with a matching data CRC (twice tried: a transient read error is not damage). */
+  private recordChecks(from: number, size: number): boolean {
+    const log = this.log;
+    const chunk = new Uint8Array(CHUNK);
+    const trailer = new Uint8Array(4);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let pos = log.advance(from, RECORD_HEADER_SIZE);
+      let left = size - RECORD_HEADER_SIZE - RECORD_TRAILER_SIZE;
+      let crc = 0;
+      while (left > 0) {
+        const n = Math.min(left, CHUNK);
+        pos = log.read(pos, chunk, 0, n);
+        crc = crc32(chunk, crc, 0, n);
+        left -= n;
+      }
+      log.read(pos, trailer);
+      if (readU32LE(trailer, 0) === trailerCrc(crc)) return true;
+    }
+    return false;
   }
 
   // ---- checkpoints -------------------------------------------------------------
