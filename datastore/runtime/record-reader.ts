@@ -6,6 +6,7 @@
 
 import { decodeRecordHeader, keyCheckOf, RECORD_HEADER_SIZE, RecordKind, recordSize, type RecordHeader } from './format.ts';
 import type { KeyIndex } from './key-index.ts';
+import { keyHash } from './key-text.ts';
 import type { RecordLog } from './record-log.ts';
 
 export class RecordReader {
@@ -48,7 +49,8 @@ export class RecordReader {
   /**
    * The index slot whose record holds exactly this key, or -1. Also the slot
    * of a record written for this key whose key bytes were damaged on flash
-   * since (its header's key check matches this key and not the bytes there):
+   * since (its header's key check matches this key, and the bytes there fail it
+   * or no longer hash to the entry):
    * get() then reports it corrupt, and set() or delete() supersede it.
    */
   findSlot(index: KeyIndex, keyBytes: Uint8Array, hash: number): number {
@@ -64,7 +66,10 @@ export class RecordReader {
         for (let i = 0; i < keyBytes.length; i++) if (probe[RECORD_HEADER_SIZE + i] !== keyBytes[i]) same = false;
         if (same || h.keyCheck === undefined) return same;
         if (check < 0) check = keyCheckOf(keyBytes);
-        return h.keyCheck === check && keyCheckOf(probe.subarray(RECORD_HEADER_SIZE)) !== h.keyCheck;
+        // Damaged: the bytes fail the check, or pass it (one byte misses some flips) but no longer
+        // hash to the entry, whose hash was taken from the key as written.
+        const onFlash = probe.subarray(RECORD_HEADER_SIZE);
+        return h.keyCheck === check && (keyCheckOf(onFlash) !== h.keyCheck || keyHash(onFlash) !== hash);
       }
       return false;
     });
