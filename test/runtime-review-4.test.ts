@@ -161,7 +161,9 @@ t('review: a DELETE tombstone damaged on flash never brings the deleted value ba
   const problems: string[] = [];
   for (const unit of [256, 16]) {
     for (const before of [0, 5, 20, 40]) {
-      for (let after = 1; after < 40; after += 2) {
+      // At least 3 writes after it: a damaged record in the head's last written page reads as a
+      // torn write and ends the log there (FORMAT.md §6.3), whatever its kind.
+      for (let after = 3; after < 40; after += 2) {
         const f = new SimFlash({ size: 40 * SECTOR, sectorSize: SECTOR, programUnit: unit, seed: after });
         const store = RuntimeStore.format(f, { indexCycleBytes: 1 << 30 });
         store.set('gone-key', value(100, 1));
@@ -177,7 +179,7 @@ t('review: a DELETE tombstone damaged on flash never brings the deleted value ba
       }
     }
   }
-  assert.equal(problems.slice(0, 4), [], `${problems.length} of 160 layouts`);
+  assert.equal(problems.slice(0, 4), [], `${problems.length} of 152 layouts`);
 });
 
 t.run();

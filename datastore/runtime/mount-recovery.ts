@@ -71,6 +71,8 @@ export class MountRecovery {
   liveBytesExact = true;
   largestRecord = 0;
   corruptSkipped = 0;
+  /** The last record replayRecord found failing its data CRC (header valid), for applyDamagedDelete. */
+  private lastBad: { h: RecordHeader; key: Uint8Array; start: number } | null = null;
   /** A checkpoint was loaded and the head held nothing after its header (a clean unmount). */
   cleanMount = true;
   /** Partition offset where the first record of the tail sector starts. */
@@ -561,7 +563,11 @@ export class MountRecovery {
       }
       // Unreadable. In the head sector (or running into it) this is the torn last write.
       if (cursor.inHead || startSector === cursor.headSector) {
-        if (ok === 'bad-data' && this.validRecordAt(cursor)) { this.corruptSkipped++; continue; }
+        if (ok === 'bad-data' && this.validRecordAt(cursor)) {
+          this.corruptSkipped++;
+          this.applyDamagedDelete();
+          continue;
+        }
         return { pos, clean: false, latestCheckpoint, replayed };
       }
       this.corruptSkipped++;
@@ -569,7 +575,10 @@ export class MountRecovery {
       // Otherwise it may be a torn commit that an earlier mount ended the log at (that head
       // was abandoned, so the rest of its sector holds only what that program left): apply
       // the same rule as in the head, so that decision stays the same on every later mount.
-      if (ok === 'bad-data' && !cursor.broken && (this.validRecordAt(cursor) || this.nextSectorFollows(cursor))) continue;
+      if (ok === 'bad-data' && !cursor.broken && (this.validRecordAt(cursor) || this.nextSectorFollows(cursor))) {
+        this.applyDamagedDelete();
+        continue;
+      }
       // The rest of the last sector the record reached is skipped, not just the record: a
       // record that ran on into a later sector (whose carry continued it) was cut in that
       // sector's program (the writer programs a sector whole before opening the next), and
@@ -588,6 +597,7 @@ export class MountRecovery {
     const start = cursor.pos;
     const sector = cursor.sector;
     const header = cursor.header;
+    this.lastBad = null;
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
         cursor.pos = start;
@@ -625,6 +635,7 @@ export class MountRecovery {
         if (bad || !cursor.read(trailer) || readU32LE(trailer, 0) !== trailerCrc(crc)) {
           if (cursor.torn) return 'torn';
           if (attempt < 2) continue;
+          this.lastBad = { h, key, start };
           return 'bad-data';
         }
         if (h.kind === RecordKind.Checkpoint) {
@@ -714,6 +725,19 @@ export class MountRecovery {
     const answer = h.kind === 'valid' && h.header.follows === true && h.header.seq === ((cursor.header.seq + 1) >>> 0);
     this.followsAsked = { sector: cursor.sector, seq: cursor.header.seq, answer };
     return answer;
+  }
+
+  /**
+   * The record replay just found damaged (its program completed) was a DELETE whose key passes
+   * its check: apply it. Skipped, the tombstone would bring back the value it deleted, served
+   * by get() as if never deleted. A damaged key the check misses deletes a key that is almost
+   * surely absent; one that fails it names no key, and the tombstone is lost.
+   */
+  private applyDamagedDelete(): void {
+    const bad = this.lastBad;
+    this.lastBad = null;
+    if (!bad || bad.h.kind !== RecordKind.Delete || bad.h.keyCheck === undefined || !keyIntact(bad.h, bad.key)) return;
+    this.applyRecord(bad.h, bad.key, bad.start, 0);
   }
 
   private applyRecord(h: RecordHeader, key: Uint8Array, offset: number, pad: number): void {
