@@ -4,7 +4,9 @@
 // slot of a key (the index holds hashes; the key itself is on flash). Shared
 // by the running store and by mount recovery.
 
-import { decodeRecordHeader, keyCheckOf, RECORD_HEADER_SIZE, RecordKind, recordSize, type RecordHeader } from './format.ts';
+import { decodeRecordHeader, keyCheckOf, RECORD_HEADER_SIZE, RecordKind, recordSize, trailerCrc, type RecordHeader } from './format.ts';
+import { crc32 } from '../../bytes/crc32.ts';
+import { readU32LE } from '../../bytes/byte-order.ts';
 import type { KeyIndex } from './key-index.ts';
 import { keyHash } from './key-text.ts';
 import type { RecordLog } from './record-log.ts';
@@ -46,6 +48,23 @@ export class RecordReader {
     return this.one[0] === RecordKind.Pad ? unit - (end % unit) : 0;
   }
 
+  /** The record at `offset` (header `h`) reads with a matching data CRC. */
+  private dataChecks(offset: number, h: RecordHeader): boolean {
+    const log = this.log;
+    const chunk = new Uint8Array(512);
+    let left = h.keyLength + h.valueLength;
+    let pos = log.advance(offset, RECORD_HEADER_SIZE);
+    let crc = 0;
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      pos = log.read(pos, chunk, 0, n);
+      crc = crc32(chunk, crc, 0, n);
+      left -= n;
+    }
+    log.read(pos, chunk, 0, 4);
+    return readU32LE(chunk, 0) === trailerCrc(crc);
+  }
+
   /**
    * The index slot whose record holds exactly this key, or -1. Also the slot
    * of a record written for this key whose key bytes were damaged on flash
@@ -66,10 +85,14 @@ export class RecordReader {
         for (let i = 0; i < keyBytes.length; i++) if (probe[RECORD_HEADER_SIZE + i] !== keyBytes[i]) same = false;
         if (same || h.keyCheck === undefined) return same;
         if (check < 0) check = keyCheckOf(keyBytes);
+        if (h.keyCheck !== check) return false;
         // Damaged: the bytes fail the check, or pass it (one byte misses some flips) but no longer
-        // hash to the entry, whose hash was taken from the key as written.
+        // hash to the entry, whose hash was taken from the key as written. That second case is
+        // only taken if the record fails its data CRC too: an intact record of another key there
+        // (an entry GC left behind) must never be served as this key's.
         const onFlash = probe.subarray(RECORD_HEADER_SIZE);
-        return h.keyCheck === check && (keyCheckOf(onFlash) !== h.keyCheck || keyHash(onFlash) !== hash);
+        if (keyCheckOf(onFlash) !== h.keyCheck) return true;
+        return keyHash(onFlash) !== hash && !this.dataChecks(offset, h);
       }
       return false;
     });
