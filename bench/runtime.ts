@@ -193,6 +193,50 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number, 
   };
 }
 
+/**
+ * Wear over many passes (issue 18: max/mean at most 1.5 after 10 full
+ * passes) on a small partition at 0.9 fill: 4 KiB values updated uniformly,
+ * and 64 B values under 90/10 skew. A pass is one erase per sector on
+ * average; max/mean is over the erases of the measured passes.
+ */
+export function wearPasses(programUnit: number, valueSize: number, skew: Skew, passes = 10): BenchLine {
+  const sectors = 128;
+  const f = new SimFlash({ size: sectors * SECTOR, sectorSize: SECTOR, programUnit });
+  const store = RuntimeStore.format(f, { durability: 'immediate' });
+  const footprint = Math.ceil((16 + 9 + valueSize + 4) / programUnit) * programUnit;
+  let keys = 0;
+  const target = Math.floor((store.stats().capacityBytes * 0.9) / footprint);
+  for (; keys < target; keys++) {
+    try {
+      store.set(`key-${keys}`, value(valueSize, keys));
+    } catch {
+      break;
+    }
+  }
+  while (keys > 0 && store.stats().liveBytes > store.stats().capacityBytes * 0.9) store.delete(`key-${--keys}`);
+  const pick = chooser(skew, keys, seededRandom(31));
+  const from = f.wear().counts.slice();
+  const erasesFrom = f.stats.erases;
+  let updates = 0;
+  while (f.stats.erases - erasesFrom < passes * sectors) store.set(`key-${pick()}`, value(valueSize, ++updates));
+  const w = wearOf(f, from);
+  return {
+    bench: 'runtime.wear',
+    programUnit,
+    valueSize,
+    skew,
+    sectors,
+    fill: round(store.stats().liveBytes / store.stats().capacityBytes, 2),
+    keys,
+    passes,
+    updates,
+    wearMaxOverMean: w.maxOverMean,
+    wearMin: w.min,
+    wearMax: w.max,
+    target: 1.5,
+  };
+}
+
 export function blobs(programUnit: number): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
   const store = RuntimeStore.format(f);
@@ -365,6 +409,7 @@ export const runtimeBenches: Record<string, () => BenchLine[]> = {
   'runtime.kv-workload': () => UNITS.flatMap((u) => DURABILITIES.flatMap((d) => [kvWorkload(u, d, false), kvWorkload(u, d, true)])),
   'runtime.fill': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k))))),
   'runtime.blobs': () => UNITS.map((u) => blobs(u)),
+  'runtime.wear': () => UNITS.flatMap((u) => [wearPasses(u, 4096, 'uniform'), wearPasses(u, 4096, '90/10'), wearPasses(u, 64, '90/10')]),
   'runtime.mount': () => [...UNITS.map((u) => mount(u)), ...UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, 0), mountAfterCut(u, 10_000, 250, 0), mountAfterCut(u, 10_000, 250, 1), mountAfterCut(u, 10_000, 3000, 1), mountAfterCut(u, 10_000, 3000, 0.92)])],
   'runtime.powercut': () => [
     ...DURABILITIES.flatMap((d) => UNITS.flatMap((u) => (['cut', 'torn-program', 'torn-erase', 'interrupted-program', 'weak-erase'] as Fault[]).map((fault) => powercut(fault, u, d)))),

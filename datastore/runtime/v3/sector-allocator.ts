@@ -1,0 +1,49 @@
+// Format v3 groundwork: which free sector the writer takes next. The least
+// worn, ties broken by the first at or after a cursor that moves on with each
+// allocation, so equally worn sectors take turns. Deterministic for a given
+// table and cursor: a mount can recompute what the writer chose.
+
+import { SectorKind, type SectorTable } from './sector-table.ts';
+
+export class SectorAllocator {
+  private cursor = 0;
+
+  constructor(private readonly table: SectorTable) {}
+
+  /** The sector the next allocation takes, or -1 if none is free. Changes nothing. */
+  peek(): number {
+    const t = this.table;
+    const n = t.count;
+    let best = -1;
+    let bestWear = Infinity;
+    for (let i = 0; i < n; i++) {
+      const s = (this.cursor + i) % n;
+      if (t.kind(s) !== SectorKind.Free) continue;
+      const w = t.wear(s);
+      if (w < bestWear) {
+        bestWear = w;
+        best = s;
+      }
+    }
+    return best;
+  }
+
+  /** Take the next free sector for `kind` (the caller erases it). -1 if none is free. */
+  take(kind: SectorKind): number {
+    const s = this.peek();
+    if (s < 0) return -1;
+    this.table.setKind(s, kind);
+    this.cursor = (s + 1) % this.table.count;
+    return s;
+  }
+}
+
+/**
+ * Free sectors below which GC runs: the hard reserve plus a 32nd of the
+ * partition. The margin is room for bursts, and it is what gives
+ * least-worn allocation a choice (the design study measured wear max/mean
+ * 1.4 after 10 passes with it, 1.7 with a margin of 4).
+ */
+export function gcThreshold(sectors: number, reserve: number): number {
+  return reserve + Math.ceil(sectors / 32);
+}
