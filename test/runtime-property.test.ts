@@ -12,16 +12,17 @@ import { randomCutRun } from './support/power-cut-sweep.ts';
 
 const prop = suite('runtime store: randomized workloads x random cuts of every fault kind');
 
-prop('40 seeds: every recovery holds the committed writes and an in-order prefix of the rest, takes a new write, and keeps it', () => {
+prop('120 seeds: every recovery holds the committed writes and an in-order prefix of the rest, takes a new write, and keeps it', () => {
   let cuts = 0;
   let doubles = 0;
-  for (let seed = 1; seed <= 40; seed++) {
+  // 40 seeds missed an aborted streamed value that FOLLOWS vouched for (review 4: first at seed 45).
+  for (let seed = 1; seed <= 120; seed++) {
     const s = randomCutRun(seed, 600, 40);
     cuts += s.cuts;
     doubles += s.doubleFaults;
   }
-  assert.ok(cuts > 300, `${cuts} cuts`);
-  assert.ok(doubles > 50, `${doubles} double faults`);
+  assert.ok(cuts > 900, `${cuts} cuts`);
+  assert.ok(doubles > 150, `${doubles} double faults`);
 });
 
 prop('soak (reduced): 60,000 operations with a cut about every 1,000, on a small partition', () => {

@@ -3,6 +3,7 @@
 // the names here are the names there. All integers are little-endian.
 
 import { crc32 } from '../../bytes/crc32.ts';
+import { crc7 } from '../../bytes/crc7.ts';
 import { readU32LE, writeU32LE } from '../../bytes/byte-order.ts';
 
 /** Written in every sector header. Version 1 sectors (no INDEX records) are read as well. */
@@ -112,10 +113,12 @@ export interface RecordHeader {
   keyCheck?: number;
 }
 
-/** One byte checking a key (never 0xFF, which marks a record without the check). */
+/**
+ * The key check: CRC-7 of the key (0x00..0x7F), which catches every single
+ * flipped bit. A header byte with bit 7 set (0xFF) marks a record without one.
+ */
 export function keyCheckOf(key: Uint8Array): number {
-  const c = crc32(key) & 0xff;
-  return c === 0xff ? 0xfe : c;
+  return crc7(key);
 }
 
 /** The key read with a record is the one it was written with, as far as its header can tell. */
@@ -176,7 +179,7 @@ export function decodeRecordHeader(bytes: Uint8Array, at = 0): RecordHeader | nu
     encoding: v.getUint8(2),
     valueLength: v.getUint32(4, true),
     writtenAt: v.getUint32(8, true),
-    keyCheck: v.getUint8(3) === 0xff ? undefined : v.getUint8(3),
+    keyCheck: v.getUint8(3) & 0x80 ? undefined : v.getUint8(3),
   };
 }
 
