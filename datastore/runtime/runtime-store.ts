@@ -653,11 +653,15 @@ export class RuntimeStore {
     }
     // A write also runs GC a little ahead of need (a few sectors, a few collections per write):
     // a run of densely live sectors at the tail is then passed over several writes instead of
-    // stalling one (at 0.9 fill with 4 KiB values the worst write erased 46 sectors, now 10).
-    // The lead is at most a 32nd of the sectors not holding live data, so it costs GC at most
-    // about 3 % more copying (it keeps that much less garbage to collect).
-    const slack = this.ring.usableSectors() - Math.ceil(this.liveBytes / this.ring.payloadSize);
-    const ahead = kind === 'write' ? Math.min(GC_AHEAD_SECTORS, Math.floor(slack / 32)) : 0;
+    // stalling one (at 0.9 fill with 4 KiB values the worst write erased 46 sectors, now 14).
+    // The lead is at most a 32nd of the garbage GC could win back (the sectors holding neither
+    // live data nor the reserve), so it keeps little less garbage to collect; near full there is
+    // none to spare and there is no lead (running ahead there only copies the same records sooner).
+    const slack = this.ring.usableSectors() - floor() - Math.ceil(this.liveBytes / this.ring.payloadSize);
+    // Only writes of a quarter sector or more: a small write needs so little room that it never
+    // stalls (the worst 64-byte write at 0.9 fill erased 1 sector), and running ahead for every
+    // small write cost 15 % more programming at that fill.
+    const ahead = kind === 'write' && bytes >= this.ring.payloadSize / 4 ? Math.min(GC_AHEAD_SECTORS, Math.floor(slack / 32)) : 0;
     if (this.freeSectors() >= need() + ahead) return;
     const limit = this.ring.usableSectors() * 2;
     let steps = 0;
