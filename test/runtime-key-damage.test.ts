@@ -46,11 +46,18 @@ for (const unit of [256, 16]) {
     const random = seededRandom(unit);
     for (let run = 0; run < 20; run++) {
       const f = new SimFlash({ size: 40 * 4 * KiB, sectorSize: 4 * KiB, programUnit: unit, seed: run + 1 });
-      // A budget that never completes a cycle: the mount replays over the value.
-      const store = RuntimeStore.format(f, { indexCycleBytes: 1 << 30 });
+      // 300 keys and a clean unmount first, with a cycle budget too large to pace: no index cycle
+      // completes after the checkpoint, so the mount replays over the value (at 256 B units a
+      // slice in one commit's padding would otherwise cover a handful of keys whole).
+      const options = { indexCycleBytes: 1 << 30 };
+      const first = RuntimeStore.format(f, { ...options, durability: 'batched', batchSize: 64 });
+      for (let i = 0; i < 300; i++) first.set(`k${i}`, value(4, i));
+      first.unmount();
+      const store = RuntimeStore.mount(f, options);
       const big = value(LARGE_VALUE + Math.floor(random() * 4 * KiB), run);
       store.set('bigkey-0001', big);
       const others = new Map<string, Uint8Array>();
+      for (let i = 0; i < 300; i++) others.set(`k${i}`, value(4, i));
       for (let i = 0; i < 20; i++) {
         const v = value(60, i);
         store.set(`small-${i}`, v);
