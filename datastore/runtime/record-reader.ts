@@ -4,7 +4,7 @@
 // slot of a key (the index holds hashes; the key itself is on flash). Shared
 // by the running store and by mount recovery.
 
-import { decodeRecordHeader, keyCheckOf, RECORD_HEADER_SIZE, RecordKind, recordSize, trailerCrc, type RecordHeader } from './format.ts';
+import { decodeRecordHeader, keyCheckOf, RECORD_HEADER_SIZE, RECORD_TRAILER_SIZE, RecordKind, recordSize, trailerCrc, type RecordHeader } from './format.ts';
 import { crc32 } from '../../bytes/crc32.ts';
 import { readU32LE } from '../../bytes/byte-order.ts';
 import type { KeyIndex } from './key-index.ts';
@@ -48,21 +48,27 @@ export class RecordReader {
     return this.one[0] === RecordKind.Pad ? unit - (end % unit) : 0;
   }
 
-  /** The record at `offset` (header `h`) reads with a matching data CRC. */
-  private dataChecks(offset: number, h: RecordHeader): boolean {
+  /**
+   * The record of `size` bytes at `offset` reads with a matching data CRC.
+   * Tried twice, so a transient read error is not taken for damage.
+   */
+  dataChecks(offset: number, size: number): boolean {
     const log = this.log;
     const chunk = new Uint8Array(512);
-    let left = h.keyLength + h.valueLength;
-    let pos = log.advance(offset, RECORD_HEADER_SIZE);
-    let crc = 0;
-    while (left > 0) {
-      const n = Math.min(left, chunk.length);
-      pos = log.read(pos, chunk, 0, n);
-      crc = crc32(chunk, crc, 0, n);
-      left -= n;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let left = size - RECORD_HEADER_SIZE - RECORD_TRAILER_SIZE;
+      let pos = log.advance(offset, RECORD_HEADER_SIZE);
+      let crc = 0;
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        pos = log.read(pos, chunk, 0, n);
+        crc = crc32(chunk, crc, 0, n);
+        left -= n;
+      }
+      log.read(pos, chunk, 0, 4);
+      if (readU32LE(chunk, 0) === trailerCrc(crc)) return true;
     }
-    log.read(pos, chunk, 0, 4);
-    return readU32LE(chunk, 0) === trailerCrc(crc);
+    return false;
   }
 
   /**
@@ -92,7 +98,7 @@ export class RecordReader {
         // (an entry GC left behind) must never be served as this key's.
         const onFlash = probe.subarray(RECORD_HEADER_SIZE);
         if (keyCheckOf(onFlash) !== h.keyCheck) return true;
-        return keyHash(onFlash) !== hash && !this.dataChecks(offset, h);
+        return keyHash(onFlash) !== hash && !this.dataChecks(offset, recordSize(h.keyLength, h.valueLength));
       }
       return false;
     });

@@ -657,11 +657,11 @@ export class RuntimeStore {
     // The lead is at most a 32nd of the garbage GC could win back (the sectors holding neither
     // live data nor the reserve), so it keeps little less garbage to collect; near full there is
     // none to spare and there is no lead (running ahead there only copies the same records sooner).
-    const slack = this.ring.usableSectors() - floor() - Math.ceil(this.liveBytes / this.ring.payloadSize);
     // Only writes of a quarter sector or more: a small write needs so little room that it never
     // stalls (the worst 64-byte write at 0.9 fill erased 1 sector), and running ahead for every
     // small write cost 15 % more programming at that fill.
-    const ahead = kind === 'write' && bytes >= this.ring.payloadSize / 4 ? Math.min(GC_AHEAD_SECTORS, Math.floor(slack / 32)) : 0;
+    const slack = () => this.ring.usableSectors() - floor() - Math.ceil(this.liveBytes / this.ring.payloadSize);
+    const ahead = kind === 'write' && bytes >= this.ring.payloadSize / 4 ? Math.min(GC_AHEAD_SECTORS, Math.floor(slack() / 32)) : 0;
     if (this.freeSectors() >= need() + ahead) return;
     const limit = this.ring.usableSectors() * 2;
     let steps = 0;
@@ -795,30 +795,9 @@ export class RuntimeStore {
       // copy is as good as it gets (get() reports it corrupt). Copying again would only spend
       // the reserve, which holds one copy of the largest record: two more of a large value
       // ran the head into the tail and every later write failed.
-      if (!this.recordChecks(from, size)) return to;
+      if (!this.reader.dataChecks(from, size)) return to;
       // The copy read badly: it stays as dead weight; try again.
     }
-  }
-
-  /** The record at `from` reads with a matching data CRC (twice tried: a transient read error is not damage). */
-  private recordChecks(from: number, size: number): boolean {
-    const log = this.log;
-    const chunk = new Uint8Array(CHUNK);
-    const trailer = new Uint8Array(4);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let pos = log.advance(from, RECORD_HEADER_SIZE);
-      let left = size - RECORD_HEADER_SIZE - RECORD_TRAILER_SIZE;
-      let crc = 0;
-      while (left > 0) {
-        const n = Math.min(left, CHUNK);
-        pos = log.read(pos, chunk, 0, n);
-        crc = crc32(chunk, crc, 0, n);
-        left -= n;
-      }
-      log.read(pos, trailer);
-      if (readU32LE(trailer, 0) === trailerCrc(crc)) return true;
-    }
-    return false;
   }
 
   // ---- checkpoints -------------------------------------------------------------
