@@ -26,7 +26,16 @@ import {
 import { crc32 } from '../../bytes/crc32.ts';
 import { writeU32LE } from '../../bytes/byte-order.ts';
 import type { KeyIndex } from './key-index.ts';
-import type { RecordLog } from './record-log.ts';
+
+/** The log a cycle writes its slices into: v2's RecordLog, or v3's journal. */
+export interface CycleLog {
+  readonly sectorSize: number;
+  /** Partition offset where a record of `size` bytes begins (the log makes room for it). */
+  beginRecord(size: number): number;
+  put(bytes: Uint8Array, start?: number, length?: number): void;
+  /** Set when a cycle's last slice is on flash: the durable point the next headers name. */
+  latestCheckpoint: number;
+}
 
 /** What a slice records besides the entries: the store's state when it is written. */
 export interface CycleSource {
@@ -41,7 +50,7 @@ export interface CycleSource {
 const OVERHEAD = RECORD_HEADER_SIZE + RECORD_TRAILER_SIZE;
 
 export class IndexCycle {
-  private readonly log: RecordLog;
+  private readonly log: CycleLog;
   private readonly source: CycleSource;
   /** Partition offset of the current cycle's first slice, or NONE before it. */
   private start = NONE;
@@ -71,7 +80,7 @@ export class IndexCycle {
   private readonly chunk = new Uint8Array(512);
   private readonly trailer = new Uint8Array(4);
 
-  constructor(log: RecordLog, source: CycleSource) {
+  constructor(log: CycleLog, source: CycleSource) {
     this.log = log;
     this.source = source;
   }

@@ -10,7 +10,7 @@
 
 import { SimFlash, type PowerCutEffect } from '../../simulator/flash/sim-flash.ts';
 import { FlashError, type FlashPartition } from '../../hal/flash.ts';
-import { RuntimeStore, type Durability } from '../../datastore/runtime/runtime-store.ts';
+import { RuntimeStore, type Durability, type RuntimeStoreOptions } from '../../datastore/runtime/runtime-store.ts';
 import { NotFormattedError, PartitionFullError } from '../../datastore/runtime/errors.ts';
 import { seededRandom } from '../../simulator/seeded-random.ts';
 
@@ -278,7 +278,16 @@ export type PendingOp = { key: string; value: Uint8Array | undefined };
  * `pending` (in order): keys(), size, stats().keys and every get agree with
  * that model. -1 if no prefix matches: a write lost, reordered or invented.
  */
-export function prefixHeld(store: RuntimeStore, committed: Map<string, Uint8Array>, pending: PendingOp[]): number {
+/** What the randomized runs use of a store: v2's RuntimeStore and v3's JournalStore alike. */
+export type StoreUnderTest = Pick<RuntimeStore, 'set' | 'get' | 'has' | 'delete' | 'flush' | 'unmount' | 'keys' | 'size' | 'stats' | 'pendingWrites'> & {
+  beginValue(key: string, length: number): { append(chunk: Uint8Array): void; commit(): void; abort(): void };
+};
+export interface StoreImpl {
+  format(flash: FlashPartition, options: RuntimeStoreOptions): StoreUnderTest;
+  mount(flash: FlashPartition, options: RuntimeStoreOptions): StoreUnderTest;
+}
+
+export function prefixHeld(store: StoreUnderTest, committed: Map<string, Uint8Array>, pending: PendingOp[]): number {
   const state = new Map(committed);
   const keys = new Set(store.keys());
   const holds = () => keys.size === state.size && store.size === state.size && store.stats().keys === state.size && [...state].every(([k, v]) => keys.has(k) && equal(store.get(k), v));
@@ -307,11 +316,12 @@ export interface RandomRunStats {
 }
 
 /** One seeded run; throws (with the seed in the message) on any violated property. */
-export function randomCutRun(seed: number, operations: number, cutEvery: number): RandomRunStats {
+export function randomCutRun(seed: number, operations: number, cutEvery: number, impl: StoreImpl = RuntimeStore, minSectors = 12): RandomRunStats {
+  const RuntimeStore = impl;
   const random = seededRandom(seed);
   const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)];
   const unit = pick([16, 256]);
-  const sectors = 12 + Math.floor(random() * 13);
+  const sectors = minSectors + Math.floor(random() * 13);
   const durability: Durability = random() < 0.5 ? 'immediate' : 'batched';
   const options = { durability, batchSize: 1 + Math.floor(random() * 8), indexCycleBytes: 256 + Math.floor(random() * 8192) };
   const f = new SimFlash({ size: sectors * 4096, sectorSize: 4096, programUnit: unit, seed });
@@ -342,7 +352,7 @@ export function randomCutRun(seed: number, operations: number, cutEvery: number)
     store = RuntimeStore.mount(f, options);
     stats.recoveries++;
     const m = prefixHeld(store, committed, all);
-    if (m < 0) throw new Error(`${where}, op ${stats.operations}: recovered state is not committed + an in-order prefix of ${all.length} pending writes`);
+    if (m < 0) throw new Error(`${where}, op ${stats.operations}: recovered state is not committed + an in-order prefix of ${all.length} pending writes: ${describe(store as RuntimeStore, committed, all.length)}`);
     pending = all.slice(0, m);
     commitPending();
     // A new write is accepted and survives another remount.
@@ -351,7 +361,7 @@ export function randomCutRun(seed: number, operations: number, cutEvery: number)
     committed.set('probe', probe);
     store = RuntimeStore.mount(f, options);
     if (!equal(store.get('probe'), probe)) throw new Error(`${where}: a write after recovery was lost on remount`);
-    if (prefixHeld(store, committed, []) !== 0) throw new Error(`${where}: remount after recovery changed the state`);
+    if (prefixHeld(store, committed, []) !== 0) throw new Error(`${where}: remount after recovery changed the state: ${describe(store as RuntimeStore, committed, 0)}`);
   };
   const writeOrMakeRoom = (write: () => void) => {
     for (;;) {

@@ -1,0 +1,501 @@
+// Format v3 mount (DESIGN.md §2): the anchor names where the journal chain
+// starts; the walk follows each header's `next` while the header there is
+// valid with seq + 1; the durable point the head names (a CHECKPOINT, or the
+// first slice of a complete index cycle) gives the index as it stood; replay
+// applies the journal records after it, in chain order. Pack, value and
+// list sectors are read only where a record names them.
+
+import type { FlashPartition } from '../../../hal/flash.ts';
+import { crc32 } from '../../../bytes/crc32.ts';
+import {
+  CHECKPOINT_ENTRY_SIZE,
+  CHECKPOINT_FIXED_SIZE,
+  CHECKPOINT_PAYLOAD_VERSION,
+  checkpointEntryHash,
+  checkpointEntryOffset,
+  closeSpan,
+  CLOSE_RECORD_SIZE,
+  decodeCheckpointFixed,
+  decodeCloseRecord,
+  decodeIndexSlice,
+  HASH_SPACE,
+  INDEX_FIXED_SIZE,
+  indexSliceEntries,
+  keyIntact,
+  NONE,
+  RECORD_HEADER_SIZE,
+  RecordKind,
+  recordSize,
+  trailerCrc,
+  UNREAD_MIN,
+  type RecordHeader,
+} from '../format.ts';
+import { readU32LE } from '../../../bytes/byte-order.ts';
+import { KeyIndex } from '../key-index.ts';
+import { keyHash } from '../key-text.ts';
+import { NotFormattedError, StoreError } from '../errors.ts';
+import { decodeJournalHeader, decodeMove, JOURNAL_HEADER_SIZE, type JournalHeader, type SectorValueRef, decodePutS } from './format-v3.ts';
+import { AnchorArea } from './anchor.ts';
+import { RecordAt, SECTOR_VALUE_FLAG } from './journal-records.ts';
+import { readWholeSectorValue, valueSectorsOf } from './sector-value.ts';
+
+/** CHECKPOINT record encoding byte: 0 = payload inline, 1 = payload in sectors (value is a PUT-S reference). */
+export const CHECKPOINT_IN_SECTORS = 1;
+
+export interface ChainLink {
+  sector: number;
+  header: JournalHeader;
+}
+
+export interface MountResult {
+  index: KeyIndex;
+  chain: ChainLink[];
+  anchorStart: number;
+  clean: boolean;
+  /** The durable point and fallback the writer names next (replay may have seen a newer cycle complete). */
+  durable: number;
+  fallback: number;
+  liveBytes: number;
+  largestRecord: number;
+  corruptSkipped: number;
+  replayed: number;
+  bytesRead: number;
+  /** Sectors some index entry pointed into during replay: a mount from the same durable point would read them again. */
+  touched: Set<number>;
+}
+
+interface Cycle {
+  start: number;
+  next: number;
+}
+
+export function mountJournal(flash: FlashPartition, anchors: AnchorArea): MountResult {
+  return new JournalMount(flash, anchors).run();
+}
+
+class JournalMount {
+  private readonly S: number;
+  private readonly rec: RecordAt;
+  private readonly page: number;
+  private index = new KeyIndex();
+  private chain: ChainLink[] = [];
+  private corrupt = 0;
+  private replayed = 0;
+  private liveBytes = 0;
+  private largestRecord = 0;
+  /** Replaying from a cycle: records at or past `next` wait for their slice. */
+  private cycle: Cycle | null = null;
+  private cycleBroken = false;
+  /** A cycle that started during replay, followed while its slices come in order. */
+  private later: Cycle | null = null;
+  private newestComplete = NONE;
+  private newestCheckpoint = NONE;
+  private touched = new Set<number>();
+
+  constructor(
+    private readonly flash: FlashPartition,
+    private readonly anchors: AnchorArea,
+  ) {
+    this.S = flash.sectorSize;
+    this.rec = new RecordAt(flash);
+    this.page = Math.max(256, flash.programUnit, flash.pageSize ?? 0);
+  }
+
+  run(): MountResult {
+    const anchor = this.anchors.find();
+    if (!anchor) throw new NotFormattedError('no valid anchor record');
+    this.walk(anchor.record.chainStart, anchor.record.chainSeq);
+    const head = this.chain[this.chain.length - 1];
+    const close = this.closeOf(head);
+    const tries: number[] = [];
+    if (close) tries.push(close.checkpoint);
+    tries.push(head.header.durable, head.header.fallback);
+    let started = false;
+    let from = NONE;
+    for (const d of tries) {
+      if (d === NONE || !this.inChain(d)) continue;
+      this.reset();
+      const at = this.startAt(d);
+      if (at >= 0) {
+        started = true;
+        from = at;
+        break;
+      }
+    }
+    if (!started) {
+      this.reset();
+      from = this.chain[0].sector * this.S + JOURNAL_HEADER_SIZE;
+    }
+    const torn = this.replayFrom(from);
+    if (this.cycle && this.cycle.next < HASH_SPACE) {
+      // The cycle never completed (damaged slice): replay from the next candidate, or the chain start.
+      return this.retryWithout(from);
+    }
+    const durable = this.newestComplete !== NONE ? this.newestComplete : this.newestCheckpoint !== NONE ? this.newestCheckpoint : head.header.durable;
+    const fallback = durable === head.header.durable ? head.header.fallback : head.header.durable;
+    return {
+      index: this.index,
+      chain: this.chain,
+      anchorStart: anchor.record.chainStart,
+      clean: close !== null && this.newestCheckpoint === close.checkpoint && !torn && this.replayed === 0,
+      durable,
+      fallback,
+      liveBytes: this.liveBytes,
+      largestRecord: this.largestRecord,
+      corruptSkipped: this.corrupt,
+      replayed: this.replayed,
+      bytesRead: 0,
+      touched: this.touched,
+    };
+  }
+
+  private excluded = new Set<number>();
+
+  private retryWithout(bad: number): MountResult {
+    this.excluded.add(bad);
+    const head = this.chain[this.chain.length - 1];
+    for (const d of [head.header.durable, head.header.fallback]) {
+      if (d === NONE || this.excluded.has(d) || !this.inChain(d)) continue;
+      this.reset();
+      const at = this.startAt(d);
+      if (at < 0) continue;
+      const torn = this.replayFrom(at);
+      if (this.cycle && this.cycle.next < HASH_SPACE) {
+        this.excluded.add(d);
+        continue;
+      }
+      return this.result(torn, d);
+    }
+    this.reset();
+    const start = this.chain[0].sector * this.S + JOURNAL_HEADER_SIZE;
+    const torn = this.replayFrom(start);
+    return this.result(torn, start);
+  }
+
+  private result(_torn: boolean, _from: number): MountResult {
+    const head = this.chain[this.chain.length - 1];
+    const durable = this.newestComplete !== NONE ? this.newestComplete : this.newestCheckpoint !== NONE ? this.newestCheckpoint : NONE;
+    return {
+      index: this.index,
+      chain: this.chain,
+      anchorStart: this.chain[0].sector,
+      clean: false,
+      durable,
+      fallback: head.header.fallback === durable ? NONE : head.header.fallback,
+      liveBytes: this.liveBytes,
+      largestRecord: this.largestRecord,
+      corruptSkipped: this.corrupt,
+      replayed: this.replayed,
+      bytesRead: 0,
+      touched: this.touched,
+    };
+  }
+
+  private reset(): void {
+    this.index = new KeyIndex();
+    this.corrupt = 0;
+    this.replayed = 0;
+    this.liveBytes = 0;
+    this.largestRecord = 0;
+    this.cycle = null;
+    this.later = null;
+    this.cycleBroken = false;
+    this.newestComplete = NONE;
+    this.newestCheckpoint = NONE;
+    this.touched = new Set<number>();
+  }
+
+  private touch(entry: number): void {
+    this.touched.add(Math.floor((entry & 0x7fffffff) / this.S));
+  }
+
+  // ---- the chain ---------------------------------------------------------------
+
+  private readHeader(sector: number): ReturnType<typeof decodeJournalHeader> {
+    const b = new Uint8Array(JOURNAL_HEADER_SIZE);
+    let state = decodeJournalHeader(b);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      this.flash.read(sector * this.S, b);
+      state = decodeJournalHeader(b);
+      if (state.kind === 'valid') return state;
+    }
+    return state;
+  }
+
+  private walk(start: number, seqLow: number): void {
+    const n = this.flash.size / this.S;
+    if (start >= n) throw new StoreError('corrupt-record', `the runtime partition's anchor names sector ${start}, outside the partition: reformat it (dl7450 flash runtime --erase) to recover`);
+    const first = this.readHeader(start);
+    if (first.kind !== 'valid' || (first.header.seq & 0xffff) !== seqLow) {
+      throw new StoreError('corrupt-record', `the runtime partition's journal start (sector ${start}) is damaged: its data cannot be found; reformat it to recover`);
+    }
+    this.chain.push({ sector: start, header: first.header });
+    const seen = new Set<number>([start]);
+    for (;;) {
+      const last = this.chain[this.chain.length - 1];
+      const next = last.header.next;
+      if (next >= n || seen.has(next)) break;
+      const h = this.readHeader(next);
+      if (h.kind !== 'valid' || h.header.seq !== ((last.header.seq + 1) >>> 0)) break;
+      seen.add(next);
+      this.chain.push({ sector: next, header: h.header });
+    }
+  }
+
+  private chainPos(sector: number): number {
+    for (let i = 0; i < this.chain.length; i++) if (this.chain[i].sector === sector) return i;
+    return -1;
+  }
+
+  private inChain(offset: number): boolean {
+    return this.chainPos(Math.floor(offset / this.S)) >= 0;
+  }
+
+  /** The head's CLOSE record, if its records end before it (a clean unmount). */
+  private closeOf(head: ChainLink): { checkpoint: number } | null {
+    const span = closeSpan(this.flash.programUnit);
+    const at = head.sector * this.S + this.S - span;
+    const b = new Uint8Array(CLOSE_RECORD_SIZE);
+    this.flash.read(at, b);
+    const c = decodeCloseRecord(b);
+    if (!c) return null;
+    // The records must end before it, or these bytes belong to a record.
+    let pos = head.sector * this.S + JOURNAL_HEADER_SIZE;
+    while (pos < at) {
+      const one = new Uint8Array(1);
+      this.flash.read(pos, one);
+      if (one[0] === 0xff) return c;
+      if (one[0] === RecordKind.Pad) {
+        pos = this.afterPad(pos);
+        continue;
+      }
+      const h = this.rec.header(pos);
+      if (!h) return null;
+      pos += recordSize(h.keyLength, h.valueLength);
+    }
+    return pos === at ? c : null;
+  }
+
+  private afterPad(pos: number): number {
+    const u = this.flash.programUnit;
+    const sectorEnd = (Math.floor(pos / this.S) + 1) * this.S;
+    return Math.min(sectorEnd, (Math.floor(pos / u) + 1) * u);
+  }
+
+  // ---- durable points ------------------------------------------------------------
+
+  /** Load the durable point at `offset` (a checkpoint, or a cycle's first slice): where replay starts, or -1 if unusable. */
+  private startAt(offset: number): number {
+    const h = this.rec.header(offset);
+    if (!h) return -1;
+    if (h.kind === RecordKind.Index) {
+      this.cycle = { start: offset, next: 0 };
+      return offset;
+    }
+    if (h.kind !== RecordKind.Checkpoint) return -1;
+    const payload = this.checkpointPayload(offset, h);
+    if (!payload || payload.length < CHECKPOINT_FIXED_SIZE) return -1;
+    const fixed = decodeCheckpointFixed(payload);
+    if (fixed.version !== CHECKPOINT_PAYLOAD_VERSION) return -1;
+    const entriesAt = CHECKPOINT_FIXED_SIZE + 4 * fixed.retiredCount;
+    if (entriesAt + fixed.entryCount * CHECKPOINT_ENTRY_SIZE !== payload.length) return -1;
+    const index = new KeyIndex(fixed.entryCount);
+    for (let i = 0; i < fixed.entryCount; i++) {
+      const p = entriesAt + i * CHECKPOINT_ENTRY_SIZE;
+      index.insert(checkpointEntryHash(payload, p), checkpointEntryOffset(payload, p));
+      this.touch(checkpointEntryOffset(payload, p));
+    }
+    this.index = index;
+    this.liveBytes = fixed.liveBytes;
+    this.largestRecord = fixed.largestRecord;
+    this.newestCheckpoint = offset;
+    return offset + recordSize(h.keyLength, h.valueLength);
+  }
+
+  /** A CHECKPOINT record's payload (inline, or from its sectors), CRC-checked; null if unusable. */
+  checkpointPayload(offset: number, h: RecordHeader): Uint8Array | null {
+    if (!this.rec.dataChecks(offset, h)) return null;
+    const value = this.rec.value(offset, h);
+    if (h.encoding !== CHECKPOINT_IN_SECTORS) return value;
+    const ref = decodePutS(value, h.valueLength);
+    if (!ref) return null;
+    const sectors = valueSectorsOf(this.flash, ref);
+    return sectors ? readWholeSectorValue(this.flash, sectors, ref) : null;
+  }
+
+  // ---- replay ----------------------------------------------------------------------
+
+  /** Apply every record from `from` to the end of the log; true if it met a torn record. */
+  private replayFrom(from: number): boolean {
+    const startSector = Math.floor(from / this.S);
+    const first = this.chainPos(startSector);
+    let torn = false;
+    for (let i = first; i < this.chain.length; i++) {
+      const link = this.chain[i];
+      const pos = i === first ? from : link.sector * this.S + JOURNAL_HEADER_SIZE;
+      const follows = i + 1 < this.chain.length && this.chain[i + 1].header.follows;
+      if (!this.replaySector(link.sector, pos, follows)) torn = true;
+    }
+    return torn;
+  }
+
+  /** Replay one sector's records from `pos`; false if it ended at a record a cut tore. */
+  private replaySector(sector: number, start: number, follows: boolean): boolean {
+    const end = (sector + 1) * this.S;
+    let lastWritten = -1; // the last non-blank page, computed when a proof needs it
+    const proven = (recordEnd: number): boolean => {
+      if (follows) return true;
+      if (lastWritten < 0) lastWritten = this.lastWrittenPage(sector);
+      return Math.floor((recordEnd - 1) / this.page) < lastWritten;
+    };
+    let pos = start;
+    const one = new Uint8Array(1);
+    while (pos + RECORD_HEADER_SIZE <= end) {
+      this.flash.read(pos, one);
+      if (one[0] === 0xff) return true;
+      if (one[0] === RecordKind.Pad) {
+        pos = this.afterPad(pos);
+        continue;
+      }
+      const h = this.rec.header(pos);
+      if (!h) return false; // a header a cut tore, or damage: nothing after it in this sector is trusted
+      const size = recordSize(h.keyLength, h.valueLength);
+      if (pos + size > end) return false;
+      if (h.kind === RecordKind.Close) return true;
+      const ok = this.replayRecord(pos, h, proven(pos + size));
+      if (ok === 'torn') return false;
+      pos += size;
+    }
+    return true;
+  }
+
+  /** Page index (within the sector) of the last page holding a programmed byte, or -1. */
+  private lastWrittenPage(sector: number): number {
+    const pages = this.S / this.page;
+    const b = new Uint8Array(this.page);
+    for (let p = pages - 1; p >= 0; p--) {
+      this.flash.read(sector * this.S + p * this.page, b);
+      for (let i = 0; i < b.length; i++) if (b[i] !== 0xff) return p;
+    }
+    return -1;
+  }
+
+  private replayRecord(pos: number, h: RecordHeader, complete: boolean): 'ok' | 'torn' {
+    const keyed = h.kind === RecordKind.Put || h.kind === RecordKind.PutS || h.kind === RecordKind.Delete;
+    const key = keyed ? this.rec.key(pos, h) : null;
+    const intact = key ? keyIntact(h, key) : true;
+    const skipData = complete && h.kind === RecordKind.Put && h.keyCheck !== undefined && intact && h.valueLength >= UNREAD_MIN;
+    if (!skipData && !this.rec.dataChecks(pos, h)) {
+      if (!complete) return 'torn';
+      this.corrupt++;
+      // Damage in a record whose program completed: a put still names the key (get reports it corrupt);
+      // a delete still deletes (skipped, it would bring back the value it deleted).
+      if (key && intact && (h.kind === RecordKind.Put || h.kind === RecordKind.PutS)) this.applyPut(key, pos, h, true);
+      if (key && intact && h.kind === RecordKind.Delete) this.applyDelete(key);
+      return 'ok';
+    }
+    this.replayed++;
+    switch (h.kind) {
+      case RecordKind.Put:
+      case RecordKind.PutS:
+        this.applyPut(key!, pos, h, false);
+        break;
+      case RecordKind.Delete:
+        this.applyDelete(key!);
+        break;
+      case RecordKind.Index:
+        this.applySlice(pos, h);
+        break;
+      case RecordKind.Move:
+        this.applyMove(pos, h);
+        break;
+      case RecordKind.Checkpoint:
+        this.newestCheckpoint = pos;
+        this.newestComplete = NONE;
+        break;
+    }
+    return 'ok';
+  }
+
+  private waiting(hash: number): boolean {
+    return this.cycle !== null && hash >= this.cycle.next;
+  }
+
+  private applyPut(key: Uint8Array, pos: number, h: RecordHeader, damaged: boolean): void {
+    const hash = keyHash(key);
+    if (this.waiting(hash)) return;
+    const entry = (h.kind === RecordKind.PutS && !damaged ? (pos | SECTOR_VALUE_FLAG) : pos) >>> 0;
+    const slot = this.index.find(hash, (off) => this.rec.keyIs(off & 0x7fffffff, key));
+    if (slot >= 0) this.index.setOffset(slot, entry);
+    else this.index.insert(hash, entry);
+    this.touch(entry);
+  }
+
+  private applyDelete(key: Uint8Array): void {
+    const hash = keyHash(key);
+    if (this.waiting(hash)) return;
+    const slot = this.index.find(hash, (off) => this.rec.keyIs(off & 0x7fffffff, key));
+    if (slot >= 0) this.index.removeAt(slot);
+  }
+
+  private applyMove(pos: number, h: RecordHeader): void {
+    const m = decodeMove(this.rec.value(pos, h), h.valueLength);
+    if (!m) return;
+    for (const e of m.entries) {
+      if (this.waiting(e.hash)) continue;
+      const slot = this.index.findOffset(e.hash, e.from);
+      if (slot >= 0) this.index.setOffset(slot, e.to);
+      this.touch(e.to);
+    }
+  }
+
+  private applySlice(pos: number, h: RecordHeader): void {
+    const value = this.rec.value(pos, h);
+    const slice = decodeIndexSlice(value, h.valueLength);
+    if (!slice) return;
+    this.liveBytes = slice.liveBytes;
+    this.largestRecord = slice.largestRecord;
+    const c = this.cycle;
+    if (c && c.next < HASH_SPACE) {
+      if (slice.cycleStart !== c.start || slice.rangeStart !== c.next) {
+        if (slice.cycleStart === c.start) this.cycleBroken = true;
+        this.trackLater(pos, slice);
+        return;
+      }
+      const n = indexSliceEntries(slice, h.valueLength);
+      const at = INDEX_FIXED_SIZE + 4 * slice.retiredCount;
+      for (let i = 0; i < n; i++) {
+        const p = at + i * CHECKPOINT_ENTRY_SIZE;
+        this.index.insert(readU32LE(value, p), readU32LE(value, p + 4));
+        this.touch(readU32LE(value, p + 4));
+      }
+      c.next = slice.rangeEnd;
+      if (c.next === HASH_SPACE) this.newestComplete = c.start;
+      return;
+    }
+    this.trackLater(pos, slice);
+  }
+
+  private trackLater(pos: number, slice: { cycleStart: number; rangeStart: number; rangeEnd: number }): void {
+    if (slice.rangeStart === 0 && slice.cycleStart === pos) this.later = { start: pos, next: 0 };
+    const l = this.later;
+    if (!l || slice.cycleStart !== l.start || slice.rangeStart !== l.next) return;
+    l.next = slice.rangeEnd;
+    if (l.next === HASH_SPACE) {
+      this.newestComplete = l.start;
+      this.later = null;
+    }
+  }
+}
+
+export function checkpointSectors(flash: FlashPartition, offset: number): number[] {
+  const rec = new RecordAt(flash);
+  const h = rec.header(offset);
+  if (!h || h.kind !== RecordKind.Checkpoint || h.encoding !== CHECKPOINT_IN_SECTORS) return [];
+  const ref: SectorValueRef | null = rec.sectorRef(offset, h);
+  if (!ref) return [];
+  const values = valueSectorsOf(flash, ref);
+  return (ref.lists ? ref.sectors : []).concat(values ?? []);
+}
+
+export { trailerCrc, crc32 };

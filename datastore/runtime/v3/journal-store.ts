@@ -1,0 +1,924 @@
+// Format v3 runtime store (issue 18; DESIGN.md in this folder): the
+// application's records in a journal chain, GC's copies in headerless pack
+// sectors announced by MOVE records, values of ¾ sector and more in whole
+// sectors that GC never copies, victims chosen by live bytes outside the
+// pinned replay window. Same API and promises as the v2 RuntimeStore; not
+// yet the default format (DESIGN.md §7 step 6).
+
+import type { FlashPartition } from '../../../hal/flash.ts';
+import type { Clock } from '../../../hal/clock.ts';
+import { crc32 } from '../../../bytes/crc32.ts';
+import { utf8Encode, utf8Decode } from '../../../bytes/utf8.ts';
+import { readU32LE, writeU32LE } from '../../../bytes/byte-order.ts';
+import {
+  CHECKPOINT_ENTRY_SIZE,
+  checkpointSize,
+  encodeCheckpointEntry,
+  encodeCheckpointHead,
+  encodeCloseRecord,
+  encodeRecordHeader,
+  keyCheckOf,
+  keyIntact,
+  MAX_KEY_BYTES,
+  NONE,
+  RECORD_HEADER_SIZE,
+  RECORD_TRAILER_SIZE,
+  RecordKind,
+  recordSize,
+  trailerCrc,
+  CLOSE_RECORD_SIZE,
+  type RecordHeader,
+} from '../format.ts';
+import { KeyIndex } from '../key-index.ts';
+import { keyHash } from '../key-text.ts';
+import { IndexCycle } from '../index-cycle.ts';
+import {
+  CorruptRecordError,
+  KeyInvalidError,
+  KeyTooLongError,
+  NotFormattedError,
+  PartitionFullError,
+  StoreError,
+  ValueTooLargeError,
+} from '../errors.ts';
+import type { Durability, RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from '../runtime-store.ts';
+import { encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, moveSize, putSSize, type MoveEntry, type SectorValueRef } from './format-v3.ts';
+import { AnchorArea, anchorSectorCount } from './anchor.ts';
+import { SectorKind, SectorTable } from './sector-table.ts';
+import { SectorAllocator } from './sector-allocator.ts';
+import { JournalWriter } from './journal-writer.ts';
+import { PackWriter } from './pack-writer.ts';
+import { CHECKPOINT_IN_SECTORS, checkpointSectors, mountJournal } from './journal-mount.ts';
+import { entryOffset, isSectorValue, RecordAt, SECTOR_VALUE_FLAG } from './journal-records.ts';
+import { readSectorValue, sectorFootprint, sectorsHeldBy, SectorValueWriter, valueSectorsOf } from './sector-value.ts';
+
+/** GC steps a write may run beyond the one it always may (more only below the hard reserve). */
+const GC_STEPS_PER_WRITE = 1;
+
+export class JournalStore {
+  readonly flash: FlashPartition;
+  private readonly S: number;
+  private readonly N: number;
+  private readonly A: number;
+  private readonly anchors: AnchorArea;
+  private table: SectorTable;
+  private allocator: SectorAllocator;
+  private readonly journal: JournalWriter;
+  private readonly pack: PackWriter;
+  private readonly rec: RecordAt;
+  private index = new KeyIndex();
+  private readonly cycle: IndexCycle;
+  private readonly opts: { durability: Durability; batchSize: number; clock: Clock | null; maxValueBytes: number; indexCycleBytes: number };
+  /** Journal sectors from the pinned start (the previous anchor's) to the head, in chain order. */
+  private chain: number[] = [];
+  private anchorStart = -1;
+  private pinStart = -1;
+  private readonly chainSet = new Set<number>();
+  /** Checkpoint sectors a durable point or CLOSE names, by the checkpoint record's offset. */
+  private readonly checkpointPins = new Map<number, number[]>();
+  /** Durable points the newest programmed headers name (kept until a newer header is on flash). */
+  private headerNames: number[] = [];
+  /**
+   * Emptied log sectors, with the head's seq when they emptied: not reused
+   * until the oldest durable point a header names is newer, since a mount
+   * from an older one would read (by an index entry of its snapshot) the
+   * records that were there.
+   */
+  private waiting = new Map<number, number>();
+  /** Sectors freed by records not yet committed (rule R). */
+  private pendingRelease: number[] = [];
+  private liveBytes = 0;
+  /** Live records per log sector: exact, so a sector is freed only when none is left (live bytes are estimates after a mount). */
+  private liveRecords: Uint32Array;
+  private largestRecord = 0;
+  private pendingOps = 0;
+  private changedSinceCheckpoint = false;
+  private lastCheckpoint = NONE;
+  private mounted = true;
+  private cleanMount = true;
+  private corruptSkipped = 0;
+  private inGc = false;
+  /** Bytes a mount read (for the bench). */
+  mountBytesRead = 0;
+
+  private constructor(flash: FlashPartition, options: RuntimeStoreOptions) {
+    this.flash = flash;
+    if (flash.size % flash.sectorSize !== 0 || flash.sectorSize < 512 || flash.sectorSize % flash.programUnit !== 0 || flash.size >= 0x80000000) {
+      throw new StoreError('geometry', `unsupported flash geometry: size ${flash.size}, sector ${flash.sectorSize}, program unit ${flash.programUnit}. Sectors must be at least 512 bytes and divide a partition under 2 GiB.`);
+    }
+    this.S = flash.sectorSize;
+    this.N = flash.size / flash.sectorSize;
+    if (this.N < 12) throw new StoreError('geometry', `the partition has ${this.N} sectors; a format v3 store needs at least 12.`);
+    this.A = anchorSectorCount(this.N);
+    this.anchors = new AnchorArea(flash, this.A);
+    this.table = new SectorTable(this.N, this.S);
+    this.liveRecords = new Uint32Array(this.N);
+    this.allocator = new SectorAllocator(this.table);
+    this.journal = new JournalWriter(flash);
+    this.journal.takeSector = () => this.takeErased(SectorKind.Journal);
+    this.journal.onOpened = (s) => this.opened(s);
+    this.pack = new PackWriter(flash, () => this.takeErased(SectorKind.Pack), (o, d) => this.journal.program(o, d));
+    this.rec = new RecordAt({ size: flash.size, read: (o, into) => this.journal.read(o, into) });
+    this.cycle = new IndexCycle(this.journal, {
+      index: () => this.index,
+      totals: () => ({ liveBytes: this.liveBytes, exact: true, largestRecord: this.largestRecord }),
+      retired: () => [],
+      now: () => this.now(),
+      budget: () => this.cycleBudget(),
+    });
+    this.journal.beforePad = (room) => {
+      if (this.mounted && !this.inGc) this.cycle.fillPadding(room);
+    };
+    this.journal.onCommitted = () => {
+      this.cycle.committed();
+      this.releasePending();
+    };
+    this.opts = {
+      durability: options.durability ?? 'immediate',
+      batchSize: Math.max(1, options.batchSize ?? 16),
+      clock: options.clock ?? null,
+      maxValueBytes: options.maxValueBytes ?? Math.floor(this.S * this.N * 0.4),
+      indexCycleBytes: options.indexCycleBytes ?? 0,
+    };
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------
+
+  static format(flash: FlashPartition, options: RuntimeStoreOptions = {}): JournalStore {
+    const s = new JournalStore(flash, options);
+    for (let a = 0; a < s.A; a++) s.table.setKind(a, SectorKind.Anchor);
+    const first = s.takeErased(SectorKind.Journal);
+    const next = s.takeErased(SectorKind.Journal);
+    s.journal.startFresh(first, next);
+    s.journal.commit(); // the first header is on flash before the anchor names it
+    // Anchors last: a cut before this leaves an unformatted partition, never a half store.
+    for (let a = 0; a < s.A; a++) s.journal.erase(a);
+    s.anchors.find();
+    s.anchors.write(first, 1);
+    s.anchorStart = s.pinStart = first;
+    s.changedSinceCheckpoint = true;
+    return s;
+  }
+
+  static mount(flash: FlashPartition, options: RuntimeStoreOptions = {}): JournalStore {
+    const s = new JournalStore(flash, options);
+    s.load();
+    return s;
+  }
+
+  static open(flash: FlashPartition, options: RuntimeStoreOptions = {}): JournalStore {
+    try {
+      return JournalStore.mount(flash, options);
+    } catch (e) {
+      if (e instanceof NotFormattedError) return JournalStore.format(flash, options);
+      throw e;
+    }
+  }
+
+  reformat(): JournalStore {
+    const { clock, ...rest } = this.opts;
+    this.mounted = false;
+    return JournalStore.format(this.flash, { ...rest, ...(clock ? { clock } : {}) });
+  }
+
+  /** Write a checkpoint (if anything changed) and a CLOSE record: the next mount replays nothing. */
+  unmount(): void {
+    if (!this.mounted) return;
+    if (this.changedSinceCheckpoint || this.journal.pendingBytes > 0) {
+      this.inGc = true; // no slices in the padding: nothing but the checkpoint and CLOSE after the last write
+      this.journal.commit();
+      const at = this.writeCheckpoint();
+      const close = new Uint8Array(CLOSE_RECORD_SIZE);
+      encodeCloseRecord({ checkpoint: at, erasedAhead: 0 }, close);
+      this.journal.putAtEnd(close);
+      this.inGc = false;
+    }
+    this.mounted = false;
+  }
+
+  private load(): void {
+    const countingRead = { size: this.flash.size, read: (o: number, into: Uint8Array) => { this.mountBytesRead += into.length; this.flash.read(o, into); } };
+    const m = mountJournal({ ...this.flash, size: this.flash.size, sectorSize: this.S, programUnit: this.flash.programUnit, pageSize: this.flash.pageSize, read: countingRead.read, program: () => { throw new Error('mount programs nothing'); }, erase: () => { throw new Error('mount erases nothing'); } }, new AnchorArea({ ...this.flash, read: countingRead.read, size: this.flash.size, sectorSize: this.S, programUnit: this.flash.programUnit, program: () => {}, erase: () => {} }, this.A));
+    this.anchors.find();
+    this.index = m.index;
+    this.cleanMount = m.clean;
+    this.corruptSkipped = m.corruptSkipped;
+    this.largestRecord = m.largestRecord;
+    const head = m.chain[m.chain.length - 1];
+    this.journal.resume({ head: head.sector, seq: head.header.seq, next: head.header.next });
+    this.journal.durable = m.durable;
+    this.journal.fallback = m.fallback;
+    this.headerNames = [head.header.durable, head.header.fallback];
+    this.anchorStart = this.pinStart = m.anchorStart;
+    this.chain = m.chain.map((l) => l.sector);
+    this.deriveSectors(head.header.next);
+    for (const t of m.touched) {
+      const k = this.table.kind(t);
+      if (t >= this.A && t < this.N && k === SectorKind.Free) {
+        this.table.setKind(t, SectorKind.Journal);
+        this.waiting.set(t, head.header.seq);
+      }
+    }
+    this.changedSinceCheckpoint = !m.clean;
+  }
+
+  /** The free map after a mount: everything no reference reaches is free (DESIGN.md §2 step 5). */
+  private deriveSectors(next: number): void {
+    const t = new SectorTable(this.N, this.S);
+    for (let a = 0; a < this.A; a++) t.setKind(a, SectorKind.Anchor);
+    this.chainSet.clear();
+    for (const s of this.chain) {
+      t.setKind(s, SectorKind.Journal);
+      this.chainSet.add(s);
+    }
+    t.setKind(next, SectorKind.Journal);
+    let small = 0;
+    let smallCount = 0;
+    let live = 0;
+    const counts = new Uint32Array(this.N);
+    this.index.forEach((_hash, entry) => {
+      const off = entryOffset(entry);
+      const s = Math.floor(off / this.S);
+      if (s >= this.N) return;
+      if (t.kind(s) === SectorKind.Free) t.setKind(s, SectorKind.Journal);
+      const h = this.rec.header(off);
+      if (!h) return;
+      const size = recordSize(h.keyLength, h.valueLength);
+      if (isSectorValue(entry)) {
+        const ref = this.rec.sectorRef(off, h);
+        const held = ref ? sectorsHeldBy(this.flash, ref) : null;
+        if (held) {
+          for (const v of held) {
+            if (v < this.N) {
+              t.setKind(v, SectorKind.Value);
+              t.addLive(v, this.S);
+            }
+          }
+          live += held.length * this.S;
+        }
+      }
+      counts[s]++;
+      small += size;
+      smallCount++;
+      live += size;
+      if (size > this.largestRecord) this.largestRecord = size;
+    });
+    this.liveRecords = counts;
+    for (let s = 0; s < this.N; s++) if (counts[s] > 0) t.addLive(s, Math.min(this.S, (small / Math.max(1, smallCount)) * counts[s]) | 0);
+    for (const d of [this.journal.durable, this.journal.fallback, ...this.headerNames]) this.pinCheckpoint(d, t);
+    this.table = t;
+    this.allocator = new SectorAllocator(t);
+    this.liveBytes = live;
+    // Least-worn allocation needs erase counts; until WEAR records land, start after the head.
+    for (let i = 0; i < ((next + 1) % this.N); i++) this.allocator.peek();
+  }
+
+  private pinCheckpoint(offset: number, t = this.table): void {
+    if (offset === NONE || this.checkpointPins.has(offset)) return;
+    const sectors = checkpointSectors(this.flash, offset);
+    this.checkpointPins.set(offset, sectors);
+    for (const s of sectors) if (t.kind(s) === SectorKind.Free) t.setKind(s, SectorKind.Value);
+  }
+
+  // ---- reads -------------------------------------------------------------------------
+
+  has(key: string): boolean {
+    return this.findSlot(this.checkKey(key)) >= 0;
+  }
+
+  get(key: string): Uint8Array | undefined {
+    return this.getRecord(key)?.value;
+  }
+
+  getRecord(key: string): { value: Uint8Array; info: RecordInfo } | undefined {
+    const keyBytes = this.checkKey(key);
+    const slot = this.findSlot(keyBytes);
+    if (slot < 0) return undefined;
+    const entry = this.index.offsetAt(slot);
+    const offset = entryOffset(entry);
+    const h = this.rec.header(offset);
+    if (!h) throw new CorruptRecordError(key, offset, 'record header checksum');
+    if (!this.rec.dataChecks(offset, h)) throw new CorruptRecordError(key, offset, 'data checksum');
+    const stored = this.rec.storedCrc(offset, h);
+    if (!isSectorValue(entry)) {
+      const value = this.rec.value(offset, h);
+      return { value, info: { key, size: h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: stored } };
+    }
+    const ref = this.rec.sectorRef(offset, h);
+    const sectors = ref ? valueSectorsOf(this.flash, ref) : null;
+    if (!ref || !sectors) throw new CorruptRecordError(key, offset, 'sector list');
+    const value = new Uint8Array(ref.valueLength);
+    for (let attempt = 0; ; attempt++) {
+      readSectorValue(this.flash, sectors, ref.valueLength, 0, value);
+      if (trailerCrc(crc32(value)) === ref.valueCrc) break;
+      if (attempt >= 1) throw new CorruptRecordError(key, offset, 'value checksum');
+    }
+    return { value, info: { key, size: ref.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: ref.valueCrc } };
+  }
+
+  info(key: string): RecordInfo | undefined {
+    const found = this.locate(key);
+    if (!found) return undefined;
+    const { offset, h, ref } = found;
+    return { key, size: ref ? ref.valueLength : h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: ref ? ref.valueCrc : this.rec.storedCrc(offset, h) };
+  }
+
+  readRange(key: string, valueOffset: number, into: Uint8Array): number {
+    const found = this.locate(key);
+    if (!found) return 0;
+    const { offset, h, ref } = found;
+    if (ref) {
+      const sectors = valueSectorsOf(this.flash, ref);
+      if (!sectors) throw new CorruptRecordError(key, offset, 'sector list');
+      return readSectorValue(this.flash, sectors, ref.valueLength, valueOffset, into);
+    }
+    const n = Math.max(0, Math.min(into.length, h.valueLength - valueOffset));
+    this.journal.read(offset + RECORD_HEADER_SIZE + h.keyLength + valueOffset, into.subarray(0, n));
+    return n;
+  }
+
+  private locate(key: string): { offset: number; h: RecordHeader; ref: SectorValueRef | null } | undefined {
+    const slot = this.findSlot(this.checkKey(key));
+    if (slot < 0) return undefined;
+    const entry = this.index.offsetAt(slot);
+    const offset = entryOffset(entry);
+    const h = this.rec.header(offset);
+    if (!h) throw new CorruptRecordError(key, offset, 'record header checksum');
+    if (!isSectorValue(entry)) return { offset, h, ref: null };
+    const ref = this.rec.sectorRef(offset, h);
+    if (!ref) throw new CorruptRecordError(key, offset, 'sector reference');
+    return { offset, h, ref };
+  }
+
+  keys(): string[] {
+    const out: string[] = [];
+    this.forEachKey((_h, read) => {
+      const k = read();
+      if (k !== undefined) out.push(k);
+    });
+    return out;
+  }
+
+  forEachKey(visit: (hash: number, readKey: () => string | undefined) => void): void {
+    this.index.forEach((hash, entry) => {
+      visit(hash, () => {
+        const off = entryOffset(entry);
+        const h = this.rec.header(off);
+        if (!h) return undefined;
+        const k = this.rec.key(off, h);
+        if (!keyIntact(h, k) || keyHash(k) !== hash) return undefined;
+        return utf8Decode(k);
+      });
+    });
+  }
+
+  get pendingWrites(): number {
+    return this.pendingOps;
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  stats(): StoreStats {
+    const capacity = this.capacityBytes();
+    return {
+      keys: this.index.size,
+      liveBytes: this.liveBytes,
+      freeBytes: Math.max(0, capacity - this.liveBytes),
+      capacityBytes: capacity,
+      usableSectors: this.N - this.A,
+      retiredSectors: [],
+      indexHeapBytes: this.index.heapBytes,
+      corruptRecordsSkipped: this.corruptSkipped,
+      mountedCleanly: this.cleanMount,
+      headSector: this.journal.head,
+      tailSector: this.anchorStart,
+    };
+  }
+
+  /** Erase counts this session has seen (RAM; WEAR records are not written yet). */
+  wear(): { min: number; max: number; mean: number; sectors: number } {
+    let min = Infinity;
+    let max = 0;
+    for (let s = 0; s < this.N; s++) {
+      const w = this.table.wear(s);
+      min = Math.min(min, w);
+      max = Math.max(max, w);
+    }
+    return { min, max, mean: this.table.meanWear(), sectors: this.N };
+  }
+
+  // ---- writes ------------------------------------------------------------------------
+
+  /** Values this long or longer live in whole sectors. */
+  get sectorValueThreshold(): number {
+    const fitsJournal = this.S - JOURNAL_HEADER_SIZE - RECORD_HEADER_SIZE - MAX_KEY_BYTES - RECORD_TRAILER_SIZE;
+    return Math.min(Math.floor((3 * this.S) / 4), fitsJournal + 1);
+  }
+
+  set(key: string, value: Uint8Array, options: WriteOptions = {}): void {
+    this.assertMounted();
+    const keyBytes = this.checkKey(key);
+    if (value.length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, value.length, this.opts.maxValueBytes);
+    const hash = keyHash(keyBytes);
+    const slot = this.findSlot(keyBytes, hash);
+    const old = slot >= 0 ? this.footprintOf(this.index.offsetAt(slot)) : null;
+    const big = value.length >= this.sectorValueThreshold;
+    const footprint = big ? sectorFootprint(value.length, this.S) * this.S + recordSize(keyBytes.length, putSSize(Math.min(256, sectorFootprint(value.length, this.S)))) : recordSize(keyBytes.length, value.length);
+    this.checkCapacity(key, footprint - (old ? old.bytes : 0), footprint);
+    this.makeRoom(big ? sectorFootprint(value.length, this.S) + 1 : 1);
+    let entry: number;
+    let size: number;
+    if (big) {
+      const w = new SectorValueWriter(this.flash, value.length, () => this.takeErased(SectorKind.Value), (o, d) => this.journal.program(o, d));
+      let ref: SectorValueRef;
+      try {
+        w.append(value);
+        ref = w.finish();
+      } catch (e) {
+        for (const s of w.taken) this.freeNow(s);
+        throw e;
+      }
+      for (const s of w.taken) this.table.addLive(s, this.S);
+      const refBytes = new Uint8Array(putSSize(ref.sectors.length));
+      encodePutS(ref, refBytes);
+      const at = this.appendRecord(RecordKind.PutS, keyBytes, refBytes, options.encoding ?? 0);
+      size = recordSize(keyBytes.length, refBytes.length);
+      entry = (at | SECTOR_VALUE_FLAG) >>> 0;
+      this.liveBytes += w.taken.length * this.S;
+    } else {
+      const at = this.appendRecord(RecordKind.Put, keyBytes, value, options.encoding ?? 0);
+      size = recordSize(keyBytes.length, value.length);
+      entry = at;
+    }
+    this.chargeJournal(size);
+    this.table.addLive(Math.floor(entryOffset(entry) / this.S), size);
+    this.liveRecords[Math.floor(entryOffset(entry) / this.S)]++;
+    this.liveBytes += size;
+    if (size > this.largestRecord) this.largestRecord = size;
+    if (slot >= 0) {
+      this.dropOld(old!);
+      this.index.setOffset(slot, entry);
+    } else this.index.insert(hash, entry);
+    this.committed(options.flush === true);
+  }
+
+  delete(key: string, options: { flush?: boolean } = {}): boolean {
+    this.assertMounted();
+    const keyBytes = this.checkKey(key);
+    const hash = keyHash(keyBytes);
+    const slot = this.findSlot(keyBytes, hash);
+    if (slot < 0) return false;
+    const old = this.footprintOf(this.index.offsetAt(slot));
+    this.makeRoom(1);
+    const size = recordSize(keyBytes.length, 0);
+    this.appendRecord(RecordKind.Delete, keyBytes, new Uint8Array(0), 0);
+    this.chargeJournal(size);
+    const again = this.findSlot(keyBytes, hash); // GC may have moved it
+    this.dropOld(old);
+    if (again >= 0) this.index.removeAt(again);
+    this.committed(options.flush === true);
+    return true;
+  }
+
+  flush(): void {
+    this.assertMounted();
+    this.journal.commit();
+    this.pendingOps = 0;
+  }
+
+  /** Stream a value of known length. Values of a sector or more go straight into their sectors. */
+  beginValue(key: string, length: number, options: WriteOptions = {}): { append(chunk: Uint8Array): void; commit(): void; abort(): void; readonly written: number } {
+    this.assertMounted();
+    this.checkKey(key);
+    if (length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, length, this.opts.maxValueBytes);
+    const parts: Uint8Array[] = [];
+    let written = 0;
+    let open = true;
+    return {
+      append: (chunk: Uint8Array) => {
+        if (!open) throw new StoreError('value-stream', `the value stream for "${key}" is closed`);
+        if (written + chunk.length > length) throw new StoreError('value-stream', `value for "${key}" overruns its declared ${length} bytes`);
+        parts.push(chunk.slice());
+        written += chunk.length;
+      },
+      commit: () => {
+        if (!open) throw new StoreError('value-stream', `the value stream for "${key}" is closed`);
+        if (written !== length) throw new StoreError('value-stream', `value for "${key}" has ${written} of its ${length} bytes`);
+        open = false;
+        const v = new Uint8Array(length);
+        let p = 0;
+        for (const c of parts) {
+          v.set(c, p);
+          p += c.length;
+        }
+        this.set(key, v, options);
+      },
+      abort: () => {
+        open = false;
+      },
+      get written() {
+        return written;
+      },
+    };
+  }
+
+  // ---- internals: records --------------------------------------------------------------
+
+  private appendRecord(kind: RecordKind, key: Uint8Array, value: Uint8Array, encoding: number): number {
+    const size = recordSize(key.length, value.length);
+    const at = this.journal.beginRecord(size);
+    const rec = new Uint8Array(size);
+    encodeRecordHeader({ kind, keyLength: key.length, encoding, valueLength: value.length, writtenAt: this.now(), keyCheck: key.length ? keyCheckOf(key) : undefined }, rec, 0);
+    rec.set(key, RECORD_HEADER_SIZE);
+    rec.set(value, RECORD_HEADER_SIZE + key.length);
+    writeU32LE(rec, size - 4, trailerCrc(crc32(rec, 0, RECORD_HEADER_SIZE, size - 4)));
+    this.journal.put(rec);
+    this.changedSinceCheckpoint = true;
+    return at;
+  }
+
+  /** The cycle's budget counts journal bytes as they fill sectors (a commit pads to the unit): the pinned window is sectors. */
+  private chargeJournal(size: number): void {
+    const u = this.flash.programUnit;
+    this.cycle.charge(this.opts.durability === 'immediate' ? Math.ceil(size / u) * u : size);
+  }
+
+  private committed(force: boolean): void {
+    this.pendingOps++;
+    if (this.opts.durability === 'immediate' || force || this.pendingOps >= this.opts.batchSize) {
+      this.journal.commit();
+      this.pendingOps = 0;
+      this.keepCycleDue();
+    }
+  }
+
+  /** What an entry holds: its record's size and sector, and its value sectors if any. */
+  private footprintOf(entry: number): { entry: number; bytes: number; size: number; sector: number; held: number[] } {
+    const off = entryOffset(entry);
+    const h = this.rec.header(off);
+    const size = h ? recordSize(h.keyLength, h.valueLength) : 0;
+    let held: number[] = [];
+    if (h && isSectorValue(entry)) {
+      const ref = this.rec.sectorRef(off, h);
+      held = (ref && sectorsHeldBy(this.flash, ref)) || [];
+    }
+    return { entry, bytes: size + held.length * this.S, size, sector: Math.floor(off / this.S), held };
+  }
+
+  /** The old record no longer counts: its bytes leave its sector, its value sectors go after the commit. */
+  private dropOld(old: { size: number; sector: number; held: number[] }): void {
+    this.liveBytes -= old.size + old.held.length * this.S;
+    this.table.addLive(old.sector, -Math.min(old.size, this.table.live(old.sector)));
+    if (this.liveRecords[old.sector] > 0) this.liveRecords[old.sector]--;
+    for (const s of old.held) this.pendingRelease.push(s);
+    this.maybeFree(old.sector);
+  }
+
+  /** A log sector with nothing live that nothing pins is free once the records that emptied it are on flash. */
+  private maybeFree(sector: number): void {
+    const k = this.table.kind(sector);
+    if ((k === SectorKind.Journal || k === SectorKind.Pack) && this.liveRecords[sector] === 0 && !this.pinned(sector)) this.pendingRelease.push(sector);
+  }
+
+  private releasePending(): void {
+    if (this.pendingRelease.length === 0) return;
+    const list = this.pendingRelease;
+    this.pendingRelease = [];
+    for (const s of list) {
+      if (this.pinned(s)) continue;
+      if (this.table.kind(s) === SectorKind.Value) this.table.addLive(s, -this.table.live(s));
+      const k = this.table.kind(s);
+      if (k === SectorKind.Value) this.freeNow(s);
+      else if ((k === SectorKind.Journal || k === SectorKind.Pack) && this.liveRecords[s] === 0 && !this.waiting.has(s)) this.waiting.set(s, this.journal.headSeq);
+    }
+    this.sweepWaiting();
+  }
+
+  /** Free the emptied sectors no durable point named on flash can reach any more. */
+  private sweepWaiting(): void {
+    if (this.waiting.size === 0) return;
+    const oldest = this.oldestNamedSeq();
+    for (const [s, seq] of this.waiting) {
+      if (this.liveRecords[s] > 0 || this.pinned(s)) {
+        this.waiting.delete(s);
+        continue;
+      }
+      if (((oldest - seq) | 0) > 0) {
+        this.waiting.delete(s);
+        this.freeNow(s);
+      }
+    }
+  }
+
+  /** The seq of the sector holding the oldest durable point the head's header names (all of the chain if none). */
+  private oldestNamedSeq(): number {
+    const [durable, fallback] = this.headerNames;
+    const d = fallback !== NONE ? fallback : durable;
+    if (d === NONE) return (this.journal.headSeq + 1) | 0;
+    const seq = this.seqOf(Math.floor(d / this.S));
+    return seq < 0 ? (this.journal.headSeq + 1) | 0 : seq;
+  }
+
+  private freeNow(s: number): void {
+    this.table.addLive(s, -this.table.live(s));
+    this.liveRecords[s] = 0;
+    this.table.setKind(s, SectorKind.Free);
+  }
+
+  private takeErased(kind: SectorKind): number {
+    const s = this.allocator.take(kind);
+    if (s < 0) throw new StoreError('flash-failure', 'internal: no free sector left for the store to open');
+    this.journal.erase(s);
+    this.table.noteErase(s);
+    return s;
+  }
+
+  // ---- the chain, anchors and pins ------------------------------------------------------
+
+  private pinned(s: number): boolean {
+    if (s < this.A || this.chainSet.has(s) || s === this.journal.next || s === this.pack.head) return true;
+    for (const list of this.checkpointPins.values()) if (list.includes(s)) return true;
+    return false;
+  }
+
+  /** A journal sector joined the chain: maybe move the anchor on, and unpin what no header names any more. */
+  private opened(sector: number): void {
+    this.chain.push(sector);
+    this.chainSet.add(sector);
+    this.sweepWaiting();
+    this.headerNames = [this.journal.durable, this.journal.fallback];
+    const keep = new Set<number>([this.journal.durable, this.journal.fallback, this.lastCheckpoint]);
+    for (const off of [...this.checkpointPins.keys()]) {
+      if (!keep.has(off)) {
+        const sectors = this.checkpointPins.get(off)!;
+        this.checkpointPins.delete(off);
+        for (const s of sectors) this.pendingRelease.push(s);
+      }
+    }
+    this.moveAnchor();
+  }
+
+  /** Name a later chain start when the walk has grown K sectors past what durable points need. */
+  private moveAnchor(): void {
+    const need = [this.journal.durable, this.journal.fallback];
+    let pos = this.chain.length - 1;
+    for (const d of need) {
+      if (d === NONE) return; // before two durable points, the chain from the format is the window
+      const p = this.chain.indexOf(Math.floor(d / this.S));
+      if (p < 0) return;
+      pos = Math.min(pos, p);
+    }
+    const at = this.chain.indexOf(this.anchorStart);
+    const K = Math.max(2, Math.ceil(this.N / (this.A * this.anchors.slotsPerSector)));
+    if (pos - at < K) return;
+    const target = this.chain[pos];
+    const seq = this.seqOf(target);
+    if (seq < 0) return;
+    this.anchors.write(target, seq);
+    const dropFrom = this.chain.indexOf(this.pinStart);
+    this.pinStart = this.anchorStart;
+    this.anchorStart = target;
+    const keepFrom = this.chain.indexOf(this.pinStart);
+    const dropped = this.chain.slice(dropFrom < 0 ? 0 : dropFrom, keepFrom);
+    this.chain = this.chain.slice(keepFrom);
+    for (const s of dropped) {
+      this.chainSet.delete(s);
+      this.maybeFree(s);
+    }
+  }
+
+  private seqOf(sector: number): number {
+    const b = new Uint8Array(JOURNAL_HEADER_SIZE);
+    this.flash.read(sector * this.S, b);
+    if (readU32LE(b, 0) !== JOURNAL_MAGIC) return -1;
+    return readU32LE(b, 8);
+  }
+
+  // ---- checkpoints and the index cycle ---------------------------------------------------
+
+  private cycleBudget(): number {
+    if (this.opts.indexCycleBytes > 0) return this.opts.indexCycleBytes;
+    return Math.min(Math.max(20 * this.index.size, 16 * 1024), Math.max(4096, Math.floor(this.flash.size / 8)));
+  }
+
+  private keepCycleDue(): void {
+    if (this.inGc) return;
+    const target = this.cycle.due();
+    if (target < 0) return;
+    const perSlice = Math.max(1, Math.floor((this.journal.payloadSize - 64) / CHECKPOINT_ENTRY_SIZE));
+    this.cycle.writeForced(target, perSlice);
+    this.journal.commit();
+  }
+
+  /** Complete an index cycle now and open sectors until headers name it as durable and fallback. */
+  private advanceDurable(): void {
+    this.inGc = true;
+    try {
+      const perSlice = Math.max(1, Math.floor((this.journal.payloadSize - 64) / CHECKPOINT_ENTRY_SIZE));
+      for (let i = 0; i < 2; i++) {
+        this.cycle.writeForced(0x100000000, perSlice);
+        this.journal.commit();
+        this.journal.openNext();
+        this.journal.commit();
+      }
+      this.journal.openNext();
+      this.journal.commit();
+      this.sweepWaiting();
+    } finally {
+      this.inGc = false;
+    }
+  }
+
+  /** A full checkpoint (inline if it fits a journal sector, else in sectors); its record's offset. */
+  private writeCheckpoint(): number {
+    const entries = this.index.size;
+    const head = encodeCheckpointHead(entries, this.liveBytes, this.largestRecord, []);
+    const payload = new Uint8Array(checkpointSize(entries, 0));
+    payload.set(head);
+    let p = head.length;
+    this.index.forEach((hash, entry) => {
+      encodeCheckpointEntry(hash, entry, payload, p);
+      p += CHECKPOINT_ENTRY_SIZE;
+    });
+    let at: number;
+    if (recordSize(0, payload.length) <= this.journal.payloadSize - 64) {
+      at = this.appendRecord(RecordKind.Checkpoint, new Uint8Array(0), payload, 0);
+    } else {
+      this.makeRoom(Math.ceil(payload.length / this.S) + 1);
+      const w = new SectorValueWriter(this.flash, payload.length, () => this.takeErased(SectorKind.Value), (o, d) => this.journal.program(o, d));
+      w.append(payload);
+      const ref = w.finish();
+      const refBytes = new Uint8Array(putSSize(ref.sectors.length));
+      encodePutS(ref, refBytes);
+      at = this.appendRecord(RecordKind.Checkpoint, new Uint8Array(0), refBytes, CHECKPOINT_IN_SECTORS);
+      this.checkpointPins.set(at, w.taken);
+    }
+    this.journal.commit();
+    this.lastCheckpoint = at;
+    this.changedSinceCheckpoint = false;
+    return at;
+  }
+
+  // ---- GC ------------------------------------------------------------------------------
+
+  private usableForData(): number {
+    return this.N - this.A;
+  }
+
+  /** Sectors kept out of data's reach: the chain's window, next, pack head, a pool for GC. */
+  private reserveSectors(): number {
+    const windowSectors = Math.ceil((3 * this.cycleBudget()) / this.journal.payloadSize) + 3;
+    const ckpt = Math.ceil(checkpointSize(this.index.size + 1, 0) / this.S);
+    return 4 + windowSectors + ckpt;
+  }
+
+  private capacityBytes(): number {
+    return Math.max(0, this.usableForData() - this.reserveSectors()) * this.S;
+  }
+
+  private checkCapacity(key: string, growth: number, footprint: number): void {
+    if (growth <= 0) return;
+    const capacity = this.capacityBytes();
+    if (this.liveBytes + growth > capacity) throw new PartitionFullError(key, footprint, Math.max(0, capacity - this.liveBytes));
+  }
+
+  /**
+   * Keep `need` sectors free plus the GC threshold: one collection per write in
+   * the steady state, more only while free sectors are below what the write needs.
+   */
+  private makeRoom(need: number): void {
+    const threshold = 3 + Math.ceil(this.N / 32);
+    let steps = 0;
+    while (this.table.freeCount < need + threshold) {
+      const hard = this.table.freeCount < need + 3;
+      if (steps >= GC_STEPS_PER_WRITE && !hard) break;
+      if (steps > this.N) break;
+      if (!this.collectOne()) {
+        if (!hard || this.waiting.size === 0 || this.inGc) break;
+        // Only emptied sectors an old durable point still reaches are left: complete a cycle and name it twice.
+        this.advanceDurable();
+        if (this.table.freeCount >= need + 1) break;
+        if (steps++ > 2) break;
+        continue;
+      }
+      steps++;
+    }
+    if (this.table.freeCount < need + 1) throw new StoreError('partition-full', 'runtime partition full: GC cannot free a sector (every sector holds live data or the replay window). Delete keys you no longer need.');
+  }
+
+  /** Collect the unpinned log sector with the fewest live bytes; false if none helps. */
+  private collectOne(): boolean {
+    let victim = -1;
+    let best = this.S;
+    for (let s = this.A; s < this.N; s++) {
+      const k = this.table.kind(s);
+      if (k !== SectorKind.Journal && k !== SectorKind.Pack) continue;
+      if (this.pinned(s) || this.pendingRelease.includes(s)) continue;
+      const l = this.table.live(s);
+      if (l < best) {
+        best = l;
+        victim = s;
+      }
+    }
+    if (victim < 0) return false;
+    this.collect(victim);
+    return true;
+  }
+
+  private collect(victim: number): void {
+    this.inGc = true;
+    try {
+      const S = this.S;
+      const base = victim * S;
+      const first = new Uint8Array(4);
+      this.flash.read(base, first);
+      let pos = readU32LE(first, 0) === JOURNAL_MAGIC ? base + JOURNAL_HEADER_SIZE : base;
+      const moves: MoveEntry[] = [];
+      const one = new Uint8Array(1);
+      let moved = 0;
+      const end = base + S;
+      const copy = (off: number, h: RecordHeader, entry: number, slot: number): void => {
+        const size = recordSize(h.keyLength, h.valueLength);
+        const bytes = new Uint8Array(size);
+        this.flash.read(off, bytes);
+        const to = this.pack.append(bytes);
+        const toEntry = isSectorValue(entry) ? (to | SECTOR_VALUE_FLAG) >>> 0 : to;
+        moves.push({ hash: this.index.hashAt(slot), from: entry, to: toEntry });
+        this.index.setOffset(slot, toEntry);
+        this.table.addLive(Math.floor(to / S), size);
+        this.liveRecords[Math.floor(to / S)]++;
+        moved += size;
+      };
+      while (pos + RECORD_HEADER_SIZE <= end) {
+        this.flash.read(pos, one);
+        if (one[0] === 0xff) break;
+        if (one[0] === RecordKind.Pad) {
+          pos = Math.min(end, (Math.floor(pos / this.flash.programUnit) + 1) * this.flash.programUnit);
+          continue;
+        }
+        const h = this.rec.header(pos);
+        if (!h) break;
+        const size = recordSize(h.keyLength, h.valueLength);
+        if (pos + size > end) break;
+        if (h.kind === RecordKind.Put || h.kind === RecordKind.PutS) {
+          const entry = h.kind === RecordKind.PutS ? (pos | SECTOR_VALUE_FLAG) >>> 0 : pos;
+          const k = this.rec.key(pos, h);
+          const slot = this.index.findOffset(keyHash(k), entry);
+          if (slot >= 0) copy(pos, h, entry, slot);
+        }
+        pos += size;
+      }
+      // Entries the walk could not reach (a damaged header before them): found by offset.
+      this.index.forEach((_hash, entry, slot) => {
+        const off = entryOffset(entry);
+        if (Math.floor(off / S) !== victim) return;
+        const h = this.rec.header(off);
+        if (h) copy(off, h, entry, slot);
+      });
+      this.pack.flush();
+      if (moves.length > 0) {
+        const value = new Uint8Array(moveSize(moves.length));
+        encodeMove(victim, moves, value);
+        this.appendRecord(RecordKind.Move, new Uint8Array(0), value, 0);
+        this.cycle.charge(recordSize(0, value.length));
+      }
+      this.table.addLive(victim, -this.table.live(victim));
+      this.liveRecords[victim] = 0;
+      this.pendingRelease.push(victim);
+      this.journal.commit();
+      this.pendingOps = 0;
+      // What the index still points into the victim (nothing, unless a header there is damaged) is dropped as corrupt.
+      this.index.forEach((_hash, entry) => {
+        if (Math.floor(entryOffset(entry) / S) === victim) this.corruptSkipped++;
+      });
+      void moved;
+    } finally {
+      this.inGc = false;
+    }
+  }
+
+  // ---- small things ---------------------------------------------------------------------
+
+  private findSlot(keyBytes: Uint8Array, hash = keyHash(keyBytes)): number {
+    return this.index.find(hash, (entry) => this.rec.keyIs(entryOffset(entry), keyBytes));
+  }
+
+  private checkKey(key: string): Uint8Array {
+    if (typeof key !== 'string' || key.length === 0) throw new KeyInvalidError('the key is empty or not a string');
+    const bytes = utf8Encode(key);
+    if (bytes.length > MAX_KEY_BYTES) throw new KeyTooLongError(key, bytes.length, MAX_KEY_BYTES);
+    return bytes;
+  }
+
+  private assertMounted(): void {
+    if (!this.mounted) throw new StoreError('unmounted', 'the runtime store was unmounted; mount it again to write');
+  }
+
+  private now(): number {
+    return this.opts.clock ? Math.floor(this.opts.clock.now() / 1000) : 0;
+  }
+}
+
+export { readU32LE };
