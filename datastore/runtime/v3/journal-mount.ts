@@ -36,7 +36,7 @@ import { keyHash } from '../key-text.ts';
 import { NotFormattedError, StoreError } from '../errors.ts';
 import { decodeJournalHeader, decodeMove, JOURNAL_HEADER_SIZE, type JournalHeader, type SectorValueRef, decodePutS } from './format-v3.ts';
 import { AnchorArea } from './anchor.ts';
-import { RecordAt, SECTOR_VALUE_FLAG } from './journal-records.ts';
+import { payloadLength, RecordAt, REPLACES_SIZE, SECTOR_VALUE_FLAG } from './journal-records.ts';
 import { readWholeSectorValue, valueSectorsOf } from './sector-value.ts';
 
 /** CHECKPOINT record encoding byte: 0 = payload inline, 1 = payload in sectors (value is a PUT-S reference). */
@@ -60,8 +60,6 @@ export interface MountResult {
   corruptSkipped: number;
   replayed: number;
   bytesRead: number;
-  /** Sectors some index entry pointed into during replay: a mount from the same durable point would read them again. */
-  touched: Set<number>;
 }
 
 interface Cycle {
@@ -90,7 +88,6 @@ class JournalMount {
   private later: Cycle | null = null;
   private newestComplete = NONE;
   private newestCheckpoint = NONE;
-  private touched = new Set<number>();
 
   constructor(
     private readonly flash: FlashPartition,
@@ -145,7 +142,6 @@ class JournalMount {
       corruptSkipped: this.corrupt,
       replayed: this.replayed,
       bytesRead: 0,
-      touched: this.touched,
     };
   }
 
@@ -187,7 +183,6 @@ class JournalMount {
       corruptSkipped: this.corrupt,
       replayed: this.replayed,
       bytesRead: 0,
-      touched: this.touched,
     };
   }
 
@@ -202,11 +197,6 @@ class JournalMount {
     this.cycleBroken = false;
     this.newestComplete = NONE;
     this.newestCheckpoint = NONE;
-    this.touched = new Set<number>();
-  }
-
-  private touch(entry: number): void {
-    this.touched.add(Math.floor((entry & 0x7fffffff) / this.S));
   }
 
   // ---- the chain ---------------------------------------------------------------
@@ -303,7 +293,6 @@ class JournalMount {
     for (let i = 0; i < fixed.entryCount; i++) {
       const p = entriesAt + i * CHECKPOINT_ENTRY_SIZE;
       index.insert(checkpointEntryHash(payload, p), checkpointEntryOffset(payload, p));
-      this.touch(checkpointEntryOffset(payload, p));
     }
     this.index = index;
     this.liveBytes = fixed.liveBytes;
@@ -384,14 +373,14 @@ class JournalMount {
     const keyed = h.kind === RecordKind.Put || h.kind === RecordKind.PutS || h.kind === RecordKind.Delete;
     const key = keyed ? this.rec.key(pos, h) : null;
     const intact = key ? keyIntact(h, key) : true;
-    const skipData = complete && h.kind === RecordKind.Put && h.keyCheck !== undefined && intact && h.valueLength >= UNREAD_MIN;
+    const skipData = complete && h.kind === RecordKind.Put && h.keyCheck !== undefined && intact && h.valueLength >= UNREAD_MIN + REPLACES_SIZE;
     if (!skipData && !this.rec.dataChecks(pos, h)) {
       if (!complete) return 'torn';
       this.corrupt++;
       // Damage in a record whose program completed: a put still names the key (get reports it corrupt);
       // a delete still deletes (skipped, it would bring back the value it deleted).
       if (key && intact && (h.kind === RecordKind.Put || h.kind === RecordKind.PutS)) this.applyPut(key, pos, h, true);
-      if (key && intact && h.kind === RecordKind.Delete) this.applyDelete(key);
+      if (key && intact && h.kind === RecordKind.Delete) this.applyDelete(key, pos, h, true);
       return 'ok';
     }
     this.replayed++;
@@ -401,7 +390,7 @@ class JournalMount {
         this.applyPut(key!, pos, h, false);
         break;
       case RecordKind.Delete:
-        this.applyDelete(key!);
+        this.applyDelete(key!, pos, h, false);
         break;
       case RecordKind.Index:
         this.applySlice(pos, h);
@@ -425,27 +414,41 @@ class JournalMount {
     const hash = keyHash(key);
     if (this.waiting(hash)) return;
     const entry = (h.kind === RecordKind.PutS && !damaged ? (pos | SECTOR_VALUE_FLAG) : pos) >>> 0;
-    const slot = this.index.find(hash, (off) => this.rec.keyIs(off & 0x7fffffff, key));
+    const slot = this.replacedSlot(key, hash, pos, h, damaged);
     if (slot >= 0) this.index.setOffset(slot, entry);
     else this.index.insert(hash, entry);
-    this.touch(entry);
   }
 
-  private applyDelete(key: Uint8Array): void {
+  private applyDelete(key: Uint8Array, pos: number, h: RecordHeader, damaged: boolean): void {
     const hash = keyHash(key);
     if (this.waiting(hash)) return;
-    const slot = this.index.find(hash, (off) => this.rec.keyIs(off & 0x7fffffff, key));
+    const slot = this.replacedSlot(key, hash, pos, h, damaged);
     if (slot >= 0) this.index.removeAt(slot);
   }
 
+  /**
+   * The entry a keyed record replaces, found by the offset it names (no read
+   * of the old record, whose sector may have been reused since the snapshot
+   * replay started from). Only when that does not match (a damaged record,
+   * whose `replaces` is not trusted) are the candidates' keys read.
+   */
+  private replacedSlot(key: Uint8Array, hash: number, pos: number, h: RecordHeader, damaged: boolean): number {
+    const replaces = this.rec.replaces(pos, h);
+    if (!damaged) {
+      if (replaces === NONE) return -1;
+      const slot = this.index.findOffset(hash, replaces);
+      if (slot >= 0) return slot;
+    }
+    return this.index.find(hash, (off) => this.rec.keyIs(off & 0x7fffffff, key));
+  }
+
   private applyMove(pos: number, h: RecordHeader): void {
-    const m = decodeMove(this.rec.value(pos, h), h.valueLength);
+    const m = decodeMove(this.rec.value(pos, h), payloadLength(h));
     if (!m) return;
     for (const e of m.entries) {
       if (this.waiting(e.hash)) continue;
       const slot = this.index.findOffset(e.hash, e.from);
       if (slot >= 0) this.index.setOffset(slot, e.to);
-      this.touch(e.to);
     }
   }
 
@@ -467,7 +470,6 @@ class JournalMount {
       for (let i = 0; i < n; i++) {
         const p = at + i * CHECKPOINT_ENTRY_SIZE;
         this.index.insert(readU32LE(value, p), readU32LE(value, p + 4));
-        this.touch(readU32LE(value, p + 4));
       }
       c.next = slice.rangeEnd;
       if (c.next === HASH_SPACE) this.newestComplete = c.start;

@@ -4,7 +4,7 @@
 
 import type { FlashPartition } from '../../../hal/flash.ts';
 import { crc32 } from '../../../bytes/crc32.ts';
-import { decodeRecordHeader, RECORD_HEADER_SIZE, RECORD_TRAILER_SIZE, recordSize, trailerCrc, type RecordHeader } from '../format.ts';
+import { decodeRecordHeader, RECORD_HEADER_SIZE, RECORD_TRAILER_SIZE, RecordKind, recordSize, trailerCrc, type RecordHeader } from '../format.ts';
 import { readU32LE } from '../../../bytes/byte-order.ts';
 import { decodePutS, type SectorValueRef } from './format-v3.ts';
 
@@ -17,6 +17,24 @@ export function entryOffset(entry: number): number {
 
 export function isSectorValue(entry: number): boolean {
   return (entry & SECTOR_VALUE_FLAG) !== 0;
+}
+
+/**
+ * PUT, PUT-S and DELETE records of format v3 start their value with a u32:
+ * the index entry (offset and flag) of the record they replace, or NONE for
+ * a key not in the index. Replay applies them by that offset (as MOVE does),
+ * never by reading the old record: its sector may have been collected and
+ * reused since the snapshot the replay started from was written.
+ */
+export const REPLACES_SIZE = 4;
+
+export function isKeyed(kind: RecordKind): boolean {
+  return kind === RecordKind.Put || kind === RecordKind.PutS || kind === RecordKind.Delete;
+}
+
+/** Length of the application's value (or the PUT-S reference) in a record. */
+export function payloadLength(h: RecordHeader): number {
+  return isKeyed(h.kind) ? h.valueLength - REPLACES_SIZE : h.valueLength;
 }
 
 export class RecordAt {
@@ -42,10 +60,22 @@ export class RecordAt {
     return k;
   }
 
+  /** Partition offset of the record's payload (after the key, and after `replaces` in keyed records). */
+  payloadAt(offset: number, h: RecordHeader): number {
+    return offset + RECORD_HEADER_SIZE + h.keyLength + (isKeyed(h.kind) ? REPLACES_SIZE : 0);
+  }
+
+  /** The payload: the application's value, a PUT-S reference, or a MOVE, INDEX or CHECKPOINT value. */
   value(offset: number, h: RecordHeader): Uint8Array {
-    const v = new Uint8Array(h.valueLength);
-    this.flash.read(offset + RECORD_HEADER_SIZE + h.keyLength, v);
+    const v = new Uint8Array(payloadLength(h));
+    this.flash.read(this.payloadAt(offset, h), v);
     return v;
+  }
+
+  /** A keyed record's `replaces` entry (unchecked: the caller decides whether to trust it). */
+  replaces(offset: number, h: RecordHeader): number {
+    this.flash.read(offset + RECORD_HEADER_SIZE + h.keyLength, this.trailer);
+    return readU32LE(this.trailer, 0);
   }
 
   /** The record's data CRC as stored. */
@@ -67,7 +97,7 @@ export class RecordAt {
   /** A PUT-S record's sector reference (its data CRC checked), or null. */
   sectorRef(offset: number, h: RecordHeader): SectorValueRef | null {
     if (!this.dataChecks(offset, h)) return null;
-    return decodePutS(this.value(offset, h), h.valueLength);
+    return decodePutS(this.value(offset, h), payloadLength(h));
   }
 
   /** The record's key equals `key`. */

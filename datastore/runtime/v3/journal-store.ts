@@ -49,7 +49,7 @@ import { SectorAllocator } from './sector-allocator.ts';
 import { JournalWriter } from './journal-writer.ts';
 import { PackWriter } from './pack-writer.ts';
 import { CHECKPOINT_IN_SECTORS, checkpointSectors, mountJournal } from './journal-mount.ts';
-import { entryOffset, isSectorValue, RecordAt, SECTOR_VALUE_FLAG } from './journal-records.ts';
+import { entryOffset, isKeyed, isSectorValue, payloadLength, RecordAt, REPLACES_SIZE, SECTOR_VALUE_FLAG } from './journal-records.ts';
 import { readSectorValue, sectorFootprint, sectorsHeldBy, SectorValueWriter, valueSectorsOf } from './sector-value.ts';
 
 /** GC steps a write may run beyond the one it always may (more only below the hard reserve). */
@@ -78,13 +78,6 @@ export class JournalStore {
   private readonly checkpointPins = new Map<number, number[]>();
   /** Durable points the newest programmed headers name (kept until a newer header is on flash). */
   private headerNames: number[] = [];
-  /**
-   * Emptied log sectors, with the head's seq when they emptied: not reused
-   * until the oldest durable point a header names is newer, since a mount
-   * from an older one would read (by an index entry of its snapshot) the
-   * records that were there.
-   */
-  private waiting = new Map<number, number>();
   /** Sectors freed by records not yet committed (rule R). */
   private pendingRelease: number[] = [];
   private liveBytes = 0;
@@ -212,13 +205,6 @@ export class JournalStore {
     this.anchorStart = this.pinStart = m.anchorStart;
     this.chain = m.chain.map((l) => l.sector);
     this.deriveSectors(head.header.next);
-    for (const t of m.touched) {
-      const k = this.table.kind(t);
-      if (t >= this.A && t < this.N && k === SectorKind.Free) {
-        this.table.setKind(t, SectorKind.Journal);
-        this.waiting.set(t, head.header.seq);
-      }
-    }
     this.changedSinceCheckpoint = !m.clean;
   }
 
@@ -302,7 +288,7 @@ export class JournalStore {
     const stored = this.rec.storedCrc(offset, h);
     if (!isSectorValue(entry)) {
       const value = this.rec.value(offset, h);
-      return { value, info: { key, size: h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: stored } };
+      return { value, info: { key, size: value.length, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: stored } };
     }
     const ref = this.rec.sectorRef(offset, h);
     const sectors = ref ? valueSectorsOf(this.flash, ref) : null;
@@ -320,7 +306,7 @@ export class JournalStore {
     const found = this.locate(key);
     if (!found) return undefined;
     const { offset, h, ref } = found;
-    return { key, size: ref ? ref.valueLength : h.valueLength, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: ref ? ref.valueCrc : this.rec.storedCrc(offset, h) };
+    return { key, size: ref ? ref.valueLength : payloadLength(h), encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: ref ? ref.valueCrc : this.rec.storedCrc(offset, h) };
   }
 
   readRange(key: string, valueOffset: number, into: Uint8Array): number {
@@ -332,8 +318,8 @@ export class JournalStore {
       if (!sectors) throw new CorruptRecordError(key, offset, 'sector list');
       return readSectorValue(this.flash, sectors, ref.valueLength, valueOffset, into);
     }
-    const n = Math.max(0, Math.min(into.length, h.valueLength - valueOffset));
-    this.journal.read(offset + RECORD_HEADER_SIZE + h.keyLength + valueOffset, into.subarray(0, n));
+    const n = Math.max(0, Math.min(into.length, payloadLength(h) - valueOffset));
+    this.journal.read(this.rec.payloadAt(offset, h) + valueOffset, into.subarray(0, n));
     return n;
   }
 
@@ -423,11 +409,16 @@ export class JournalStore {
     if (value.length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, value.length, this.opts.maxValueBytes);
     const hash = keyHash(keyBytes);
     const slot = this.findSlot(keyBytes, hash);
-    const old = slot >= 0 ? this.footprintOf(this.index.offsetAt(slot)) : null;
+    const oldBytes = slot >= 0 ? this.footprintOf(this.index.offsetAt(slot)).bytes : 0;
     const big = value.length >= this.sectorValueThreshold;
-    const footprint = big ? sectorFootprint(value.length, this.S) * this.S + recordSize(keyBytes.length, putSSize(Math.min(256, sectorFootprint(value.length, this.S)))) : recordSize(keyBytes.length, value.length);
-    this.checkCapacity(key, footprint - (old ? old.bytes : 0), footprint);
-    this.makeRoom(big ? sectorFootprint(value.length, this.S) + 1 : 1);
+    const footprint = big
+      ? sectorFootprint(value.length, this.S) * this.S + recordSize(keyBytes.length, REPLACES_SIZE + putSSize(Math.min(256, sectorFootprint(value.length, this.S))))
+      : recordSize(keyBytes.length, REPLACES_SIZE + value.length);
+    this.checkCapacity(key, footprint - oldBytes, footprint);
+    this.makeRoom(key, big ? sectorFootprint(value.length, this.S) + 1 : 1);
+    // GC may have moved the old record: what it replaces is read after making room (slots do not move).
+    const old = slot >= 0 ? this.footprintOf(this.index.offsetAt(slot)) : null;
+    const replaces = old ? old.entry : NONE;
     let entry: number;
     let size: number;
     if (big) {
@@ -443,13 +434,13 @@ export class JournalStore {
       for (const s of w.taken) this.table.addLive(s, this.S);
       const refBytes = new Uint8Array(putSSize(ref.sectors.length));
       encodePutS(ref, refBytes);
-      const at = this.appendRecord(RecordKind.PutS, keyBytes, refBytes, options.encoding ?? 0);
-      size = recordSize(keyBytes.length, refBytes.length);
+      const at = this.appendRecord(RecordKind.PutS, keyBytes, refBytes, options.encoding ?? 0, replaces);
+      size = recordSize(keyBytes.length, REPLACES_SIZE + refBytes.length);
       entry = (at | SECTOR_VALUE_FLAG) >>> 0;
       this.liveBytes += w.taken.length * this.S;
     } else {
-      const at = this.appendRecord(RecordKind.Put, keyBytes, value, options.encoding ?? 0);
-      size = recordSize(keyBytes.length, value.length);
+      const at = this.appendRecord(RecordKind.Put, keyBytes, value, options.encoding ?? 0, replaces);
+      size = recordSize(keyBytes.length, REPLACES_SIZE + value.length);
       entry = at;
     }
     this.chargeJournal(size);
@@ -470,14 +461,13 @@ export class JournalStore {
     const hash = keyHash(keyBytes);
     const slot = this.findSlot(keyBytes, hash);
     if (slot < 0) return false;
-    const old = this.footprintOf(this.index.offsetAt(slot));
-    this.makeRoom(1);
-    const size = recordSize(keyBytes.length, 0);
-    this.appendRecord(RecordKind.Delete, keyBytes, new Uint8Array(0), 0);
+    this.makeRoom(key, 1);
+    const old = this.footprintOf(this.index.offsetAt(slot)); // after GC, which may have moved it
+    const size = recordSize(keyBytes.length, REPLACES_SIZE);
+    this.appendRecord(RecordKind.Delete, keyBytes, new Uint8Array(0), 0, old.entry);
     this.chargeJournal(size);
-    const again = this.findSlot(keyBytes, hash); // GC may have moved it
     this.dropOld(old);
-    if (again >= 0) this.index.removeAt(again);
+    this.index.removeAt(slot);
     this.committed(options.flush === true);
     return true;
   }
@@ -526,13 +516,17 @@ export class JournalStore {
 
   // ---- internals: records --------------------------------------------------------------
 
-  private appendRecord(kind: RecordKind, key: Uint8Array, value: Uint8Array, encoding: number): number {
-    const size = recordSize(key.length, value.length);
+  /** Append a record; keyed kinds (PUT, PUT-S, DELETE) carry `replaces` before their value. */
+  private appendRecord(kind: RecordKind, key: Uint8Array, value: Uint8Array, encoding: number, replaces = NONE): number {
+    const prefix = isKeyed(kind) ? REPLACES_SIZE : 0;
+    const valueLength = prefix + value.length;
+    const size = recordSize(key.length, valueLength);
     const at = this.journal.beginRecord(size);
     const rec = new Uint8Array(size);
-    encodeRecordHeader({ kind, keyLength: key.length, encoding, valueLength: value.length, writtenAt: this.now(), keyCheck: key.length ? keyCheckOf(key) : undefined }, rec, 0);
+    encodeRecordHeader({ kind, keyLength: key.length, encoding, valueLength, writtenAt: this.now(), keyCheck: key.length ? keyCheckOf(key) : undefined }, rec, 0);
     rec.set(key, RECORD_HEADER_SIZE);
-    rec.set(value, RECORD_HEADER_SIZE + key.length);
+    if (prefix) writeU32LE(rec, RECORD_HEADER_SIZE + key.length, replaces);
+    rec.set(value, RECORD_HEADER_SIZE + key.length + prefix);
     writeU32LE(rec, size - 4, trailerCrc(crc32(rec, 0, RECORD_HEADER_SIZE, size - 4)));
     this.journal.put(rec);
     this.changedSinceCheckpoint = true;
@@ -590,35 +584,8 @@ export class JournalStore {
       if (this.pinned(s)) continue;
       if (this.table.kind(s) === SectorKind.Value) this.table.addLive(s, -this.table.live(s));
       const k = this.table.kind(s);
-      if (k === SectorKind.Value) this.freeNow(s);
-      else if ((k === SectorKind.Journal || k === SectorKind.Pack) && this.liveRecords[s] === 0 && !this.waiting.has(s)) this.waiting.set(s, this.journal.headSeq);
+      if (k === SectorKind.Value || ((k === SectorKind.Journal || k === SectorKind.Pack) && this.liveRecords[s] === 0)) this.freeNow(s);
     }
-    this.sweepWaiting();
-  }
-
-  /** Free the emptied sectors no durable point named on flash can reach any more. */
-  private sweepWaiting(): void {
-    if (this.waiting.size === 0) return;
-    const oldest = this.oldestNamedSeq();
-    for (const [s, seq] of this.waiting) {
-      if (this.liveRecords[s] > 0 || this.pinned(s)) {
-        this.waiting.delete(s);
-        continue;
-      }
-      if (((oldest - seq) | 0) > 0) {
-        this.waiting.delete(s);
-        this.freeNow(s);
-      }
-    }
-  }
-
-  /** The seq of the sector holding the oldest durable point the head's header names (all of the chain if none). */
-  private oldestNamedSeq(): number {
-    const [durable, fallback] = this.headerNames;
-    const d = fallback !== NONE ? fallback : durable;
-    if (d === NONE) return (this.journal.headSeq + 1) | 0;
-    const seq = this.seqOf(Math.floor(d / this.S));
-    return seq < 0 ? (this.journal.headSeq + 1) | 0 : seq;
   }
 
   private freeNow(s: number): void {
@@ -647,7 +614,6 @@ export class JournalStore {
   private opened(sector: number): void {
     this.chain.push(sector);
     this.chainSet.add(sector);
-    this.sweepWaiting();
     this.headerNames = [this.journal.durable, this.journal.fallback];
     const keep = new Set<number>([this.journal.durable, this.journal.fallback, this.lastCheckpoint]);
     for (const off of [...this.checkpointPins.keys()]) {
@@ -712,25 +678,6 @@ export class JournalStore {
     this.journal.commit();
   }
 
-  /** Complete an index cycle now and open sectors until headers name it as durable and fallback. */
-  private advanceDurable(): void {
-    this.inGc = true;
-    try {
-      const perSlice = Math.max(1, Math.floor((this.journal.payloadSize - 64) / CHECKPOINT_ENTRY_SIZE));
-      for (let i = 0; i < 2; i++) {
-        this.cycle.writeForced(0x100000000, perSlice);
-        this.journal.commit();
-        this.journal.openNext();
-        this.journal.commit();
-      }
-      this.journal.openNext();
-      this.journal.commit();
-      this.sweepWaiting();
-    } finally {
-      this.inGc = false;
-    }
-  }
-
   /** A full checkpoint (inline if it fits a journal sector, else in sectors); its record's offset. */
   private writeCheckpoint(): number {
     const entries = this.index.size;
@@ -746,7 +693,7 @@ export class JournalStore {
     if (recordSize(0, payload.length) <= this.journal.payloadSize - 64) {
       at = this.appendRecord(RecordKind.Checkpoint, new Uint8Array(0), payload, 0);
     } else {
-      this.makeRoom(Math.ceil(payload.length / this.S) + 1);
+      this.makeRoom('(checkpoint)', Math.ceil(payload.length / this.S) + 1);
       const w = new SectorValueWriter(this.flash, payload.length, () => this.takeErased(SectorKind.Value), (o, d) => this.journal.program(o, d));
       w.append(payload);
       const ref = w.finish();
@@ -788,24 +735,17 @@ export class JournalStore {
    * Keep `need` sectors free plus the GC threshold: one collection per write in
    * the steady state, more only while free sectors are below what the write needs.
    */
-  private makeRoom(need: number): void {
+  private makeRoom(key: string, need: number): void {
     const threshold = 3 + Math.ceil(this.N / 32);
     let steps = 0;
     while (this.table.freeCount < need + threshold) {
       const hard = this.table.freeCount < need + 3;
       if (steps >= GC_STEPS_PER_WRITE && !hard) break;
       if (steps > this.N) break;
-      if (!this.collectOne()) {
-        if (!hard || this.waiting.size === 0 || this.inGc) break;
-        // Only emptied sectors an old durable point still reaches are left: complete a cycle and name it twice.
-        this.advanceDurable();
-        if (this.table.freeCount >= need + 1) break;
-        if (steps++ > 2) break;
-        continue;
-      }
+      if (!this.collectOne()) break;
       steps++;
     }
-    if (this.table.freeCount < need + 1) throw new StoreError('partition-full', 'runtime partition full: GC cannot free a sector (every sector holds live data or the replay window). Delete keys you no longer need.');
+    if (this.table.freeCount < need + 1) throw new PartitionFullError(key, need * this.S, this.table.freeCount * this.S);
   }
 
   /** Collect the unpinned log sector with the fewest live bytes; false if none helps. */
