@@ -10,7 +10,7 @@
 
 import { SimFlash, type PowerCutEffect } from '../../simulator/flash/sim-flash.ts';
 import { FlashError, type FlashPartition } from '../../hal/flash.ts';
-import { RuntimeStore, type Durability, type RuntimeStoreOptions } from '../../datastore/runtime/runtime-store.ts';
+import { RuntimeStore, RuntimeStore as RuntimeV2, type Durability, type RuntimeStoreOptions } from '../../datastore/runtime/runtime-store.ts';
 import { NotFormattedError, PartitionFullError } from '../../datastore/runtime/errors.ts';
 import { seededRandom } from '../../simulator/seeded-random.ts';
 
@@ -44,6 +44,8 @@ export interface SweepOptions {
   durability?: Durability;
   /** Self-test of the checker: silently drop this program (by index), as a lying flash driver would. */
   dropProgram?: number;
+  /** The store under test (default v2's RuntimeStore). */
+  impl?: StoreImpl;
 }
 
 export interface SweepResult {
@@ -122,7 +124,7 @@ export function equal(a: Uint8Array | undefined, b: Uint8Array | undefined): boo
   return true;
 }
 
-function describe(store: RuntimeStore, committed: Map<string, Uint8Array>, pending: number): string {
+function describe(store: StoreUnderTest, committed: Map<string, Uint8Array>, pending: number): string {
   for (const [key, value] of committed) {
     const got = store.get(key);
     if (!equal(got, value)) return `committed key ${key}: ${got ? got.length + ' bytes' : 'missing'}, expected ${value.length} bytes (${pending} writes pending)`;
@@ -132,6 +134,7 @@ function describe(store: RuntimeStore, committed: Map<string, Uint8Array>, pendi
 }
 
 export function powerCutSweep(options: SweepOptions): SweepResult {
+  const RuntimeStore = options.impl ?? RuntimeV2;
   const fault = options.fault;
   const programUnit = options.programUnit ?? 256;
   const operations = options.operations ?? 2000;
@@ -177,7 +180,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
     try {
       if (!formatted) {
         // format() had not returned: either no store at all (mount says so, typed) or an empty one.
-        let store: RuntimeStore;
+        let store: StoreUnderTest;
         try {
           store = RuntimeStore.mount(clone);
         } catch (e) {
@@ -209,7 +212,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
       const again = RuntimeStore.mount(clone);
       if (!equal(again.get('__after_cut__'), new Uint8Array([1, 2, 3]))) violation('write after recovery lost on remount');
     } catch (e) {
-      violation(`mount or check threw: ${(e as Error).message}`);
+      violation(`mount or check threw: ${(e as Error).message} ${process.env.DBG ? (e as Error).stack : ""}`);
     }
     checking = false;
   };
@@ -283,8 +286,8 @@ export type StoreUnderTest = Pick<RuntimeStore, 'set' | 'get' | 'has' | 'delete'
   beginValue(key: string, length: number): { append(chunk: Uint8Array): void; commit(): void; abort(): void };
 };
 export interface StoreImpl {
-  format(flash: FlashPartition, options: RuntimeStoreOptions): StoreUnderTest;
-  mount(flash: FlashPartition, options: RuntimeStoreOptions): StoreUnderTest;
+  format(flash: FlashPartition, options?: RuntimeStoreOptions): StoreUnderTest;
+  mount(flash: FlashPartition, options?: RuntimeStoreOptions): StoreUnderTest;
 }
 
 export function prefixHeld(store: StoreUnderTest, committed: Map<string, Uint8Array>, pending: PendingOp[]): number {

@@ -84,6 +84,8 @@ class JournalMount {
   /** Replaying from a cycle: records at or past `next` wait for their slice. */
   private cycle: Cycle | null = null;
   private cycleBroken = false;
+  /** The loaded checkpoint's own offset: replay steps over it. */
+  private skipAt = NONE;
   /** A cycle that started during replay, followed while its slices come in order. */
   private later: Cycle | null = null;
   private newestComplete = NONE;
@@ -195,6 +197,7 @@ class JournalMount {
     this.cycle = null;
     this.later = null;
     this.cycleBroken = false;
+    this.skipAt = NONE;
     this.newestComplete = NONE;
     this.newestCheckpoint = NONE;
   }
@@ -298,7 +301,9 @@ class JournalMount {
     this.liveBytes = fixed.liveBytes;
     this.largestRecord = fixed.largestRecord;
     this.newestCheckpoint = offset;
-    return offset + recordSize(h.keyLength, h.valueLength);
+    // Replay starts at the checkpoint and steps over it (it may end at its sector's end: the chain says what follows).
+    this.skipAt = offset;
+    return offset;
   }
 
   /** A CHECKPOINT record's payload (inline, or from its sectors), CRC-checked; null if unusable. */
@@ -351,6 +356,10 @@ class JournalMount {
       const size = recordSize(h.keyLength, h.valueLength);
       if (pos + size > end) return false;
       if (h.kind === RecordKind.Close) return true;
+      if (pos === this.skipAt) {
+        pos += size;
+        continue;
+      }
       const ok = this.replayRecord(pos, h, proven(pos + size));
       if (ok === 'torn') return false;
       pos += size;

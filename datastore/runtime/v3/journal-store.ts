@@ -54,6 +54,12 @@ import { readSectorValue, sectorFootprint, sectorsHeldBy, SectorValueWriter, val
 
 /** GC steps a write may run beyond the one it always may (more only below the hard reserve). */
 const GC_STEPS_PER_WRITE = 1;
+/**
+ * Free sectors a collection may need (a pack sector and a journal open for its
+ * MOVE record), plus one: the first write after a mount opens a journal sector
+ * before anything else, and must still leave a collection room to run.
+ */
+const GC_RESERVE = 3;
 
 export class JournalStore {
   readonly flash: FlashPartition;
@@ -186,6 +192,7 @@ export class JournalStore {
       this.journal.putAtEnd(close);
       this.inGc = false;
     }
+    this.pendingOps = 0;
     this.mounted = false;
   }
 
@@ -415,7 +422,7 @@ export class JournalStore {
       ? sectorFootprint(value.length, this.S) * this.S + recordSize(keyBytes.length, REPLACES_SIZE + putSSize(Math.min(256, sectorFootprint(value.length, this.S))))
       : recordSize(keyBytes.length, REPLACES_SIZE + value.length);
     this.checkCapacity(key, footprint - oldBytes, footprint);
-    this.makeRoom(key, big ? sectorFootprint(value.length, this.S) + 1 : 1);
+    this.makeRoom(key, big ? sectorFootprint(value.length, this.S) : 0, recordSize(keyBytes.length, REPLACES_SIZE + (big ? putSSize(256) : value.length)));
     // GC may have moved the old record: what it replaces is read after making room (slots do not move).
     const old = slot >= 0 ? this.footprintOf(this.index.offsetAt(slot)) : null;
     const replaces = old ? old.entry : NONE;
@@ -461,7 +468,7 @@ export class JournalStore {
     const hash = keyHash(keyBytes);
     const slot = this.findSlot(keyBytes, hash);
     if (slot < 0) return false;
-    this.makeRoom(key, 1);
+    this.makeRoom(key, 0, recordSize(keyBytes.length, REPLACES_SIZE), true);
     const old = this.footprintOf(this.index.offsetAt(slot)); // after GC, which may have moved it
     const size = recordSize(keyBytes.length, REPLACES_SIZE);
     this.appendRecord(RecordKind.Delete, keyBytes, new Uint8Array(0), 0, old.entry);
@@ -614,8 +621,11 @@ export class JournalStore {
   private opened(sector: number): void {
     this.chain.push(sector);
     this.chainSet.add(sector);
+    // Until the new header is on flash a mount takes the previous head, and its names: both sets stay reachable.
+    const prev = this.headerNames;
     this.headerNames = [this.journal.durable, this.journal.fallback];
-    const keep = new Set<number>([this.journal.durable, this.journal.fallback, this.lastCheckpoint]);
+    const need = [...prev, ...this.headerNames];
+    const keep = new Set<number>([...need, this.lastCheckpoint]);
     for (const off of [...this.checkpointPins.keys()]) {
       if (!keep.has(off)) {
         const sectors = this.checkpointPins.get(off)!;
@@ -623,12 +633,11 @@ export class JournalStore {
         for (const s of sectors) this.pendingRelease.push(s);
       }
     }
-    this.moveAnchor();
+    this.moveAnchor(need);
   }
 
-  /** Name a later chain start when the walk has grown K sectors past what durable points need. */
-  private moveAnchor(): void {
-    const need = [this.journal.durable, this.journal.fallback];
+  /** Name a later chain start when the walk has grown K sectors past what the durable points named need. */
+  private moveAnchor(need: number[]): void {
     let pos = this.chain.length - 1;
     for (const d of need) {
       if (d === NONE) return; // before two durable points, the chain from the format is the window
@@ -693,7 +702,7 @@ export class JournalStore {
     if (recordSize(0, payload.length) <= this.journal.payloadSize - 64) {
       at = this.appendRecord(RecordKind.Checkpoint, new Uint8Array(0), payload, 0);
     } else {
-      this.makeRoom('(checkpoint)', Math.ceil(payload.length / this.S) + 1);
+      this.makeRoom('(checkpoint)', Math.ceil(payload.length / this.S), 64, true);
       const w = new SectorValueWriter(this.flash, payload.length, () => this.takeErased(SectorKind.Value), (o, d) => this.journal.program(o, d));
       w.append(payload);
       const ref = w.finish();
@@ -732,20 +741,24 @@ export class JournalStore {
   }
 
   /**
-   * Keep `need` sectors free plus the GC threshold: one collection per write in
-   * the steady state, more only while free sectors are below what the write needs.
+   * Room for a write that takes `sectors` sectors (value sectors) and a record
+   * of `recordBytes` in the journal: keep that free plus GC's own reserve (a
+   * pack sector and a journal open for its MOVE) plus a lead. One collection
+   * per write in the steady state; more only while the write or GC's reserve
+   * would not fit. A delete may use GC's reserve: it only frees space.
    */
-  private makeRoom(key: string, need: number): void {
-    const threshold = 3 + Math.ceil(this.N / 32);
+  private makeRoom(key: string, sectors: number, recordBytes: number, isDelete = false): void {
+    const need = sectors + (this.journal.room >= recordBytes ? 0 : 1);
+    const lead = Math.ceil(this.N / 32);
     let steps = 0;
-    while (this.table.freeCount < need + threshold) {
-      const hard = this.table.freeCount < need + 3;
+    while (this.table.freeCount < need + GC_RESERVE + lead) {
+      const hard = this.table.freeCount < need + GC_RESERVE;
       if (steps >= GC_STEPS_PER_WRITE && !hard) break;
       if (steps > this.N) break;
       if (!this.collectOne()) break;
       steps++;
     }
-    if (this.table.freeCount < need + 1) throw new PartitionFullError(key, need * this.S, this.table.freeCount * this.S);
+    if (this.table.freeCount < need + (isDelete ? 0 : GC_RESERVE)) throw new PartitionFullError(key, need * this.S, this.table.freeCount * this.S);
   }
 
   /** Collect the unpinned log sector with the fewest live bytes; false if none helps. */
@@ -763,6 +776,11 @@ export class JournalStore {
       }
     }
     if (victim < 0) return false;
+    // It may open a pack sector (live bytes after a mount are estimates) and a journal sector for its MOVE
+    // before the victim is free: never start one that could run out of sectors half-way.
+    const moveBytes = recordSize(0, moveSize(this.liveRecords[victim] + 1));
+    const stepNeed = 1 + (this.journal.room >= moveBytes ? 0 : 1);
+    if (this.table.freeCount < stepNeed) return false;
     this.collect(victim);
     return true;
   }
