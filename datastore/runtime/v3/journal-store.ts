@@ -262,8 +262,8 @@ export class JournalStore {
     this.table = t;
     this.allocator = new SectorAllocator(t);
     this.liveBytes = live;
-    // Least-worn allocation needs erase counts; until WEAR records land, start after the head.
-    for (let i = 0; i < ((next + 1) % this.N); i++) this.allocator.peek();
+    // Least-worn allocation needs erase counts; until WEAR records land, go on from after the head's next.
+    this.allocator.startAt(next + 1);
   }
 
   private pinCheckpoint(offset: number, t = this.table): void {
@@ -646,7 +646,7 @@ export class JournalStore {
       pos = Math.min(pos, p);
     }
     const at = this.chain.indexOf(this.anchorStart);
-    const K = Math.max(2, Math.ceil(this.N / (this.A * this.anchors.slotsPerSector)));
+    const K = this.anchorLag();
     if (pos - at < K) return;
     const target = this.chain[pos];
     const seq = this.seqOf(target);
@@ -675,7 +675,7 @@ export class JournalStore {
 
   private cycleBudget(): number {
     if (this.opts.indexCycleBytes > 0) return this.opts.indexCycleBytes;
-    return Math.min(Math.max(20 * this.index.size, 16 * 1024), Math.max(4096, Math.floor(this.flash.size / 8)));
+    return Math.min(Math.max(20 * this.index.size, 16 * 1024), Math.max(2048, Math.floor(this.flash.size / 16)));
   }
 
   private keepCycleDue(): void {
@@ -724,10 +724,20 @@ export class JournalStore {
   }
 
   /** Sectors kept out of data's reach: the chain's window, next, pack head, a pool for GC. */
+  /**
+   * Sectors whose garbage GC may not reclaim, or that must stay free: GC's
+   * reserve and the head's `next`; the pinned chain (the anchor's lag, the
+   * two cycles a mount may replay, the head); a checkpoint.
+   */
   private reserveSectors(): number {
-    const windowSectors = Math.ceil((3 * this.cycleBudget()) / this.journal.payloadSize) + 3;
+    const windowSectors = this.anchorLag() + Math.ceil((2 * this.cycleBudget()) / this.journal.payloadSize) + 1;
     const ckpt = Math.ceil(checkpointSize(this.index.size + 1, 0) / this.S);
-    return 4 + windowSectors + ckpt;
+    return GC_RESERVE + 1 + windowSectors + ckpt;
+  }
+
+  /** Journal opens the anchor may lag behind the oldest durable point before it is rewritten (DESIGN.md §1.1). */
+  private anchorLag(): number {
+    return Math.max(2, Math.ceil(this.N / (this.A * this.anchors.slotsPerSector)));
   }
 
   private capacityBytes(): number {

@@ -10,6 +10,11 @@ export class SectorAllocator {
 
   constructor(private readonly table: SectorTable) {}
 
+  /** Continue from `sector` (after a mount: where the writer left off, so equally worn sectors keep taking turns). */
+  startAt(sector: number): void {
+    this.cursor = ((sector % this.table.count) + this.table.count) % this.table.count;
+  }
+
   /** The sector the next allocation takes, or -1 if none is free. Changes nothing. */
   peek(): number {
     const t = this.table;
