@@ -94,6 +94,19 @@ export class IndexCycle {
     this.copied = 0;
   }
 
+  /**
+   * Carry on a cycle a mount found under way (its slices up to `next` on
+   * flash and replayed): the next slice continues its range, so sessions cut
+   * short still complete cycles between them.
+   */
+  resume(start: number, next: number): void {
+    this.start = start;
+    this.next = next;
+    this.completed = NONE;
+    this.spent = 0;
+    this.copied = 0;
+  }
+
   /** Count a record GC copied (a large value's body is not reread by a mount: not counted). */
   chargeCopy(size: number, valueLength: number): void {
     if (valueLength < LARGE_VALUE) this.copied += size;

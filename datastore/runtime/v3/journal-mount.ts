@@ -60,6 +60,8 @@ export interface MountResult {
   corruptSkipped: number;
   replayed: number;
   bytesRead: number;
+  /** An index cycle under way at the end of the log (its slices so far all replayed): the writer carries it on. */
+  cycleInProgress: { start: number; next: number } | null;
 }
 
 interface Cycle {
@@ -144,6 +146,7 @@ class JournalMount {
       corruptSkipped: this.corrupt,
       replayed: this.replayed,
       bytesRead: 0,
+      cycleInProgress: this.later && this.later.next < HASH_SPACE ? { ...this.later } : null,
     };
   }
 
@@ -185,6 +188,7 @@ class JournalMount {
       corruptSkipped: this.corrupt,
       replayed: this.replayed,
       bytesRead: 0,
+      cycleInProgress: this.later && this.later.next < HASH_SPACE ? { ...this.later } : null,
     };
   }
 

@@ -115,7 +115,10 @@ export class JournalStore {
     this.allocator = new SectorAllocator(this.table);
     this.journal = new JournalWriter(flash);
     this.journal.takeSector = () => this.takeErased(SectorKind.Journal);
-    this.journal.onOpened = (s) => this.opened(s);
+    this.journal.onOpened = (s, wasted) => {
+      this.cycle.charge(wasted + JOURNAL_HEADER_SIZE);
+      this.opened(s);
+    };
     this.pack = new PackWriter(flash, () => this.takeErased(SectorKind.Pack), (o, d) => this.journal.program(o, d));
     this.rec = new RecordAt({ size: flash.size, read: (o, into) => this.journal.read(o, into) });
     this.cycle = new IndexCycle(this.journal, {
@@ -212,6 +215,7 @@ export class JournalStore {
     this.anchorStart = this.pinStart = m.anchorStart;
     this.chain = m.chain.map((l) => l.sector);
     this.deriveSectors(head.header.next);
+    if (m.cycleInProgress) this.cycle.resume(m.cycleInProgress.start, m.cycleInProgress.next);
     this.changedSinceCheckpoint = !m.clean;
   }
 
@@ -673,9 +677,11 @@ export class JournalStore {
 
   // ---- checkpoints and the index cycle ---------------------------------------------------
 
+  /** Log bytes within which an index cycle completes; at most a 16th of the partition, which the pinned window must fit. */
   private cycleBudget(): number {
-    if (this.opts.indexCycleBytes > 0) return this.opts.indexCycleBytes;
-    return Math.min(Math.max(20 * this.index.size, 16 * 1024), Math.max(2048, Math.floor(this.flash.size / 16)));
+    const cap = Math.max(2048, Math.floor(this.flash.size / 16));
+    if (this.opts.indexCycleBytes > 0) return Math.min(this.opts.indexCycleBytes, cap);
+    return Math.min(Math.max(20 * this.index.size, 16 * 1024), cap);
   }
 
   private keepCycleDue(): void {
@@ -730,7 +736,9 @@ export class JournalStore {
    * two cycles a mount may replay, the head); a checkpoint.
    */
   private reserveSectors(): number {
-    const windowSectors = this.anchorLag() + Math.ceil((2 * this.cycleBudget()) / this.journal.payloadSize) + 1;
+    // Pinned: back to the previous anchor's start (two anchor lags), two cycles a mount may replay and the
+    // one under way (a cycle overshoots its budget by up to a forced slice), the head.
+    const windowSectors = 2 * this.anchorLag() + Math.ceil((4 * this.cycleBudget()) / this.journal.payloadSize) + 2;
     const ckpt = Math.ceil(checkpointSize(this.index.size + 1, 0) / this.S);
     return GC_RESERVE + 1 + windowSectors + ckpt;
   }

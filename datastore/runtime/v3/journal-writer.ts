@@ -35,6 +35,7 @@ export class JournalWriter implements CycleLog {
   private headOpen = false;
   /** This writer opened the head: every program in the sector before it completed. */
   private headOpenedHere = false;
+  private wasted = 0;
   /** The first open after a mount erases `next` again: a cut may have marked its units. */
   private nextNeedsErase = false;
   private readonly buf: Uint8Array;
@@ -55,7 +56,7 @@ export class JournalWriter implements CycleLog {
   beforePad: ((room: number) => void) | null = null;
   onCommitted: (() => void) | null = null;
   /** Called after a sector joined the chain (its header is in the buffer). */
-  onOpened: ((sector: number) => void) | null = null;
+  onOpened: ((sector: number, wasted: number) => void) | null = null;
   eraseOps = 0;
   programOps = 0;
 
@@ -181,6 +182,9 @@ export class JournalWriter implements CycleLog {
   openNext(): void {
     this.checkUsable();
     if (this.headOpen) this.commit();
+    // The unused end of the head: journal the window spends without a record in it (after a mount, all of it
+    // as far as this writer knows: the head it found is never appended to).
+    this.wasted = this.headOpen ? this.sectorSize - this.progPos : this.payloadSize;
     const target = this.next;
     if (this.nextNeedsErase) {
       this.erase(target);
@@ -205,7 +209,8 @@ export class JournalWriter implements CycleLog {
     this.bufPos = JOURNAL_HEADER_SIZE;
     this.headOpen = true;
     this.headOpenedHere = true;
-    this.onOpened?.(target);
+    this.onOpened?.(target, this.wasted);
+    this.wasted = 0;
   }
 
   private checkUsable(): void {
