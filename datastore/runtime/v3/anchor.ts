@@ -90,9 +90,9 @@ export class AnchorArea {
    * each one after an anchor sector fills, erases the next anchor sector
    * first (never the one holding the newest record).
    */
-  write(chainStart: number, chainSeq: number): AnchorRecord {
+  write(chainStart: number, chainSeq: number, copies = 1): AnchorRecord {
     const record: AnchorRecord = { gen: this.newest ? (this.newest.record.gen + 1) >>> 0 : 1, chainStart, chainSeq: chainSeq & 0xffff };
-    if (this.filling < 0 || this.nextSlot >= this.slotsPerSector) {
+    if (this.filling < 0 || this.nextSlot + copies > this.slotsPerSector) {
       const after = this.filling >= 0 ? this.filling : this.newest ? this.newest.sector : this.count - 1;
       const sector = (after + 1) % this.count;
       this.flash.erase(sector);
@@ -101,8 +101,13 @@ export class AnchorArea {
     }
     this.slot.fill(0xff);
     encodeAnchorRecord(record, this.slot);
-    const slot = this.nextSlot++;
-    this.flash.program(this.filling * this.flash.sectorSize + slot * this.slotSize, this.slot);
+    // Copies go to consecutive slots, each its own program: damage to one later leaves its twin, and the
+    // newest valid record is then still this one (a mount takes the last valid slot of the prefix).
+    let slot = this.nextSlot;
+    for (let i = 0; i < copies; i++) {
+      slot = this.nextSlot++;
+      this.flash.program(this.filling * this.flash.sectorSize + slot * this.slotSize, this.slot);
+    }
     this.newest = { record, sector: this.filling, slot };
     return record;
   }

@@ -55,6 +55,12 @@ import { readSectorValue, sectorFootprint, sectorsHeldBy, SectorValueWriter, val
 /** GC steps a write may run beyond the one it always may (more only below the hard reserve). */
 const GC_STEPS_PER_WRITE = 1;
 /**
+ * Each anchor record is written twice: a mount that finds the newest damaged
+ * takes its twin, so the chain before it need not stay pinned for the
+ * previous record's sake.
+ */
+const ANCHOR_COPIES = 2;
+/**
  * Free sectors a collection may need (a pack sector and a journal open for its
  * MOVE record), plus one: the first write after a mount opens a journal sector
  * before anything else, and must still leave a collection room to run.
@@ -78,7 +84,6 @@ export class JournalStore {
   /** Journal sectors from the pinned start (the previous anchor's) to the head, in chain order. */
   private chain: number[] = [];
   private anchorStart = -1;
-  private pinStart = -1;
   private readonly chainSet = new Set<number>();
   /** Checkpoint sectors a durable point or CLOSE names, by the checkpoint record's offset. */
   private readonly checkpointPins = new Map<number, number[]>();
@@ -156,8 +161,8 @@ export class JournalStore {
     // Anchors last: a cut before this leaves an unformatted partition, never a half store.
     for (let a = 0; a < s.A; a++) s.journal.erase(a);
     s.anchors.find();
-    s.anchors.write(first, 1);
-    s.anchorStart = s.pinStart = first;
+    s.anchors.write(first, 1, ANCHOR_COPIES);
+    s.anchorStart = first;
     s.changedSinceCheckpoint = true;
     return s;
   }
@@ -212,7 +217,7 @@ export class JournalStore {
     this.journal.durable = m.durable;
     this.journal.fallback = m.fallback;
     this.headerNames = [head.header.durable, head.header.fallback];
-    this.anchorStart = this.pinStart = m.anchorStart;
+    this.anchorStart = m.anchorStart;
     this.chain = m.chain.map((l) => l.sector);
     this.deriveSectors(head.header.next);
     if (m.cycleInProgress) this.cycle.resume(m.cycleInProgress.start, m.cycleInProgress.next);
@@ -655,13 +660,10 @@ export class JournalStore {
     const target = this.chain[pos];
     const seq = this.seqOf(target);
     if (seq < 0) return;
-    this.anchors.write(target, seq);
-    const dropFrom = this.chain.indexOf(this.pinStart);
-    this.pinStart = this.anchorStart;
+    this.anchors.write(target, seq, ANCHOR_COPIES);
     this.anchorStart = target;
-    const keepFrom = this.chain.indexOf(this.pinStart);
-    const dropped = this.chain.slice(dropFrom < 0 ? 0 : dropFrom, keepFrom);
-    this.chain = this.chain.slice(keepFrom);
+    const dropped = this.chain.slice(0, pos);
+    this.chain = this.chain.slice(pos);
     for (const s of dropped) {
       this.chainSet.delete(s);
       this.maybeFree(s);
@@ -677,9 +679,9 @@ export class JournalStore {
 
   // ---- checkpoints and the index cycle ---------------------------------------------------
 
-  /** Log bytes within which an index cycle completes; at most a 16th of the partition, which the pinned window must fit. */
+  /** Log bytes within which an index cycle completes; at most a 32nd of the partition, which the pinned window must fit. */
   private cycleBudget(): number {
-    const cap = Math.max(2048, Math.floor(this.flash.size / 16));
+    const cap = Math.max(2048, Math.floor(this.flash.size / 32));
     if (this.opts.indexCycleBytes > 0) return Math.min(this.opts.indexCycleBytes, cap);
     return Math.min(Math.max(20 * this.index.size, 16 * 1024), cap);
   }
@@ -691,6 +693,31 @@ export class JournalStore {
     const perSlice = Math.max(1, Math.floor((this.journal.payloadSize - 64) / CHECKPOINT_ENTRY_SIZE));
     this.cycle.writeForced(target, perSlice);
     this.journal.commit();
+  }
+
+  /**
+   * Complete an index cycle at once and open a journal sector that names it,
+   * so the durable points (and the anchor after them) move on and the chain
+   * behind them is released. Three rounds take the oldest name past what
+   * is pinned now. False if there was no sector to open.
+   */
+  private advanceWindow(): boolean {
+    if (this.inGc || this.table.freeCount < 1) return false;
+    const perSlice = Math.max(1, Math.floor((this.journal.payloadSize - 64) / CHECKPOINT_ENTRY_SIZE));
+    this.inGc = true;
+    try {
+      for (let round = 0; round < 3 && this.table.freeCount >= 1; round++) {
+        this.cycle.reset();
+        this.cycle.writeForced(0x100000000, perSlice);
+        this.journal.commit();
+        if (this.table.freeCount < 1) break;
+        this.journal.openNext();
+        this.journal.commit();
+      }
+    } finally {
+      this.inGc = false;
+    }
+    return true;
   }
 
   /** A full checkpoint (inline if it fits a journal sector, else in sectors); its record's offset. */
@@ -736,9 +763,8 @@ export class JournalStore {
    * two cycles a mount may replay, the head); a checkpoint.
    */
   private reserveSectors(): number {
-    // Pinned: back to the previous anchor's start (two anchor lags), two cycles a mount may replay and the
-    // one under way (a cycle overshoots its budget by up to a forced slice), the head.
-    const windowSectors = 2 * this.anchorLag() + Math.ceil((4 * this.cycleBudget()) / this.journal.payloadSize) + 2;
+    // Pinned: the anchor's lag, two cycles a mount may replay and the one under way, the head.
+    const windowSectors = this.anchorLag() + Math.ceil((3 * this.cycleBudget()) / this.journal.payloadSize) + 1;
     const ckpt = Math.ceil(checkpointSize(this.index.size + 1, 0) / this.S);
     return GC_RESERVE + 1 + windowSectors + ckpt;
   }
@@ -773,7 +799,10 @@ export class JournalStore {
       const hard = this.table.freeCount < need + GC_RESERVE;
       if (steps >= GC_STEPS_PER_WRITE && !hard) break;
       if (steps > this.N) break;
-      if (!this.collectOne()) break;
+      if (!this.collectOne()) {
+        // Nothing to collect outside the pinned window: move the window on (rare; the reserve is sized for it).
+        if (!hard || steps > this.N || !this.advanceWindow()) break;
+      }
       steps++;
     }
     if (this.table.freeCount < need + (isDelete ? 0 : GC_RESERVE)) throw new PartitionFullError(key, need * this.S, this.table.freeCount * this.S);
