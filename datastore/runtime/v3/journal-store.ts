@@ -557,7 +557,10 @@ export class JournalStore {
 
   private committed(force: boolean): void {
     this.pendingOps++;
-    if (this.opts.durability === 'immediate' || force || this.pendingOps >= this.opts.batchSize) {
+    // A batch also ends when the index cycle is due: slices go out only after a commit, and a long batch of
+    // journal-sized values would otherwise outrun the cycle's budget, growing the pinned window past the
+    // reserve until GC wedges with the partition a third full (review finding 1).
+    if (this.opts.durability === 'immediate' || force || this.pendingOps >= this.opts.batchSize || this.cycle.due() >= 0) {
       this.journal.commit();
       this.pendingOps = 0;
       this.keepCycleDue();
