@@ -203,6 +203,40 @@ review('batched writes of journal-sized values: the chain a mount may walk grows
   }
 });
 
+review('a write refused as full is refused the same after a clean or unclean remount, with the same live bytes, keys and capacity (30 seeds, random layouts, edge sizes)', () => {
+  let checked = 0;
+  for (let seed = 1; seed <= 30; seed++) {
+    const r = seededRandom(seed);
+    const unit = r() < 0.5 ? 16 : 256;
+    const sectors = 24 + Math.floor(r() * 40);
+    const f = new SimFlash({ size: sectors * 4096, sectorSize: 4096, programUnit: unit, seed });
+    let s = JournalStore.format(f);
+    const sizes = [10, 100, 1000, 3071, 3072, 4096, 4097, 9000];
+    let refused: { key: string; value: Uint8Array } | null = null;
+    for (let i = 0; i < 3000 && !refused; i++) {
+      const key = 'k' + Math.floor(r() * 200);
+      const value = new Uint8Array(r() < 0.5 ? sizes[Math.floor(r() * sizes.length)] : Math.floor(r() * 500)).fill(i & 0xff);
+      try {
+        s.set(key, value);
+      } catch (e) {
+        if (!(e instanceof PartitionFullError)) throw e;
+        refused = { key, value };
+      }
+    }
+    if (!refused) continue;
+    checked++;
+    const before = s.stats();
+    const clean = r() < 0.5;
+    if (clean) s.unmount();
+    s = JournalStore.mount(f);
+    const after = s.stats();
+    const where = `seed ${seed} (${unit} B units, ${sectors} sectors, ${clean ? 'clean' : 'unclean'} remount)`;
+    assert.equal([after.liveBytes, after.keys, after.capacityBytes], [before.liveBytes, before.keys, before.capacityBytes], where);
+    assert.throws(() => s.set(refused!.key, refused!.value), (e: unknown) => e instanceof PartitionFullError, `${where}: the ${refused.value.length}-byte write`);
+  }
+  assert.ok(checked >= 25, `${checked} runs reached a full partition`);
+});
+
 /** Journal sectors from `start` to `head`, following the headers' `next` (seq at 8, next at 12). */
 function chainLength(f: SimFlash, start: number, head: number): number {
   const h = new Uint8Array(16);
