@@ -3,7 +3,20 @@
 // flash time from its datasheet model; no wall clock.
 
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
-import { RuntimeStore, type Durability } from '../datastore/runtime/runtime-store.ts';
+import { RuntimeStore, type Durability, type RuntimeStoreOptions } from '../datastore/runtime/runtime-store.ts';
+import { JournalStore } from '../datastore/runtime/v3/journal-store.ts';
+import type { FlashPartition } from '../hal/flash.ts';
+
+/** What the fill and wear benches need of a store: v2's RuntimeStore or v3's JournalStore. */
+interface FillStore {
+  set(key: string, value: Uint8Array): void;
+  delete(key: string): boolean;
+  stats(): { capacityBytes: number; liveBytes: number };
+}
+interface FillImpl {
+  format(flash: FlashPartition, options?: RuntimeStoreOptions): FillStore;
+}
+const FORMATS: Record<2 | 3, FillImpl> = { 2: RuntimeStore, 3: JournalStore };
 import { powerCutSweep, randomCutRun, type Fault } from '../test/support/power-cut-sweep.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 
@@ -134,12 +147,13 @@ function chooser(skew: Skew, keys: number, random: () => number): () => number {
  * capacity), uniform or skewed (issue 18's cases). Wear is over the measured
  * updates only; the worst put is the costliest single update among them.
  */
-export function fill(programUnit: number, valueSize: number, fillRatio: number, skew: Skew = 'uniform'): BenchLine {
+export function fill(programUnit: number, valueSize: number, fillRatio: number, skew: Skew = 'uniform', format: 2 | 3 = 2): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
-  const store = RuntimeStore.format(f, { durability: 'immediate' });
+  const store = FORMATS[format].format(f, { durability: 'immediate' });
   const recordBytes = 16 + 9 + valueSize + 4;
-  // Live data as the store counts it: each record with the padding its own commit gave it.
-  const footprint = Math.ceil(recordBytes / programUnit) * programUnit;
+  // Live data as the store counts it: each record with the padding its own commit gave it (v2), or
+  // a whole sector and a PUT-S record for a value of 3/4 sector and more (v3).
+  const footprint = format === 3 && valueSize >= (3 * SECTOR) / 4 ? Math.ceil(valueSize / SECTOR) * SECTOR + 48 : Math.ceil(recordBytes / programUnit) * programUnit;
   const target = Math.floor((store.stats().capacityBytes * fillRatio) / footprint);
   // The reserve grows with the checkpoint (8 bytes a key), so capacity shrinks as keys are
   // added: stop at the target or at the first refusal, and report the fill reached.
@@ -176,7 +190,8 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number, 
   const live = store.stats().liveBytes / store.stats().capacityBytes;
   const floor = Math.ceil(recordBytes / programUnit) * programUnit / valueSize;
   return {
-    bench: 'runtime.fill',
+    bench: format === 3 ? 'runtime.fill-v3' : 'runtime.fill',
+    format,
     programUnit,
     valueSize,
     skew,
@@ -199,11 +214,11 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number, 
  * and 64 B values under 90/10 skew. A pass is one erase per sector on
  * average; max/mean is over the erases of the measured passes.
  */
-export function wearPasses(programUnit: number, valueSize: number, skew: Skew, passes = 10): BenchLine {
+export function wearPasses(programUnit: number, valueSize: number, skew: Skew, passes = 10, format: 2 | 3 = 2): BenchLine {
   const sectors = 128;
   const f = new SimFlash({ size: sectors * SECTOR, sectorSize: SECTOR, programUnit });
-  const store = RuntimeStore.format(f, { durability: 'immediate' });
-  const footprint = Math.ceil((16 + 9 + valueSize + 4) / programUnit) * programUnit;
+  const store = FORMATS[format].format(f, { durability: 'immediate' });
+  const footprint = format === 3 && valueSize >= (3 * SECTOR) / 4 ? Math.ceil(valueSize / SECTOR) * SECTOR + 48 : Math.ceil((16 + 9 + valueSize + 4) / programUnit) * programUnit;
   let keys = 0;
   const target = Math.floor((store.stats().capacityBytes * 0.9) / footprint);
   for (; keys < target; keys++) {
@@ -221,7 +236,8 @@ export function wearPasses(programUnit: number, valueSize: number, skew: Skew, p
   while (f.stats.erases - erasesFrom < passes * sectors) store.set(`key-${pick()}`, value(valueSize, ++updates));
   const w = wearOf(f, from);
   return {
-    bench: 'runtime.wear',
+    bench: format === 3 ? 'runtime.wear-v3' : 'runtime.wear',
+    format,
     programUnit,
     valueSize,
     skew,
@@ -408,6 +424,8 @@ export function mountAfterCut(programUnit: number, keys: number, logSectors: num
 export const runtimeBenches: Record<string, () => BenchLine[]> = {
   'runtime.kv-workload': () => UNITS.flatMap((u) => DURABILITIES.flatMap((d) => [kvWorkload(u, d, false), kvWorkload(u, d, true)])),
   'runtime.fill': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k))))),
+  'runtime.fill-v3': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k, 3))))),
+  'runtime.wear-v3': () => UNITS.flatMap((u) => [wearPasses(u, 4096, 'uniform', 10, 3), wearPasses(u, 4096, '90/10', 10, 3), wearPasses(u, 64, '90/10', 10, 3)]),
   'runtime.blobs': () => UNITS.map((u) => blobs(u)),
   'runtime.wear': () => UNITS.flatMap((u) => [wearPasses(u, 4096, 'uniform'), wearPasses(u, 4096, '90/10'), wearPasses(u, 64, '90/10')]),
   'runtime.mount': () => [...UNITS.map((u) => mount(u)), ...UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, 0), mountAfterCut(u, 10_000, 250, 0), mountAfterCut(u, 10_000, 250, 1), mountAfterCut(u, 10_000, 3000, 1), mountAfterCut(u, 10_000, 3000, 0.92)])],

@@ -159,6 +159,22 @@ export class IndexCycle {
     return target - this.next >= HASH_SPACE / 8 ? target : -1;
   }
 
+  /** Hash where the next slice's range begins. */
+  get position(): number {
+    return this.next;
+  }
+
+  /**
+   * The hash the cycle should have reached by now (the pace of `due` without
+   * its eighth-of-a-cycle granularity), or -1 if the cycle has nothing to
+   * write. A writer that forces one slice at a time keeps to it this way.
+   */
+  paceTarget(budget = this.source.budget()): number {
+    if (this.spent >= budget) return this.next < HASH_SPACE ? HASH_SPACE : -1;
+    const target = this.source.index().alignUp(Math.floor((this.spent / budget) * HASH_SPACE));
+    return target > this.next ? target : -1;
+  }
+
   /** Bytes of log the forced slices up to `target` take at most (for making room first). */
   forcedBytes(target: number, maxEntries: number): number {
     const index = this.source.index();

@@ -682,19 +682,42 @@ export class JournalStore {
 
   // ---- checkpoints and the index cycle ---------------------------------------------------
 
-  /** Log bytes within which an index cycle completes; at most a 32nd of the partition, which the pinned window must fit. */
+  /**
+   * Log bytes within which an index cycle completes (20 bytes a key, at least
+   * 16 KiB, as v2): slices cost 8 bytes a key per cycle, so a smaller budget
+   * costs programming; the pinned window is about three cycles, so a larger one
+   * costs capacity. At most an eighth of the partition (a 32nd on small ones,
+   * whose window must still leave room for data).
+   */
   private cycleBudget(): number {
-    const cap = Math.max(2048, Math.floor(this.flash.size / 32));
+    const cap = Math.max(2048, Math.floor(this.flash.size / (this.N >= 256 ? 8 : 32)));
     if (this.opts.indexCycleBytes > 0) return Math.min(this.opts.indexCycleBytes, cap);
     return Math.min(Math.max(20 * this.index.size, 16 * 1024), cap);
   }
 
+  /**
+   * At a commit point: keep the index cycle on pace with forced slices, one
+   * slice (at most a journal sector of entries) per commit, written once a
+   * whole slice is due, so no single put writes a run of them.
+   */
   private keepCycleDue(): void {
     if (this.inGc) return;
-    const target = this.cycle.due();
+    const target = this.cycle.paceTarget();
     if (target < 0) return;
     const perSlice = Math.max(1, Math.floor((this.journal.payloadSize - 64) / CHECKPOINT_ENTRY_SIZE));
-    this.cycle.writeForced(target, perSlice);
+    const from = this.cycle.position;
+    const r = this.index.rangeFrom(from, perSlice, target);
+    // Less than a whole slice behind (and not closing the cycle): wait, so slices stay a sector each.
+    if (r.entries < perSlice && target < 0x100000000) return;
+    // Keys sharing one home slot are never split: take them all if they alone exceed the limit.
+    const end = r.end > from ? r.end : this.index.rangeFrom(from, Infinity, this.index.alignUp(from + 1)).end;
+    try {
+      this.makeRoom('(index)', 0, this.journal.payloadSize, true);
+    } catch (e) {
+      if (!(e instanceof PartitionFullError)) throw e;
+      return; // no room now: the cycle catches up at a later commit
+    }
+    this.cycle.writeForced(end, perSlice);
     this.journal.commit();
   }
 
@@ -766,8 +789,10 @@ export class JournalStore {
    * two cycles a mount may replay, the head); a checkpoint.
    */
   private reserveSectors(): number {
-    // Pinned: the anchor's lag, two cycles a mount may replay and the one under way, the head.
-    const windowSectors = this.anchorLag() + Math.ceil((3 * this.cycleBudget()) / this.journal.payloadSize) + 1;
+    // Pinned: the anchor's lag, two cycles a mount may replay and the one under way (each the budget's
+    // records plus the slices listing every key: 8 bytes a key), the head.
+    const cycleBytes = this.cycleBudget() + CHECKPOINT_ENTRY_SIZE * this.index.size;
+    const windowSectors = this.anchorLag() + Math.ceil((3 * cycleBytes) / this.journal.payloadSize) + 2;
     const ckpt = Math.ceil(checkpointSize(this.index.size + 1, 0) / this.S);
     return GC_RESERVE + 1 + windowSectors + ckpt;
   }
