@@ -557,10 +557,11 @@ export class JournalStore {
 
   private committed(force: boolean): void {
     this.pendingOps++;
-    // A batch also ends when the index cycle is due: slices go out only after a commit, and a long batch of
-    // journal-sized values would otherwise outrun the cycle's budget, growing the pinned window past the
-    // reserve until GC wedges with the partition a third full (review finding 1).
-    if (this.opts.durability === 'immediate' || force || this.pendingOps >= this.opts.batchSize || this.cycle.due() >= 0) {
+    // A batch also ends once the cycle's budget is spent: slices go out only at a commit, and a long batch of
+    // journal-sized values would otherwise outrun the budget, growing the pinned window past the reserve
+    // until GC wedges with the partition a third full (review finding 1).
+    const cycleOverdue = this.cycle.paceTarget() === 0x100000000;
+    if (this.opts.durability === 'immediate' || force || this.pendingOps >= this.opts.batchSize || cycleOverdue) {
       this.journal.commit();
       this.pendingOps = 0;
       this.keepCycleDue();
