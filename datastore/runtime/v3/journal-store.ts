@@ -477,7 +477,9 @@ export class JournalStore {
     const hash = keyHash(keyBytes);
     const slot = this.findSlot(keyBytes, hash);
     if (slot < 0) return false;
-    this.makeRoom(key, 0, recordSize(keyBytes.length, REPLACES_SIZE), true);
+    // A delete only frees: it runs no GC while its record fits the head (GC may gain nothing at high fill, and
+    // each MOVE spends journal the delete would need).
+    if (this.journal.room < recordSize(keyBytes.length, REPLACES_SIZE)) this.makeRoom(key, 0, recordSize(keyBytes.length, REPLACES_SIZE), true);
     const old = this.footprintOf(this.index.offsetAt(slot)); // after GC, which may have moved it
     const size = recordSize(keyBytes.length, REPLACES_SIZE);
     this.appendRecord(RecordKind.Delete, keyBytes, new Uint8Array(0), 0, old.entry);
@@ -729,15 +731,15 @@ export class JournalStore {
    * is pinned now. False if there was no sector to open.
    */
   private advanceWindow(): boolean {
-    if (this.inGc || this.table.freeCount < 1) return false;
+    if (this.inGc || this.table.freeCount < 2) return false;
     const perSlice = Math.max(1, Math.floor((this.journal.payloadSize - 64) / CHECKPOINT_ENTRY_SIZE));
     this.inGc = true;
     try {
-      for (let round = 0; round < 3 && this.table.freeCount >= 1; round++) {
+      for (let round = 0; round < 3 && this.table.freeCount >= 2; round++) {
         this.cycle.reset();
         this.cycle.writeForced(0x100000000, perSlice);
         this.journal.commit();
-        if (this.table.freeCount < 1) break;
+        if (this.table.freeCount < 2) break;
         this.journal.openNext();
         this.journal.commit();
       }
@@ -823,6 +825,12 @@ export class JournalStore {
   private makeRoom(key: string, sectors: number, recordBytes: number, isDelete = false): void {
     const need = sectors + (this.journal.room >= recordBytes ? 0 : 1);
     const lead = Math.ceil(this.N / 32);
+    if (this.pendingRelease.length > 0 && this.table.freeCount < need + GC_RESERVE + lead) {
+      // Sectors a batch emptied are free once its records are on flash: commit the batch early rather than collect.
+      this.journal.commit();
+      this.pendingOps = 0;
+      this.releasePending();
+    }
     let steps = 0;
     while (this.table.freeCount < need + GC_RESERVE + lead) {
       const hard = this.table.freeCount < need + GC_RESERVE;
@@ -841,11 +849,16 @@ export class JournalStore {
   private collectOne(): boolean {
     let victim = -1;
     let best = this.S;
+    // A victim of one or two records, more than half live, that the pack head cannot take gains nothing: its
+    // copies fill a new pack sector that no other such victim can share, and GC would move them from sector to
+    // sector for ever (review finding 2), each MOVE spending journal. Many small records still compact.
+    const packRoom = this.pack.room;
     for (let s = this.A; s < this.N; s++) {
       const k = this.table.kind(s);
       if (k !== SectorKind.Journal && k !== SectorKind.Pack) continue;
       if (this.pinned(s) || this.pendingRelease.includes(s)) continue;
       const l = this.table.live(s);
+      if (l > this.S / 2 && l > packRoom && this.liveRecords[s] <= 2) continue;
       if (l < best) {
         best = l;
         victim = s;
@@ -856,7 +869,7 @@ export class JournalStore {
     // before the victim is free: never start one that could run out of sectors half-way.
     const moveBytes = recordSize(0, moveSize(this.liveRecords[victim] + 1));
     const stepNeed = 1 + (this.journal.room >= moveBytes ? 0 : 1);
-    if (this.table.freeCount < stepNeed) return false;
+    if (this.table.freeCount < stepNeed + 1) return false; // the last free sector is a delete's
     this.collect(victim);
     return true;
   }
