@@ -92,10 +92,14 @@ export class JournalStore {
   /** Sectors freed by records not yet committed (rule R). */
   private pendingRelease: number[] = [];
   private liveBytes = 0;
+  /** False after a mount that replayed records: liveBytes is the last snapshot's, until recount(). */
+  private liveExact = true;
   /** Live records per log sector: exact, so a sector is freed only when none is left (live bytes are estimates after a mount). */
   private liveRecords: Uint32Array;
   private largestRecord = 0;
   private pendingOps = 0;
+  /** journal.commits when the index cycle's pace was last checked. */
+  private commitsSeen = 0;
   private changedSinceCheckpoint = false;
   private lastCheckpoint = NONE;
   private mounted = true;
@@ -128,7 +132,7 @@ export class JournalStore {
     this.rec = new RecordAt({ size: flash.size, read: (o, into) => this.journal.read(o, into) });
     this.cycle = new IndexCycle(this.journal, {
       index: () => this.index,
-      totals: () => ({ liveBytes: this.liveBytes, exact: true, largestRecord: this.largestRecord }),
+      totals: () => ({ liveBytes: this.liveBytes, exact: this.liveExact, largestRecord: this.largestRecord }),
       retired: () => [],
       now: () => this.now(),
       budget: () => this.cycleBudget(),
@@ -219,13 +223,13 @@ export class JournalStore {
     this.headerNames = [head.header.durable, head.header.fallback];
     this.anchorStart = m.anchorStart;
     this.chain = m.chain.map((l) => l.sector);
-    this.deriveSectors(head.header.next);
+    this.deriveSectors(head.header.next, { liveBytes: m.liveBytes, largestRecord: m.largestRecord, exact: m.clean });
     if (m.cycleInProgress) this.cycle.resume(m.cycleInProgress.start, m.cycleInProgress.next);
     this.changedSinceCheckpoint = !m.clean;
   }
 
   /** The free map after a mount: everything no reference reaches is free (DESIGN.md §2 step 5). */
-  private deriveSectors(next: number): void {
+  private deriveSectors(next: number, totals: { liveBytes: number; largestRecord: number; exact: boolean }): void {
     const t = new SectorTable(this.N, this.S);
     for (let a = 0; a < this.A; a++) t.setKind(a, SectorKind.Anchor);
     this.chainSet.clear();
@@ -234,43 +238,42 @@ export class JournalStore {
       this.chainSet.add(s);
     }
     t.setKind(next, SectorKind.Journal);
-    let small = 0;
+    // Small records are counted, not read (a header read a key would cost a mount 16 bytes a key);
+    // the value sectors of PUT-S records must be read to know which sectors are free.
+    let valueBytes = 0;
     let smallCount = 0;
-    let live = 0;
     const counts = new Uint32Array(this.N);
     this.index.forEach((_hash, entry) => {
       const off = entryOffset(entry);
       const s = Math.floor(off / this.S);
       if (s >= this.N) return;
       if (t.kind(s) === SectorKind.Free) t.setKind(s, SectorKind.Journal);
+      counts[s]++;
+      smallCount++;
+      if (!isSectorValue(entry)) return;
       const h = this.rec.header(off);
-      if (!h) return;
-      const size = recordSize(h.keyLength, h.valueLength);
-      if (isSectorValue(entry)) {
-        const ref = this.rec.sectorRef(off, h);
-        const held = ref ? sectorsHeldBy(this.flash, ref) : null;
-        if (held) {
-          for (const v of held) {
-            if (v < this.N) {
-              t.setKind(v, SectorKind.Value);
-              t.addLive(v, this.S);
-            }
-          }
-          live += held.length * this.S;
+      const ref = h ? this.rec.sectorRef(off, h) : null;
+      const held = ref ? sectorsHeldBy(this.flash, ref) : null;
+      if (!held) return;
+      for (const v of held) {
+        if (v < this.N) {
+          t.setKind(v, SectorKind.Value);
+          t.addLive(v, this.S);
         }
       }
-      counts[s]++;
-      small += size;
-      smallCount++;
-      live += size;
-      if (size > this.largestRecord) this.largestRecord = size;
+      valueBytes += held.length * this.S;
     });
+    const meanSmall = smallCount > 0 ? Math.max(RECORD_HEADER_SIZE + 1, (totals.liveBytes - valueBytes) / smallCount) : 0;
     this.liveRecords = counts;
-    for (let s = 0; s < this.N; s++) if (counts[s] > 0) t.addLive(s, Math.min(this.S, (small / Math.max(1, smallCount)) * counts[s]) | 0);
+    for (let s = 0; s < this.N; s++) if (counts[s] > 0) t.addLive(s, Math.min(this.S, meanSmall * counts[s]) | 0);
     for (const d of [this.journal.durable, this.journal.fallback, ...this.headerNames]) this.pinCheckpoint(d, t);
     this.table = t;
     this.allocator = new SectorAllocator(t);
-    this.liveBytes = live;
+    // Exact after a clean mount (the checkpoint's totals); after a cut, the last slice's, recounted before
+    // a capacity verdict depends on them (recount).
+    this.liveBytes = Math.max(totals.liveBytes, valueBytes);
+    this.largestRecord = totals.largestRecord;
+    this.liveExact = totals.exact;
     // Least-worn allocation needs erase counts; until WEAR records land, go on from after the head's next.
     this.allocator.startAt(next + 1);
   }
@@ -383,6 +386,7 @@ export class JournalStore {
   }
 
   stats(): StoreStats {
+    if (!this.liveExact) this.recount();
     const capacity = this.capacityBytes();
     return {
       keys: this.index.size,
@@ -560,7 +564,11 @@ export class JournalStore {
     if (this.opts.durability === 'immediate' || force || this.pendingOps >= this.opts.batchSize) {
       this.journal.commit();
       this.pendingOps = 0;
+    }
+    // After any commit since the last look (GC's own included: in batched mode they may be the only ones).
+    if (this.journal.commits !== this.commitsSeen) {
       this.keepCycleDue();
+      this.commitsSeen = this.journal.commits;
     }
   }
 
@@ -725,11 +733,14 @@ export class JournalStore {
    * is pinned now. False if there was no sector to open.
    */
   private advanceWindow(): boolean {
-    if (this.inGc || this.table.freeCount < 1) return false;
+    if (this.inGc) return false;
     const perSlice = Math.max(1, Math.floor((this.journal.payloadSize - 64) / CHECKPOINT_ENTRY_SIZE));
+    // A round writes a whole cycle of slices and opens a sector after it: only if all of that fits.
+    const roundSectors = Math.ceil((CHECKPOINT_ENTRY_SIZE * this.index.size + 64) / (this.journal.payloadSize - 64)) + 2;
+    if (this.table.freeCount < roundSectors) return false;
     this.inGc = true;
     try {
-      for (let round = 0; round < 3 && this.table.freeCount >= 1; round++) {
+      for (let round = 0; round < 3 && this.table.freeCount >= roundSectors; round++) {
         this.cycle.reset();
         this.cycle.writeForced(0x100000000, perSlice);
         this.journal.commit();
@@ -743,8 +754,31 @@ export class JournalStore {
     return true;
   }
 
+  /** Live bytes and the largest record, exactly: one header read a key (and the PUT-S references). */
+  private recount(): void {
+    let live = 0;
+    let largest = 0;
+    this.index.forEach((_hash, entry) => {
+      const off = entryOffset(entry);
+      const h = this.rec.header(off);
+      if (!h) return;
+      const size = recordSize(h.keyLength, h.valueLength);
+      live += size;
+      if (size > largest) largest = size;
+      if (isSectorValue(entry)) {
+        const ref = this.rec.sectorRef(off, h);
+        const held = ref ? sectorsHeldBy(this.flash, ref) : null;
+        if (held) live += held.length * this.S;
+      }
+    });
+    this.liveBytes = live;
+    this.largestRecord = largest;
+    this.liveExact = true;
+  }
+
   /** A full checkpoint (inline if it fits a journal sector, else in sectors); its record's offset. */
   private writeCheckpoint(): number {
+    if (!this.liveExact) this.recount();
     const entries = this.index.size;
     const head = encodeCheckpointHead(entries, this.liveBytes, this.largestRecord, []);
     const payload = new Uint8Array(checkpointSize(entries, 0));
@@ -805,6 +839,7 @@ export class JournalStore {
 
   private checkCapacity(key: string, growth: number, footprint: number): void {
     if (growth <= 0) return;
+    if (!this.liveExact && this.liveBytes + growth > this.capacityBytes()) this.recount();
     const capacity = this.capacityBytes();
     if (this.liveBytes + growth > capacity) throw new PartitionFullError(key, footprint, Math.max(0, capacity - this.liveBytes));
   }
