@@ -51,6 +51,7 @@ import { PackWriter } from './pack-writer.ts';
 import { CHECKPOINT_IN_SECTORS, checkpointSectors, mountJournal } from './journal-mount.ts';
 import { entryOffset, isKeyed, isSectorValue, payloadLength, RecordAt, REPLACES_SIZE, SECTOR_VALUE_FLAG } from './journal-records.ts';
 import { readSectorValue, sectorFootprint, sectorsHeldBy, SectorValueWriter, valueSectorsOf } from './sector-value.ts';
+import { ValueWriter } from '../value-writer.ts';
 
 /** GC steps a write may run beyond the one it always may (more only below the hard reserve). */
 const GC_STEPS_PER_WRITE = 1;
@@ -424,52 +425,70 @@ export class JournalStore {
   }
 
   set(key: string, value: Uint8Array, options: WriteOptions = {}): void {
+    const keyBytes = this.prepareWrite(key, value.length);
+    if (value.length < this.sectorValueThreshold) {
+      this.finishWrite(keyBytes, RecordKind.Put, value, [], options);
+      return;
+    }
+    const w = this.sectorWriter(value.length);
+    try {
+      w.append(value);
+      this.finishSectorValue(keyBytes, w, options);
+    } catch (e) {
+      this.dropTaken(w);
+      throw e;
+    }
+  }
+
+  /** Checks, the capacity verdict and room (GC) for a value of `length` bytes; the key's bytes. */
+  private prepareWrite(key: string, length: number): Uint8Array {
     this.assertMounted();
     const keyBytes = this.checkKey(key);
-    if (value.length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, value.length, this.opts.maxValueBytes);
+    if (length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, length, this.opts.maxValueBytes);
+    const slot = this.findSlot(keyBytes);
+    const oldBytes = slot >= 0 ? this.footprintOf(this.index.offsetAt(slot)).bytes : 0;
+    const big = length >= this.sectorValueThreshold;
+    const sectors = big ? sectorFootprint(length, this.S) : 0;
+    const recordBytes = recordSize(keyBytes.length, REPLACES_SIZE + (big ? putSSize(Math.min(256, sectors)) : length));
+    const footprint = sectors * this.S + recordBytes;
+    this.checkCapacity(key, footprint - oldBytes, footprint);
+    this.makeRoom(key, sectors, recordBytes);
+    return keyBytes;
+  }
+
+  private sectorWriter(length: number): SectorValueWriter {
+    return new SectorValueWriter(this.flash, length, () => this.takeErased(SectorKind.Value), (o, d) => this.journal.program(o, d));
+  }
+
+  /** Sectors of a value that will never be named: free again at once (nothing refers to them). */
+  private dropTaken(w: SectorValueWriter): void {
+    for (const s of w.taken) if (this.table.kind(s) === SectorKind.Value) this.freeNow(s);
+  }
+
+  /** The value's sectors are programmed: name them with a PUT-S record. */
+  private finishSectorValue(keyBytes: Uint8Array, w: SectorValueWriter, options: WriteOptions): void {
+    const ref = w.finish();
+    const refBytes = new Uint8Array(putSSize(ref.sectors.length));
+    encodePutS(ref, refBytes);
+    this.finishWrite(keyBytes, RecordKind.PutS, refBytes, w.taken, options);
+  }
+
+  /** Append the key's record (it replaces what the index names now) and make it the key's. */
+  private finishWrite(keyBytes: Uint8Array, kind: RecordKind, payload: Uint8Array, taken: number[], options: WriteOptions): void {
     const hash = keyHash(keyBytes);
     const slot = this.findSlot(keyBytes, hash);
-    const oldBytes = slot >= 0 ? this.footprintOf(this.index.offsetAt(slot)).bytes : 0;
-    const big = value.length >= this.sectorValueThreshold;
-    const footprint = big
-      ? sectorFootprint(value.length, this.S) * this.S + recordSize(keyBytes.length, REPLACES_SIZE + putSSize(Math.min(256, sectorFootprint(value.length, this.S))))
-      : recordSize(keyBytes.length, REPLACES_SIZE + value.length);
-    this.checkCapacity(key, footprint - oldBytes, footprint);
-    this.makeRoom(key, big ? sectorFootprint(value.length, this.S) : 0, recordSize(keyBytes.length, REPLACES_SIZE + (big ? putSSize(256) : value.length)));
-    // GC may have moved the old record: what it replaces is read after making room (slots do not move).
     const old = slot >= 0 ? this.footprintOf(this.index.offsetAt(slot)) : null;
-    const replaces = old ? old.entry : NONE;
-    let entry: number;
-    let size: number;
-    if (big) {
-      const w = new SectorValueWriter(this.flash, value.length, () => this.takeErased(SectorKind.Value), (o, d) => this.journal.program(o, d));
-      let ref: SectorValueRef;
-      try {
-        w.append(value);
-        ref = w.finish();
-      } catch (e) {
-        for (const s of w.taken) this.freeNow(s);
-        throw e;
-      }
-      for (const s of w.taken) this.table.addLive(s, this.S);
-      const refBytes = new Uint8Array(putSSize(ref.sectors.length));
-      encodePutS(ref, refBytes);
-      const at = this.appendRecord(RecordKind.PutS, keyBytes, refBytes, options.encoding ?? 0, replaces);
-      size = recordSize(keyBytes.length, REPLACES_SIZE + refBytes.length);
-      entry = (at | SECTOR_VALUE_FLAG) >>> 0;
-      this.liveBytes += w.taken.length * this.S;
-    } else {
-      const at = this.appendRecord(RecordKind.Put, keyBytes, value, options.encoding ?? 0, replaces);
-      size = recordSize(keyBytes.length, REPLACES_SIZE + value.length);
-      entry = at;
-    }
+    const at = this.appendRecord(kind, keyBytes, payload, options.encoding ?? 0, old ? old.entry : NONE);
+    const size = recordSize(keyBytes.length, REPLACES_SIZE + payload.length);
+    const entry = kind === RecordKind.PutS ? (at | SECTOR_VALUE_FLAG) >>> 0 : at;
+    for (const s of taken) this.table.addLive(s, this.S);
+    this.liveBytes += taken.length * this.S + size;
     this.chargeJournal(size);
-    this.table.addLive(Math.floor(entryOffset(entry) / this.S), size);
-    this.liveRecords[Math.floor(entryOffset(entry) / this.S)]++;
-    this.liveBytes += size;
+    this.table.addLive(Math.floor(at / this.S), size);
+    this.liveRecords[Math.floor(at / this.S)]++;
     if (size > this.largestRecord) this.largestRecord = size;
-    if (slot >= 0) {
-      this.dropOld(old!);
+    if (old) {
+      this.dropOld(old);
       this.index.setOffset(slot, entry);
     } else this.index.insert(hash, entry);
     this.committed(options.flush === true);
@@ -498,40 +517,45 @@ export class JournalStore {
     this.pendingOps = 0;
   }
 
-  /** Stream a value of known length. Values of a sector or more go straight into their sectors. */
-  beginValue(key: string, length: number, options: WriteOptions = {}): { append(chunk: Uint8Array): void; commit(): void; abort(): void; readonly written: number } {
-    this.assertMounted();
-    this.checkKey(key);
-    if (length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, length, this.opts.maxValueBytes);
-    const parts: Uint8Array[] = [];
-    let written = 0;
-    let open = true;
-    return {
-      append: (chunk: Uint8Array) => {
-        if (!open) throw new StoreError('value-stream', `the value stream for "${key}" is closed`);
-        if (written + chunk.length > length) throw new StoreError('value-stream', `value for "${key}" overruns its declared ${length} bytes`);
-        parts.push(chunk.slice());
-        written += chunk.length;
+  /**
+   * Stream a value of known length. A value of ¾ sector or more goes straight
+   * into its sectors as chunks arrive (nothing holds it whole in RAM), named
+   * by its PUT-S at commit; a smaller one is gathered (under ¾ sector) and
+   * written at commit. Until commit the key keeps its old value, across a cut
+   * too: nothing names the new sectors.
+   */
+  beginValue(key: string, length: number, options: WriteOptions = {}): ValueWriter {
+    if (length < this.sectorValueThreshold) {
+      this.assertMounted();
+      this.checkKey(key);
+      const gathered = new Uint8Array(length);
+      let at = 0;
+      return new ValueWriter(key, length, {
+        append: (chunk) => {
+          gathered.set(chunk, at);
+          at += chunk.length;
+        },
+        commit: () => this.set(key, gathered, options),
+        abort: () => {},
+      });
+    }
+    const keyBytes = this.prepareWrite(key, length);
+    const w = this.sectorWriter(length);
+    return new ValueWriter(key, length, {
+      append: (chunk) => {
+        try {
+          w.append(chunk);
+        } catch (e) {
+          this.dropTaken(w);
+          throw e;
+        }
       },
       commit: () => {
-        if (!open) throw new StoreError('value-stream', `the value stream for "${key}" is closed`);
-        if (written !== length) throw new StoreError('value-stream', `value for "${key}" has ${written} of its ${length} bytes`);
-        open = false;
-        const v = new Uint8Array(length);
-        let p = 0;
-        for (const c of parts) {
-          v.set(c, p);
-          p += c.length;
-        }
-        this.set(key, v, options);
+        this.assertMounted();
+        this.finishSectorValue(keyBytes, w, options);
       },
-      abort: () => {
-        open = false;
-      },
-      get written() {
-        return written;
-      },
-    };
+      abort: () => this.dropTaken(w),
+    });
   }
 
   // ---- internals: records --------------------------------------------------------------
