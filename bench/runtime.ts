@@ -153,7 +153,8 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number, 
   const recordBytes = 16 + 9 + valueSize + 4;
   // Live data as the store counts it: each record with the padding its own commit gave it (v2), or
   // a whole sector and a PUT-S record for a value of 3/4 sector and more (v3).
-  const footprint = format === 3 && valueSize >= (3 * SECTOR) / 4 ? Math.ceil(valueSize / SECTOR) * SECTOR + 48 : Math.ceil(recordBytes / programUnit) * programUnit;
+  // v3 counts a small record's own bytes (with its 4-byte `replaces`), not the padding of its commit.
+  const footprint = format === 3 ? (valueSize >= (3 * SECTOR) / 4 ? Math.ceil(valueSize / SECTOR) * SECTOR + 48 : recordBytes + 4) : Math.ceil(recordBytes / programUnit) * programUnit;
   const target = Math.floor((store.stats().capacityBytes * fillRatio) / footprint);
   // The reserve grows with the checkpoint (8 bytes a key), so capacity shrinks as keys are
   // added: stop at the target or at the first refusal, and report the fill reached.
@@ -218,7 +219,7 @@ export function wearPasses(programUnit: number, valueSize: number, skew: Skew, p
   const sectors = 128;
   const f = new SimFlash({ size: sectors * SECTOR, sectorSize: SECTOR, programUnit });
   const store = FORMATS[format].format(f, { durability: 'immediate' });
-  const footprint = format === 3 && valueSize >= (3 * SECTOR) / 4 ? Math.ceil(valueSize / SECTOR) * SECTOR + 48 : Math.ceil((16 + 9 + valueSize + 4) / programUnit) * programUnit;
+  const footprint = format === 3 ? (valueSize >= (3 * SECTOR) / 4 ? Math.ceil(valueSize / SECTOR) * SECTOR + 48 : 16 + 9 + valueSize + 8) : Math.ceil((16 + 9 + valueSize + 4) / programUnit) * programUnit;
   let keys = 0;
   const target = Math.floor((store.stats().capacityBytes * 0.9) / footprint);
   for (; keys < target; keys++) {

@@ -46,6 +46,8 @@ import { encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, moveSize, p
 import { AnchorArea, anchorSectorCount } from './anchor.ts';
 import { SectorKind, SectorTable } from './sector-table.ts';
 import { SectorAllocator } from './sector-allocator.ts';
+import { chooseVictim } from './victim-policy.ts';
+import { levellingMove } from './wear-leveller.ts';
 import { JournalWriter } from './journal-writer.ts';
 import { PackWriter } from './pack-writer.ts';
 import { CHECKPOINT_IN_SECTORS, checkpointSectors, mountJournal } from './journal-mount.ts';
@@ -99,6 +101,8 @@ export class JournalStore {
   private liveRecords: Uint32Array;
   private largestRecord = 0;
   private pendingOps = 0;
+  /** Writes since mount: the age of a sector for cost-benefit victims. */
+  private clock = 0;
   /** journal.commits when the index cycle's pace was last checked. */
   private commitsSeen = 0;
   private changedSinceCheckpoint = false;
@@ -644,6 +648,7 @@ export class JournalStore {
 
   private takeErased(kind: SectorKind): number {
     const s = this.allocator.take(kind);
+    if (s >= 0) this.table.touch(s, this.clock);
     if (s < 0) throw new StoreError('flash-failure', 'internal: no free sector left for the store to open');
     this.journal.erase(s);
     this.table.noteErase(s);
@@ -876,6 +881,8 @@ export class JournalStore {
    * would not fit. A delete may use GC's reserve: it only frees space.
    */
   private makeRoom(key: string, sectors: number, recordBytes: number, isDelete = false): void {
+    this.clock = (this.clock + 1) >>> 0;
+    const erasesBefore = this.journal.eraseOps;
     const need = sectors + (this.journal.room >= recordBytes ? 0 : 1);
     const lead = Math.ceil(this.N / 32);
     let steps = 0;
@@ -889,24 +896,37 @@ export class JournalStore {
       }
       steps++;
     }
+    if (this.journal.eraseOps !== erasesBefore && this.table.freeCount >= need + GC_RESERVE) this.levelWear();
     if (this.table.freeCount < need + (isDelete ? 0 : GC_RESERVE)) throw new PartitionFullError(key, need * this.S, this.table.freeCount * this.S);
   }
 
   /** Collect the unpinned log sector with the fewest live bytes; false if none helps. */
+  /** A closed log sector GC may take: not pinned, not already released, not wholly live. */
+  private collectable(s: number): boolean {
+    const k = this.table.kind(s);
+    if (k !== SectorKind.Journal && k !== SectorKind.Pack) return false;
+    return !this.pinned(s) && !this.pendingRelease.includes(s);
+  }
+
+  /** Collect the sector cost-benefit picks (victim-policy.ts: old and mostly dead first); false if none can be. */
   private collectOne(): boolean {
-    let victim = -1;
-    let best = this.S;
-    for (let s = this.A; s < this.N; s++) {
-      const k = this.table.kind(s);
-      if (k !== SectorKind.Journal && k !== SectorKind.Pack) continue;
-      if (this.pinned(s) || this.pendingRelease.includes(s)) continue;
-      const l = this.table.live(s);
-      if (l < best) {
-        best = l;
-        victim = s;
-      }
-    }
+    const victim = chooseVictim(this.table, this.clock, (s) => this.collectable(s) && this.table.live(s) < this.S);
     if (victim < 0) return false;
+    return this.collectIfRoom(victim);
+  }
+
+  /**
+   * Static wear levelling (wear-leveller.ts): when the least-worn free sector is
+   * more worn than a log sector holding data by more than the bound, that data
+   * is cold: collect its sector so it goes back into circulation. Value
+   * sectors are not moved yet.
+   */
+  private levelWear(): void {
+    const cold = levellingMove(this.table, (s) => this.collectable(s));
+    if (cold >= 0) this.collectIfRoom(cold);
+  }
+
+  private collectIfRoom(victim: number): boolean {
     // It may open a pack sector (live bytes after a mount are estimates) and a journal sector for its MOVE
     // before the victim is free: never start one that could run out of sectors half-way.
     const moveBytes = recordSize(0, moveSize(this.liveRecords[victim] + 1));
