@@ -153,7 +153,8 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number, 
   const recordBytes = 16 + 9 + valueSize + 4;
   // Live data as the store counts it: each record with the padding its own commit gave it (v2), or
   // a whole sector and a PUT-S record for a value of 3/4 sector and more (v3).
-  const footprint = format === 3 && valueSize >= (3 * SECTOR) / 4 ? Math.ceil(valueSize / SECTOR) * SECTOR + 48 : Math.ceil(recordBytes / programUnit) * programUnit;
+  // v3 counts a small record's own bytes (with its 4-byte `replaces`), not the padding of its commit.
+  const footprint = format === 3 ? (valueSize >= (3 * SECTOR) / 4 ? Math.ceil(valueSize / SECTOR) * SECTOR + 48 : recordBytes + 4) : Math.ceil(recordBytes / programUnit) * programUnit;
   const target = Math.floor((store.stats().capacityBytes * fillRatio) / footprint);
   // The reserve grows with the checkpoint (8 bytes a key), so capacity shrinks as keys are
   // added: stop at the target or at the first refusal, and report the fill reached.
@@ -218,7 +219,7 @@ export function wearPasses(programUnit: number, valueSize: number, skew: Skew, p
   const sectors = 128;
   const f = new SimFlash({ size: sectors * SECTOR, sectorSize: SECTOR, programUnit });
   const store = FORMATS[format].format(f, { durability: 'immediate' });
-  const footprint = format === 3 && valueSize >= (3 * SECTOR) / 4 ? Math.ceil(valueSize / SECTOR) * SECTOR + 48 : Math.ceil((16 + 9 + valueSize + 4) / programUnit) * programUnit;
+  const footprint = format === 3 ? (valueSize >= (3 * SECTOR) / 4 ? Math.ceil(valueSize / SECTOR) * SECTOR + 48 : 16 + 9 + valueSize + 8) : Math.ceil((16 + 9 + valueSize + 4) / programUnit) * programUnit;
   let keys = 0;
   const target = Math.floor((store.stats().capacityBytes * 0.9) / footprint);
   for (; keys < target; keys++) {
@@ -379,9 +380,10 @@ export function restarts(programUnit: number, cycles: number): BenchLine {
  * `blobFill`: fill the partition with 256 KiB blobs up to that share of
  * capacity (1: until the store refuses one), 0 for none.
  */
-export function mountAfterCut(programUnit: number, keys: number, logSectors: number, blobFill: number): BenchLine {
+export function mountAfterCut(programUnit: number, keys: number, logSectors: number, blobFill: number, format: 2 | 3 = 2): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
-  let store = RuntimeStore.format(f, { durability: 'batched', batchSize: 64 });
+  const Store = format === 3 ? JournalStore : RuntimeStore;
+  let store: FillStore & { unmount(): void; flush(): void } = Store.format(f, { durability: 'batched', batchSize: 64 });
   for (let k = 0; k < keys; k++) store.set(`key-${k}`, value(64, k));
   const filled = () => store.stats().liveBytes / store.stats().capacityBytes;
   try {
@@ -393,7 +395,7 @@ export function mountAfterCut(programUnit: number, keys: number, logSectors: num
   const fill = filled();
   store.unmount();
   let before = snap(f);
-  store = RuntimeStore.mount(f, { durability: 'batched', batchSize: 64 });
+  store = Store.mount(f, { durability: 'batched', batchSize: 64 });
   const clean = diff(before, snap(f));
   const random = seededRandom(42);
   const opened = () => f.stats.bytesProgrammed / SECTOR;
@@ -402,12 +404,13 @@ export function mountAfterCut(programUnit: number, keys: number, logSectors: num
   for (; opened() - start < logSectors; writes++) store.set(`key-${Math.floor(random() * keys)}`, value(64, writes));
   store.flush();
   before = snap(f);
-  RuntimeStore.mount(f); // no unmount: the power was cut
+  Store.mount(f); // no unmount: the power was cut
   const cut = diff(before, snap(f));
   const target = keys <= 1000 ? 64 * 1024 : 512 * 1024;
   const blobs = blobFill >= 1 ? ', partition filled with blobs' : blobFill > 0 ? `, blobs to ${blobFill} of capacity` : '';
   return {
-    bench: 'runtime.mount',
+    bench: format === 3 ? 'runtime.mount-v3' : 'runtime.mount',
+    format,
     kind: 'after-cut',
     scenario: `${keys} keys${blobs}, ${logSectors} sectors of log since the last clean unmount`,
     programUnit,
@@ -426,6 +429,7 @@ export const runtimeBenches: Record<string, () => BenchLine[]> = {
   'runtime.fill': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k))))),
   'runtime.fill-v3': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k, 3))))),
   'runtime.wear-v3': () => UNITS.flatMap((u) => [wearPasses(u, 4096, 'uniform', 10, 3), wearPasses(u, 4096, '90/10', 10, 3), wearPasses(u, 64, '90/10', 10, 3)]),
+  'runtime.mount-v3': () => UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, 0, 3), mountAfterCut(u, 10_000, 250, 0, 3), mountAfterCut(u, 10_000, 250, 1, 3), mountAfterCut(u, 10_000, 3000, 1, 3), mountAfterCut(u, 10_000, 3000, 0.92, 3)]),
   'runtime.blobs': () => UNITS.map((u) => blobs(u)),
   'runtime.wear': () => UNITS.flatMap((u) => [wearPasses(u, 4096, 'uniform'), wearPasses(u, 4096, '90/10'), wearPasses(u, 64, '90/10')]),
   'runtime.mount': () => [...UNITS.map((u) => mount(u)), ...UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, 0), mountAfterCut(u, 10_000, 250, 0), mountAfterCut(u, 10_000, 250, 1), mountAfterCut(u, 10_000, 3000, 1), mountAfterCut(u, 10_000, 3000, 0.92)])],

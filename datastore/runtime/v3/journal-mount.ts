@@ -387,7 +387,9 @@ class JournalMount {
     const key = keyed ? this.rec.key(pos, h) : null;
     const intact = key ? keyIntact(h, key) : true;
     const skipData = complete && h.kind === RecordKind.Put && h.keyCheck !== undefined && intact && h.valueLength >= UNREAD_MIN + REPLACES_SIZE;
-    if (!skipData && !this.rec.dataChecks(pos, h)) {
+    // Records without a key are read once, whole (their value is what replay applies).
+    const payload = keyed ? null : this.rec.checkedPayload(pos, h);
+    if (keyed ? !skipData && !this.rec.dataChecks(pos, h) : payload === null) {
       if (!complete) return 'torn';
       this.corrupt++;
       // Damage in a record whose program completed: a put still names the key (get reports it corrupt);
@@ -406,10 +408,10 @@ class JournalMount {
         this.applyDelete(key!, pos, h, false);
         break;
       case RecordKind.Index:
-        this.applySlice(pos, h);
+        this.applySlice(pos, h, payload!);
         break;
       case RecordKind.Move:
-        this.applyMove(pos, h);
+        this.applyMove(payload!);
         break;
       case RecordKind.Checkpoint:
         this.newestCheckpoint = pos;
@@ -455,8 +457,8 @@ class JournalMount {
     return this.index.find(hash, (off) => this.rec.keyIs(off & 0x7fffffff, key));
   }
 
-  private applyMove(pos: number, h: RecordHeader): void {
-    const m = decodeMove(this.rec.value(pos, h), payloadLength(h));
+  private applyMove(value: Uint8Array): void {
+    const m = decodeMove(value, value.length);
     if (!m) return;
     for (const e of m.entries) {
       if (this.waiting(e.hash)) continue;
@@ -465,8 +467,7 @@ class JournalMount {
     }
   }
 
-  private applySlice(pos: number, h: RecordHeader): void {
-    const value = this.rec.value(pos, h);
+  private applySlice(pos: number, h: RecordHeader, value: Uint8Array): void {
     const slice = decodeIndexSlice(value, h.valueLength);
     if (!slice) return;
     this.liveBytes = slice.liveBytes;

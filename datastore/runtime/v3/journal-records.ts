@@ -94,6 +94,20 @@ export class RecordAt {
     return false;
   }
 
+  /** The payload, read once with the key and trailer and checked against the data CRC (read twice), or null. */
+  checkedPayload(offset: number, h: RecordHeader): Uint8Array | null {
+    const size = recordSize(h.keyLength, h.valueLength);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const all = new Uint8Array(size - RECORD_HEADER_SIZE);
+      this.flash.read(offset + RECORD_HEADER_SIZE, all);
+      const dataEnd = all.length - RECORD_TRAILER_SIZE;
+      if (trailerCrc(crc32(all, 0, 0, dataEnd)) === readU32LE(all, dataEnd)) {
+        return all.subarray(h.keyLength + (isKeyed(h.kind) ? REPLACES_SIZE : 0), dataEnd);
+      }
+    }
+    return null;
+  }
+
   /** A PUT-S record's sector reference (its data CRC checked), or null. */
   sectorRef(offset: number, h: RecordHeader): SectorValueRef | null {
     if (!this.dataChecks(offset, h)) return null;

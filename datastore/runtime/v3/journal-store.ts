@@ -46,11 +46,14 @@ import { encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, moveSize, p
 import { AnchorArea, anchorSectorCount } from './anchor.ts';
 import { SectorKind, SectorTable } from './sector-table.ts';
 import { SectorAllocator } from './sector-allocator.ts';
+import { chooseVictim } from './victim-policy.ts';
+import { levellingMove } from './wear-leveller.ts';
 import { JournalWriter } from './journal-writer.ts';
 import { PackWriter } from './pack-writer.ts';
 import { CHECKPOINT_IN_SECTORS, checkpointSectors, mountJournal } from './journal-mount.ts';
 import { entryOffset, isKeyed, isSectorValue, payloadLength, RecordAt, REPLACES_SIZE, SECTOR_VALUE_FLAG } from './journal-records.ts';
 import { readSectorValue, sectorFootprint, sectorsHeldBy, SectorValueWriter, valueSectorsOf } from './sector-value.ts';
+import { ValueWriter } from '../value-writer.ts';
 
 /** GC steps a write may run beyond the one it always may (more only below the hard reserve). */
 const GC_STEPS_PER_WRITE = 1;
@@ -92,10 +95,16 @@ export class JournalStore {
   /** Sectors freed by records not yet committed (rule R). */
   private pendingRelease: number[] = [];
   private liveBytes = 0;
+  /** False after a mount that replayed records: liveBytes is the last snapshot's, until recount(). */
+  private liveExact = true;
   /** Live records per log sector: exact, so a sector is freed only when none is left (live bytes are estimates after a mount). */
   private liveRecords: Uint32Array;
   private largestRecord = 0;
   private pendingOps = 0;
+  /** Writes since mount: the age of a sector for cost-benefit victims. */
+  private clock = 0;
+  /** journal.commits when the index cycle's pace was last checked. */
+  private commitsSeen = 0;
   private changedSinceCheckpoint = false;
   private lastCheckpoint = NONE;
   private mounted = true;
@@ -128,7 +137,7 @@ export class JournalStore {
     this.rec = new RecordAt({ size: flash.size, read: (o, into) => this.journal.read(o, into) });
     this.cycle = new IndexCycle(this.journal, {
       index: () => this.index,
-      totals: () => ({ liveBytes: this.liveBytes, exact: true, largestRecord: this.largestRecord }),
+      totals: () => ({ liveBytes: this.liveBytes, exact: this.liveExact, largestRecord: this.largestRecord }),
       retired: () => [],
       now: () => this.now(),
       budget: () => this.cycleBudget(),
@@ -219,13 +228,13 @@ export class JournalStore {
     this.headerNames = [head.header.durable, head.header.fallback];
     this.anchorStart = m.anchorStart;
     this.chain = m.chain.map((l) => l.sector);
-    this.deriveSectors(head.header.next);
+    this.deriveSectors(head.header.next, { liveBytes: m.liveBytes, largestRecord: m.largestRecord, exact: m.clean });
     if (m.cycleInProgress) this.cycle.resume(m.cycleInProgress.start, m.cycleInProgress.next);
     this.changedSinceCheckpoint = !m.clean;
   }
 
   /** The free map after a mount: everything no reference reaches is free (DESIGN.md §2 step 5). */
-  private deriveSectors(next: number): void {
+  private deriveSectors(next: number, totals: { liveBytes: number; largestRecord: number; exact: boolean }): void {
     const t = new SectorTable(this.N, this.S);
     for (let a = 0; a < this.A; a++) t.setKind(a, SectorKind.Anchor);
     this.chainSet.clear();
@@ -234,43 +243,42 @@ export class JournalStore {
       this.chainSet.add(s);
     }
     t.setKind(next, SectorKind.Journal);
-    let small = 0;
+    // Small records are counted, not read (a header read a key would cost a mount 16 bytes a key);
+    // the value sectors of PUT-S records must be read to know which sectors are free.
+    let valueBytes = 0;
     let smallCount = 0;
-    let live = 0;
     const counts = new Uint32Array(this.N);
     this.index.forEach((_hash, entry) => {
       const off = entryOffset(entry);
       const s = Math.floor(off / this.S);
       if (s >= this.N) return;
       if (t.kind(s) === SectorKind.Free) t.setKind(s, SectorKind.Journal);
+      counts[s]++;
+      smallCount++;
+      if (!isSectorValue(entry)) return;
       const h = this.rec.header(off);
-      if (!h) return;
-      const size = recordSize(h.keyLength, h.valueLength);
-      if (isSectorValue(entry)) {
-        const ref = this.rec.sectorRef(off, h);
-        const held = ref ? sectorsHeldBy(this.flash, ref) : null;
-        if (held) {
-          for (const v of held) {
-            if (v < this.N) {
-              t.setKind(v, SectorKind.Value);
-              t.addLive(v, this.S);
-            }
-          }
-          live += held.length * this.S;
+      const ref = h ? this.rec.sectorRef(off, h) : null;
+      const held = ref ? sectorsHeldBy(this.flash, ref) : null;
+      if (!held) return;
+      for (const v of held) {
+        if (v < this.N) {
+          t.setKind(v, SectorKind.Value);
+          t.addLive(v, this.S);
         }
       }
-      counts[s]++;
-      small += size;
-      smallCount++;
-      live += size;
-      if (size > this.largestRecord) this.largestRecord = size;
+      valueBytes += held.length * this.S;
     });
+    const meanSmall = smallCount > 0 ? Math.max(RECORD_HEADER_SIZE + 1, (totals.liveBytes - valueBytes) / smallCount) : 0;
     this.liveRecords = counts;
-    for (let s = 0; s < this.N; s++) if (counts[s] > 0) t.addLive(s, Math.min(this.S, (small / Math.max(1, smallCount)) * counts[s]) | 0);
+    for (let s = 0; s < this.N; s++) if (counts[s] > 0) t.addLive(s, Math.min(this.S, meanSmall * counts[s]) | 0);
     for (const d of [this.journal.durable, this.journal.fallback, ...this.headerNames]) this.pinCheckpoint(d, t);
     this.table = t;
     this.allocator = new SectorAllocator(t);
-    this.liveBytes = live;
+    // Exact after a clean mount (the checkpoint's totals); after a cut, the last slice's, recounted before
+    // a capacity verdict depends on them (recount).
+    this.liveBytes = Math.max(totals.liveBytes, valueBytes);
+    this.largestRecord = totals.largestRecord;
+    this.liveExact = totals.exact;
     // Least-worn allocation needs erase counts; until WEAR records land, go on from after the head's next.
     this.allocator.startAt(next + 1);
   }
@@ -383,6 +391,7 @@ export class JournalStore {
   }
 
   stats(): StoreStats {
+    if (!this.liveExact) this.recount();
     const capacity = this.capacityBytes();
     return {
       keys: this.index.size,
@@ -420,52 +429,70 @@ export class JournalStore {
   }
 
   set(key: string, value: Uint8Array, options: WriteOptions = {}): void {
+    const keyBytes = this.prepareWrite(key, value.length);
+    if (value.length < this.sectorValueThreshold) {
+      this.finishWrite(keyBytes, RecordKind.Put, value, [], options);
+      return;
+    }
+    const w = this.sectorWriter(value.length);
+    try {
+      w.append(value);
+      this.finishSectorValue(keyBytes, w, options);
+    } catch (e) {
+      this.dropTaken(w);
+      throw e;
+    }
+  }
+
+  /** Checks, the capacity verdict and room (GC) for a value of `length` bytes; the key's bytes. */
+  private prepareWrite(key: string, length: number): Uint8Array {
     this.assertMounted();
     const keyBytes = this.checkKey(key);
-    if (value.length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, value.length, this.opts.maxValueBytes);
+    if (length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, length, this.opts.maxValueBytes);
+    const slot = this.findSlot(keyBytes);
+    const oldBytes = slot >= 0 ? this.footprintOf(this.index.offsetAt(slot)).bytes : 0;
+    const big = length >= this.sectorValueThreshold;
+    const sectors = big ? sectorFootprint(length, this.S) : 0;
+    const recordBytes = recordSize(keyBytes.length, REPLACES_SIZE + (big ? putSSize(Math.min(256, sectors)) : length));
+    const footprint = sectors * this.S + recordBytes;
+    this.checkCapacity(key, footprint - oldBytes, footprint);
+    this.makeRoom(key, sectors, recordBytes);
+    return keyBytes;
+  }
+
+  private sectorWriter(length: number): SectorValueWriter {
+    return new SectorValueWriter(this.flash, length, () => this.takeErased(SectorKind.Value), (o, d) => this.journal.program(o, d));
+  }
+
+  /** Sectors of a value that will never be named: free again at once (nothing refers to them). */
+  private dropTaken(w: SectorValueWriter): void {
+    for (const s of w.taken) if (this.table.kind(s) === SectorKind.Value) this.freeNow(s);
+  }
+
+  /** The value's sectors are programmed: name them with a PUT-S record. */
+  private finishSectorValue(keyBytes: Uint8Array, w: SectorValueWriter, options: WriteOptions): void {
+    const ref = w.finish();
+    const refBytes = new Uint8Array(putSSize(ref.sectors.length));
+    encodePutS(ref, refBytes);
+    this.finishWrite(keyBytes, RecordKind.PutS, refBytes, w.taken, options);
+  }
+
+  /** Append the key's record (it replaces what the index names now) and make it the key's. */
+  private finishWrite(keyBytes: Uint8Array, kind: RecordKind, payload: Uint8Array, taken: number[], options: WriteOptions): void {
     const hash = keyHash(keyBytes);
     const slot = this.findSlot(keyBytes, hash);
-    const oldBytes = slot >= 0 ? this.footprintOf(this.index.offsetAt(slot)).bytes : 0;
-    const big = value.length >= this.sectorValueThreshold;
-    const footprint = big
-      ? sectorFootprint(value.length, this.S) * this.S + recordSize(keyBytes.length, REPLACES_SIZE + putSSize(Math.min(256, sectorFootprint(value.length, this.S))))
-      : recordSize(keyBytes.length, REPLACES_SIZE + value.length);
-    this.checkCapacity(key, footprint - oldBytes, footprint);
-    this.makeRoom(key, big ? sectorFootprint(value.length, this.S) : 0, recordSize(keyBytes.length, REPLACES_SIZE + (big ? putSSize(256) : value.length)));
-    // GC may have moved the old record: what it replaces is read after making room (slots do not move).
     const old = slot >= 0 ? this.footprintOf(this.index.offsetAt(slot)) : null;
-    const replaces = old ? old.entry : NONE;
-    let entry: number;
-    let size: number;
-    if (big) {
-      const w = new SectorValueWriter(this.flash, value.length, () => this.takeErased(SectorKind.Value), (o, d) => this.journal.program(o, d));
-      let ref: SectorValueRef;
-      try {
-        w.append(value);
-        ref = w.finish();
-      } catch (e) {
-        for (const s of w.taken) this.freeNow(s);
-        throw e;
-      }
-      for (const s of w.taken) this.table.addLive(s, this.S);
-      const refBytes = new Uint8Array(putSSize(ref.sectors.length));
-      encodePutS(ref, refBytes);
-      const at = this.appendRecord(RecordKind.PutS, keyBytes, refBytes, options.encoding ?? 0, replaces);
-      size = recordSize(keyBytes.length, REPLACES_SIZE + refBytes.length);
-      entry = (at | SECTOR_VALUE_FLAG) >>> 0;
-      this.liveBytes += w.taken.length * this.S;
-    } else {
-      const at = this.appendRecord(RecordKind.Put, keyBytes, value, options.encoding ?? 0, replaces);
-      size = recordSize(keyBytes.length, REPLACES_SIZE + value.length);
-      entry = at;
-    }
+    const at = this.appendRecord(kind, keyBytes, payload, options.encoding ?? 0, old ? old.entry : NONE);
+    const size = recordSize(keyBytes.length, REPLACES_SIZE + payload.length);
+    const entry = kind === RecordKind.PutS ? (at | SECTOR_VALUE_FLAG) >>> 0 : at;
+    for (const s of taken) this.table.addLive(s, this.S);
+    this.liveBytes += taken.length * this.S + size;
     this.chargeJournal(size);
-    this.table.addLive(Math.floor(entryOffset(entry) / this.S), size);
-    this.liveRecords[Math.floor(entryOffset(entry) / this.S)]++;
-    this.liveBytes += size;
+    this.table.addLive(Math.floor(at / this.S), size);
+    this.liveRecords[Math.floor(at / this.S)]++;
     if (size > this.largestRecord) this.largestRecord = size;
-    if (slot >= 0) {
-      this.dropOld(old!);
+    if (old) {
+      this.dropOld(old);
       this.index.setOffset(slot, entry);
     } else this.index.insert(hash, entry);
     this.committed(options.flush === true);
@@ -496,40 +523,45 @@ export class JournalStore {
     this.pendingOps = 0;
   }
 
-  /** Stream a value of known length. Values of a sector or more go straight into their sectors. */
-  beginValue(key: string, length: number, options: WriteOptions = {}): { append(chunk: Uint8Array): void; commit(): void; abort(): void; readonly written: number } {
-    this.assertMounted();
-    this.checkKey(key);
-    if (length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, length, this.opts.maxValueBytes);
-    const parts: Uint8Array[] = [];
-    let written = 0;
-    let open = true;
-    return {
-      append: (chunk: Uint8Array) => {
-        if (!open) throw new StoreError('value-stream', `the value stream for "${key}" is closed`);
-        if (written + chunk.length > length) throw new StoreError('value-stream', `value for "${key}" overruns its declared ${length} bytes`);
-        parts.push(chunk.slice());
-        written += chunk.length;
+  /**
+   * Stream a value of known length. A value of ¾ sector or more goes straight
+   * into its sectors as chunks arrive (nothing holds it whole in RAM), named
+   * by its PUT-S at commit; a smaller one is gathered (under ¾ sector) and
+   * written at commit. Until commit the key keeps its old value, across a cut
+   * too: nothing names the new sectors.
+   */
+  beginValue(key: string, length: number, options: WriteOptions = {}): ValueWriter {
+    if (length < this.sectorValueThreshold) {
+      this.assertMounted();
+      this.checkKey(key);
+      const gathered = new Uint8Array(length);
+      let at = 0;
+      return new ValueWriter(key, length, {
+        append: (chunk) => {
+          gathered.set(chunk, at);
+          at += chunk.length;
+        },
+        commit: () => this.set(key, gathered, options),
+        abort: () => {},
+      });
+    }
+    const keyBytes = this.prepareWrite(key, length);
+    const w = this.sectorWriter(length);
+    return new ValueWriter(key, length, {
+      append: (chunk) => {
+        try {
+          w.append(chunk);
+        } catch (e) {
+          this.dropTaken(w);
+          throw e;
+        }
       },
       commit: () => {
-        if (!open) throw new StoreError('value-stream', `the value stream for "${key}" is closed`);
-        if (written !== length) throw new StoreError('value-stream', `value for "${key}" has ${written} of its ${length} bytes`);
-        open = false;
-        const v = new Uint8Array(length);
-        let p = 0;
-        for (const c of parts) {
-          v.set(c, p);
-          p += c.length;
-        }
-        this.set(key, v, options);
+        this.assertMounted();
+        this.finishSectorValue(keyBytes, w, options);
       },
-      abort: () => {
-        open = false;
-      },
-      get written() {
-        return written;
-      },
-    };
+      abort: () => this.dropTaken(w),
+    });
   }
 
   // ---- internals: records --------------------------------------------------------------
@@ -566,7 +598,11 @@ export class JournalStore {
     if (this.opts.durability === 'immediate' || force || this.pendingOps >= this.opts.batchSize || cycleOverdue) {
       this.journal.commit();
       this.pendingOps = 0;
+    }
+    // After any commit since the last look (GC's own included: in batched mode they may be the only ones).
+    if (this.journal.commits !== this.commitsSeen) {
       this.keepCycleDue();
+      this.commitsSeen = this.journal.commits;
     }
   }
 
@@ -618,6 +654,7 @@ export class JournalStore {
 
   private takeErased(kind: SectorKind): number {
     const s = this.allocator.take(kind);
+    if (s >= 0) this.table.touch(s, this.clock);
     if (s < 0) throw new StoreError('flash-failure', 'internal: no free sector left for the store to open');
     this.journal.erase(s);
     this.table.noteErase(s);
@@ -731,15 +768,18 @@ export class JournalStore {
    * is pinned now. False if there was no sector to open.
    */
   private advanceWindow(): boolean {
-    if (this.inGc || this.table.freeCount < 2) return false;
+    if (this.inGc) return false;
     const perSlice = Math.max(1, Math.floor((this.journal.payloadSize - 64) / CHECKPOINT_ENTRY_SIZE));
+    // A round writes a whole cycle of slices and opens a sector after it: only if all of that fits.
+    const roundSectors = Math.ceil((CHECKPOINT_ENTRY_SIZE * this.index.size + 64) / (this.journal.payloadSize - 64)) + 2;
+    if (this.table.freeCount < roundSectors) return false;
     this.inGc = true;
     try {
-      for (let round = 0; round < 3 && this.table.freeCount >= 2; round++) {
+      for (let round = 0; round < 3 && this.table.freeCount >= roundSectors; round++) {
         this.cycle.reset();
         this.cycle.writeForced(0x100000000, perSlice);
         this.journal.commit();
-        if (this.table.freeCount < 2) break;
+        if (this.table.freeCount < 1) break;
         this.journal.openNext();
         this.journal.commit();
       }
@@ -749,8 +789,31 @@ export class JournalStore {
     return true;
   }
 
+  /** Live bytes and the largest record, exactly: one header read a key (and the PUT-S references). */
+  private recount(): void {
+    let live = 0;
+    let largest = 0;
+    this.index.forEach((_hash, entry) => {
+      const off = entryOffset(entry);
+      const h = this.rec.header(off);
+      if (!h) return;
+      const size = recordSize(h.keyLength, h.valueLength);
+      live += size;
+      if (size > largest) largest = size;
+      if (isSectorValue(entry)) {
+        const ref = this.rec.sectorRef(off, h);
+        const held = ref ? sectorsHeldBy(this.flash, ref) : null;
+        if (held) live += held.length * this.S;
+      }
+    });
+    this.liveBytes = live;
+    this.largestRecord = largest;
+    this.liveExact = true;
+  }
+
   /** A full checkpoint (inline if it fits a journal sector, else in sectors); its record's offset. */
   private writeCheckpoint(): number {
+    if (!this.liveExact) this.recount();
     const entries = this.index.size;
     const head = encodeCheckpointHead(entries, this.liveBytes, this.largestRecord, []);
     const payload = new Uint8Array(checkpointSize(entries, 0));
@@ -811,6 +874,7 @@ export class JournalStore {
 
   private checkCapacity(key: string, growth: number, footprint: number): void {
     if (growth <= 0) return;
+    if (!this.liveExact && this.liveBytes + growth > this.capacityBytes()) this.recount();
     const capacity = this.capacityBytes();
     if (this.liveBytes + growth > capacity) throw new PartitionFullError(key, footprint, Math.max(0, capacity - this.liveBytes));
   }
@@ -823,6 +887,8 @@ export class JournalStore {
    * would not fit. A delete may use GC's reserve: it only frees space.
    */
   private makeRoom(key: string, sectors: number, recordBytes: number, isDelete = false): void {
+    this.clock = (this.clock + 1) >>> 0;
+    const erasesBefore = this.journal.eraseOps;
     const need = sectors + (this.journal.room >= recordBytes ? 0 : 1);
     const lead = Math.ceil(this.N / 32);
     if (this.pendingRelease.length > 0 && this.table.freeCount < need + GC_RESERVE + lead) {
@@ -842,34 +908,42 @@ export class JournalStore {
       }
       steps++;
     }
+    if (this.journal.eraseOps !== erasesBefore && this.table.freeCount >= need + GC_RESERVE) this.levelWear();
     if (this.table.freeCount < need + (isDelete ? 0 : GC_RESERVE)) throw new PartitionFullError(key, need * this.S, this.table.freeCount * this.S);
   }
 
   /** Collect the unpinned log sector with the fewest live bytes; false if none helps. */
+  /** A closed log sector GC may take: not pinned, not already released, not wholly live. */
+  private collectable(s: number): boolean {
+    const k = this.table.kind(s);
+    if (k !== SectorKind.Journal && k !== SectorKind.Pack) return false;
+    return !this.pinned(s) && !this.pendingRelease.includes(s);
+  }
+
+  /** Collect the sector cost-benefit picks (victim-policy.ts: old and mostly dead first); false if none can be. */
   private collectOne(): boolean {
-    let victim = -1;
-    let best = this.S;
-    // A victim of one or two records, more than half live, that the pack head cannot take gains nothing: its
-    // copies fill a new pack sector that no other such victim can share, and GC would move them from sector to
-    // sector for ever (review finding 2), each MOVE spending journal. Many small records still compact.
-    const packRoom = this.pack.room;
-    for (let s = this.A; s < this.N; s++) {
-      const k = this.table.kind(s);
-      if (k !== SectorKind.Journal && k !== SectorKind.Pack) continue;
-      if (this.pinned(s) || this.pendingRelease.includes(s)) continue;
-      const l = this.table.live(s);
-      if (l > this.S / 2 && l > packRoom && this.liveRecords[s] <= 2) continue;
-      if (l < best) {
-        best = l;
-        victim = s;
-      }
-    }
+    const victim = chooseVictim(this.table, this.clock, (s) => this.collectable(s) && this.table.live(s) < this.S);
     if (victim < 0) return false;
+    return this.collectIfRoom(victim);
+  }
+
+  /**
+   * Static wear levelling (wear-leveller.ts): when the least-worn free sector is
+   * more worn than a log sector holding data by more than the bound, that data
+   * is cold: collect its sector so it goes back into circulation. Value
+   * sectors are not moved yet.
+   */
+  private levelWear(): void {
+    const cold = levellingMove(this.table, (s) => this.collectable(s));
+    if (cold >= 0) this.collectIfRoom(cold);
+  }
+
+  private collectIfRoom(victim: number): boolean {
     // It may open a pack sector (live bytes after a mount are estimates) and a journal sector for its MOVE
     // before the victim is free: never start one that could run out of sectors half-way.
     const moveBytes = recordSize(0, moveSize(this.liveRecords[victim] + 1));
     const stepNeed = 1 + (this.journal.room >= moveBytes ? 0 : 1);
-    if (this.table.freeCount < stepNeed + 1) return false; // the last free sector is a delete's
+    if (this.table.freeCount < stepNeed) return false;
     this.collect(victim);
     return true;
   }

@@ -59,6 +59,8 @@ export class JournalWriter implements CycleLog {
   onOpened: ((sector: number, wasted: number) => void) | null = null;
   eraseOps = 0;
   programOps = 0;
+  /** Commits that programmed something. */
+  commits = 0;
 
   constructor(flash: FlashPartition) {
     this.flash = flash;
@@ -141,16 +143,22 @@ export class JournalWriter implements CycleLog {
     this.bufPos += length;
   }
 
-  /** Program everything pending, padded to the unit (a commit point). */
-  commit(): void {
+  /**
+   * Program everything pending, padded to the unit (a commit point). The
+   * padding may take a slice (beforePad), except when the commit is the
+   * head's last before an open that a record in the making asked for: that
+   * record's writer (a slice among them) has already decided what it writes.
+   */
+  commit(fillPadding = true): void {
     if (!this.headOpen || this.bufPos === this.progPos) return;
     this.checkUsable();
     const unitEnd = Math.min(this.sectorSize, Math.ceil(this.bufPos / this.unit) * this.unit);
-    if (unitEnd > this.bufPos && this.beforePad) this.beforePad(unitEnd - this.bufPos);
+    if (fillPadding && unitEnd > this.bufPos && this.beforePad) this.beforePad(unitEnd - this.bufPos);
     if (this.bufPos < unitEnd) this.buf[this.bufPos] = RecordKind.Pad;
     const end = Math.min(this.sectorSize, Math.ceil(this.bufPos / this.unit) * this.unit);
     this.program(this.head * this.sectorSize + this.progPos, this.buf.subarray(this.progPos, end));
     this.progPos = this.bufPos = end;
+    this.commits++;
     this.onCommitted?.();
   }
 
@@ -181,7 +189,7 @@ export class JournalWriter implements CycleLog {
   /** Open `next` as the head (erasing it again first after a mount). */
   openNext(): void {
     this.checkUsable();
-    if (this.headOpen) this.commit();
+    if (this.headOpen) this.commit(false);
     // The unused end of the head: journal the window spends without a record in it (after a mount, all of it
     // as far as this writer knows: the head it found is never appended to).
     this.wasted = this.headOpen ? this.sectorSize - this.progPos : this.payloadSize;

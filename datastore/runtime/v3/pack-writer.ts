@@ -23,11 +23,6 @@ export class PackWriter {
     this.buf = new Uint8Array(flash.sectorSize);
   }
 
-  /** Bytes the head can still take without opening a sector (0 with no head). */
-  get room(): number {
-    return this.head < 0 ? 0 : this.flash.sectorSize - this.bufPos;
-  }
-
   /** Where a record of `size` bytes will go (opening a pack sector if the head has no room). */
   place(size: number): number {
     const S = this.flash.sectorSize;
