@@ -88,6 +88,8 @@ class JournalMount {
   private cycleBroken = false;
   /** The loaded checkpoint's own offset: replay steps over it. */
   private skipAt = NONE;
+  /** Journal headers found damaged and stepped over by the walk (counted as corrupt). */
+  private damagedHeaders = 0;
   /** A cycle that started during replay, followed while its slices come in order. */
   private later: Cycle | null = null;
   private newestComplete = NONE;
@@ -143,7 +145,7 @@ class JournalMount {
       fallback,
       liveBytes: this.liveBytes,
       largestRecord: this.largestRecord,
-      corruptSkipped: this.corrupt,
+      corruptSkipped: this.corrupt + this.damagedHeaders,
       replayed: this.replayed,
       bytesRead: 0,
       cycleInProgress: this.later && this.later.next < HASH_SPACE ? { ...this.later } : null,
@@ -185,7 +187,7 @@ class JournalMount {
       fallback: head.header.fallback === durable ? NONE : head.header.fallback,
       liveBytes: this.liveBytes,
       largestRecord: this.largestRecord,
-      corruptSkipped: this.corrupt,
+      corruptSkipped: this.corrupt + this.damagedHeaders,
       replayed: this.replayed,
       bytesRead: 0,
       cycleInProgress: this.later && this.later.next < HASH_SPACE ? { ...this.later } : null,
@@ -233,10 +235,37 @@ class JournalMount {
       const next = last.header.next;
       if (next >= n || seen.has(next)) break;
       const h = this.readHeader(next);
-      if (h.kind !== 'valid' || h.header.seq !== ((last.header.seq + 1) >>> 0)) break;
-      seen.add(next);
-      this.chain.push({ sector: next, header: h.header });
+      if (h.kind === 'valid' && h.header.seq === ((last.header.seq + 1) >>> 0)) {
+        seen.add(next);
+        this.chain.push({ sector: next, header: h.header });
+        continue;
+      }
+      if (h.kind !== 'invalid' || !this.stepOverDamaged(next, last.header.seq, seen)) break;
     }
+  }
+
+  /**
+   * A header that fails its check is a torn first program, or damage found
+   * later (bit rot). If the sector after it, as its `next` field reads, holds
+   * a valid header two past the last one, the program completed and the chain
+   * goes on through it: its records are replayed like any (each is checked),
+   * and the damage is counted. Otherwise the chain ends there, as for a
+   * torn program (a torn header's successor was never opened).
+   */
+  private stepOverDamaged(sector: number, lastSeq: number, seen: Set<number>): boolean {
+    const n = this.flash.size / this.S;
+    const raw = new Uint8Array(JOURNAL_HEADER_SIZE);
+    this.flash.read(sector * this.S, raw);
+    const after = readU32LE(raw, 12);
+    if (after >= n || seen.has(after) || after === sector) return false;
+    const h = this.readHeader(after);
+    if (h.kind !== 'valid' || h.header.seq !== ((lastSeq + 2) >>> 0)) return false;
+    seen.add(sector);
+    seen.add(after);
+    this.damagedHeaders++;
+    this.chain.push({ sector, header: { seq: (lastSeq + 1) >>> 0, carry: 0, next: after, durable: NONE, fallback: NONE, wear: NONE, follows: false } });
+    this.chain.push({ sector: after, header: h.header });
+    return true;
   }
 
   private chainPos(sector: number): number {
