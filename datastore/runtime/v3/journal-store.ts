@@ -57,6 +57,8 @@ import { ValueWriter } from '../value-writer.ts';
 
 /** GC steps a write may run beyond the one it always may (more only below the hard reserve). */
 const GC_STEPS_PER_WRITE = 1;
+/** Forced index slices (about a sector each) one commit may write when the cycle has fallen behind. */
+const MAX_SLICES_PER_COMMIT = 4;
 /**
  * Each anchor record is written twice: a mount that finds the newest damaged
  * takes its twin, so the chain before it need not stay pinned for the
@@ -753,23 +755,31 @@ export class JournalStore {
    */
   private keepCycleDue(): void {
     if (this.inGc) return;
+    // Usually one slice; more while the cycle is a whole slice or more behind its pace (GC's MOVE records and
+    // unused sector ends count too: at high fill one a commit fell behind and the window outgrew its reserve).
+    for (let i = 0; i < MAX_SLICES_PER_COMMIT && this.forceSlice(); i++);
+  }
+
+  /** Write one forced slice if one is due; true if it did. */
+  private forceSlice(): boolean {
     const target = this.cycle.paceTarget();
-    if (target < 0) return;
+    if (target < 0) return false;
     const perSlice = Math.max(1, Math.floor((this.journal.payloadSize - 64) / CHECKPOINT_ENTRY_SIZE));
     const from = this.cycle.position;
     const r = this.index.rangeFrom(from, perSlice, target);
     // Less than a whole slice behind (and not closing the cycle): wait, so slices stay a sector each.
-    if (r.entries < perSlice && target < 0x100000000) return;
+    if (r.entries < perSlice && target < 0x100000000) return false;
     // Keys sharing one home slot are never split: take them all if they alone exceed the limit.
     const end = r.end > from ? r.end : this.index.rangeFrom(from, Infinity, this.index.alignUp(from + 1)).end;
     try {
       this.makeRoom('(index)', 0, this.journal.payloadSize, true);
     } catch (e) {
       if (!(e instanceof PartitionFullError)) throw e;
-      return; // no room now: the cycle catches up at a later commit
+      return false; // no room now: the cycle catches up at a later commit
     }
     this.cycle.writeForced(end, perSlice);
     this.journal.commit();
+    return true;
   }
 
   /**
@@ -871,7 +881,10 @@ export class JournalStore {
     const cycleBytes = this.cycleBudget() + CHECKPOINT_ENTRY_SIZE * this.index.size;
     const windowSectors = this.anchorLag() + Math.ceil((3 * cycleBytes) / this.journal.payloadSize) + 2;
     const ckpt = Math.ceil(checkpointSize(this.index.size + 1, 0) / this.S);
-    return GC_RESERVE + 1 + windowSectors + ckpt;
+    // And garbage for GC to work on when the partition is full: with none outside the window, each collection
+    // copies a whole sector to free nothing, the cycle falls behind and the window outgrows its reserve.
+    const slack = Math.ceil(this.N / 16);
+    return GC_RESERVE + 1 + windowSectors + ckpt + slack;
   }
 
   /** Journal opens the anchor may lag behind the oldest durable point before it is rewritten (DESIGN.md §1.1). */
