@@ -63,7 +63,7 @@ function wearOf(f: SimFlash, from?: Uint32Array): { max: number; mean: number; m
 }
 
 /** One overwrite pass: `count` random overwrites among `keys` keys of `size` bytes. */
-function overwrite(store: RuntimeStore, f: SimFlash, keys: number, size: number, count: number, random: () => number, seed: number, worst?: { cost: OpCost }): void {
+function overwrite(store: FillStore, f: SimFlash, keys: number, size: number, count: number, random: () => number, seed: number, worst?: { cost: OpCost }): void {
   for (let i = 0; i < count; i++) {
     const k = Math.floor(random() * keys);
     const before = snap(f);
@@ -83,17 +83,18 @@ function overwrite(store: RuntimeStore, f: SimFlash, keys: number, size: number,
  * undefined (null).
  */
 const AGED_PASSES = 5;
-export function kvWorkload(programUnit: number, durability: Durability, aged: boolean): BenchLine {
+export function kvWorkload(programUnit: number, durability: Durability, aged: boolean, format: 2 | 3 = 2): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
   const random = seededRandom(1234);
   const formatCost = snap(f);
-  let store = RuntimeStore.format(f, { durability });
+  const Store = format === 3 ? JournalStore : RuntimeStore;
+  let store: FillStore & { unmount(): void; flush(): void } = Store.format(f, { durability });
   const formatted = diff(formatCost, snap(f));
   if (aged) {
     for (let k = 0; k < 1000; k++) store.set(`key-${k}`, value(64, k));
     while (f.wear().min < AGED_PASSES) overwrite(store, f, 1000, 64, 20_000, random, 99);
     store.unmount();
-    store = RuntimeStore.mount(f, { durability });
+    store = Store.mount(f, { durability });
   }
   const start = snap(f);
   for (let k = 0; k < 1000; k++) store.set(`key-${k}`, value(64, k));
@@ -105,7 +106,7 @@ export function kvWorkload(programUnit: number, durability: Durability, aged: bo
   const afterOverwrites = snap(f);
   store.unmount();
   const beforeMount = snap(f);
-  store = RuntimeStore.mount(f, { durability });
+  store = Store.mount(f, { durability });
   const mount = diff(beforeMount, snap(f));
   const beforePut = snap(f);
   store.set('key-1', value(64, 1));
@@ -117,7 +118,8 @@ export function kvWorkload(programUnit: number, durability: Durability, aged: bo
   const w = wearOf(f);
   const floorPerValueByte = Math.ceil((16 + 7 + 64 + 4) / programUnit) * programUnit / 64;
   return {
-    bench: 'runtime.kv-workload',
+    bench: format === 3 ? 'runtime.kv-workload-v3' : 'runtime.kv-workload',
+    storeFormat: format,
     programUnit,
     durability,
     flash: aged ? 'aged' : 'fresh',
@@ -427,6 +429,7 @@ export function mountAfterCut(programUnit: number, keys: number, logSectors: num
 export const runtimeBenches: Record<string, () => BenchLine[]> = {
   'runtime.kv-workload': () => UNITS.flatMap((u) => DURABILITIES.flatMap((d) => [kvWorkload(u, d, false), kvWorkload(u, d, true)])),
   'runtime.fill': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k))))),
+  'runtime.kv-workload-v3': () => UNITS.flatMap((u) => DURABILITIES.map((d) => kvWorkload(u, d, true, 3))),
   'runtime.fill-v3': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k, 3))))),
   'runtime.wear-v3': () => UNITS.flatMap((u) => [wearPasses(u, 4096, 'uniform', 10, 3), wearPasses(u, 4096, '90/10', 10, 3), wearPasses(u, 64, '90/10', 10, 3)]),
   'runtime.mount-v3': () => UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, 0, 3), mountAfterCut(u, 10_000, 250, 0, 3), mountAfterCut(u, 10_000, 250, 1, 3), mountAfterCut(u, 10_000, 3000, 1, 3), mountAfterCut(u, 10_000, 3000, 0.92, 3)]),
