@@ -889,7 +889,9 @@ export class JournalStore {
 
   /** Journal opens the anchor may lag behind the oldest durable point before it is rewritten (DESIGN.md §1.1). */
   private anchorLag(): number {
-    return Math.max(2, Math.ceil(this.N / (this.A * this.anchors.slotsPerSector)));
+    // Records are written twice: an anchor sector takes half its slots' worth of records, and with this lag is
+    // erased about once per pass, like any other sector (half the lag wore the anchors twice as fast).
+    return Math.max(2, Math.ceil(this.N / ((this.A * this.anchors.slotsPerSector) / ANCHOR_COPIES)));
   }
 
   private capacityBytes(): number {
