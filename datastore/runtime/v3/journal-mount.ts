@@ -6,7 +6,6 @@
 // list sectors are read only where a record names them.
 
 import type { FlashPartition } from '../../../hal/flash.ts';
-import { crc32 } from '../../../bytes/crc32.ts';
 import {
   CHECKPOINT_ENTRY_SIZE,
   CHECKPOINT_FIXED_SIZE,
@@ -26,7 +25,6 @@ import {
   RECORD_HEADER_SIZE,
   RecordKind,
   recordSize,
-  trailerCrc,
   UNREAD_MIN,
   type RecordHeader,
 } from '../format.ts';
@@ -36,7 +34,7 @@ import { keyHash } from '../key-text.ts';
 import { NotFormattedError, StoreError } from '../errors.ts';
 import { decodeJournalHeader, decodeMove, JOURNAL_HEADER_SIZE, type JournalHeader, type SectorValueRef, decodePutS } from './format-v3.ts';
 import { AnchorArea } from './anchor.ts';
-import { payloadLength, RecordAt, REPLACES_SIZE, SECTOR_VALUE_FLAG } from './journal-records.ts';
+import { RecordAt, REPLACES_SIZE, SECTOR_VALUE_FLAG } from './journal-records.ts';
 import { readWholeSectorValue, valueSectorsOf } from './sector-value.ts';
 
 /** CHECKPOINT record encoding byte: 0 = payload inline, 1 = payload in sectors (value is a PUT-S reference). */
@@ -85,7 +83,6 @@ class JournalMount {
   private largestRecord = 0;
   /** Replaying from a cycle: records at or past `next` wait for their slice. */
   private cycle: Cycle | null = null;
-  private cycleBroken = false;
   /** The loaded checkpoint's own offset: replay steps over it. */
   private skipAt = NONE;
   /** Journal headers found damaged and stepped over by the walk (counted as corrupt). */
@@ -202,7 +199,6 @@ class JournalMount {
     this.largestRecord = 0;
     this.cycle = null;
     this.later = null;
-    this.cycleBroken = false;
     this.skipAt = NONE;
     this.newestComplete = NONE;
     this.newestCheckpoint = NONE;
@@ -504,7 +500,6 @@ class JournalMount {
     const c = this.cycle;
     if (c && c.next < HASH_SPACE) {
       if (slice.cycleStart !== c.start || slice.rangeStart !== c.next) {
-        if (slice.cycleStart === c.start) this.cycleBroken = true;
         this.trackLater(pos, slice);
         return;
       }
@@ -543,4 +538,3 @@ export function checkpointSectors(flash: FlashPartition, offset: number): number
   return (ref.lists ? ref.sectors : []).concat(values ?? []);
 }
 
-export { trailerCrc, crc32 };

@@ -42,7 +42,7 @@ import {
   ValueTooLargeError,
 } from '../errors.ts';
 import type { Durability, RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from '../runtime-store.ts';
-import { encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, moveSize, putSSize, type MoveEntry, type SectorValueRef } from './format-v3.ts';
+import { decodePutS, encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, moveSize, putSSize, type MoveEntry, type SectorValueRef } from './format-v3.ts';
 import { AnchorArea, anchorSectorCount } from './anchor.ts';
 import { SectorKind, SectorTable } from './sector-table.ts';
 import { SectorAllocator } from './sector-allocator.ts';
@@ -113,8 +113,6 @@ export class JournalStore {
   private cleanMount = true;
   private corruptSkipped = 0;
   private inGc = false;
-  /** Bytes a mount read (for the bench). */
-  mountBytesRead = 0;
 
   private constructor(flash: FlashPartition, options: RuntimeStoreOptions) {
     this.flash = flash;
@@ -216,9 +214,8 @@ export class JournalStore {
   }
 
   private load(): void {
-    const countingRead = { size: this.flash.size, read: (o: number, into: Uint8Array) => { this.mountBytesRead += into.length; this.flash.read(o, into); } };
-    const m = mountJournal({ ...this.flash, size: this.flash.size, sectorSize: this.S, programUnit: this.flash.programUnit, pageSize: this.flash.pageSize, read: countingRead.read, program: () => { throw new Error('mount programs nothing'); }, erase: () => { throw new Error('mount erases nothing'); } }, new AnchorArea({ ...this.flash, read: countingRead.read, size: this.flash.size, sectorSize: this.S, programUnit: this.flash.programUnit, program: () => {}, erase: () => {} }, this.A));
-    this.anchors.find();
+    // The mount reads the anchors through this store's AnchorArea, which then knows the newest record to follow.
+    const m = mountJournal(this.flash, this.anchors);
     this.index = m.index;
     this.cleanMount = m.clean;
     this.corruptSkipped = m.corruptSkipped;
@@ -310,13 +307,13 @@ export class JournalStore {
     const offset = entryOffset(entry);
     const h = this.rec.header(offset);
     if (!h) throw new CorruptRecordError(key, offset, 'record header checksum');
-    if (!this.rec.dataChecks(offset, h)) throw new CorruptRecordError(key, offset, 'data checksum');
-    const stored = this.rec.storedCrc(offset, h);
+    // One read of the record, checked: the value itself, or the reference to its sectors.
+    const payload = this.rec.checkedPayload(offset, h);
+    if (!payload) throw new CorruptRecordError(key, offset, 'data checksum');
     if (!isSectorValue(entry)) {
-      const value = this.rec.value(offset, h);
-      return { value, info: { key, size: value.length, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: stored } };
+      return { value: payload, info: { key, size: payload.length, encoding: h.encoding, writtenAt: h.writtenAt, offset, dataCrc: this.rec.storedCrc(offset, h) } };
     }
-    const ref = this.rec.sectorRef(offset, h);
+    const ref = decodePutS(payload, payload.length);
     const sectors = ref ? valueSectorsOf(this.flash, ref) : null;
     if (!ref || !sectors) throw new CorruptRecordError(key, offset, 'sector list');
     const value = new Uint8Array(ref.valueLength);
@@ -935,7 +932,9 @@ export class JournalStore {
       steps++;
     }
     if (this.journal.eraseOps !== erasesBefore && this.table.freeCount >= need + GC_RESERVE) this.levelWear();
-    if (this.table.freeCount < need + (isDelete ? 0 : GC_RESERVE)) throw new PartitionFullError(key, need * this.S, this.table.freeCount * this.S);
+    // The sectors GC keeps to work with are part of what a write needs (a delete may use them).
+    const required = need + (isDelete ? 0 : GC_RESERVE);
+    if (this.table.freeCount < required) throw new PartitionFullError(key, required * this.S, this.table.freeCount * this.S);
   }
 
   /** Collect the unpinned log sector with the fewest live bytes; false if none helps. */
@@ -1068,4 +1067,3 @@ export class JournalStore {
   }
 }
 
-export { readU32LE };
