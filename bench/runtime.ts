@@ -3,11 +3,12 @@
 // flash time from its datasheet model; no wall clock.
 
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
-import { RuntimeStore, type Durability, type RuntimeStoreOptions } from '../datastore/runtime/runtime-store.ts';
+import { RingStore } from '../datastore/runtime/ring-store.ts';
+import type { Durability, RuntimeStoreOptions } from '../datastore/runtime/store-api.ts';
 import { JournalStore } from '../datastore/runtime/v3/journal-store.ts';
 import type { FlashPartition } from '../hal/flash.ts';
 
-/** What the fill and wear benches need of a store: v2's RuntimeStore or v3's JournalStore. */
+/** What the fill and wear benches need of a store: v2's RingStore or v3's JournalStore. */
 interface FillStore {
   set(key: string, value: Uint8Array): void;
   delete(key: string): boolean;
@@ -16,7 +17,7 @@ interface FillStore {
 interface FillImpl {
   format(flash: FlashPartition, options?: RuntimeStoreOptions): FillStore;
 }
-const FORMATS: Record<2 | 3, FillImpl> = { 2: RuntimeStore, 3: JournalStore };
+const FORMATS: Record<2 | 3, FillImpl> = { 2: RingStore, 3: JournalStore };
 import { powerCutSweep, randomCutRun, type Fault } from '../test/support/power-cut-sweep.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 
@@ -87,7 +88,7 @@ export function kvWorkload(programUnit: number, durability: Durability, aged: bo
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
   const random = seededRandom(1234);
   const formatCost = snap(f);
-  const Store = format === 3 ? JournalStore : RuntimeStore;
+  const Store = format === 3 ? JournalStore : RingStore;
   let store: FillStore & { unmount(): void; flush(): void } = Store.format(f, { durability });
   const formatted = diff(formatCost, snap(f));
   if (aged) {
@@ -258,7 +259,7 @@ export function wearPasses(programUnit: number, valueSize: number, skew: Skew, p
 
 export function blobs(programUnit: number): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
-  const store = RuntimeStore.format(f);
+  const store = RingStore.format(f);
   const size = 2 * MiB;
   const t0 = snap(f);
   store.set('background', value(size, 1));
@@ -295,7 +296,7 @@ export function blobs(programUnit: number): BenchLine {
 
 export function mount(programUnit: number): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
-  let store = RuntimeStore.format(f, { durability: 'batched', batchSize: 64 });
+  let store = RingStore.format(f, { durability: 'batched', batchSize: 64 });
   for (let k = 0; k < 10_000; k++) store.set(`device-setting-${k}`, value(64 + (k % 200), k));
   // Fill the partition: one large cold blob set alongside the keys.
   let n = 0;
@@ -304,13 +305,13 @@ export function mount(programUnit: number): BenchLine {
   } catch { /* partition full: what we wanted */ }
   store.unmount();
   const before = snap(f);
-  store = RuntimeStore.mount(f);
+  store = RingStore.mount(f);
   const clean = diff(before, snap(f));
   const stats = store.stats();
   // And after a power cut: no unmount, so mount replays from the last periodic checkpoint.
   for (let k = 0; k < 2000; k++) store.set(`device-setting-${k}`, value(64, k + 1));
   const beforeCrash = snap(f);
-  RuntimeStore.mount(f);
+  RingStore.mount(f);
   const crash = diff(beforeCrash, snap(f));
   return {
     bench: 'runtime.mount',
@@ -358,7 +359,7 @@ export function powercutRandom(seeds: number, operations: number, cutEvery: numb
 /** Clean unmount/mount cycles on a small partition (half of them with a write before). */
 export function restarts(programUnit: number, cycles: number): BenchLine {
   const f = new SimFlash({ size: 16 * SECTOR, sectorSize: SECTOR, programUnit, seed: programUnit });
-  let store = RuntimeStore.format(f);
+  let store = RingStore.format(f);
   const random = seededRandom(programUnit);
   let survived = 0;
   let error: string | null = null;
@@ -366,7 +367,7 @@ export function restarts(programUnit: number, cycles: number): BenchLine {
     for (let i = 0; i < cycles; i++) {
       if (i % 2 === 0) store.set(`k${Math.floor(random() * 20)}`, value(Math.floor(random() * 40), i));
       store.unmount();
-      store = RuntimeStore.mount(f);
+      store = RingStore.mount(f);
       survived++;
     }
   } catch (e) {
@@ -384,7 +385,7 @@ export function restarts(programUnit: number, cycles: number): BenchLine {
  */
 export function mountAfterCut(programUnit: number, keys: number, logSectors: number, blobFill: number, format: 2 | 3 = 2): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
-  const Store = format === 3 ? JournalStore : RuntimeStore;
+  const Store = format === 3 ? JournalStore : RingStore;
   let store: FillStore & { unmount(): void; flush(): void } = Store.format(f, { durability: 'batched', batchSize: 64 });
   for (let k = 0; k < keys; k++) store.set(`key-${k}`, value(64, k));
   const filled = () => store.stats().liveBytes / store.stats().capacityBytes;
