@@ -168,6 +168,60 @@ test('a power cut at every flash operation of the move, every fault kind: old da
   assert.ok(sawOld > 0 && sawEmptyV2 > 0 && sawEmptyV3 > 0, `outcomes: old ${sawOld}, empty v2 ${sawEmptyV2}, empty v3 ${sawEmptyV3}`);
 });
 
+test('a factory reset of a v3 store, cut at every flash operation, every fault kind: its data whole or an empty store', () => {
+  let cuts = 0;
+  let sawOld = 0;
+  let sawEmpty = 0;
+  for (let seed = 1; seed <= 8; seed++) {
+    const r = seededRandom(200 + seed);
+    const base = flash(16 + Math.floor(r() * 16), seed % 2 ? 16 : 256, seed);
+    const store = JournalStore.format(base);
+    const model = new Map<string, Uint8Array>();
+    for (let i = 0, n = 50 + Math.floor(r() * 300); i < n; i++) {
+      const key = `k${Math.floor(r() * 30)}`;
+      const value = bytes(Math.floor(r() * (r() < 0.1 ? 6000 : 150)), seed * 7000 + i);
+      try {
+        store.set(key, value);
+        model.set(key, value);
+      } catch (e) {
+        if (!(e instanceof PartitionFullError)) throw e;
+      }
+    }
+    if (r() < 0.5) store.unmount();
+    const probe = base.clone();
+    const mounted = RuntimeStore.mount(probe);
+    const before = probe.opCount;
+    RuntimeStore.reformat(mounted);
+    const ops = probe.opCount - before;
+    for (let at = 0; at < ops; at++) {
+      for (const effect of EFFECTS) {
+        const f = base.clone();
+        const old = RuntimeStore.mount(f);
+        f.armPowerCut({ atOp: f.opCount + at, effect });
+        try {
+          RuntimeStore.reformat(old);
+          continue;
+        } catch (e) {
+          if (!isInjectedCut(e)) throw e;
+        }
+        cuts++;
+        f.powerOn();
+        const where = `seed ${seed}, op ${at} of ${ops}, ${effect}`;
+        const after = RuntimeStore.mount(f);
+        assert.is(after.stats().format, 3, where);
+        if (after.size === 0) sawEmpty++;
+        else {
+          assert.ok(holds(after, model), `${where}: ${after.size} of ${model.size} keys — the old data must be whole`);
+          sawOld++;
+        }
+        after.set('__after_cut__', new Uint8Array([5]));
+        assert.equal(RuntimeStore.mount(f).get('__after_cut__'), new Uint8Array([5]), where);
+      }
+    }
+  }
+  assert.ok(cuts > 100 && sawOld > 0 && sawEmpty > 0, `cuts ${cuts}, old ${sawOld}, empty ${sawEmpty}`);
+});
+
 test('partitions under 16 sectors, where v3 would have no room for data, stay format v2', () => {
   const f = flash(14, 256, 11);
   assert.throws(() => JournalStore.format(f), (e: unknown) => /needs at least 16/.test((e as Error).message));
