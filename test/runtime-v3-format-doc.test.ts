@@ -45,6 +45,7 @@ import {
 import { entryOffset, isKeyed, isSectorValue, RecordAt } from '../datastore/runtime/v3/journal-records.ts';
 import { keyHash } from '../datastore/runtime/key-text.ts';
 import { JournalStore } from '../datastore/runtime/v3/journal-store.ts';
+import { RingStore } from '../datastore/runtime/ring-store.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { NotFormattedError } from '../datastore/runtime/errors.ts';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
@@ -616,7 +617,7 @@ t('§6.4: bit 31 of an entry marks a PUT-S, bits 0..30 are the offset; keyHash i
   assert.is(keyHash(new TextEncoder().encode('dock/settings')), h);
 });
 
-t('§4.3, §8: a format writes the first anchor record twice in sector 0 naming a seq-1 header; v2 and v3 refuse each other', () => {
+t('§4.3, §8: a format writes the first anchor record twice in sector 0 naming a seq-1 header; v2 and v3 refuse each other, the runtime store tells them apart', () => {
   const f = new SimFlash({ size: 64 * 512, sectorSize: 512, programUnit: 16, seed: 4 });
   JournalStore.format(f);
   const b = f.snapshot();
@@ -632,11 +633,16 @@ t('§4.3, §8: a format writes the first anchor record twice in sector 0 naming 
   encodeSectorHeader({ seq: 5, eraseCount: 1, carry: 0, tailSector: 0, checkpoint: 0xffffffff, fresh: false }, v2);
   assert.equal(decodeJournalHeader(v2), { kind: 'invalid' });
   assert.is(decodeSectorHeader(b.subarray(a0!.chainStart * 512, a0!.chainStart * 512 + 32)).kind, 'invalid');
-  // §8.2: each mount reports the other's partition as unformatted.
-  assert.throws(() => RuntimeStore.mount(f), (e: unknown) => e instanceof NotFormattedError);
+  // §8.2: each format's own mount reports the other's partition as unformatted; the runtime store's mount tells them apart.
+  assert.throws(() => RingStore.mount(f), (e: unknown) => e instanceof NotFormattedError);
+  assert.is(RuntimeStore.mount(f).stats().format, 3);
   const g = new SimFlash({ size: 64 * 512, sectorSize: 512, programUnit: 16, seed: 4 });
-  RuntimeStore.format(g).set('x', Uint8Array.of(1));
+  RingStore.format(g).set('x', Uint8Array.of(1));
   assert.throws(() => JournalStore.mount(g), (e: unknown) => e instanceof NotFormattedError);
+  const legacy = RuntimeStore.open(g);
+  assert.is(legacy.stats().format, 2, 'open() mounts a v2 partition holding keys as v2');
+  assert.equal(legacy.get('x'), Uint8Array.of(1));
+  assert.is(RuntimeStore.open(new SimFlash({ size: 64 * 512, sectorSize: 512, programUnit: 16, seed: 4 })).stats().format, 3, 'a blank partition is formatted v3');
 });
 
 t.run();
