@@ -97,17 +97,20 @@ function rowsOf(tb: Table): Row[] {
   return tb.rows.map((r) => ({ offset: r[0], size: r[1], field: r[2].replace(/`/g, '').trim() }));
 }
 
-/** An offset or size as the page writes them: sums of terms like 20, 4Rc, k, S-4. */
+/** An offset or size as the page writes them: sums of terms like 20, 4Rc, k, S-4, w·N. */
 function evaluate(expr: string, vars: Record<string, number>): number {
   const s = expr.replace(/\s+/g, '');
-  if (!/^[+-]?\d*[A-Za-z]*([+-]\d*[A-Za-z]*)*$/.test(s)) throw new Error(`cannot read "${expr}"`);
+  const factor = '\\d*[A-Za-z]*';
+  if (!new RegExp(`^[+-]?${factor}(·${factor})*([+-]${factor}(·${factor})*)*$`).test(s) || s === '') throw new Error(`cannot read "${expr}"`);
   let total = 0;
-  for (const m of s.matchAll(/([+-]?)(\d*)([A-Za-z]*)/g)) {
-    if (m[0] === '') continue;
-    const sign = m[1] === '-' ? -1 : 1;
-    const coef = m[2] === '' ? 1 : Number(m[2]);
-    if (m[3] && !(m[3] in vars)) throw new Error(`"${expr}": no value for ${m[3]}`);
-    total += sign * coef * (m[3] ? vars[m[3]] : 1);
+  for (const m of s.matchAll(/([+-]?)([^+-]+)/g)) {
+    let term = m[1] === '-' ? -1 : 1;
+    for (const f of m[2].split('·')) {
+      const [, digits, name] = /^(\d*)([A-Za-z]*)$/.exec(f)!;
+      if (name && !(name in vars)) throw new Error(`"${expr}": no value for ${name}`);
+      term *= (digits === '' ? 1 : Number(digits)) * (name ? vars[name] : 1);
+    }
+    total += term;
   }
   return total;
 }
