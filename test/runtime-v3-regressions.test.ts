@@ -1,0 +1,191 @@
+// Issue 12's failures 2-5 (and the review items of runtime-regressions.test.ts
+// that apply), each reproduced in its exact scenario on format v3's layout
+// (datastore/runtime/v3: a journal chain found through anchors, records that
+// never cross journal sectors, keyed records carrying a 4-byte `replaces`
+// before their value). Each test first drives the store until the scenario is
+// on flash and asserts that it is (a test that never reaches its scenario
+// proves nothing), then checks the property against a model of what was
+// written, never against the store's own tables.
+
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { equal, HookedFlash, isInjectedCut } from './support/power-cut-sweep.ts';
+import { SimFlash, type PowerCutEffect } from '../simulator/flash/sim-flash.ts';
+import { JournalStore } from '../datastore/runtime/v3/journal-store.ts';
+import { mountJournal } from '../datastore/runtime/v3/journal-mount.ts';
+import { AnchorArea, anchorSectorCount } from '../datastore/runtime/v3/anchor.ts';
+import { RecordAt, REPLACES_SIZE } from '../datastore/runtime/v3/journal-records.ts';
+import { JOURNAL_HEADER_SIZE } from '../datastore/runtime/v3/format-v3.ts';
+import { PartitionFullError } from '../datastore/runtime/errors.ts';
+import { decodeRecordHeader, encodeRecordHeader, keyCheckOf, RecordKind, recordSize } from '../datastore/runtime/format.ts';
+import { seededRandom } from '../simulator/seeded-random.ts';
+import type { FlashPartition } from '../hal/flash.ts';
+
+const KiB = 1024;
+const S = 4 * KiB;
+/** SimFlash's page (DEFAULT_TIMING.pageSize, and the program unit when larger): a torn program tears one. */
+const PAGE = 256;
+
+function sim(sectors: number, programUnit: number, seed = 1): SimFlash {
+  return new SimFlash({ size: sectors * S, sectorSize: S, programUnit, seed });
+}
+
+function bytes(n: number, fill: number): Uint8Array {
+  return new Uint8Array(n).fill(fill);
+}
+
+/** Run `fn`; it must end in the injected power cut and nothing else. */
+function cutDuring(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    if (isInjectedCut(e)) return;
+    throw e;
+  }
+  throw new Error('the armed power cut did not happen');
+}
+
+/** Size of a v3 keyed record on flash: header, key, `replaces`, value, data CRC. */
+function keyedSize(key: string, valueLength: number): number {
+  return recordSize(key.length, REPLACES_SIZE + valueLength);
+}
+
+/** What a mount would do, read-only: the chain it walks and where its replay starts. */
+function mountView(flash: FlashPartition): { chain: number[]; replayFrom: number } {
+  const m = mountJournal(flash, new AnchorArea(flash, anchorSectorCount(flash.size / flash.sectorSize)));
+  const head = m.chain[m.chain.length - 1].header;
+  return { chain: m.chain.map((l) => l.sector), replayFrom: head.durable };
+}
+
+function checkModel(store: JournalStore, model: Map<string, Uint8Array>, what: string): void {
+  assert.equal(store.keys().sort(), [...model.keys()].sort(), `${what}: keys() are exactly those written`);
+  assert.is(store.stats().keys, model.size, `${what}: stats().keys`);
+  for (const [k, v] of model) assert.ok(equal(store.get(k), v), `${what}: ${k}`);
+}
+
+const t = suite('runtime store v3: issue 12 regressions on the v3 layout');
+
+// ---- 2. erased bytes never validate -----------------------------------------------------
+
+t('2. erased bytes never validate, whatever the length: a v3 record header followed by erased bytes fails its data check (every kind, key 0-4 and value 0-12 bytes)', () => {
+  // Built by hand, independent of the writer: the reader alone must refuse it. With keyLength 0 and 4 value bytes
+  // (a MOVE naming only its victim, say) the data CRC covers exactly FF FF FF FF, whose CRC-32 is 0xFFFFFFFF: the
+  // erased trailer. Only the stored-CRC rule (0xFFFFFFFF written as 0x7FFFFFFF) refuses that one.
+  const f = sim(16, 16);
+  const rec = new RecordAt(f);
+  let cases = 0;
+  for (const kind of [RecordKind.Put, RecordKind.Delete, RecordKind.Checkpoint, RecordKind.Index, RecordKind.PutS, RecordKind.Move]) {
+    for (let keyLength = 0; keyLength <= 4; keyLength++) {
+      for (let valueLength = 0; valueLength <= 12; valueLength++) {
+        const at = cases * 64; // a fresh, erased stretch each
+        const hdr = new Uint8Array(16);
+        encodeRecordHeader({ kind, keyLength, encoding: 0, valueLength, writtenAt: 0 }, hdr, 0);
+        f.program(at, hdr);
+        const h = rec.header(at);
+        assert.ok(h, 'the header reads valid');
+        const what = `kind ${kind}, key ${keyLength} B, value ${valueLength} B`;
+        assert.not.ok(rec.dataChecks(at, h!), `${what}: erased data never checks`);
+        assert.is(rec.checkedPayload(at, h!), null, `${what}: no payload from erased bytes`);
+        cases++;
+      }
+    }
+  }
+  assert.is(cases, 6 * 5 * 13);
+});
+
+/**
+ * Issue 12 item 2 on v3: a record whose header ends exactly at a page boundary, the page with the header
+ * programmed, the next page (key, `replaces`, value, data CRC) left erased by the cut. `unit` 16 in immediate
+ * mode (each write is its own commit, starting wherever the last ended); 256 in batched mode (a commit starts
+ * on a page boundary, so the record must follow others in the same batch).
+ */
+function headerPageOnly(unit: number, durability: 'immediate' | 'batched', key: string, value: Uint8Array | null): void {
+  const what = `${unit} B, ${durability}, ${value ? `put "${key}" + ${value.length} B` : `delete "${key}"`}`;
+  const inner = sim(24, unit, unit + key.length);
+  let lastProgramEnd = -1;
+  const f = new HookedFlash(inner, (op) => {
+    if (op.kind === 'program') lastProgramEnd = op.offset + op.data!.length;
+  });
+  const opts = { durability, batchSize: 200 };
+  let store = JournalStore.format(f, opts);
+  const model = new Map<string, Uint8Array>();
+  if (!value) {
+    store.set(key, bytes(3, 3), { flush: true }); // the key the delete removes
+    model.set(key, bytes(3, 3));
+  }
+  // Move the journal's end so the next record's 16-byte header ends exactly at a page boundary, in the head.
+  let at = -1;
+  let next = durability === 'immediate' ? lastProgramEnd : -1;
+  for (let n = 0; n < 200 && at < 0; n++) {
+    const k = `f${n}`;
+    // A filler sized to end where the header must start (when the journal's end is known and the sector has room).
+    const fit = next < 0 ? 0 : (((PAGE - 16 - (next % PAGE) - keyedSize(k, 0)) % PAGE) + PAGE) % PAGE;
+    const v = bytes(fit < 200 && (next % S) + fit + 128 < S ? fit : n % 13, n & 0xff);
+    store.set(k, v);
+    model.set(k, v);
+    const info = store.info(k)!;
+    // Immediate: the next commit starts where the last program ended. Batched: right after this record.
+    next = durability === 'immediate' ? lastProgramEnd : info.offset + keyedSize(k, v.length);
+    const sameSector = Math.floor(next / S) === Math.floor(info.offset / S);
+    if (sameSector && (next + 16) % PAGE === 0 && (next % S) + 64 < S) at = next;
+  }
+  assert.ok(at >= 0, `${what}: found a layout with the header at a page's end`);
+  const size = value ? keyedSize(key, value.length) : keyedSize(key, 0);
+  let tornProgram = -1;
+  f.tear = (offset, data) => {
+    tornProgram = offset;
+    const out = new Uint8Array(data);
+    out.fill(0xff, at + 16 - offset); // the header's page completed; the record's body page never started
+    return out;
+  };
+  cutDuring(() => {
+    if (value) store.set(key, value, { flush: true });
+    else store.delete(key, { flush: true });
+  });
+  inner.powerOn();
+  // The scenario, read back from flash: the header valid, every byte after it erased.
+  assert.ok(tornProgram >= 0 && tornProgram <= at && (at + size) <= S * (Math.floor(at / S) + 1), `${what}: the torn program covered the record`);
+  const raw = new Uint8Array(size);
+  inner.read(at, raw);
+  const h = decodeRecordHeader(raw);
+  assert.ok(h && h.kind === (value ? RecordKind.Put : RecordKind.Delete) && h.keyLength === key.length, `${what}: the record's header is on flash`);
+  assert.ok(raw.subarray(16).every((b) => b === 0xff), `${what}: its body is erased`);
+  store = JournalStore.mount(inner, opts);
+  checkModel(store, model, `${what}, first mount`);
+  store.set('y', bytes(1, 1), { flush: true });
+  model.set('y', bytes(1, 1));
+  store = JournalStore.mount(inner, opts); // unclean again: replays over the header-only record
+  checkModel(store, model, `${what}, second (unclean) mount`);
+  // Overwrite the keys until the sector holding it is erased (released or collected), then remount.
+  const tornSector = Math.floor(at / S);
+  const erasesBefore = inner.wear().counts[tornSector];
+  const random = seededRandom(unit * 31 + key.length);
+  const keys = [...model.keys()];
+  for (let i = 0; i < 5000 && inner.wear().counts[tornSector] === erasesBefore; i++) {
+    const k = keys[Math.floor(random() * keys.length)];
+    const v = bytes(Math.floor(random() * 300), i & 0xff);
+    store.set(k, v);
+    model.set(k, v);
+  }
+  assert.ok(inner.wear().counts[tornSector] > erasesBefore, `${what}: the torn record's sector was erased and reused`);
+  checkModel(store, model, `${what}, after the churn`);
+  store.unmount();
+  checkModel(JournalStore.mount(inner, opts), model, `${what}, after GC and a clean remount`);
+}
+
+t('2. a record whose key and value total 4 bytes, header page done and body page erased by the cut, never appears: 16 B units immediate, 256 B units batched', () => {
+  for (const [unit, durability] of [[16, 'immediate'], [256, 'batched']] as const) {
+    headerPageOnly(unit, durability, 'x', new Uint8Array([1, 2, 3]));
+    headerPageOnly(unit, durability, 'abcd', new Uint8Array(0));
+    headerPageOnly(unit, durability, 'abcd', null); // a DELETE whose key is 4 bytes
+  }
+});
+
+t('2. the same for every split of 1 to 8 bytes of key and value (erased bytes never validate, whatever the length)', () => {
+  for (let total = 1; total <= 8; total++) {
+    const keyLength = Math.min(total, 1 + (total % 4));
+    headerPageOnly(16, 'immediate', 'k'.repeat(keyLength), new Uint8Array(total - keyLength).fill(total));
+  }
+});
+
+t.run();
