@@ -188,4 +188,97 @@ t('2. the same for every split of 1 to 8 bytes of key and value (erased bytes ne
   }
 });
 
+// ---- 3. batched: a torn commit's decision is durable -----------------------------------------
+
+/**
+ * Issue 12 item 3 on v3, and the review's "a torn record followed by an intact one in the same page stays
+ * dropped on every later mount": in batched mode one commit programs R then B in the same page; the cut leaves
+ * R bad (one of its value bytes never cleared) and B intact (a page clears its bits in any order). The first
+ * mount ends the log at R. Every later mount, unclean, once the head has moved on and R's sector is replayed
+ * as an ordinary one, must end that sector at R again: B never comes back, whatever B was (a delete, an
+ * overwrite, a new key). Several such torn commits in turn, each decision checked on every mount after it.
+ */
+function tornBatch(unit: number): { rounds: number; laterMountsOverR: number } {
+  const inner = sim(32, unit, 40 + unit);
+  const f = new HookedFlash(inner);
+  const opts = { durability: 'batched' as const, batchSize: 200 };
+  let store = JournalStore.format(f, opts);
+  const model = new Map<string, Uint8Array>();
+  const put = (k: string, v: Uint8Array) => {
+    store.set(k, v);
+    model.set(k, v);
+  };
+  let laterMountsOverR = 0;
+  const rounds = 6;
+  for (let round = 0; round < rounds; round++) {
+    const what = `${unit} B, torn commit ${round}`;
+    const a = `a${round}`;
+    const c = `c${round}`;
+    put(a, bytes(8, 1));
+    put(c, bytes(8, 3));
+    store.flush();
+    // Records in the batch until the next one starts inside a page (not at its start) with room for R and B.
+    let next = -1;
+    for (let n = 0; n < 400 && next < 0; n++) {
+      const k = `p${round}-${n}`;
+      put(k, bytes(n % 11, n & 0xff));
+      const info = store.info(k)!;
+      const end = info.offset + keyedSize(k, n % 11);
+      if (Math.floor(end / S) === Math.floor(info.offset / S) && end % PAGE >= 16 && (end % PAGE) + 80 <= PAGE && (end % S) + 128 < S) next = end;
+    }
+    assert.ok(next >= 0, `${what}: a layout with R and B in one page`);
+    // R: a new value of a (or, every third round, a delete of a); B: a delete of c, an overwrite of c, or a new key.
+    const pattern = round % 3;
+    if (pattern === 2) store.delete(a);
+    else store.set(a, bytes(8, 0));
+    const rAt = store.info(a) ? store.info(a)!.offset : next;
+    assert.is(rAt, next, `${what}: R starts where the batch ended`);
+    const rSize = pattern === 2 ? keyedSize(a, 0) : keyedSize(a, 8);
+    const bAt = rAt + rSize;
+    if (pattern === 0) store.delete(c);
+    else if (pattern === 1) store.set(c, bytes(8, 4));
+    else store.set(`b${round}`, bytes(8, 5));
+    const pageEnd = (Math.floor(rAt / PAGE) + 1) * PAGE;
+    f.tear = (offset, data) => {
+      const out = new Uint8Array(data);
+      out[rAt + rSize - 5 - offset] = 0xff; // R's last data byte (value, or `replaces`) never cleared: R is bad
+      out.fill(0xff, pageEnd - offset); // later pages of the commit: untouched
+      return out;
+    };
+    cutDuring(() => store.flush());
+    inner.powerOn();
+    // The scenario, read back: R's header valid and its data bad; B, after it in the same page, whole.
+    const rec = new RecordAt(inner);
+    const hR = rec.header(rAt);
+    assert.ok(hR && !rec.dataChecks(rAt, hR), `${what}: R is on flash, bad`);
+    const hB = rec.header(bAt);
+    assert.ok(hB && rec.dataChecks(bAt, hB) && bAt + recordSize(hB.keyLength, hB.valueLength) <= pageEnd, `${what}: B is on flash, intact, in R's page`);
+    store = JournalStore.mount(f, opts); // through the hooks: later rounds tear their own commit
+    checkModel(store, model, `${what}, first mount (the log ends at R)`);
+    const rSector = Math.floor(rAt / S);
+    // Go on: the head moves to other sectors; each mount after is unclean and replays R's sector as a middle one.
+    for (let later = 0; later < 3; later++) {
+      for (let i = 0; i < 40; i++) put(`n${i % 30}`, bytes(30, (round * 3 + later + i) & 0xff));
+      store.flush();
+      const view = mountView(inner);
+      const startSector = view.replayFrom === 0xffffffff ? view.chain[0] : Math.floor(view.replayFrom / S);
+      const rPos = view.chain.indexOf(rSector);
+      if (rPos >= 0 && rPos < view.chain.length - 1 && view.chain.indexOf(startSector) <= rPos) laterMountsOverR++;
+      store = JournalStore.mount(f, opts);
+      checkModel(store, model, `${what}, unclean mount ${later + 2}`);
+    }
+  }
+  store.unmount();
+  checkModel(JournalStore.mount(inner, opts), model, `${unit} B, clean mount at the end`);
+  return { rounds, laterMountsOverR };
+}
+
+t('3. batched: a torn commit with an early record bad and a later one intact in the same page stays dropped on every later unclean mount, across six torn commits in turn (both units)', () => {
+  for (const unit of [16, 256]) {
+    const r = tornBatch(unit);
+    // The scenario: later mounts replayed R's sector as a middle sector of the chain (not the head).
+    assert.ok(r.laterMountsOverR >= r.rounds, `${unit} B: ${r.laterMountsOverR} later mounts replayed over a torn R`);
+  }
+});
+
 t.run();
