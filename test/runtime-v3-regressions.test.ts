@@ -281,4 +281,170 @@ t('3. batched: a torn commit with an early record bad and a later one intact in 
   }
 });
 
+// ---- 4. repeated cuts during GC at high fill never wedge -------------------------------------
+
+const JOURNAL_MAGIC_BYTES = [0x44, 0x4c, 0x52, 0x54]; // "DLRT"
+
+/**
+ * Issue 12 item 4 on v3: the partition filled until the store refuses, then session after session whose first
+ * flash operations are cut (torn), each session's writes running GC (copies into pack sectors, a MOVE, releases).
+ * After every recovery the model holds; every set, delete and unmount works or is refused with a typed
+ * PartitionFullError, never an internal StoreError (an error of any other kind fails the test); at the end the
+ * store still takes deletes, new keys and a clean unmount.
+ */
+/**
+ * A torn program as sim-flash.ts models it, drawn from `random`: the pages before one page of the write
+ * complete, that page clears a random subset of its bits, later pages are untouched (HookedFlash keeps only
+ * clears the write asks for).
+ */
+function tornPages(offset: number, data: Uint8Array, random: () => number): Uint8Array {
+  const out = new Uint8Array(data);
+  const firstPage = Math.floor(offset / PAGE);
+  const pages = Math.floor((offset + data.length - 1) / PAGE) - firstPage + 1;
+  const torn = firstPage + Math.floor(random() * pages);
+  for (let i = 0; i < out.length; i++) {
+    const page = Math.floor((offset + i) / PAGE);
+    if (page === torn) out[i] = data[i] | Math.floor(random() * 256);
+    else if (page > torn) out[i] = 0xff;
+  }
+  return out;
+}
+
+function cutsDuringGc(unit: number, window: number | 'gc', seed: number, rounds: number): { cuts: number; gcCuts: number; refused: number; attempts: number; fill: number } {
+  const inner = sim(24, unit, seed);
+  const A = anchorSectorCount(24);
+  const random = seededRandom(seed);
+  let armedAt = -1;
+  let tearGc = false;
+  let cutWas = '';
+  const f: HookedFlash = new HookedFlash(inner, (op) => {
+    const watching = window === 'gc' ? tearGc : window === 0 ? armedAt >= 0 : inner.opCount === armedAt;
+    if (!watching) return;
+    // What the operation is: a program into a headerless sector is a GC copy (a pack sector).
+    if (op.kind === 'erase') cutWas = 'erase';
+    else {
+      const sector = Math.floor(op.offset / S);
+      const first = new Uint8Array(4);
+      if (op.offset === sector * S) first.set(op.data!.subarray(0, 4));
+      else inner.read(sector * S, first);
+      const journal = JOURNAL_MAGIC_BYTES.every((b, i) => first[i] === b);
+      cutWas = sector < A ? 'anchor' : journal ? 'journal' : 'pack';
+      if (tearGc && cutWas === 'pack') {
+        tearGc = false;
+        f.tear = (offset, data) => tornPages(offset, data, random);
+      }
+    }
+  });
+  let store = JournalStore.format(f);
+  const model = new Map<string, Uint8Array>();
+  for (let i = 0; ; i++) {
+    const v = bytes(200, i & 0xff);
+    try {
+      store.set(`k${i}`, v);
+    } catch (e) {
+      if (!(e instanceof PartitionFullError)) throw e;
+      break;
+    }
+    model.set(`k${i}`, v);
+  }
+  const fill = store.stats().liveBytes / store.stats().capacityBytes;
+  store.delete('k0');
+  model.delete('k0');
+  const live = [...model.keys()];
+  let cuts = 0;
+  let gcCuts = 0;
+  let refused = 0;
+  let attempts = 0;
+  for (let round = 0; round < rounds; round++) {
+    const what = `${unit} B, window ${window}, round ${round}`;
+    const cutThisSession = round % 10 !== 9;
+    armedAt = -1;
+    cutWas = '';
+    if (cutThisSession) {
+      if (window === 'gc') tearGc = true; // the session's first GC copy, torn
+      else if (window === 0) {
+        inner.armPowerCut({ atOp: 0, effect: 'torn', kind: 'program' }); // the session's first program, whatever comes before it
+        armedAt = inner.opCount; // the hook notes each op until the cut
+      } else {
+        armedAt = inner.opCount + Math.floor(random() * window);
+        inner.armPowerCut({ atOp: armedAt, effect: 'torn' });
+      }
+    }
+    let inFlight: { key: string; value: Uint8Array | undefined } | null = null;
+    let cut = false;
+    const refusedBefore = refused;
+    try {
+      for (let j = 0; j < 20; j++) {
+        const k = live[Math.floor(random() * live.length)];
+        const del = model.has(k) && random() < 0.15;
+        const v = del ? undefined : bytes(200, (round + j) & 0xff);
+        inFlight = { key: k, value: v };
+        attempts++;
+        try {
+          if (v) store.set(k, v);
+          else store.delete(k);
+        } catch (e) {
+          if (!(e instanceof PartitionFullError)) throw e;
+          refused++;
+          inFlight = null;
+          continue;
+        }
+        if (v) model.set(k, v);
+        else model.delete(k);
+        inFlight = null;
+      }
+      if (!cutThisSession) store.unmount();
+    } catch (e) {
+      if (!isInjectedCut(e)) throw e;
+      cut = true;
+    }
+    assert.ok(refused - refusedBefore < 20, `${what}: wedged, every write of the session refused (PartitionFullError)`);
+    if (!cutThisSession || window !== 'gc') assert.is(cut, cutThisSession, `${what}: the armed cut happened (and only then)`);
+    tearGc = false;
+    if (cut) {
+      cuts++;
+      if (cutWas === 'pack') gcCuts++;
+    }
+    inner.powerOn();
+    store = JournalStore.mount(f);
+    if (!cutThisSession) assert.ok(store.stats().mountedCleanly, `${what}: a mount after unmount is clean`);
+    if (inFlight) {
+      // The write in flight is entirely there or entirely absent.
+      const got = store.get(inFlight.key);
+      if (inFlight.value ? equal(got, inFlight.value) : got === undefined) {
+        if (inFlight.value) model.set(inFlight.key, inFlight.value);
+        else model.delete(inFlight.key);
+      }
+    }
+    checkModel(store, model, what);
+  }
+  // Not wedged: deletes, new keys and an unmount all work, and a clean mount keeps them.
+  for (const k of live.slice(0, 8)) {
+    store.delete(k);
+    model.delete(k);
+  }
+  for (let i = 0; i < 8; i++) {
+    store.set(`after${i}`, bytes(100, i));
+    model.set(`after${i}`, bytes(100, i));
+  }
+  store.unmount();
+  checkModel(JournalStore.mount(f), model, `${unit} B, window ${window}: after the rounds, clean`);
+  return { cuts, gcCuts, refused, attempts, fill };
+}
+
+t('4. repeated torn cuts in the first flash operations of every session during GC at 99 % fill never wedge the store (a cut within the first 3 or 5 operations, at the first program, or at the first GC copy; both units)', () => {
+  let gcCuts = 0;
+  for (const [unit, window, seed] of [[256, 3, 259], [16, 3, 19], [256, 5, 261], [16, 5, 21], [16, 0, 678], [256, 0, 918], [16, 'gc', 31], [256, 'gc', 37]] as const) {
+    const r = cutsDuringGc(unit, window, seed, 120);
+    const what = `${unit} B, window ${window}`;
+    assert.ok(r.fill >= 0.9, `${what}: filled to ${(r.fill * 100).toFixed(1)} % of capacity`);
+    assert.ok(r.cuts >= 100, `${what}: ${r.cuts} cuts`);
+    if (window === 'gc') assert.is(r.gcCuts, r.cuts, `${what}: every cut tore a GC copy`);
+    gcCuts += r.gcCuts;
+    // Refusals are allowed (typed), a wedge is not: almost every write at this fill is taken.
+    assert.ok(r.refused * 10 < r.attempts, `${what}: ${r.refused} of ${r.attempts} writes refused`);
+  }
+  assert.ok(gcCuts >= 300, `${gcCuts} cuts tore a GC copy`);
+});
+
 t.run();
