@@ -447,4 +447,149 @@ t('4. repeated torn cuts in the first flash operations of every session during G
   assert.ok(gcCuts >= 300, `${gcCuts} cuts tore a GC copy`);
 });
 
+// ---- 5. strict ECC flash: no unit programmed twice ------------------------------------------
+
+/**
+ * The flash seen through the test's own record of programmed units (beside SimFlash's strict check, which
+ * refuses a second program with a 'reprogram' error): every program of a unit already programmed since its
+ * sector's last erase is counted, interrupted programs included (their units count as programmed). `cutAt`
+ * is where the last program before a power cut went.
+ */
+function unitWatch(inner: SimFlash): { f: HookedFlash; doubles: () => number; lastProgram: () => number } {
+  const u = inner.programUnit;
+  const programmed = new Uint8Array(inner.size / u);
+  let doubles = 0;
+  let last = -1;
+  const f = new HookedFlash(inner, (op) => {
+    if (inner.poweredOff) return;
+    if (op.kind === 'erase') {
+      programmed.fill(0, (op.offset * S) / u, ((op.offset + 1) * S) / u);
+      return;
+    }
+    last = op.offset;
+    for (let k = op.offset / u; k < (op.offset + op.data!.length) / u; k++) {
+      if (programmed[k]) doubles++;
+      programmed[k] = 1;
+    }
+  });
+  return { f, doubles: () => doubles, lastProgram: () => last };
+}
+
+const ECC_EFFECTS: PowerCutEffect[] = ['interrupted', 'torn'];
+
+t('5. strict ECC flash: a session after a clean unmount whose first program (its first record, at a sector boundary) is interrupted; the next sessions reprogram nothing (both units, interrupted and torn)', () => {
+  for (const effect of ECC_EFFECTS) {
+    for (const unit of [256, 16]) {
+      const what = `${effect}, ${unit} B`;
+      const inner = sim(16, unit, 5);
+      assert.ok(inner.strictReprogram);
+      const w = unitWatch(inner);
+      let store = JournalStore.format(w.f);
+      store.set('a', bytes(10, 1));
+      store.unmount();
+      store = JournalStore.mount(w.f);
+      inner.armPowerCut({ atOp: 0, effect, kind: 'program' });
+      cutDuring(() => store.set('b', bytes(10, 2)));
+      // The scenario: the session's first record went to the start of a sector (the journal's next), with its header.
+      assert.is(w.lastProgram() % S, 0, `${what}: the first program of the session was at a sector boundary`);
+      inner.powerOn();
+      store = JournalStore.mount(w.f);
+      assert.is(store.get('b'), undefined, `${what}: the interrupted write never counts`);
+      store.set('c', bytes(10, 3)); // threw 'reprogram' if the mount reused the marked sector unerased
+      store.set('b', bytes(10, 4));
+      const again = JournalStore.mount(w.f);
+      assert.equal(again.get('a'), bytes(10, 1));
+      assert.equal(again.get('c'), bytes(10, 3));
+      assert.equal(again.get('b'), bytes(10, 4));
+      assert.is(w.doubles(), 0, `${what}: units programmed twice`);
+    }
+  }
+});
+
+t('5. strict ECC flash: one, two or three sessions in a row that die in their first program, then a whole-sector value whose first sector is interrupted: nothing is reprogrammed, nothing lost (both units)', () => {
+  for (const effect of ECC_EFFECTS) {
+    for (const unit of [256, 16]) {
+      for (let dead = 1; dead <= 3; dead++) {
+        const what = `${effect}, ${unit} B, ${dead} dead sessions`;
+        const inner = sim(24, unit, 7 + dead);
+        const w = unitWatch(inner);
+        let store = JournalStore.format(w.f);
+        const model = new Map<string, Uint8Array>();
+        for (let i = 0; i < 60; i++) {
+          store.set(`s${i % 9}`, bytes(150, i));
+          model.set(`s${i % 9}`, bytes(150, i));
+        }
+        store.unmount();
+        for (let d = 0; d < dead; d++) {
+          store = JournalStore.mount(w.f);
+          inner.armPowerCut({ atOp: 0, effect, kind: 'program' });
+          cutDuring(() => store.set(`dead${d}`, bytes(20, d)));
+          assert.is(w.lastProgram() % S, 0, `${what}: session ${d} died in a program at a sector boundary`);
+          inner.powerOn();
+        }
+        // A session whose first write is a whole-sector value: its first program starts a value sector.
+        store = JournalStore.mount(w.f);
+        inner.armPowerCut({ atOp: 0, effect, kind: 'program' });
+        cutDuring(() => store.set('big', bytes(5000, 9)));
+        assert.is(w.lastProgram() % S, 0, `${what}: the value's first program starts a sector`);
+        inner.powerOn();
+        store = JournalStore.mount(w.f);
+        checkModel(store, model, `${what}, after the cuts`);
+        // Go round the partition: every sector the dead sessions marked is taken again, erased first.
+        for (let i = 0; i < 300; i++) {
+          const v = bytes(i % 5 === 0 ? 3500 : 300, i & 0xff);
+          store.set(`n${i % 8}`, v);
+          model.set(`n${i % 8}`, v);
+        }
+        store.unmount();
+        checkModel(JournalStore.mount(w.f), model, `${what}, after a pass`);
+        assert.ok(inner.wear().min >= 1, `${what}: every sector was erased since (the pass went round)`);
+        assert.is(w.doubles(), 0, `${what}: units programmed twice`);
+      }
+    }
+  }
+});
+
+t('5. strict ECC flash: each of the first 40 programs of a session on an aged store interrupted in turn: recovery holds what returned, takes new writes, reprograms nothing (both units)', () => {
+  let atBoundary = 0;
+  for (const effect of ECC_EFFECTS) {
+    for (const unit of [256, 16]) {
+      for (let k = 0; k < 40; k++) {
+        const what = `${effect}, ${unit} B, cut at program ${k}`;
+        const inner = sim(24, unit, k + 1);
+        const w = unitWatch(inner);
+        let store = JournalStore.format(w.f);
+        const model = new Map<string, Uint8Array>();
+        for (let i = 0; i < 20; i++) {
+          store.set(`w${i % 5}`, bytes(300, i));
+          model.set(`w${i % 5}`, bytes(300, i));
+        }
+        store.unmount();
+        store = JournalStore.mount(w.f);
+        inner.armPowerCut({ atOp: k, effect, kind: 'program' });
+        let inFlight: [string, Uint8Array] = ['', new Uint8Array(0)];
+        cutDuring(() => {
+          for (let i = 0; ; i++) {
+            inFlight = [`w${i % 5}`, bytes(i % 7 === 6 ? 3200 : 300, 100 + i)];
+            store.set(inFlight[0], inFlight[1]);
+            model.set(inFlight[0], inFlight[1]);
+          }
+        });
+        if (w.lastProgram() % S === 0) atBoundary++;
+        inner.powerOn();
+        store = JournalStore.mount(w.f);
+        if (equal(store.get(inFlight[0]), inFlight[1])) model.set(inFlight[0], inFlight[1]);
+        checkModel(store, model, `${what}, after recovery`);
+        for (let i = 0; i < 30; i++) {
+          store.set(`z${i % 4}`, bytes(350, i));
+          model.set(`z${i % 4}`, bytes(350, i));
+        }
+        checkModel(JournalStore.mount(w.f), model, `${what}, after new writes and a remount`);
+        assert.is(w.doubles(), 0, `${what}: units programmed twice`);
+      }
+    }
+  }
+  assert.ok(atBoundary >= 8, `${atBoundary} cuts interrupted a program at a sector boundary`);
+});
+
 t.run();
