@@ -17,7 +17,23 @@ import { AnchorArea, anchorSectorCount } from '../datastore/runtime/v3/anchor.ts
 import { RecordAt, REPLACES_SIZE } from '../datastore/runtime/v3/journal-records.ts';
 import { JOURNAL_HEADER_SIZE } from '../datastore/runtime/v3/format-v3.ts';
 import { PartitionFullError } from '../datastore/runtime/errors.ts';
-import { decodeRecordHeader, encodeRecordHeader, keyCheckOf, RecordKind, recordSize } from '../datastore/runtime/format.ts';
+import {
+  CLOSE_RECORD_SIZE,
+  closeSpan,
+  decodeCloseRecord,
+  decodeRecordHeader,
+  encodeCheckpointHead,
+  encodeCloseRecord,
+  encodeRecordHeader,
+  keyCheckOf,
+  NONE,
+  RecordKind,
+  recordSize,
+  trailerCrc,
+} from '../datastore/runtime/format.ts';
+import { encodeAnchorRecord, encodeJournalHeader } from '../datastore/runtime/v3/format-v3.ts';
+import { crc32 } from '../bytes/crc32.ts';
+import { writeU32LE } from '../bytes/byte-order.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 import type { FlashPartition } from '../hal/flash.ts';
 
@@ -590,6 +606,141 @@ t('5. strict ECC flash: each of the first 40 programs of a session on an aged st
     }
   }
   assert.ok(atBoundary >= 8, `${atBoundary} cuts interrupted a program at a sector boundary`);
+});
+
+// ---- review: bytes that look like metadata inside a value are data -----------------------
+
+/** A valid v3 PUT record (header, key, `replaces` NONE, value, data CRC), as the writer would make it. */
+function forgedPut(key: string, value: Uint8Array): Uint8Array {
+  const k = Uint8Array.from(key, (ch) => ch.charCodeAt(0));
+  const size = recordSize(k.length, REPLACES_SIZE + value.length);
+  const rec = new Uint8Array(size);
+  encodeRecordHeader({ kind: RecordKind.Put, keyLength: k.length, encoding: 0, valueLength: REPLACES_SIZE + value.length, writtenAt: 0, keyCheck: keyCheckOf(k) }, rec, 0);
+  rec.set(k, 16);
+  writeU32LE(rec, 16 + k.length, NONE);
+  rec.set(value, 16 + k.length + REPLACES_SIZE);
+  writeU32LE(rec, size - 4, trailerCrc(crc32(rec, 0, 16, size - 4)));
+  return rec;
+}
+
+t('review: a value ending in a valid CLOSE (naming a forged empty CHECKPOINT inside it) in the head\'s last units is data, never a clean unmount (both units)', () => {
+  for (const unit of [16, 256]) {
+    const inner = sim(24, unit, 8);
+    let lastProgramEnd = -1;
+    const f = new HookedFlash(inner, (op) => {
+      if (op.kind === 'program') lastProgramEnd = op.offset + op.data!.length;
+    });
+    let store = JournalStore.format(f);
+    const model = new Map<string, Uint8Array>();
+    for (let i = 0; i < 200; i++) {
+      store.set(`s${i % 10}`, bytes(100, i & 0xff));
+      model.set(`s${i % 10}`, bytes(100, i & 0xff));
+    }
+    store.unmount();
+    store = JournalStore.mount(f); // a session starts a fresh journal sector
+    store.set('a', bytes(1500, 1));
+    model.set('a', bytes(1500, 1));
+    const at = lastProgramEnd;
+    const sectorEnd = (Math.floor(at / S) + 1) * S;
+    // One record from there to the sector's end: its value holds a forged empty CHECKPOINT, erased-looking bytes,
+    // and, in the sector's last units, a CLOSE naming that checkpoint.
+    const valueStart = at + 16 + 1 + REPLACES_SIZE;
+    const value = bytes(sectorEnd - at - keyedSize('x', 0), 2);
+    const fakeAt = 64;
+    const payload = encodeCheckpointHead(0, 0, 0, []);
+    encodeRecordHeader({ kind: RecordKind.Checkpoint, keyLength: 0, encoding: 0, valueLength: payload.length, writtenAt: 0 }, value, fakeAt);
+    value.set(payload, fakeAt + 16);
+    writeU32LE(value, fakeAt + 16 + payload.length, trailerCrc(crc32(payload)));
+    value.fill(0xff, fakeAt + 16 + payload.length + 4, fakeAt + 400);
+    encodeCloseRecord({ checkpoint: valueStart + fakeAt, erasedAhead: 0 }, value, sectorEnd - closeSpan(unit) - valueStart);
+    store.set('x', value);
+    model.set('x', value);
+    // The scenario, read back: x fills the head to its end, and the head's last units hold a valid CLOSE.
+    assert.is(store.info('x')!.offset, at, `${unit} B: x follows a`);
+    const close = new Uint8Array(CLOSE_RECORD_SIZE);
+    inner.read(sectorEnd - closeSpan(unit), close);
+    assert.equal(decodeCloseRecord(close), { checkpoint: valueStart + fakeAt, erasedAhead: 0 }, `${unit} B: a valid CLOSE sits in the head's last units`);
+    // Power is cut here (no unmount).
+    store = JournalStore.mount(f);
+    assert.is(store.stats().mountedCleanly, false, `${unit} B: not a clean unmount`);
+    checkModel(store, model, `${unit} B, after the cut`);
+    for (let i = 0; i < 200; i++) {
+      store.set(`n${i % 9}`, bytes(120, i));
+      model.set(`n${i % 9}`, bytes(120, i));
+    }
+    checkModel(JournalStore.mount(f), model, `${unit} B, after more writes and another cut`);
+  }
+});
+
+t('review: values holding valid journal headers (seq + 1), anchor records, PUT and CLOSE records are data on every mount, clean or not, through GC; a torn header before a forged record ends its sector (both units)', () => {
+  for (const unit of [16, 256]) {
+    const inner = sim(32, unit, 12);
+    const f = new HookedFlash(inner);
+    let store = JournalStore.format(f);
+    const model = new Map<string, Uint8Array>();
+    const random = seededRandom(unit + 99);
+    const forge = (length: number, i: number): Uint8Array => {
+      const v = new Uint8Array(length).fill(0xff);
+      const m = mountJournal(inner, new AnchorArea(inner, anchorSectorCount(32)));
+      const head = m.chain[m.chain.length - 1];
+      encodeJournalHeader({ seq: (head.header.seq + 1 + (i % 2)) >>> 0, carry: 0, next: 2 + ((7 * i) % 30), durable: NONE, fallback: NONE, wear: NONE, follows: true }, v, 0);
+      const ghost = forgedPut(`ghost${i}`, bytes(5, i));
+      v.set(ghost, JOURNAL_HEADER_SIZE);
+      let p = JOURNAL_HEADER_SIZE + ghost.length;
+      encodeCloseRecord({ checkpoint: 2 * S + 32, erasedAhead: 3 }, v, p);
+      p += CLOSE_RECORD_SIZE;
+      encodeAnchorRecord({ gen: 0x7ffffff0, chainStart: 2 + (i % 30), chainSeq: 1 }, v, p);
+      return v;
+    };
+    for (let i = 0; i < 24; i++) {
+      const big = i % 3 === 0;
+      const v = forge(big ? S : 80 + Math.floor(random() * 400), i);
+      store.set(`forged${i % 12}`, v);
+      model.set(`forged${i % 12}`, v);
+    }
+    const noGhost = (st: JournalStore, what: string) => {
+      checkModel(st, model, what);
+      for (let i = 0; i < 24; i++) assert.is(st.get(`ghost${i}`), undefined, `${what}: ghost${i}`);
+    };
+    store = JournalStore.mount(f);
+    noGhost(store, `${unit} B, unclean mount`);
+    store.unmount();
+    store = JournalStore.mount(f);
+    noGhost(store, `${unit} B, clean mount`);
+    // GC copies the small forged values into pack sectors and frees the big ones' sectors; mounts in between.
+    for (let i = 0; i < 600; i++) {
+      const k = `c${i % 40}`;
+      const v = bytes(200 + (i % 50), i & 0xff);
+      store.set(k, v);
+      model.set(k, v);
+      if (i % 150 === 149) {
+        store = JournalStore.mount(f);
+        noGhost(store, `${unit} B, churn ${i}`);
+      }
+    }
+    // A record whose value is a forged PUT, its header torn (the rest of the program complete): nothing after it counts.
+    store.unmount();
+    store = JournalStore.mount(f);
+    store.set('before', bytes(10, 1));
+    model.set('before', bytes(10, 1));
+    const carried = forgedPut('ghost0', bytes(5, 0));
+    let torn = -1;
+    f.tear = (offset, data) => {
+      torn = offset;
+      const out = new Uint8Array(data);
+      // One bit of the record header's CRC never cleared (a page clears its bits in any order).
+      const crcByte = (offset % S === 0 ? JOURNAL_HEADER_SIZE : 0) + 12;
+      const zero = [0, 1, 2, 3, 4, 5, 6, 7].find((b) => (data[crcByte] & (1 << b)) === 0)!;
+      out[crcByte] |= 1 << zero;
+      return out;
+    };
+    cutDuring(() => store.set('carrier', carried));
+    assert.ok(torn >= 0, `${unit} B: the carrier's program was torn`);
+    inner.powerOn();
+    store = JournalStore.mount(f);
+    noGhost(store, `${unit} B, after a torn header before a forged record`);
+    assert.is(store.get('carrier'), undefined);
+  }
 });
 
 t.run();
