@@ -16,7 +16,8 @@ import { mountJournal } from '../datastore/runtime/v3/journal-mount.ts';
 import { AnchorArea, anchorSectorCount } from '../datastore/runtime/v3/anchor.ts';
 import { RecordAt, REPLACES_SIZE } from '../datastore/runtime/v3/journal-records.ts';
 import { JOURNAL_HEADER_SIZE } from '../datastore/runtime/v3/format-v3.ts';
-import { PartitionFullError } from '../datastore/runtime/errors.ts';
+import { PartitionFullError, StoreError } from '../datastore/runtime/errors.ts';
+import { FlashError } from '../hal/flash.ts';
 import {
   CLOSE_RECORD_SIZE,
   closeSpan,
@@ -451,16 +452,16 @@ function cutsDuringGc(unit: number, window: number | 'gc', seed: number, rounds:
 t('4. repeated torn cuts in the first flash operations of every session during GC at 99 % fill never wedge the store (a cut within the first 3 or 5 operations, at the first program, or at the first GC copy; both units)', () => {
   let gcCuts = 0;
   for (const [unit, window, seed] of [[256, 3, 259], [16, 3, 19], [256, 5, 261], [16, 5, 21], [16, 0, 678], [256, 0, 918], [16, 'gc', 31], [256, 'gc', 37]] as const) {
-    const r = cutsDuringGc(unit, window, seed, 120);
+    const r = cutsDuringGc(unit, window, seed, 100);
     const what = `${unit} B, window ${window}`;
     assert.ok(r.fill >= 0.9, `${what}: filled to ${(r.fill * 100).toFixed(1)} % of capacity`);
-    assert.ok(r.cuts >= 100, `${what}: ${r.cuts} cuts`);
+    assert.ok(r.cuts >= 85, `${what}: ${r.cuts} cuts`);
     if (window === 'gc') assert.is(r.gcCuts, r.cuts, `${what}: every cut tore a GC copy`);
     gcCuts += r.gcCuts;
     // Refusals are allowed (typed), a wedge is not: almost every write at this fill is taken.
     assert.ok(r.refused * 10 < r.attempts, `${what}: ${r.refused} of ${r.attempts} writes refused`);
   }
-  assert.ok(gcCuts >= 300, `${gcCuts} cuts tore a GC copy`);
+  assert.ok(gcCuts >= 250, `${gcCuts} cuts tore a GC copy`);
 });
 
 // ---- 5. strict ECC flash: no unit programmed twice ------------------------------------------
@@ -740,6 +741,100 @@ t('review: values holding valid journal headers (seq + 1), anchor records, PUT a
     store = JournalStore.mount(f);
     noGhost(store, `${unit} B, after a torn header before a forged record`);
     assert.is(store.get('carrier'), undefined);
+  }
+});
+
+// ---- review: after a failed program the store stops -----------------------------------------
+
+/** A store whose flash fails one program (worn) after 40 writes: the store, what returned, and the flash ops since. */
+function afterFailedProgram(unit: number, durability: 'immediate' | 'batched') {
+  const inner = sim(24, unit, 3);
+  let failAt = -1;
+  let programs = 0;
+  let afterFailure = 0;
+  const f = new HookedFlash(inner, (op) => {
+    if (failAt >= 0 && programs > failAt) afterFailure++;
+    if (op.kind !== 'program') return;
+    if (programs++ === failAt) throw new FlashError('worn', op.offset, 'program failed: sector worn out');
+  });
+  const store = JournalStore.format(f, { durability, batchSize: 4 });
+  const model = new Map<string, Uint8Array>();
+  for (let i = 0; i < 40; i++) {
+    store.set(`k${i % 7}`, bytes(30 + i, i), { flush: true });
+    model.set(`k${i % 7}`, bytes(30 + i, i));
+  }
+  failAt = programs + 2;
+  let failed: unknown = null;
+  let lost: { key: string; value: Uint8Array } | null = null;
+  for (let i = 40; i < 80 && failed === null; i++) {
+    try {
+      store.set(`k${i % 7}`, bytes(30 + i, i), { flush: true });
+      model.set(`k${i % 7}`, bytes(30 + i, i));
+    } catch (e) {
+      failed = e;
+      lost = { key: `k${i % 7}`, value: bytes(30 + i, i) };
+    }
+  }
+  const keptAfterRemount = (what: string, refused: string[]) => {
+    const again = JournalStore.mount(inner);
+    for (const [k, v] of model) {
+      const got = again.get(k);
+      // The write that failed may or may not have reached flash; nothing else may differ.
+      if (lost && k === lost.key && got && equal(got, lost.value)) continue;
+      assert.ok(got && equal(got, v), `${what}: ${k} kept`);
+    }
+    for (const k of refused) assert.is(again.get(k), undefined, `${what}: a refused write (${k}) never appears`);
+  };
+  return { store, failed, opsSince: () => afterFailure, keptAfterRemount };
+}
+
+const refusedTyped = (e: unknown) => e instanceof StoreError && e.code === 'flash-failure';
+
+t('review: after a program fails, set, delete and flush are refused with a typed flash-failure error and nothing more is programmed or erased; a remount keeps every write that returned (both units, both durabilities)', () => {
+  for (const unit of [16, 256]) {
+    for (const durability of ['immediate', 'batched'] as const) {
+      const what = `${unit} B, ${durability}`;
+      const r = afterFailedProgram(unit, durability);
+      assert.ok(r.failed instanceof Error, `${what}: the failure surfaced`);
+      assert.throws(() => r.store.set('again', bytes(5, 1)), refusedTyped, `${what}: set refused`);
+      assert.throws(() => r.store.delete('k1'), refusedTyped, `${what}: delete refused`);
+      assert.throws(() => r.store.flush(), refusedTyped, `${what}: flush refused`);
+      try {
+        r.store.unmount(); // writes nothing (v3 throws the same typed error here: see the skipped test below)
+      } catch (e) {
+        assert.ok(refusedTyped(e), `${what}: unmount fails typed, if at all`);
+      }
+      assert.is(r.opsSince(), 0, `${what}: flash operations after the failed program`);
+      r.keptAfterRemount(what, ['again']);
+    }
+  }
+});
+
+// BUG (v3 store, found here, not fixed: this helper changes no store code). After a failed program the journal
+// stops (JournalWriter.failed), but (1) set() of a whole-sector value and a streamed beginValue() still take,
+// erase and program value sectors (SectorValueWriter programs through JournalWriter.program and takes sectors
+// through JournalStore.takeErased -> JournalWriter.erase, and neither checks `failed`): 315 flash operations at
+// 16 B units for a 5,000-byte value, before the PUT-S is refused at JournalWriter.beginRecord; (2) the failing
+// write surfaces as the raw FlashError ('worn'), where v2 reports StoreError 'flash-failure'; (3) unmount()
+// throws StoreError 'flash-failure' (JournalWriter.commit -> checkUsable) where v2's returns quietly ("after a
+// failed program or erase nothing more is written: the next mount recovers"). Unskip once fixed.
+t.skip('review (v3 bug, see above): after a program fails, whole-sector and streamed values program nothing, the failure is a StoreError flash-failure, and unmount stops quietly', () => {
+  for (const unit of [16, 256]) {
+    for (const durability of ['immediate', 'batched'] as const) {
+      const what = `${unit} B, ${durability}`;
+      const r = afterFailedProgram(unit, durability);
+      assert.ok(refusedTyped(r.failed), `${what}: the failing write reports a typed flash-failure`);
+      assert.throws(() => r.store.set('big', bytes(5000, 7)), refusedTyped, `${what}: a whole-sector set refused`);
+      assert.is(r.opsSince(), 0, `${what}: flash operations after the failure, whole-sector set`);
+      assert.throws(() => {
+        const w = r.store.beginValue('v', 5000);
+        w.append(bytes(5000, 8));
+        w.commit();
+      }, refusedTyped, `${what}: a streamed value refused`);
+      assert.is(r.opsSince(), 0, `${what}: flash operations after the failure, streamed value`);
+      r.store.unmount(); // stops without writing, as v2's
+      r.keptAfterRemount(what, ['big', 'v']);
+    }
   }
 });
 
