@@ -6,6 +6,18 @@
 // on flash and asserts that it is (a test that never reaches its scenario
 // proves nothing), then checks the property against a model of what was
 // written, never against the store's own tables.
+//
+// Each was run against a deliberately broken store in a scratch copy (never
+// committed), and failed as it should: item 2 against a stored CRC without
+// the 0xFFFFFFFF rule (the reader test) and a replay that trusts a PUT's
+// header without its data CRC (stats().keys one too high); item 3 against a
+// replay that takes a bad record in any sector but the head as ordinary
+// damage and steps over it (v2's bug: the dropped delete came back); item 4
+// against GC's reserve set to 0 (a wedge: every write refused); item 5 against
+// a mount that resumes without erasing the head's `next` again (a
+// 'reprogram'); the CLOSE review item against a CLOSE trusted without walking
+// the head's records; the forged-record item against a replay that resyncs
+// after a bad header.
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
