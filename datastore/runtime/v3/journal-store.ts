@@ -237,6 +237,11 @@ export class JournalStore {
   /** Write a checkpoint (if anything changed) and a CLOSE record: the next mount replays nothing. */
   unmount(): void {
     if (!this.mounted) return;
+    if (this.journal.failed) {
+      // After a flash failure nothing more is written (as v2): the next mount recovers what reached flash.
+      this.mounted = false;
+      return;
+    }
     if (this.changedSinceCheckpoint || this.journal.pendingBytes > 0) {
       this.inGc = true; // no slices in the padding: nothing but the checkpoint and CLOSE after the last write
       this.journal.commit();
