@@ -42,7 +42,7 @@ import {
   ValueTooLargeError,
 } from '../errors.ts';
 import type { Durability, RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from '../runtime-store.ts';
-import { decodePutS, encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, moveSize, putSSize, type MoveEntry, type SectorValueRef } from './format-v3.ts';
+import { decodePutS, encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, moveSize, PUT_S_DIRECT_MAX, putSSize, type MoveEntry, type SectorValueRef } from './format-v3.ts';
 import { AnchorArea, anchorSectorCount } from './anchor.ts';
 import { SectorKind, SectorTable } from './sector-table.ts';
 import { SectorAllocator } from './sector-allocator.ts';
@@ -71,6 +71,8 @@ const ANCHOR_COPIES = 2;
  * before anything else, and must still leave a collection room to run.
  */
 const GC_RESERVE = 3;
+/** valueOwner of a sector no direct-form PUT-S names (free, a list, a checkpoint, a value being written). */
+const NO_OWNER = 0xffffffff;
 
 export class JournalStore {
   readonly flash: FlashPartition;
@@ -101,6 +103,14 @@ export class JournalStore {
   private liveExact = true;
   /** Live records per log sector: exact, so a sector is freed only when none is left (live bytes are estimates after a mount). */
   private liveRecords: Uint32Array;
+  /**
+   * Key hash of the PUT-S record that names each value sector in its direct
+   * list, else NO_OWNER: wear levelling finds the record to re-point with one
+   * index probe, without reading every PUT-S (4 bytes a sector).
+   */
+  private valueOwner: Uint32Array;
+  /** journal.eraseOps when levelling last looked: wear changes only with an erase. */
+  private levelledAtErases = -1;
   private largestRecord = 0;
   private pendingOps = 0;
   /** Writes since mount: the age of a sector for cost-benefit victims. */
@@ -126,6 +136,7 @@ export class JournalStore {
     this.anchors = new AnchorArea(flash, this.A);
     this.table = new SectorTable(this.N, this.S);
     this.liveRecords = new Uint32Array(this.N);
+    this.valueOwner = new Uint32Array(this.N).fill(NO_OWNER);
     this.allocator = new SectorAllocator(this.table);
     this.journal = new JournalWriter(flash);
     this.journal.takeSector = () => this.takeErased(SectorKind.Journal);
@@ -247,7 +258,8 @@ export class JournalStore {
     let valueBytes = 0;
     let smallCount = 0;
     const counts = new Uint32Array(this.N);
-    this.index.forEach((_hash, entry) => {
+    this.valueOwner.fill(NO_OWNER);
+    this.index.forEach((hash, entry) => {
       const off = entryOffset(entry);
       const s = Math.floor(off / this.S);
       if (s >= this.N) return;
@@ -263,6 +275,7 @@ export class JournalStore {
         if (v < this.N) {
           t.setKind(v, SectorKind.Value);
           t.addLive(v, this.S);
+          if (!ref!.lists) this.valueOwner[v] = hash;
         }
       }
       valueBytes += held.length * this.S;
@@ -485,6 +498,7 @@ export class JournalStore {
     const size = recordSize(keyBytes.length, REPLACES_SIZE + payload.length);
     const entry = kind === RecordKind.PutS ? (at | SECTOR_VALUE_FLAG) >>> 0 : at;
     for (const s of taken) this.table.addLive(s, this.S);
+    if (taken.length <= PUT_S_DIRECT_MAX) for (const s of taken) this.valueOwner[s] = hash;
     this.liveBytes += taken.length * this.S + this.packed(size);
     this.chargeJournal(size);
     this.table.addLive(Math.floor(at / this.S), size);
@@ -566,13 +580,13 @@ export class JournalStore {
   // ---- internals: records --------------------------------------------------------------
 
   /** Append a record; keyed kinds (PUT, PUT-S, DELETE) carry `replaces` before their value. */
-  private appendRecord(kind: RecordKind, key: Uint8Array, value: Uint8Array, encoding: number, replaces = NONE): number {
+  private appendRecord(kind: RecordKind, key: Uint8Array, value: Uint8Array, encoding: number, replaces = NONE, writtenAt = this.now()): number {
     const prefix = isKeyed(kind) ? REPLACES_SIZE : 0;
     const valueLength = prefix + value.length;
     const size = recordSize(key.length, valueLength);
     const at = this.journal.beginRecord(size);
     const rec = new Uint8Array(size);
-    encodeRecordHeader({ kind, keyLength: key.length, encoding, valueLength, writtenAt: this.now(), keyCheck: key.length ? keyCheckOf(key) : undefined }, rec, 0);
+    encodeRecordHeader({ kind, keyLength: key.length, encoding, valueLength, writtenAt, keyCheck: key.length ? keyCheckOf(key) : undefined }, rec, 0);
     rec.set(key, RECORD_HEADER_SIZE);
     if (prefix) writeU32LE(rec, RECORD_HEADER_SIZE + key.length, replaces);
     rec.set(value, RECORD_HEADER_SIZE + key.length + prefix);
@@ -666,6 +680,7 @@ export class JournalStore {
     const s = this.allocator.take(kind);
     if (s >= 0) this.table.touch(s, this.clock);
     if (s < 0) throw new StoreError('flash-failure', 'internal: no free sector left for the store to open');
+    this.valueOwner[s] = NO_OWNER; // named only once a PUT-S naming it is written
     this.journal.erase(s);
     this.table.noteErase(s);
     return s;
@@ -931,7 +946,7 @@ export class JournalStore {
       }
       steps++;
     }
-    if (this.journal.eraseOps !== erasesBefore && this.table.freeCount >= need + GC_RESERVE) this.levelWear();
+    if (!isDelete && steps === 0) this.levelWear(this.table.freeCount - need - GC_RESERVE);
     // The sectors GC keeps to work with are part of what a write needs (a delete may use them).
     const required = need + (isDelete ? 0 : GC_RESERVE);
     if (this.table.freeCount < required) throw new PartitionFullError(key, required * this.S, this.table.freeCount * this.S);
@@ -953,14 +968,98 @@ export class JournalStore {
   }
 
   /**
-   * Static wear levelling (wear-leveller.ts): when the least-worn free sector is
-   * more worn than a log sector holding data by more than the bound, that data
-   * is cold: collect its sector so it goes back into circulation. Value
-   * sectors are not moved yet.
+   * Static wear levelling (wear-leveller.ts, DESIGN.md §3.6): when the
+   * least-worn free sector is more worn than a sector holding data by more
+   * than the bound, that data is cold: a log sector is collected, a value
+   * sector relocated, so the little-worn sector goes back into circulation.
+   * Looked at in a write (not a delete or an internal write) that ran no GC
+   * step, once each time something was erased since the last look: at most
+   * one move a write, and never a second step beside a collection.
+   * `spare`: free sectors beyond what the write itself and GC's reserve need.
    */
-  private levelWear(): void {
-    const cold = levellingMove(this.table, (s) => this.collectable(s));
-    if (cold >= 0) this.collectIfRoom(cold);
+  private levelWear(spare: number): void {
+    if (this.journal.eraseOps === this.levelledAtErases || spare < 1) return;
+    this.levelledAtErases = this.journal.eraseOps;
+    const cold = levellingMove(this.table, (s) => this.collectable(s) || this.relocatable(s));
+    if (cold < 0) return;
+    if (this.table.kind(cold) === SectorKind.Value) this.relocate(cold, spare);
+    else this.collectIfRoom(cold);
+  }
+
+  /** A value sector levelling may move: named by a direct-form PUT-S, not pinned, not on its way out. */
+  private relocatable(s: number): boolean {
+    return this.table.kind(s) === SectorKind.Value && this.valueOwner[s] !== NO_OWNER && !this.pinned(s) && !this.pendingRelease.includes(s);
+  }
+
+  /**
+   * Move one value sector: copy its programmed units to a freshly allocated
+   * sector, then append a PUT-S for the same key and value (relocation bit,
+   * the old record's encoding and time) naming the new sector in its place,
+   * and commit; the old sector is released after the commit (rule R). A cut
+   * before the commit leaves the new sector unnamed (free at mount) and the
+   * old record in force; after it, the new record replaces the old one as
+   * any PUT-S does. False if nothing was moved.
+   */
+  private relocate(sector: number, spare: number): boolean {
+    const hash = this.valueOwner[sector];
+    let ref: SectorValueRef | null = null;
+    let h: RecordHeader | null = null;
+    const slot = this.index.find(hash, (entry) => {
+      if (!isSectorValue(entry)) return false;
+      h = this.rec.header(entryOffset(entry));
+      ref = h ? this.rec.sectorRef(entryOffset(entry), h) : null;
+      return ref !== null && !ref.lists && ref.sectors.includes(sector);
+    });
+    if (slot < 0 || !ref || !h) {
+      this.valueOwner[sector] = NO_OWNER; // no record names it directly (a damaged one, say): leave it be
+      return false;
+    }
+    const old: SectorValueRef = ref;
+    const oldHeader: RecordHeader = h;
+    const oldEntry = this.index.offsetAt(slot);
+    const oldOffset = entryOffset(oldEntry);
+    const key = this.rec.key(oldOffset, oldHeader);
+    if (!keyIntact(oldHeader, key) || keyHash(key) !== hash) {
+      this.valueOwner[sector] = NO_OWNER;
+      return false;
+    }
+    const moved: SectorValueRef = { ...old, relocation: true, sectors: old.sectors.map((s) => (s === sector ? -1 : s)) };
+    const refBytes = new Uint8Array(putSSize(moved.sectors.length));
+    const size = recordSize(key.length, REPLACES_SIZE + refBytes.length);
+    if (spare < 1 + (this.journal.room >= size ? 0 : 1)) return false;
+    // The units the value's writer programmed in this sector: all of them but in the value's last sector.
+    const index = old.sectors.indexOf(sector);
+    const used = Math.min(this.S, old.valueLength - index * this.S);
+    const u = this.flash.programUnit;
+    const bytes = new Uint8Array(Math.ceil(used / u) * u);
+    this.flash.read(sector * this.S, bytes);
+    this.inGc = true;
+    try {
+      const to = this.takeErased(SectorKind.Value);
+      this.journal.program(to * this.S, bytes);
+      moved.sectors[index] = to;
+      encodePutS(moved, refBytes);
+      const at = this.appendRecord(RecordKind.PutS, key, refBytes, oldHeader.encoding, oldEntry, oldHeader.writtenAt);
+      this.chargeJournal(size);
+      this.table.addLive(to, this.S);
+      this.valueOwner[to] = hash;
+      const recSector = Math.floor(at / this.S);
+      this.table.addLive(recSector, size);
+      this.liveRecords[recSector]++;
+      this.index.setOffset(slot, (at | SECTOR_VALUE_FLAG) >>> 0);
+      // The old record leaves its sector; of the sectors it named, only the moved one is released.
+      const oldSector = Math.floor(oldOffset / this.S);
+      this.table.addLive(oldSector, -Math.min(recordSize(oldHeader.keyLength, oldHeader.valueLength), this.table.live(oldSector)));
+      if (this.liveRecords[oldSector] > 0) this.liveRecords[oldSector]--;
+      this.maybeFree(oldSector);
+      this.valueOwner[sector] = NO_OWNER;
+      this.pendingRelease.push(sector);
+      this.journal.commit();
+      this.pendingOps = 0;
+    } finally {
+      this.inGc = false;
+    }
+    return true;
   }
 
   private collectIfRoom(victim: number): boolean {
