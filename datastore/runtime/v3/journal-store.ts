@@ -109,6 +109,8 @@ export class JournalStore {
    * index probe, without reading every PUT-S (4 bytes a sector).
    */
   private valueOwner: Uint32Array;
+  /** Static levelling moves this session: log sectors collected, value sectors relocated. */
+  private readonly levellingMoves = { collected: 0, relocated: 0 };
   /** journal.eraseOps when levelling last looked: wear changes only with an erase. */
   private levelledAtErases = -1;
   private largestRecord = 0;
@@ -420,8 +422,8 @@ export class JournalStore {
     };
   }
 
-  /** Erase counts this session has seen (RAM; WEAR records are not written yet). */
-  wear(): { min: number; max: number; mean: number; sectors: number } {
+  /** Erase counts this session has seen (RAM; WEAR records are not written yet), and levelling moves made. */
+  wear(): { min: number; max: number; mean: number; sectors: number; levellingMoves: { collected: number; relocated: number } } {
     let min = Infinity;
     let max = 0;
     for (let s = 0; s < this.N; s++) {
@@ -429,7 +431,7 @@ export class JournalStore {
       min = Math.min(min, w);
       max = Math.max(max, w);
     }
-    return { min, max, mean: this.table.meanWear(), sectors: this.N };
+    return { min, max, mean: this.table.meanWear(), sectors: this.N, levellingMoves: { ...this.levellingMoves } };
   }
 
   // ---- writes ------------------------------------------------------------------------
@@ -984,8 +986,9 @@ export class JournalStore {
     this.levelledAtErases = this.journal.eraseOps;
     const cold = levellingMove(this.table, (s) => this.collectable(s) || this.relocatable(s));
     if (cold < 0) return;
-    if (this.table.kind(cold) === SectorKind.Value) this.relocate(cold, spare);
-    else this.collectIfRoom(cold);
+    if (this.table.kind(cold) === SectorKind.Value) {
+      if (this.relocate(cold, spare)) this.levellingMoves.relocated++;
+    } else if (this.collectIfRoom(cold)) this.levellingMoves.collected++;
   }
 
   /** A value sector levelling may move: named by a direct-form PUT-S, not pinned, not on its way out. */
