@@ -4,7 +4,9 @@
 // (which needs static levelling of value sectors: cold values otherwise keep
 // their little-worn sectors out of circulation) and under uniform updates.
 // Erase counts are the simulated flash's own, over the partition's life
-// since the format; every key is checked against a model at the end.
+// since the format; every key is checked against a model at the end, its
+// encoding and write time too (a relocation re-points a value, it does not
+// rewrite it).
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -27,28 +29,32 @@ function randomValue(random: () => number, n: number): Uint8Array {
 }
 
 /** Fill to 0.9 with `valueBytes` values, then update until PASSES erases a sector on average. */
-function run(unit: number, valueBytes: number, skew: 'uniform' | '90/10', seed: number): { maxOverMean: number; max: number; mean: number } {
+function run(unit: number, valueBytes: number, skew: 'uniform' | '90/10', seed: number): { maxOverMean: number; max: number; mean: number; relocated: number } {
   const f = new SimFlash({ size: SECTORS * S, sectorSize: S, programUnit: unit, seed });
-  const store = JournalStore.format(f);
+  let ms = 1_700_000_000_000;
+  const store = JournalStore.format(f, { clock: { now: () => ms } });
   const random = seededRandom(seed);
   const model = new Map<string, Uint8Array>();
+  const meta = new Map<string, { encoding: number; writtenAt: number }>();
+  const write = (k: string, v: Uint8Array) => {
+    ms += 1000 + Math.floor(random() * 5000);
+    const encoding = Math.floor(random() * 200);
+    store.set(k, v, { encoding });
+    model.set(k, v);
+    meta.set(k, { encoding, writtenAt: Math.floor(ms / 1000) });
+  };
   const footprint = Math.ceil(valueBytes / S) * S;
   const target = Math.floor((store.stats().capacityBytes * 0.9) / footprint);
-  for (let k = 0; k < target; k++) {
-    const v = randomValue(random, valueBytes);
-    store.set(`key-${k}`, v);
-    model.set(`key-${k}`, v);
-  }
+  for (let k = 0; k < target; k++) write(`key-${k}`, randomValue(random, valueBytes));
   const keys = model.size;
   const hot = Math.max(1, Math.floor(keys / 10));
   const pick = skew === 'uniform' ? () => Math.floor(random() * keys) : () => (random() < 0.9 ? Math.floor(random() * hot) : hot + Math.floor(random() * (keys - hot)));
-  while (f.stats.erases < PASSES * SECTORS) {
-    const k = `key-${pick()}`;
-    const v = randomValue(random, valueBytes);
-    store.set(k, v);
-    model.set(k, v);
+  while (f.stats.erases < PASSES * SECTORS) write(`key-${pick()}`, randomValue(random, valueBytes));
+  for (const [k, v] of model) {
+    assert.equal(store.get(k), v, `${k} reads back its last value`);
+    const info = store.info(k)!;
+    assert.equal({ encoding: info.encoding, writtenAt: info.writtenAt }, meta.get(k), `${k} keeps its encoding and write time`);
   }
-  for (const [k, v] of model) assert.equal(store.get(k), v, `${k} reads back its last value`);
   const counts = f.wear().counts;
   let max = 0;
   let sum = 0;
@@ -57,7 +63,7 @@ function run(unit: number, valueBytes: number, skew: 'uniform' | '90/10', seed: 
     sum += c;
   }
   const mean = sum / counts.length;
-  return { maxOverMean: max / mean, max, mean };
+  return { maxOverMean: max / mean, max, mean, relocated: store.wear().levellingMoves.relocated };
 }
 
 for (const unit of [256, 16]) {
@@ -66,6 +72,7 @@ for (const unit of [256, 16]) {
       for (const seed of [1, 2, 3]) {
         const w = run(unit, S, skew, seed * 10 + unit);
         assert.ok(w.maxOverMean <= BOUND, `seed ${seed}: max ${w.max}, mean ${w.mean.toFixed(2)}: ${w.maxOverMean.toFixed(3)} > ${BOUND}`);
+        if (skew === '90/10') assert.ok(w.relocated > 0, `seed ${seed}: the cold values' sectors were relocated`);
       }
     });
   }
