@@ -42,7 +42,7 @@ import {
   ValueTooLargeError,
 } from '../errors.ts';
 import type { Durability, RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from '../store-api.ts';
-import { decodePutS, encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, moveSize, PUT_S_DIRECT_MAX, putSSize, type MoveEntry, type SectorValueRef } from './format-v3.ts';
+import { decodePutS, encodeListSector, encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, listCapacity, moveSize, putSSize, type MoveEntry, type SectorValueRef } from './format-v3.ts';
 import { AnchorArea, anchorSectorCount } from './anchor.ts';
 import { SectorKind, SectorTable } from './sector-table.ts';
 import { SectorAllocator } from './sector-allocator.ts';
@@ -71,7 +71,7 @@ const ANCHOR_COPIES = 2;
  * before anything else, and must still leave a collection room to run.
  */
 const GC_RESERVE = 3;
-/** valueOwner of a sector no direct-form PUT-S names (free, a list, a checkpoint, a value being written). */
+/** valueOwner of a sector no PUT-S names (free, a checkpoint's, a value being written). */
 const NO_OWNER = 0xffffffff;
 
 /** Below this the reserve (GC's sectors, the pinned window, anchors) leaves no room for data. */
@@ -107,9 +107,9 @@ export class JournalStore {
   /** Live records per log sector: exact, so a sector is freed only when none is left (live bytes are estimates after a mount). */
   private liveRecords: Uint32Array;
   /**
-   * Key hash of the PUT-S record that names each value sector in its direct
-   * list, else NO_OWNER: wear levelling finds the record to re-point with one
-   * index probe, without reading every PUT-S (4 bytes a sector).
+   * Key hash of the PUT-S record that names each value or list sector, else
+   * NO_OWNER: wear levelling finds the record to re-point with one index
+   * probe, without reading every PUT-S (4 bytes a sector).
    */
   private valueOwner: Uint32Array;
   /** Static levelling moves this session: log sectors collected, value sectors relocated. */
@@ -314,7 +314,7 @@ export class JournalStore {
         if (v < this.N) {
           t.setKind(v, SectorKind.Value);
           t.addLive(v, this.S);
-          if (!ref!.lists) this.valueOwner[v] = hash;
+          this.valueOwner[v] = hash;
         }
       }
       valueBytes += held.length * this.S;
@@ -538,7 +538,7 @@ export class JournalStore {
     const size = recordSize(keyBytes.length, REPLACES_SIZE + payload.length);
     const entry = kind === RecordKind.PutS ? (at | SECTOR_VALUE_FLAG) >>> 0 : at;
     for (const s of taken) this.table.addLive(s, this.S);
-    if (taken.length <= PUT_S_DIRECT_MAX) for (const s of taken) this.valueOwner[s] = hash;
+    for (const s of taken) this.valueOwner[s] = hash;
     this.liveBytes += taken.length * this.S + this.packed(size);
     this.chargeJournal(size);
     this.table.addLive(Math.floor(at / this.S), size);
@@ -1029,32 +1029,38 @@ export class JournalStore {
     } else if (this.collectIfRoom(cold)) this.levellingMoves.collected++;
   }
 
-  /** A value sector levelling may move: named by a direct-form PUT-S, not pinned, not on its way out. */
+  /** A value or list sector levelling may move: named by a PUT-S, not pinned, not on its way out. */
   private relocatable(s: number): boolean {
     return this.table.kind(s) === SectorKind.Value && this.valueOwner[s] !== NO_OWNER && !this.pinned(s) && !this.pendingRelease.includes(s);
   }
 
   /**
-   * Move one value sector: copy its programmed units to a freshly allocated
-   * sector, then append a PUT-S for the same key and value (relocation bit,
-   * the old record's encoding and time) naming the new sector in its place,
-   * and commit; the old sector is released after the commit (rule R). A cut
-   * before the commit leaves the new sector unnamed (free at mount) and the
-   * old record in force; after it, the new record replaces the old one as
-   * any PUT-S does. False if nothing was moved.
+   * Move one value sector: copy it to a freshly allocated sector, then append
+   * a PUT-S for the same key and value (relocation bit, the old record's
+   * encoding and time) naming the new sector in its place, and commit; the
+   * old sector is released after the commit (rule R). In a value named
+   * through list sectors, a moved value sector means its list sector is
+   * rewritten too (a second new sector), and a list sector is copied as it
+   * is. A cut before the commit leaves the new sectors unnamed (free at
+   * mount) and the old record in force; after it, the new record replaces the
+   * old one as any PUT-S does. False if nothing was moved.
    */
   private relocate(sector: number, spare: number): boolean {
     const hash = this.valueOwner[sector];
     let ref: SectorValueRef | null = null;
+    let values: number[] | null = null;
     let h: RecordHeader | null = null;
     const slot = this.index.find(hash, (entry) => {
       if (!isSectorValue(entry)) return false;
       h = this.rec.header(entryOffset(entry));
       ref = h ? this.rec.sectorRef(entryOffset(entry), h) : null;
-      return ref !== null && !ref.lists && ref.sectors.includes(sector);
+      if (!ref) return false;
+      if (ref.sectors.includes(sector)) return true;
+      values = ref.lists ? valueSectorsOf(this.flash, ref) : null; // reads the list sectors (at most 2)
+      return values !== null && values.includes(sector);
     });
     if (slot < 0 || !ref || !h) {
-      this.valueOwner[sector] = NO_OWNER; // no record names it directly (a damaged one, say): leave it be
+      this.valueOwner[sector] = NO_OWNER; // no record names it (a damaged one, say): leave it be
       return false;
     }
     const old: SectorValueRef = ref;
@@ -1066,37 +1072,63 @@ export class JournalStore {
       this.valueOwner[sector] = NO_OWNER;
       return false;
     }
-    const moved: SectorValueRef = { ...old, relocation: true, sectors: old.sectors.map((s) => (s === sector ? -1 : s)) };
-    const refBytes = new Uint8Array(putSSize(moved.sectors.length));
-    const size = recordSize(key.length, REPLACES_SIZE + refBytes.length);
-    if (spare < 1 + (this.journal.room >= size ? 0 : 1)) return false;
-    // The units the value's writer programmed in this sector: all of them but in the value's last sector.
-    const index = old.sectors.indexOf(sector);
-    const used = Math.min(this.S, old.valueLength - index * this.S);
+    const S = this.S;
     const u = this.flash.programUnit;
-    const bytes = new Uint8Array(Math.ceil(used / u) * u);
-    this.flash.read(sector * this.S, bytes);
+    // What to write: the sector's copy, and (a value sector of a list-form value) its list rewritten.
+    let at = old.sectors.indexOf(sector); // the reference entry that changes
+    let copyBytes: number; // the units of `sector` its writer programmed
+    let list: number[] | null = null; // the entries of the list sector to rewrite, or null
+    if (at >= 0) {
+      copyBytes = old.lists ? S : Math.ceil(Math.min(S, old.valueLength - at * S) / u) * u;
+    } else {
+      const all = values as number[] | null;
+      if (!all) return false;
+      const per = listCapacity(S);
+      const p = all.indexOf(sector);
+      at = Math.floor(p / per);
+      copyBytes = Math.ceil(Math.min(S, old.valueLength - p * S) / u) * u;
+      list = all.slice(at * per, (at + 1) * per);
+    }
+    const refBytes = new Uint8Array(putSSize(old.sectors.length));
+    const size = recordSize(key.length, REPLACES_SIZE + refBytes.length);
+    const taking = list ? 2 : 1;
+    if (spare < taking + (this.journal.room >= size ? 0 : 1)) return false;
+    const bytes = new Uint8Array(copyBytes);
+    this.flash.read(sector * S, bytes);
+    const released = list ? [sector, old.sectors[at]] : [sector];
     this.inGc = true;
     try {
       const to = this.takeErased(SectorKind.Value);
-      this.journal.program(to * this.S, bytes);
-      moved.sectors[index] = to;
-      encodePutS(moved, refBytes);
-      const at = this.appendRecord(RecordKind.PutS, key, refBytes, oldHeader.encoding, oldEntry, oldHeader.writtenAt);
-      this.chargeJournal(size);
-      this.table.addLive(to, this.S);
       this.valueOwner[to] = hash;
-      const recSector = Math.floor(at / this.S);
+      this.table.addLive(to, S);
+      this.journal.program(to * S, bytes);
+      let named = to;
+      if (list) {
+        const page = new Uint8Array(S);
+        encodeListSector(list.map((s) => (s === sector ? to : s)), page);
+        named = this.takeErased(SectorKind.Value);
+        this.valueOwner[named] = hash;
+        this.table.addLive(named, S);
+        this.journal.program(named * S, page);
+      }
+      const moved: SectorValueRef = { ...old, relocation: true, sectors: old.sectors.slice() };
+      moved.sectors[at] = named;
+      encodePutS(moved, refBytes);
+      const rec = this.appendRecord(RecordKind.PutS, key, refBytes, oldHeader.encoding, oldEntry, oldHeader.writtenAt);
+      this.chargeJournal(size);
+      const recSector = Math.floor(rec / S);
       this.table.addLive(recSector, size);
       this.liveRecords[recSector]++;
-      this.index.setOffset(slot, (at | SECTOR_VALUE_FLAG) >>> 0);
-      // The old record leaves its sector; of the sectors it named, only the moved one is released.
-      const oldSector = Math.floor(oldOffset / this.S);
+      this.index.setOffset(slot, (rec | SECTOR_VALUE_FLAG) >>> 0);
+      // The old record leaves its sector; of the sectors it named, only the moved ones are released.
+      const oldSector = Math.floor(oldOffset / S);
       this.table.addLive(oldSector, -Math.min(recordSize(oldHeader.keyLength, oldHeader.valueLength), this.table.live(oldSector)));
       if (this.liveRecords[oldSector] > 0) this.liveRecords[oldSector]--;
       this.maybeFree(oldSector);
-      this.valueOwner[sector] = NO_OWNER;
-      this.pendingRelease.push(sector);
+      for (const s of released) {
+        this.valueOwner[s] = NO_OWNER;
+        this.pendingRelease.push(s);
+      }
       this.journal.commit();
       this.pendingOps = 0;
     } finally {
