@@ -1091,8 +1091,11 @@ export class JournalStore {
     }
     const refBytes = new Uint8Array(putSSize(old.sectors.length));
     const size = recordSize(key.length, REPLACES_SIZE + refBytes.length);
-    const taking = list ? 2 : 1;
-    if (spare < taking + (this.journal.room >= size ? 0 : 1)) return false;
+    // At most two erases, as a GC step (a pack open and a journal open): a rewritten list takes two sectors, so
+    // its PUT-S must fit the journal head (else the move waits for a later look).
+    const opensJournal = this.journal.room < size;
+    if (list && opensJournal) return false;
+    if (spare < (list ? 2 : 1) + (opensJournal ? 1 : 0)) return false;
     const bytes = new Uint8Array(copyBytes);
     this.flash.read(sector * S, bytes);
     const released = list ? [sector, old.sectors[at]] : [sector];
