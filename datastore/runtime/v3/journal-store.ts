@@ -968,7 +968,6 @@ export class JournalStore {
    */
   private makeRoom(key: string, sectors: number, recordBytes: number, isDelete = false): void {
     this.clock = (this.clock + 1) >>> 0;
-    const erasesBefore = this.journal.eraseOps;
     const need = sectors + (this.journal.room >= recordBytes ? 0 : 1);
     const lead = Math.ceil(this.N / 32);
     if (this.pendingRelease.length > 0 && this.table.freeCount < need + GC_RESERVE + lead) {
