@@ -355,25 +355,63 @@ export function powercutRandom(seeds: number, operations: number, cutEvery: numb
   return { bench: 'runtime.powercut', fault: label, durability: 'both', programUnit: 'both', seeds, operations: seeds * operations, cuts, doubleFaults, violations, firstViolations };
 }
 
-/** Clean unmount/mount cycles on a small partition (half of them with a write before). */
-export function restarts(programUnit: number, cycles: number): BenchLine {
+/**
+ * Clean unmount/mount cycles on a small partition (half of them with a write
+ * before), for the store format given (2: RuntimeStore, 3: JournalStore):
+ * restarts survived, erase counts after them (min/max/mean, from the flash),
+ * and erases per writing session and per idle one. For v3, also whether the
+ * erase counts the store restored at the last mount equal the flash's own.
+ */
+export function restarts(programUnit: number, cycles: number, format: 2 | 3 = 2): BenchLine {
   const f = new SimFlash({ size: 16 * SECTOR, sectorSize: SECTOR, programUnit, seed: programUnit });
-  let store = RuntimeStore.format(f);
+  const Store = format === 3 ? JournalStore : RuntimeStore;
+  let store: { set(key: string, value: Uint8Array): void; unmount(): void } = Store.format(f);
   const random = seededRandom(programUnit);
   let survived = 0;
   let error: string | null = null;
+  const sessions = { writing: 0, idle: 0, writingErases: 0, idleErases: 0, idleProgramBytes: 0, maxWritingErases: 0 };
   try {
     for (let i = 0; i < cycles; i++) {
-      if (i % 2 === 0) store.set(`k${Math.floor(random() * 20)}`, value(Math.floor(random() * 40), i));
+      const before = snap(f);
+      const writes = i % 2 === 0;
+      if (writes) store.set(`k${Math.floor(random() * 20)}`, value(Math.floor(random() * 40), i));
       store.unmount();
-      store = RuntimeStore.mount(f);
+      store = Store.mount(f);
+      const d = diff(before, snap(f));
+      if (writes) {
+        sessions.writing++;
+        sessions.writingErases += d.erases;
+        sessions.maxWritingErases = Math.max(sessions.maxWritingErases, d.erases);
+      } else {
+        sessions.idle++;
+        sessions.idleErases += d.erases;
+        sessions.idleProgramBytes += d.bytesProgrammed;
+      }
       survived++;
     }
   } catch (e) {
     error = (e as Error).message;
   }
   const w = f.wear();
-  return { bench: 'runtime.restarts', programUnit, sectors: 16, cycles, restartsSurvived: survived, error, eraseCount: { max: w.max, min: w.min, mean: round(w.mean, 2) } };
+  const line: BenchLine = {
+    bench: 'runtime.restarts',
+    storeFormat: format,
+    programUnit,
+    sectors: 16,
+    cycles,
+    restartsSurvived: survived,
+    error,
+    eraseCount: { max: w.max, min: w.min, mean: round(w.mean, 2) },
+    erasesPerWritingSession: round(sessions.writingErases / Math.max(1, sessions.writing)),
+    maxErasesInAWritingSession: sessions.maxWritingErases,
+    erasesPerIdleSession: round(sessions.idleErases / Math.max(1, sessions.idle)),
+    bytesProgrammedPerIdleSession: round(sessions.idleProgramBytes / Math.max(1, sessions.idle)),
+  };
+  if (store instanceof JournalStore) {
+    const mine = store.eraseCounts();
+    line.eraseCountsRestoredExactly = mine.every((c, s) => c === w.counts[s]) && !store.stats().wearEstimated;
+  }
+  return line;
 }
 
 /**
@@ -441,5 +479,5 @@ export const runtimeBenches: Record<string, () => BenchLine[]> = {
     powercutRandom(200, 1000, 40, 'random: every kind, double faults'),
   ],
   'runtime.soak': () => [powercutRandom(1, 1_000_000, 1000, 'soak: every kind, a cut every ~1,000 ops')],
-  'runtime.restarts': () => UNITS.map((u) => restarts(u, 10_000)),
+  'runtime.restarts': () => UNITS.flatMap((u) => [restarts(u, 10_000, 2), restarts(u, 10_000, 3)]),
 };

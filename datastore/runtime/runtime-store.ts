@@ -110,6 +110,8 @@ export interface StoreStats {
   mountedCleanly: boolean;
   headSector: number;
   tailSector: number;
+  /** Format v3: the erase counts behind wear levelling are an estimate (never above the truth) after a mount that was not clean. */
+  wearEstimated?: boolean;
 }
 
 const CHUNK = 512;

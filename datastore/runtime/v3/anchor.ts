@@ -15,6 +15,11 @@
 // programmed form a prefix, and a mount finds its end by binary search.
 // (A session that dies in its first anchor program leaves a sector whose
 // slot 0 is torn or marked: the next session erases that sector again.)
+//
+// The exception, after a clean unmount: its CLOSE record names the slot the
+// next record may take (continuation()), and a mount that finds the CLOSE's
+// token intact knows no session programmed anything since (the token trick,
+// DESIGN.md §4), so it goes on there without an erase (resume()).
 
 import type { FlashPartition } from '../../../hal/flash.ts';
 import { ANCHOR_RECORD_SIZE, decodeAnchorRecord, encodeAnchorRecord, type AnchorRecord } from './format-v3.ts';
@@ -45,6 +50,8 @@ export class AnchorArea {
   /** The anchor sector this writer erased and is filling, or -1 before its first write. */
   private filling = -1;
   private nextSlot = 0;
+  /** Called after each anchor sector erase completed (the store counts erases). */
+  onErase: ((sector: number) => void) | null = null;
 
   constructor(
     private readonly flash: FlashPartition,
@@ -96,6 +103,7 @@ export class AnchorArea {
       const after = this.filling >= 0 ? this.filling : this.newest ? this.newest.sector : this.count - 1;
       const sector = (after + 1) % this.count;
       this.flash.erase(sector);
+      this.onErase?.(sector);
       this.filling = sector;
       this.nextSlot = 0;
     }
@@ -110,6 +118,24 @@ export class AnchorArea {
     }
     this.newest = { record, sector: this.filling, slot };
     return record;
+  }
+
+  /** Where this writer's next record would go without an erase (for the CLOSE record), or null. */
+  continuation(): { sector: number; slot: number } | null {
+    return this.filling >= 0 && this.nextSlot < this.slotsPerSector ? { sector: this.filling, slot: this.nextSlot } : null;
+  }
+
+  /**
+   * Go on at `slot` of `sector` without an erase: the caller knows nothing was
+   * programmed there since the newest record (the token trick). Refused
+   * (false) unless the newest record find() saw sits just before it.
+   */
+  resume(sector: number, slot: number): boolean {
+    const n = this.newest;
+    if (!n || n.sector !== sector || n.slot + 1 !== slot || slot >= this.slotsPerSector) return false;
+    this.filling = sector;
+    this.nextSlot = slot;
+    return true;
   }
 
   private read(sector: number, slot: number): AnchorRecord | null {

@@ -15,7 +15,6 @@ import {
   checkpointSize,
   encodeCheckpointEntry,
   encodeCheckpointHead,
-  encodeCloseRecord,
   encodeRecordHeader,
   keyCheckOf,
   keyIntact,
@@ -26,7 +25,6 @@ import {
   RecordKind,
   recordSize,
   trailerCrc,
-  CLOSE_RECORD_SIZE,
   type RecordHeader,
 } from '../format.ts';
 import { KeyIndex } from '../key-index.ts';
@@ -42,7 +40,23 @@ import {
   ValueTooLargeError,
 } from '../errors.ts';
 import type { Durability, RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from '../runtime-store.ts';
-import { decodePutS, encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, moveSize, putSSize, type MoveEntry, type SectorValueRef } from './format-v3.ts';
+import {
+  closeV3Span,
+  CLOSE_V3_RECORD_SIZE,
+  decodePutS,
+  encodeCloseV3,
+  encodeMove,
+  encodePutS,
+  encodeWear,
+  JOURNAL_HEADER_SIZE,
+  JOURNAL_MAGIC,
+  moveSize,
+  putSSize,
+  wearSize,
+  wearWidth,
+  type MoveEntry,
+  type SectorValueRef,
+} from './format-v3.ts';
 import { AnchorArea, anchorSectorCount } from './anchor.ts';
 import { SectorKind, SectorTable } from './sector-table.ts';
 import { SectorAllocator } from './sector-allocator.ts';
@@ -50,7 +64,7 @@ import { chooseVictim } from './victim-policy.ts';
 import { levellingMove } from './wear-leveller.ts';
 import { JournalWriter } from './journal-writer.ts';
 import { PackWriter } from './pack-writer.ts';
-import { CHECKPOINT_IN_SECTORS, checkpointSectors, mountJournal } from './journal-mount.ts';
+import { CHECKPOINT_IN_SECTORS, checkpointSectors, mountJournal, readWearRecord, tokenCheckOf } from './journal-mount.ts';
 import { entryOffset, isKeyed, isSectorValue, payloadLength, RecordAt, REPLACES_SIZE, SECTOR_VALUE_FLAG } from './journal-records.ts';
 import { readSectorValue, sectorFootprint, sectorsHeldBy, SectorValueWriter, valueSectorsOf } from './sector-value.ts';
 import { ValueWriter } from '../value-writer.ts';
@@ -71,6 +85,11 @@ const ANCHOR_COPIES = 2;
  * before anything else, and must still leave a collection room to run.
  */
 const GC_RESERVE = 3;
+/** Free sectors an unmount reads (32 bytes each) looking for a token that does not read blank. */
+const TOKEN_TRIES = 8;
+/** A made token's first 32 bytes: "DLTK", the head's seq, zeros (anything but blank would do). */
+const TOKEN_MARKER_MAGIC = 0x4b544c44;
+const TOKEN_MARKER_BYTES = 32;
 
 export class JournalStore {
   readonly flash: FlashPartition;
@@ -113,6 +132,21 @@ export class JournalStore {
   private cleanMount = true;
   private corruptSkipped = 0;
   private inGc = false;
+  /**
+   * The token (DESIGN.md §4): the sector the head's CLOSE names. Reserved
+   * until the first journal open takes it as its new `next`: nothing else
+   * programs it, and the session's first erase is its erase. -1: none.
+   */
+  private token = -1;
+  private tokenErased = false;
+  /** The erase counts are an estimate (a mount that could not prove them exact). */
+  private wearEstimated = false;
+  /** The WEAR record a clean mount left unread (ensureWear reads it before the counts are used), or NONE. */
+  private unreadWear = NONE;
+  /** Erases since the newest WEAR record (one is written every wearInterval()). */
+  private erasesSinceWear = 0;
+  /** WEAR records the on-flash head's header and the next header name: their sectors stay pinned. */
+  private wearNames: number[] = [];
 
   private constructor(flash: FlashPartition, options: RuntimeStoreOptions) {
     this.flash = flash;
@@ -128,6 +162,16 @@ export class JournalStore {
     this.liveRecords = new Uint32Array(this.N);
     this.allocator = new SectorAllocator(this.table);
     this.journal = new JournalWriter(flash);
+    const erased = (s: number): void => {
+      this.table.noteErase(s);
+      this.erasesSinceWear++;
+    };
+    this.journal.onErase = erased;
+    this.anchors.onErase = erased;
+    this.journal.beforeWrite = () => {
+      this.ensureWear();
+      this.spendToken();
+    };
     this.journal.takeSector = () => this.takeErased(SectorKind.Journal);
     this.journal.onOpened = (s, wasted) => {
       this.cycle.charge(wasted + JOURNAL_HEADER_SIZE);
@@ -202,12 +246,12 @@ export class JournalStore {
     if (!this.mounted) return;
     if (this.changedSinceCheckpoint || this.journal.pendingBytes > 0) {
       this.inGc = true; // no slices in the padding: nothing but the checkpoint and CLOSE after the last write
-      this.journal.commit();
-      const at = this.writeCheckpoint();
-      const close = new Uint8Array(CLOSE_RECORD_SIZE);
-      encodeCloseRecord({ checkpoint: at, erasedAhead: 0 }, close);
-      this.journal.putAtEnd(close);
-      this.inGc = false;
+      try {
+        this.journal.commit();
+        this.closeLog();
+      } finally {
+        this.inGc = false;
+      }
     }
     this.pendingOps = 0;
     this.mounted = false;
@@ -221,20 +265,45 @@ export class JournalStore {
     this.corruptSkipped = m.corruptSkipped;
     this.largestRecord = m.largestRecord;
     const head = m.chain[m.chain.length - 1];
-    this.journal.resume({ head: head.sector, seq: head.header.seq, next: head.header.next });
     this.journal.durable = m.durable;
     this.journal.fallback = m.fallback;
     this.headerNames = [head.header.durable, head.header.fallback];
+    this.journal.wear = m.wear ? m.wear.offset : NONE;
+    this.wearNames = [head.header.wear, this.journal.wear];
     this.anchorStart = m.anchorStart;
     this.chain = m.chain.map((l) => l.sector);
-    this.deriveSectors(head.header.next, { liveBytes: m.liveBytes, largestRecord: m.largestRecord, exact: m.clean });
+    this.deriveSectors(head.header.next, { liveBytes: m.liveBytes, largestRecord: m.largestRecord, exact: m.clean }, m.wear?.counts ?? undefined);
+    this.wearEstimated = !(m.wear && m.wear.exact);
+    if (m.wear && m.wear.counts === null) this.unreadWear = m.wear.offset;
+    // The token trick: the token the head's CLOSE names stays reserved for the first open (intact or not: while
+    // that CLOSE may be read again, nothing else may program the token). Intact, it proves nothing was erased or
+    // programmed since the clean unmount, so the head's `next` is still as its erase left it, and so is the
+    // anchor slot after the newest record.
+    let trusted = false;
+    const t = m.close ? m.close.token : NONE;
+    if (t !== NONE && t >= this.A && t < this.N && this.table.kind(t) === SectorKind.Free) {
+      this.token = t;
+      this.table.setKind(t, SectorKind.Journal);
+      trusted = m.tokenIntact;
+      if (trusted && m.close!.anchor) this.anchors.resume(m.close!.anchor.sector, m.close!.anchor.slot);
+      const p = trusted ? m.close!.pack : null;
+      const pk = p && p.sector < this.N ? this.table.kind(p.sector) : -1;
+      if (p && p.sector >= this.A && p.sector !== t && !this.chainSet.has(p.sector) && p.sector !== head.header.next && (pk === SectorKind.Free || pk === SectorKind.Pack || pk === SectorKind.Journal) && p.offset < this.S && p.offset % this.flash.programUnit === 0) {
+        this.table.setKind(p.sector, SectorKind.Pack);
+        // Its live bytes were estimated from a mean record size: never more than the bytes it holds.
+        const live = this.table.live(p.sector);
+        if (live > p.offset) this.table.addLive(p.sector, p.offset - live);
+        this.pack.resume(p.sector, p.offset);
+      }
+    }
+    this.journal.resume({ head: head.sector, seq: head.header.seq, next: head.header.next, nextTrusted: trusted });
     if (m.cycleInProgress) this.cycle.resume(m.cycleInProgress.start, m.cycleInProgress.next);
     this.changedSinceCheckpoint = !m.clean;
   }
 
   /** The free map after a mount: everything no reference reaches is free (DESIGN.md §2 step 5). */
-  private deriveSectors(next: number, totals: { liveBytes: number; largestRecord: number; exact: boolean }): void {
-    const t = new SectorTable(this.N, this.S);
+  private deriveSectors(next: number, totals: { liveBytes: number; largestRecord: number; exact: boolean }, eraseCounts?: number[]): void {
+    const t = new SectorTable(this.N, this.S, eraseCounts);
     for (let a = 0; a < this.A; a++) t.setKind(a, SectorKind.Anchor);
     this.chainSet.clear();
     for (const s of this.chain) {
@@ -271,6 +340,10 @@ export class JournalStore {
     this.liveRecords = counts;
     for (let s = 0; s < this.N; s++) if (counts[s] > 0) t.addLive(s, Math.min(this.S, meanSmall * counts[s]) | 0);
     for (const d of [this.journal.durable, this.journal.fallback, ...this.headerNames]) this.pinCheckpoint(d, t);
+    for (const w of this.wearNames) {
+      const s = w === NONE ? -1 : Math.floor(w / this.S);
+      if (s >= 0 && s < this.N && t.kind(s) === SectorKind.Free) t.setKind(s, SectorKind.Journal);
+    }
     this.table = t;
     this.allocator = new SectorAllocator(t);
     // Exact after a clean mount (the checkpoint's totals); after a cut, the last slice's, recounted before
@@ -278,7 +351,7 @@ export class JournalStore {
     this.liveBytes = Math.max(totals.liveBytes, valueBytes);
     this.largestRecord = totals.largestRecord;
     this.liveExact = totals.exact;
-    // Least-worn allocation needs erase counts; until WEAR records land, go on from after the head's next.
+    // Ties between equally worn sectors go on from after the head's next.
     this.allocator.startAt(next + 1);
   }
 
@@ -391,6 +464,7 @@ export class JournalStore {
 
   stats(): StoreStats {
     if (!this.liveExact) this.recount();
+    this.ensureWear(); // for the estimate flag, which the record carries
     const capacity = this.capacityBytes();
     return {
       keys: this.index.size,
@@ -404,11 +478,13 @@ export class JournalStore {
       mountedCleanly: this.cleanMount,
       headSector: this.journal.head,
       tailSector: this.anchorStart,
+      wearEstimated: this.wearEstimated,
     };
   }
 
-  /** Erase counts this session has seen (RAM; WEAR records are not written yet). */
-  wear(): { min: number; max: number; mean: number; sectors: number } {
+  /** Erase counts as the store knows them (WEAR records; `estimated` after a mount that could not prove them exact). */
+  wear(): { min: number; max: number; mean: number; sectors: number; estimated: boolean } {
+    this.ensureWear();
     let min = Infinity;
     let max = 0;
     for (let s = 0; s < this.N; s++) {
@@ -416,7 +492,15 @@ export class JournalStore {
       min = Math.min(min, w);
       max = Math.max(max, w);
     }
-    return { min, max, mean: this.table.meanWear(), sectors: this.N };
+    return { min, max, mean: this.table.meanWear(), sectors: this.N, estimated: this.wearEstimated };
+  }
+
+  /** Per-sector erase counts as the store knows them (for tests and tools). */
+  eraseCounts(): number[] {
+    this.ensureWear();
+    const out: number[] = [];
+    for (let s = 0; s < this.N; s++) out.push(this.table.wear(s));
+    return out;
   }
 
   // ---- writes ------------------------------------------------------------------------
@@ -603,6 +687,44 @@ export class JournalStore {
       this.keepCycleDue();
       this.commitsSeen = this.journal.commits;
     }
+    if (this.pendingOps === 0 && this.erasesSinceWear >= this.wearInterval()) this.writeWear();
+  }
+
+  /** Erases between WEAR records: a 16th of the partition (what a mount after a cut may under-count), at least 16. */
+  private wearInterval(): number {
+    return Math.max(16, Math.ceil(this.N / 16));
+  }
+
+  /** Bytes of a WEAR record now, or 0 if the table does not fit a journal sector (then counts restart estimated). */
+  private wearRecordBytes(): number {
+    const bytes = recordSize(0, wearSize(this.N, wearWidth(this.eraseCounts())));
+    return bytes + closeV3Span(this.flash.programUnit) + this.flash.programUnit <= this.journal.payloadSize ? bytes : 0;
+  }
+
+  /** Append and commit a WEAR record between writes (after a cut, a mount starts its estimate there). */
+  private writeWear(): void {
+    if (this.inGc || !this.mounted) return;
+    const bytes = this.wearRecordBytes();
+    if (bytes === 0 || this.table.freeCount < GC_RESERVE) return;
+    this.inGc = true;
+    try {
+      this.journal.reserve(bytes, 0);
+      const at = this.appendWear();
+      this.journal.commit();
+      this.journal.wear = at;
+    } finally {
+      this.inGc = false;
+    }
+  }
+
+  /** The WEAR record, encoded from the table as it is now (the caller has reserved room: nothing erases after). */
+  private appendWear(): number {
+    const counts = this.eraseCounts();
+    const value = new Uint8Array(wearSize(this.N, wearWidth(counts)));
+    encodeWear(counts, value, 0, this.wearEstimated);
+    const at = this.appendRecord(RecordKind.Wear, new Uint8Array(0), value, 0);
+    this.erasesSinceWear = 0;
+    return at;
   }
 
   /** What an entry holds: its record's size and sector, and its value sectors if any. */
@@ -662,19 +784,69 @@ export class JournalStore {
     this.table.setKind(s, SectorKind.Free);
   }
 
+  /**
+   * The session's first erase or program, whatever it is for, is preceded by
+   * the token's erase: a later mount that finds the token intact then knows
+   * nothing at all was erased or programmed since the clean unmount (a GC copy
+   * into the resumed pack head included).
+   */
+  private spendToken(): void {
+    if (this.token < 0 || this.tokenErased) return;
+    this.tokenErased = true;
+    this.journal.erase(this.token);
+  }
+
+  /**
+   * Read the erase counts a clean mount left unread (the WEAR record the CLOSE
+   * names: N + 28 bytes), before anything uses or changes them: a session that
+   * writes nothing never reads them. A damaged record leaves the counts at 0,
+   * flagged as an estimate.
+   */
+  private ensureWear(): void {
+    if (this.unreadWear === NONE) return;
+    const w = readWearRecord(this.rec, this.unreadWear, this.N);
+    this.unreadWear = NONE;
+    if (!w) {
+      this.wearEstimated = true;
+      return;
+    }
+    this.wearEstimated = w.estimate;
+    const old = this.table;
+    const t = new SectorTable(this.N, this.S, w.counts);
+    for (let s = 0; s < this.N; s++) {
+      t.setKind(s, old.kind(s));
+      if (old.live(s) > 0) t.addLive(s, old.live(s));
+      t.touch(s, old.stamp(s));
+    }
+    this.table = t;
+    this.allocator = new SectorAllocator(t);
+    this.allocator.startAt(this.journal.next + 1);
+  }
+
   private takeErased(kind: SectorKind): number {
+    this.ensureWear();
+    if (this.token >= 0) {
+      this.spendToken();
+      if (kind === SectorKind.Journal) {
+        // Erased in this session and unprogrammed since: the first open's new `next` (rule E allows it).
+        const t = this.token;
+        this.token = -1;
+        this.table.touch(t, this.clock);
+        return t;
+      }
+    }
     const s = this.allocator.take(kind);
     if (s >= 0) this.table.touch(s, this.clock);
     if (s < 0) throw new StoreError('flash-failure', 'internal: no free sector left for the store to open');
     this.journal.erase(s);
-    this.table.noteErase(s);
     return s;
   }
 
   // ---- the chain, anchors and pins ------------------------------------------------------
 
   private pinned(s: number): boolean {
-    if (s < this.A || this.chainSet.has(s) || s === this.journal.next || s === this.pack.head) return true;
+    if (s < this.A || this.chainSet.has(s) || s === this.journal.next || s === this.pack.head || s === this.token) return true;
+    for (const w of this.wearNames) if (w !== NONE && Math.floor(w / this.S) === s) return true;
     for (const list of this.checkpointPins.values()) if (list.includes(s)) return true;
     return false;
   }
@@ -683,6 +855,10 @@ export class JournalStore {
   private opened(sector: number): void {
     this.chain.push(sector);
     this.chainSet.add(sector);
+    // WEAR records: the on-flash head's header names one, the new header (once programmed) another.
+    const wasWear = this.wearNames;
+    this.wearNames = [wasWear[wasWear.length - 1] ?? NONE, this.journal.wear];
+    for (const w of wasWear) if (w !== NONE && !this.wearNames.includes(w)) this.maybeFree(Math.floor(w / this.S));
     // Until the new header is on flash a mount takes the previous head, and its names: both sets stay reachable.
     const prev = this.headerNames;
     this.headerNames = [this.journal.durable, this.journal.fallback];
@@ -829,8 +1005,14 @@ export class JournalStore {
     this.liveExact = true;
   }
 
-  /** A full checkpoint (inline if it fits a journal sector, else in sectors); its record's offset. */
-  private writeCheckpoint(): number {
+  /**
+   * A clean unmount's end of the log: a WEAR record, a full checkpoint (inline
+   * if both fit a journal sector, else in sectors), then the CLOSE record in
+   * the head's last units, naming the checkpoint, the WEAR record, a token and
+   * the anchor slot to go on at. Every erase happens before the WEAR record is
+   * encoded, so its counts are the session's final ones.
+   */
+  private closeLog(): void {
     if (!this.liveExact) this.recount();
     const entries = this.index.size;
     const head = encodeCheckpointHead(entries, this.liveBytes, this.largestRecord, []);
@@ -841,23 +1023,71 @@ export class JournalStore {
       encodeCheckpointEntry(hash, entry, payload, p);
       p += CHECKPOINT_ENTRY_SIZE;
     });
-    let at: number;
-    if (recordSize(0, payload.length) <= this.journal.payloadSize - 64) {
-      at = this.appendRecord(RecordKind.Checkpoint, new Uint8Array(0), payload, 0);
-    } else {
+    const span = closeV3Span(this.flash.programUnit);
+    let wearBytes = this.wearRecordBytes();
+    let value = payload;
+    let encoding = 0;
+    let taken: number[] = [];
+    if (recordSize(0, payload.length) + wearBytes + span + this.flash.programUnit > this.journal.payloadSize - 64) {
       this.makeRoom('(checkpoint)', Math.ceil(payload.length / this.S), 64, true);
       const w = new SectorValueWriter(this.flash, payload.length, () => this.takeErased(SectorKind.Value), (o, d) => this.journal.program(o, d));
       w.append(payload);
       const ref = w.finish();
-      const refBytes = new Uint8Array(putSSize(ref.sectors.length));
-      encodePutS(ref, refBytes);
-      at = this.appendRecord(RecordKind.Checkpoint, new Uint8Array(0), refBytes, CHECKPOINT_IN_SECTORS);
-      this.checkpointPins.set(at, w.taken);
+      value = new Uint8Array(putSSize(ref.sectors.length));
+      encodePutS(ref, value);
+      encoding = CHECKPOINT_IN_SECTORS;
+      taken = w.taken;
+      wearBytes = this.wearRecordBytes(); // the erases above may have widened the table
     }
+    this.journal.reserve(recordSize(0, value.length) + wearBytes, span);
+    // From here nothing erases but makeToken (before the WEAR record is encoded).
+    const found = this.chooseToken();
+    const token = found >= 0 ? found : this.makeToken();
+    const tokenCheck = token >= 0 ? tokenCheckOf(this.flash, token) : null;
+    const wearAt = wearBytes > 0 ? this.appendWear() : NONE;
+    const at = this.appendRecord(RecordKind.Checkpoint, new Uint8Array(0), value, encoding);
+    if (taken.length > 0) this.checkpointPins.set(at, taken);
     this.journal.commit();
+    if (wearAt !== NONE) this.journal.wear = wearAt;
     this.lastCheckpoint = at;
     this.changedSinceCheckpoint = false;
-    return at;
+    const close = new Uint8Array(CLOSE_V3_RECORD_SIZE);
+    encodeCloseV3({ checkpoint: at, wear: wearAt, token: tokenCheck !== null ? token : NONE, tokenCheck: tokenCheck ?? 0, anchor: this.anchors.continuation(), pack: this.pack.continuation() }, close);
+    this.journal.putAtEnd(close);
+  }
+
+  /**
+   * No free sector qualifies as a token (early in a partition's life they are
+   * all blank): make one. Erase the least-worn free sector and program a
+   * marker into its first unit; nothing ever reads it but the next mount's
+   * token check. One erase, only at unmounts that find no token. -1 if no
+   * sector is free.
+   */
+  private makeToken(): number {
+    if (this.table.freeCount === 0) return -1;
+    const s = this.takeErased(SectorKind.Journal);
+    const marker = new Uint8Array(Math.max(this.flash.programUnit, TOKEN_MARKER_BYTES)).fill(0xff);
+    writeU32LE(marker, 0, TOKEN_MARKER_MAGIC);
+    writeU32LE(marker, 4, this.journal.headSeq);
+    marker.fill(0, 8, TOKEN_MARKER_BYTES);
+    this.journal.program(s * this.S, marker.subarray(0, Math.ceil(TOKEN_MARKER_BYTES / this.flash.programUnit) * this.flash.programUnit));
+    this.table.setKind(s, SectorKind.Free);
+    return s;
+  }
+
+  /**
+   * The token for the next session (DESIGN.md §4): a free sector whose first
+   * 32 bytes do not read blank, the least worn of them (the next session's
+   * first erase is the token's, as the allocator would have chosen). At most
+   * TOKEN_TRIES sectors are read (32 bytes each). -1 if none qualifies: the
+   * next session then erases `next` again.
+   */
+  private chooseToken(): number {
+    const free: number[] = [];
+    for (let s = this.A; s < this.N; s++) if (this.table.kind(s) === SectorKind.Free && !this.pinned(s)) free.push(s);
+    free.sort((a, b) => this.table.wear(a) - this.table.wear(b) || a - b);
+    for (let i = 0; i < free.length && i < TOKEN_TRIES; i++) if (tokenCheckOf(this.flash, free[i]) !== null) return free[i];
+    return -1;
   }
 
   // ---- GC ------------------------------------------------------------------------------
