@@ -1118,7 +1118,7 @@ export class JournalStore {
   private anchorLag(): number {
     // Records are written twice: an anchor sector takes half its slots' worth of records, and with this lag is
     // erased about once per pass, like any other sector (half the lag wore the anchors twice as fast).
-    return Math.max(2, Math.ceil(this.N / ((this.A * this.anchors.slotsPerSector) / ANCHOR_COPIES)));
+    return Math.max(2, Math.ceil(this.N / ((this.A * this.anchors.slotsPerSector) / this.anchors.slotsFor(ANCHOR_COPIES))));
   }
 
   private capacityBytes(): number {
