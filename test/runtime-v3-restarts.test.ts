@@ -248,6 +248,24 @@ t('anchor records written twice share a 256-byte slot: a mount reads either copy
   assert.equal(older && { slot: older.slot, chainStart: older.record.chainStart }, { slot: 3, chainStart: 103 });
 });
 
+t('reformat keeps the erase counts (the flash remembers them, so must the store): exact after it and after a clean remount', () => {
+  const f = new SimFlash({ size: 16 * SECTOR, sectorSize: SECTOR, programUnit: 256, seed: 12 });
+  let store = JournalStore.format(f);
+  for (let i = 0; i < 30; i++) {
+    store.set(`k${i % 4}`, new Uint8Array(50).fill(i));
+    store.unmount();
+    store = JournalStore.open(f);
+  }
+  store = store.reformat();
+  assert.is(store.size, 0);
+  assert.equal(store.eraseCounts(), [...f.wear().counts], 'right after the reformat');
+  store.set('a', new Uint8Array([1]));
+  store.unmount();
+  store = JournalStore.open(f);
+  assert.equal(store.eraseCounts(), [...f.wear().counts], 'after a clean remount');
+  assert.not.ok(store.stats().wearEstimated);
+});
+
 t('a clean remount after a cut keeps saying the counts are estimates (the WEAR record carries the flag), and they stay at or below the truth', () => {
   const f = new SimFlash({ size: 16 * SECTOR, sectorSize: SECTOR, programUnit: 16, seed: 4 });
   let store = JournalStore.format(f);

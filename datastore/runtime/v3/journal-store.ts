@@ -204,8 +204,17 @@ export class JournalStore {
 
   // ---- lifecycle -------------------------------------------------------------------
 
-  static format(flash: FlashPartition, options: RuntimeStoreOptions = {}): JournalStore {
+  /**
+   * A new, empty store. Erase counts start at 0 (a partition that holds no
+   * store is taken as fresh), or at `wear` when a store reformats itself.
+   */
+  static format(flash: FlashPartition, options: RuntimeStoreOptions = {}, wear?: { counts: number[]; estimated: boolean }): JournalStore {
     const s = new JournalStore(flash, options);
+    if (wear && wear.counts.length === s.N) {
+      s.table = new SectorTable(s.N, s.S, wear.counts);
+      s.allocator = new SectorAllocator(s.table);
+      s.wearEstimated = wear.estimated;
+    }
     for (let a = 0; a < s.A; a++) s.table.setKind(a, SectorKind.Anchor);
     const first = s.takeErased(SectorKind.Journal);
     const next = s.takeErased(SectorKind.Journal);
@@ -237,8 +246,9 @@ export class JournalStore {
 
   reformat(): JournalStore {
     const { clock, ...rest } = this.opts;
+    const wear = { counts: this.eraseCounts(), estimated: this.wearEstimated };
     this.mounted = false;
-    return JournalStore.format(this.flash, { ...rest, ...(clock ? { clock } : {}) });
+    return JournalStore.format(this.flash, { ...rest, ...(clock ? { clock } : {}) }, wear);
   }
 
   /** Write a checkpoint (if anything changed) and a CLOSE record: the next mount replays nothing. */
