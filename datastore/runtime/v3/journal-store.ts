@@ -39,7 +39,7 @@ import {
   StoreError,
   ValueTooLargeError,
 } from '../errors.ts';
-import type { Durability, RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from '../runtime-store.ts';
+import type { Durability, RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from '../store-api.ts';
 import {
   closeV3Span,
   CLOSE_V3_RECORD_SIZE,
@@ -90,6 +90,9 @@ const TOKEN_TRIES = 8;
 /** A made token's first 32 bytes: "DLTK", the head's seq, zeros (anything but blank would do). */
 const TOKEN_MARKER_MAGIC = 0x4b544c44;
 const TOKEN_MARKER_BYTES = 32;
+
+/** Below this the reserve (GC's sectors, the pinned window, anchors) leaves no room for data. */
+export const MIN_SECTORS = 16;
 
 export class JournalStore {
   readonly flash: FlashPartition;
@@ -155,7 +158,7 @@ export class JournalStore {
     }
     this.S = flash.sectorSize;
     this.N = flash.size / flash.sectorSize;
-    if (this.N < 12) throw new StoreError('geometry', `the partition has ${this.N} sectors; a format v3 store needs at least 12.`);
+    if (this.N < MIN_SECTORS) throw new StoreError('geometry', `the partition has ${this.N} sectors; a format v3 store needs at least ${MIN_SECTORS}.`);
     this.A = anchorSectorCount(this.N);
     this.anchors = new AnchorArea(flash, this.A);
     this.table = new SectorTable(this.N, this.S);
@@ -205,19 +208,20 @@ export class JournalStore {
   // ---- lifecycle -------------------------------------------------------------------
 
   /**
-   * A new, empty store. Erase counts start at 0 (a partition that holds no
-   * store is taken as fresh), or at `wear` when a store reformats itself.
+   * An empty store. `keep` names a sector the format must not erase before its
+   * anchor is on flash (runtime-store.ts: the legacy store's empty head, which
+   * is what a cut mid-format leaves mountable). It is never an anchor sector.
+   * Erase counts start at 0 (a partition that holds no v3 store is taken as
+   * fresh), or at `wear` when a store reformats itself.
    */
-  static format(flash: FlashPartition, options: RuntimeStoreOptions = {}, wear?: { counts: number[]; estimated: boolean }): JournalStore {
+  static format(flash: FlashPartition, options: RuntimeStoreOptions = {}, keep = -1, wear?: { counts: number[]; estimated: boolean }): JournalStore {
     const s = new JournalStore(flash, options);
-    if (wear && wear.counts.length === s.N) {
-      s.table = new SectorTable(s.N, s.S, wear.counts);
-      s.allocator = new SectorAllocator(s.table);
-      s.wearEstimated = wear.estimated;
-    }
+    if (wear) s.seedWear(wear);
     for (let a = 0; a < s.A; a++) s.table.setKind(a, SectorKind.Anchor);
+    if (keep >= s.A) s.table.setKind(keep, SectorKind.Value);
     const first = s.takeErased(SectorKind.Journal);
     const next = s.takeErased(SectorKind.Journal);
+    if (keep >= s.A) s.table.setKind(keep, SectorKind.Free);
     s.journal.startFresh(first, next);
     s.journal.commit(); // the first header is on flash before the anchor names it
     // Anchors last: a cut before this leaves an unformatted partition, never a half store.
@@ -244,11 +248,50 @@ export class JournalStore {
     }
   }
 
-  reformat(): JournalStore {
+  /** Start from these erase counts (a store that reformats itself hands its own on). */
+  private seedWear(wear: { counts: number[]; estimated: boolean }): void {
+    if (wear.counts.length !== this.N) return;
+    this.table = new SectorTable(this.N, this.S, wear.counts);
+    this.allocator = new SectorAllocator(this.table);
+    this.wearEstimated = wear.estimated;
+  }
+
+  /** The options this store was opened with (a reformat keeps them). */
+  get options(): RuntimeStoreOptions {
     const { clock, ...rest } = this.opts;
+    return { ...rest, ...(clock ? { clock } : {}) };
+  }
+
+  /**
+   * An empty store in place of this one (factory reset), atomic: the new
+   * journal goes into sectors this store does not use, and the anchor record
+   * naming it is the one program that switches stores. A cut before that
+   * record is whole leaves this store's data; after, the empty store. Only
+   * with fewer than two unused sectors (a wedged store) is it a plain format.
+   */
+  reformat(): JournalStore {
+    // The old store's token first (a cut from here on must not leave it claiming its counts are exact), and
+    // the counts go to the new store: the flash remembers every erase, so must the store.
+    this.spendToken();
     const wear = { counts: this.eraseCounts(), estimated: this.wearEstimated };
     this.mounted = false;
-    return JournalStore.format(this.flash, { ...rest, ...(clock ? { clock } : {}) }, wear);
+    const inUse: number[] = [];
+    for (let x = this.A; x < this.N; x++) if (this.table.kind(x) !== SectorKind.Free || x === this.journal.next || this.pendingRelease.includes(x)) inUse.push(x);
+    if (this.N - this.A - inUse.length < 2) return JournalStore.format(this.flash, this.options, -1, wear);
+    const s = new JournalStore(this.flash, this.options);
+    s.seedWear(wear);
+    for (let a = 0; a < s.A; a++) s.table.setKind(a, SectorKind.Anchor);
+    for (const x of inUse) s.table.setKind(x, SectorKind.Value);
+    const first = s.takeErased(SectorKind.Journal);
+    const next = s.takeErased(SectorKind.Journal);
+    for (const x of inUse) s.table.setKind(x, SectorKind.Free);
+    s.journal.startFresh(first, next);
+    s.journal.commit();
+    s.anchors.find();
+    s.anchors.write(first, 1, ANCHOR_COPIES);
+    s.anchorStart = first;
+    s.changedSinceCheckpoint = true;
+    return s;
   }
 
   /** Write a checkpoint (if anything changed) and a CLOSE record: the next mount replays nothing. */
@@ -477,6 +520,7 @@ export class JournalStore {
     this.ensureWear(); // for the estimate flag, which the record carries
     const capacity = this.capacityBytes();
     return {
+      format: 3,
       keys: this.index.size,
       liveBytes: this.liveBytes,
       freeBytes: Math.max(0, capacity - this.liveBytes),
