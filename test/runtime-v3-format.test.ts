@@ -157,6 +157,12 @@ t('WEAR value: two bytes a sector past a spread of 255, exact; bit 31 marks an e
   assert.ok(wearIsEstimate(est));
   assert.equal(decodeWear(est, est.length), [7, 9]);
   assert.throws(() => wearWidth([0, 0x10000]), 'counts more than 65535 apart do not fit');
+  // A store whose two-byte table would not fit a journal sector writes one byte a sector, saturating, flagged.
+  const narrow = new Uint8Array(wearSize(4));
+  encodeWear([100, 101, 400, 100], narrow, 0, true, 1);
+  assert.equal([...narrow], [...hex('01000080 64000000 00 01 ff 00')]);
+  assert.equal(decodeWear(narrow, narrow.length), [100, 101, 355, 100], 'read low, never high');
+  assert.ok(wearIsEstimate(narrow));
   const r = seededRandom(31);
   for (let i = 0; i < 200; i++) {
     const base = Math.floor(r() * 1e6);

@@ -230,16 +230,19 @@ export function wearWidth(counts: ArrayLike<number>): 1 | 2 {
   return counts.length === 0 || max - min <= 0xff ? 1 : 2;
 }
 
-/** Encode erase counts into wearSize(counts.length, wearWidth(counts)) bytes. */
-export function encodeWear(counts: ArrayLike<number>, into: Uint8Array, at = 0, estimated = false): void {
+/**
+ * Encode erase counts into wearSize(counts.length, width) bytes. `width`
+ * defaults to what they need; 1 where they need 2 saturates each delta at
+ * 255 (counts then read low, so the caller must flag them `estimated`).
+ */
+export function encodeWear(counts: ArrayLike<number>, into: Uint8Array, at = 0, estimated = false, width: 1 | 2 = wearWidth(counts)): void {
   let base = Infinity;
   for (let i = 0; i < counts.length; i++) base = Math.min(base, counts[i]);
   if (counts.length === 0) base = 0;
-  const width = wearWidth(counts);
   writeU32LE(into, at, ((width === 1 ? WEAR_VERSION : WEAR_VERSION_WIDE) | (estimated ? 0x80000000 : 0)) >>> 0);
   writeU32LE(into, at + 4, base);
   for (let i = 0; i < counts.length; i++) {
-    if (width === 1) into[at + 8 + i] = counts[i] - base;
+    if (width === 1) into[at + 8 + i] = Math.min(0xff, counts[i] - base);
     else writeU16LE(into, at + 8 + 2 * i, counts[i] - base);
   }
 }

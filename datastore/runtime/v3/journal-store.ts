@@ -146,6 +146,8 @@ export class JournalStore {
   private wearEstimated = false;
   /** The WEAR record a clean mount left unread (ensureWear reads it before the counts are used), or NONE. */
   private unreadWear = NONE;
+  /** Delta width the last wearRecordBytes() planned for the WEAR record (1 or 2 bytes a sector). */
+  private wearWidthPlanned: 1 | 2 = 1;
   /** Erases since the newest WEAR record (one is written every wearInterval()). */
   private erasesSinceWear = 0;
   /** WEAR records the on-flash head's header and the next header name: their sectors stay pinned. */
@@ -751,8 +753,12 @@ export class JournalStore {
 
   /** Bytes of a WEAR record now, or 0 if the table does not fit a journal sector (then counts restart estimated). */
   private wearRecordBytes(): number {
-    const bytes = recordSize(0, wearSize(this.N, wearWidth(this.eraseCounts())));
-    return bytes + closeV3Span(this.flash.programUnit) + this.flash.programUnit <= this.journal.payloadSize ? bytes : 0;
+    const room = this.journal.payloadSize - closeV3Span(this.flash.programUnit) - this.flash.programUnit;
+    // Two bytes a sector when the spread needs them and they fit; else one, saturating (flagged an estimate).
+    const wide = wearWidth(this.eraseCounts()) === 2 && recordSize(0, wearSize(this.N, 2)) <= room;
+    this.wearWidthPlanned = wide ? 2 : 1;
+    const bytes = recordSize(0, wearSize(this.N, this.wearWidthPlanned));
+    return bytes <= room ? bytes : 0;
   }
 
   /** Append and commit a WEAR record between writes (after a cut, a mount starts its estimate there). */
@@ -774,8 +780,10 @@ export class JournalStore {
   /** The WEAR record, encoded from the table as it is now (the caller has reserved room: nothing erases after). */
   private appendWear(): number {
     const counts = this.eraseCounts();
-    const value = new Uint8Array(wearSize(this.N, wearWidth(counts)));
-    encodeWear(counts, value, 0, this.wearEstimated);
+    // The width wearRecordBytes planned (the room reserved for it): narrower than the counts need saturates.
+    const width = this.wearWidthPlanned;
+    const value = new Uint8Array(wearSize(this.N, width));
+    encodeWear(counts, value, 0, this.wearEstimated || wearWidth(counts) > width, width);
     const at = this.appendRecord(RecordKind.Wear, new Uint8Array(0), value, 0);
     this.erasesSinceWear = 0;
     return at;
