@@ -274,8 +274,9 @@ export class JournalStore {
   reformat(): JournalStore {
     // The old store's token first (a cut from here on must not leave it claiming its counts are exact), and
     // the counts go to the new store: the flash remembers every erase, so must the store.
-    this.spendToken();
-    const wear = { counts: this.eraseCounts(), estimated: this.wearEstimated };
+    // (After a flash failure the old writer erases nothing: the counts handed on are then an estimate.)
+    if (!this.journal.failed) this.spendToken();
+    const wear = { counts: this.eraseCounts(), estimated: this.wearEstimated || this.journal.failed !== null };
     this.mounted = false;
     const inUse: number[] = [];
     for (let x = this.A; x < this.N; x++) if (this.table.kind(x) !== SectorKind.Free || x === this.journal.next || this.pendingRelease.includes(x)) inUse.push(x);
@@ -299,6 +300,11 @@ export class JournalStore {
   /** Write a checkpoint (if anything changed) and a CLOSE record: the next mount replays nothing. */
   unmount(): void {
     if (!this.mounted) return;
+    if (this.journal.failed) {
+      // After a flash failure nothing more is written (as v2): the next mount recovers what reached flash.
+      this.mounted = false;
+      return;
+    }
     if (this.changedSinceCheckpoint || this.journal.pendingBytes > 0) {
       this.inGc = true; // no slices in the padding: nothing but the checkpoint and CLOSE after the last write
       try {
