@@ -3,11 +3,12 @@
 // flash time from its datasheet model; no wall clock.
 
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
-import { RuntimeStore, type Durability, type RuntimeStoreOptions } from '../datastore/runtime/runtime-store.ts';
+import { RingStore } from '../datastore/runtime/ring-store.ts';
+import type { Durability, RuntimeStoreOptions } from '../datastore/runtime/store-api.ts';
 import { JournalStore } from '../datastore/runtime/v3/journal-store.ts';
 import type { FlashPartition } from '../hal/flash.ts';
 
-/** What the fill and wear benches need of a store: v2's RuntimeStore or v3's JournalStore. */
+/** What the fill and wear benches need of a store: v2's RingStore or v3's JournalStore. */
 interface FillStore {
   set(key: string, value: Uint8Array): void;
   delete(key: string): boolean;
@@ -16,7 +17,9 @@ interface FillStore {
 interface FillImpl {
   format(flash: FlashPartition, options?: RuntimeStoreOptions): FillStore;
 }
-const FORMATS: Record<2 | 3, FillImpl> = { 2: RuntimeStore, 3: JournalStore };
+const FORMATS: Record<2 | 3, FillImpl> = { 2: RingStore, 3: JournalStore };
+/** Format v3 is the default store: its benches carry the plain names, the legacy v2 ring's add `-v2`. */
+const named = (bench: string, format: 2 | 3) => (format === 2 ? `${bench}-v2` : bench);
 import { powerCutSweep, randomCutRun, type Fault } from '../test/support/power-cut-sweep.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 
@@ -83,11 +86,11 @@ function overwrite(store: FillStore, f: SimFlash, keys: number, size: number, co
  * undefined (null).
  */
 const AGED_PASSES = 5;
-export function kvWorkload(programUnit: number, durability: Durability, aged: boolean, format: 2 | 3 = 2): BenchLine {
+export function kvWorkload(programUnit: number, durability: Durability, aged: boolean, format: 2 | 3 = 3): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
   const random = seededRandom(1234);
   const formatCost = snap(f);
-  const Store = format === 3 ? JournalStore : RuntimeStore;
+  const Store = format === 3 ? JournalStore : RingStore;
   let store: FillStore & { unmount(): void; flush(): void } = Store.format(f, { durability });
   const formatted = diff(formatCost, snap(f));
   if (aged) {
@@ -118,7 +121,7 @@ export function kvWorkload(programUnit: number, durability: Durability, aged: bo
   const w = wearOf(f);
   const floorPerValueByte = Math.ceil((16 + 7 + 64 + 4) / programUnit) * programUnit / 64;
   return {
-    bench: format === 3 ? 'runtime.kv-workload-v3' : 'runtime.kv-workload',
+    bench: named('runtime.kv-workload', format),
     storeFormat: format,
     programUnit,
     durability,
@@ -149,7 +152,7 @@ function chooser(skew: Skew, keys: number, random: () => number): () => number {
  * capacity), uniform or skewed (issue 18's cases). Wear is over the measured
  * updates only; the worst put is the costliest single update among them.
  */
-export function fill(programUnit: number, valueSize: number, fillRatio: number, skew: Skew = 'uniform', format: 2 | 3 = 2): BenchLine {
+export function fill(programUnit: number, valueSize: number, fillRatio: number, skew: Skew = 'uniform', format: 2 | 3 = 3): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
   const store = FORMATS[format].format(f, { durability: 'immediate' });
   const recordBytes = 16 + 9 + valueSize + 4;
@@ -206,7 +209,7 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number, 
   const live = store.stats().liveBytes / store.stats().capacityBytes;
   const floor = Math.ceil(recordBytes / programUnit) * programUnit / valueSize;
   return {
-    bench: format === 3 ? 'runtime.fill-v3' : 'runtime.fill',
+    bench: named('runtime.fill', format),
     format,
     programUnit,
     valueSize,
@@ -264,7 +267,7 @@ function sectorsReadBy(f: SimFlash): { clear(): void; wholeSectors(): number } {
  * and 64 B values under 90/10 skew. A pass is one erase per sector on
  * average; max/mean is over the erases of the measured passes.
  */
-export function wearPasses(programUnit: number, valueSize: number, skew: Skew, passes = 10, format: 2 | 3 = 2): BenchLine {
+export function wearPasses(programUnit: number, valueSize: number, skew: Skew, passes = 10, format: 2 | 3 = 3): BenchLine {
   const sectors = 128;
   const f = new SimFlash({ size: sectors * SECTOR, sectorSize: SECTOR, programUnit });
   const store = FORMATS[format].format(f, { durability: 'immediate' });
@@ -286,7 +289,7 @@ export function wearPasses(programUnit: number, valueSize: number, skew: Skew, p
   while (f.stats.erases - erasesFrom < passes * sectors) store.set(`key-${pick()}`, value(valueSize, ++updates));
   const w = wearOf(f, from);
   return {
-    bench: format === 3 ? 'runtime.wear-v3' : 'runtime.wear',
+    bench: named('runtime.wear', format),
     format,
     programUnit,
     valueSize,
@@ -303,9 +306,9 @@ export function wearPasses(programUnit: number, valueSize: number, skew: Skew, p
   };
 }
 
-export function blobs(programUnit: number): BenchLine {
+export function blobs(programUnit: number, format: 2 | 3 = 3): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
-  const store = RuntimeStore.format(f);
+  const store = (format === 3 ? JournalStore : RingStore).format(f);
   const size = 2 * MiB;
   const t0 = snap(f);
   store.set('background', value(size, 1));
@@ -325,7 +328,8 @@ export function blobs(programUnit: number): BenchLine {
   const read = diff(t2, snap(f));
   if (back.length !== size || back.some((b, i) => b !== streamedValue[i])) throw new Error('blob read back wrong');
   return {
-    bench: 'runtime.blobs',
+    bench: named('runtime.blobs', format),
+    storeFormat: format,
     programUnit,
     valueBytes: size,
     programmedPerValueByte: round(write.bytesProgrammed / size, 4),
@@ -340,9 +344,10 @@ export function blobs(programUnit: number): BenchLine {
   };
 }
 
-export function mount(programUnit: number): BenchLine {
+export function mount(programUnit: number, format: 2 | 3 = 3): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
-  let store = RuntimeStore.format(f, { durability: 'batched', batchSize: 64 });
+  const Store = format === 3 ? JournalStore : RingStore;
+  let store: RingStore | JournalStore = Store.format(f, { durability: 'batched', batchSize: 64 });
   for (let k = 0; k < 10_000; k++) store.set(`device-setting-${k}`, value(64 + (k % 200), k));
   // Fill the partition: one large cold blob set alongside the keys.
   let n = 0;
@@ -351,16 +356,17 @@ export function mount(programUnit: number): BenchLine {
   } catch { /* partition full: what we wanted */ }
   store.unmount();
   const before = snap(f);
-  store = RuntimeStore.mount(f);
+  store = Store.mount(f);
   const clean = diff(before, snap(f));
   const stats = store.stats();
   // And after a power cut: no unmount, so mount replays from the last periodic checkpoint.
   for (let k = 0; k < 2000; k++) store.set(`device-setting-${k}`, value(64, k + 1));
   const beforeCrash = snap(f);
-  RuntimeStore.mount(f);
+  Store.mount(f);
   const crash = diff(beforeCrash, snap(f));
   return {
-    bench: 'runtime.mount',
+    bench: named('runtime.mount', format),
+    storeFormat: format,
     kind: 'clean',
     programUnit,
     keys: stats.keys,
@@ -373,9 +379,9 @@ export function mount(programUnit: number): BenchLine {
   };
 }
 
-export function powercut(fault: Fault, programUnit: number, durability: Durability): BenchLine {
-  const r = powerCutSweep({ fault, programUnit, durability, operations: 3000, sectors: 24, seed: 11 });
-  return { bench: 'runtime.powercut', fault, durability, programUnit: r.programUnit, seeds: 1, operations: r.operations, writesReturned: r.writesReturned, flashOperations: r.flashOperations, cutPoints: r.cutPoints, violations: r.violations, gcPasses: r.gcPasses, largeValues: r.largeValues, deletes: r.deletes, refusedFull: r.refusedFull, firstViolations: r.firstViolations };
+export function powercut(fault: Fault, programUnit: number, durability: Durability, format: 2 | 3 = 3): BenchLine {
+  const r = powerCutSweep({ fault, programUnit, durability, operations: 3000, sectors: 24, seed: 11, impl: format === 3 ? JournalStore : RingStore });
+  return { bench: named('runtime.powercut', format), storeFormat: format, fault, durability, programUnit: r.programUnit, seeds: 1, operations: r.operations, writesReturned: r.writesReturned, flashOperations: r.flashOperations, cutPoints: r.cutPoints, violations: r.violations, gcPasses: r.gcPasses, largeValues: r.largeValues, deletes: r.deletes, refusedFull: r.refusedFull, firstViolations: r.firstViolations };
 }
 
 /**
@@ -384,14 +390,15 @@ export function powercut(fault: Fault, programUnit: number, durability: Durabili
  * faults. A violation is a run that threw (the run checks the model after each
  * recovery and throws on the first broken property).
  */
-export function powercutRandom(seeds: number, operations: number, cutEvery: number, label: string): BenchLine {
+export function powercutRandom(seeds: number, operations: number, cutEvery: number, label: string, bench = 'runtime.powercut', format: 2 | 3 = 3): BenchLine {
   let cuts = 0;
   let doubleFaults = 0;
   let violations = 0;
   const firstViolations: string[] = [];
   for (let seed = 1; seed <= seeds; seed++) {
     try {
-      const r = randomCutRun(seed, operations, cutEvery);
+      // v3 needs 16 sectors at least: its random geometries start at 20.
+      const r = format === 3 ? randomCutRun(seed, operations, cutEvery, JournalStore, 20) : randomCutRun(seed, operations, cutEvery, RingStore);
       cuts += r.cuts;
       doubleFaults += r.doubleFaults;
     } catch (e) {
@@ -399,13 +406,13 @@ export function powercutRandom(seeds: number, operations: number, cutEvery: numb
       if (firstViolations.length < 5) firstViolations.push((e as Error).message);
     }
   }
-  return { bench: 'runtime.powercut', fault: label, durability: 'both', programUnit: 'both', seeds, operations: seeds * operations, cuts, doubleFaults, violations, firstViolations };
+  return { bench: named(bench, format), storeFormat: format, fault: label, durability: 'both', programUnit: 'both', seeds, operations: seeds * operations, cuts, doubleFaults, violations, firstViolations };
 }
 
 /** Clean unmount/mount cycles on a small partition (half of them with a write before). */
 export function restarts(programUnit: number, cycles: number): BenchLine {
   const f = new SimFlash({ size: 16 * SECTOR, sectorSize: SECTOR, programUnit, seed: programUnit });
-  let store = RuntimeStore.format(f);
+  let store = RingStore.format(f);
   const random = seededRandom(programUnit);
   let survived = 0;
   let error: string | null = null;
@@ -413,7 +420,7 @@ export function restarts(programUnit: number, cycles: number): BenchLine {
     for (let i = 0; i < cycles; i++) {
       if (i % 2 === 0) store.set(`k${Math.floor(random() * 20)}`, value(Math.floor(random() * 40), i));
       store.unmount();
-      store = RuntimeStore.mount(f);
+      store = RingStore.mount(f);
       survived++;
     }
   } catch (e) {
@@ -429,9 +436,9 @@ export function restarts(programUnit: number, cycles: number): BenchLine {
  * `blobFill`: fill the partition with 256 KiB blobs up to that share of
  * capacity (1: until the store refuses one), 0 for none.
  */
-export function mountAfterCut(programUnit: number, keys: number, logSectors: number, blobFill: number, format: 2 | 3 = 2): BenchLine {
+export function mountAfterCut(programUnit: number, keys: number, logSectors: number, blobFill: number, format: 2 | 3 = 3): BenchLine {
   const f = new SimFlash({ size: PARTITION, sectorSize: SECTOR, programUnit });
-  const Store = format === 3 ? JournalStore : RuntimeStore;
+  const Store = format === 3 ? JournalStore : RingStore;
   let store: FillStore & { unmount(): void; flush(): void } = Store.format(f, { durability: 'batched', batchSize: 64 });
   for (let k = 0; k < keys; k++) store.set(`key-${k}`, value(64, k));
   const filled = () => store.stats().liveBytes / store.stats().capacityBytes;
@@ -458,7 +465,7 @@ export function mountAfterCut(programUnit: number, keys: number, logSectors: num
   const target = keys <= 1000 ? 64 * 1024 : 512 * 1024;
   const blobs = blobFill >= 1 ? ', partition filled with blobs' : blobFill > 0 ? `, blobs to ${blobFill} of capacity` : '';
   return {
-    bench: format === 3 ? 'runtime.mount-v3' : 'runtime.mount',
+    bench: named('runtime.mount', format),
     format,
     kind: 'after-cut',
     scenario: `${keys} keys${blobs}, ${logSectors} sectors of log since the last clean unmount`,
@@ -473,20 +480,32 @@ export function mountAfterCut(programUnit: number, keys: number, logSectors: num
   };
 }
 
+const FAULT_KINDS: Fault[] = ['cut', 'torn-program', 'torn-erase', 'interrupted-program', 'weak-erase'];
+const mountLines = (format: 2 | 3) => [
+  ...UNITS.map((u) => mount(u, format)),
+  ...UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, 0, format), mountAfterCut(u, 10_000, 250, 0, format), mountAfterCut(u, 10_000, 250, 1, format), mountAfterCut(u, 10_000, 3000, 1, format), mountAfterCut(u, 10_000, 3000, 0.92, format)]),
+];
+const fillLines = (format: 2 | 3) => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k, format)))));
+
+/** Plain names measure the default store (format v3); `-v2` the legacy ring, for comparison. */
 export const runtimeBenches: Record<string, () => BenchLine[]> = {
   'runtime.kv-workload': () => UNITS.flatMap((u) => DURABILITIES.flatMap((d) => [kvWorkload(u, d, false), kvWorkload(u, d, true)])),
-  'runtime.fill': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k))))),
-  'runtime.kv-workload-v3': () => UNITS.flatMap((u) => DURABILITIES.map((d) => kvWorkload(u, d, true, 3))),
-  'runtime.fill-v3': () => UNITS.flatMap((u) => [64, 4096].flatMap((v) => [0.5, 0.8, 0.9].flatMap((r) => (['uniform', '90/10'] as Skew[]).map((k) => fill(u, v, r, k, 3))))),
-  'runtime.wear-v3': () => UNITS.flatMap((u) => [wearPasses(u, 4096, 'uniform', 10, 3), wearPasses(u, 4096, '90/10', 10, 3), wearPasses(u, 64, '90/10', 10, 3)]),
-  'runtime.mount-v3': () => UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, 0, 3), mountAfterCut(u, 10_000, 250, 0, 3), mountAfterCut(u, 10_000, 250, 1, 3), mountAfterCut(u, 10_000, 3000, 1, 3), mountAfterCut(u, 10_000, 3000, 0.92, 3)]),
-  'runtime.blobs': () => UNITS.map((u) => blobs(u)),
+  'runtime.kv-workload-v2': () => UNITS.flatMap((u) => DURABILITIES.flatMap((d) => [kvWorkload(u, d, false, 2), kvWorkload(u, d, true, 2)])),
+  'runtime.fill': () => fillLines(3),
+  'runtime.fill-v2': () => fillLines(2),
   'runtime.wear': () => UNITS.flatMap((u) => [wearPasses(u, 4096, 'uniform'), wearPasses(u, 4096, '90/10'), wearPasses(u, 64, '90/10')]),
-  'runtime.mount': () => [...UNITS.map((u) => mount(u)), ...UNITS.flatMap((u) => [mountAfterCut(u, 1000, 250, 0), mountAfterCut(u, 10_000, 250, 0), mountAfterCut(u, 10_000, 250, 1), mountAfterCut(u, 10_000, 3000, 1), mountAfterCut(u, 10_000, 3000, 0.92)])],
+  'runtime.wear-v2': () => UNITS.flatMap((u) => [wearPasses(u, 4096, 'uniform', 10, 2), wearPasses(u, 4096, '90/10', 10, 2), wearPasses(u, 64, '90/10', 10, 2)]),
+  'runtime.mount': () => mountLines(3),
+  'runtime.mount-v2': () => mountLines(2),
+  'runtime.blobs': () => UNITS.flatMap((u) => [blobs(u), blobs(u, 2)]),
   'runtime.powercut': () => [
-    ...DURABILITIES.flatMap((d) => UNITS.flatMap((u) => (['cut', 'torn-program', 'torn-erase', 'interrupted-program', 'weak-erase'] as Fault[]).map((fault) => powercut(fault, u, d)))),
+    ...DURABILITIES.flatMap((d) => UNITS.flatMap((u) => FAULT_KINDS.map((fault) => powercut(fault, u, d)))),
     powercutRandom(200, 1000, 40, 'random: every kind, double faults'),
   ],
-  'runtime.soak': () => [powercutRandom(1, 1_000_000, 1000, 'soak: every kind, a cut every ~1,000 ops')],
+  'runtime.powercut-v2': () => [
+    ...DURABILITIES.flatMap((d) => UNITS.flatMap((u) => FAULT_KINDS.map((fault) => powercut(fault, u, d, 2)))),
+    powercutRandom(200, 1000, 40, 'random: every kind, double faults', 'runtime.powercut', 2),
+  ],
+  'runtime.soak': () => [powercutRandom(1, 1_000_000, 1000, 'soak: every kind, a cut every ~1,000 ops', 'runtime.soak')],
   'runtime.restarts': () => UNITS.map((u) => restarts(u, 10_000)),
 };

@@ -78,7 +78,7 @@ export function mountTiers(): BootReport {
     // Opened 'batched' so a write may ask for it; the tiers make every other write immediate.
     runtime = RuntimeStore.open(new HostFlash('runtime'), { clock: hostClock, durability: 'batched', batchSize: BATCH_SIZE });
     const s = runtime.stats();
-    report.runtime = `mounted: ${s.keys} keys, ${s.freeBytes} bytes free${s.retiredSectors.length ? `, ${s.retiredSectors.length} worn sectors retired` : ''}`;
+    report.runtime = `mounted: ${s.keys} keys, ${s.freeBytes} bytes free${s.retiredSectors.length ? `, ${s.retiredSectors.length} worn sectors retired` : ''}, format v${s.format}${s.format === 2 ? ' (legacy: a factory reset moves it to v3)' : ''}`;
   } catch (e) {
     report.runtime = `unavailable: ${describe(e)}`;
   }

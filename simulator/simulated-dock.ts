@@ -17,6 +17,7 @@ import { EngineHost } from './engine/engine-host.ts';
 import { EngineLoop, wallClock } from './engine/engine-loop.ts';
 import { JerryHost } from './engine/jerryscript/jerry-host.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { StoreError } from '../datastore/runtime/errors.ts';
 import { openPort } from '../flash-scripts/link/serial-line.ts';
 import { baudOf, parseConnection, type Transport } from '../flash-scripts/link/transport.ts';
 import { PacedLine } from './uart/paced-line.ts';
@@ -99,7 +100,15 @@ export class SimulatedDock {
     try {
       const runtime = FileFlash.open(join(dir, 'runtime.flash'), GEOMETRY);
       try {
-        RuntimeStore.format(runtime);
+        // Atomic over a store (v2 or v3): the old data or none after a cut, never part of it.
+        let store: RuntimeStore | null = null;
+        try {
+          store = RuntimeStore.mount(runtime);
+        } catch (e) {
+          if (!(e instanceof StoreError)) throw e;
+        }
+        if (store) RuntimeStore.reformat(store);
+        else RuntimeStore.format(runtime);
       } finally {
         runtime.close();
       }

@@ -15,7 +15,8 @@ const engine = suite('firmware bundle in the embedded engine (QuickJS)');
 
 engine('the bundle stays inside the engine profile; the checker catches what would not run', () => {
   assert.equal(firmware.violations, []);
-  assert.ok(firmware.bytes < 200 * 1024, `${firmware.bytes} bytes`);
+  // 200 KiB until format v3; it carries v2 too while v2 partitions are in the field (about 43 KB minified).
+  assert.ok(firmware.bytes < 240 * 1024, `${firmware.bytes} bytes`);
   const bad = ['// datastore/x.ts', 'const r = new RegExp("(?<year>\\\\d+)", "u");', 'list.findLast((x) => x);', 'new TextEncoder().encode(s);', '// node_modules/lib/index.js', 'if (typeof TextEncoder !== "undefined") e = new TextEncoder();', 'let n = 10n;'].join('\n');
   const rules = checkEngineProfile(bad).map((v) => v.rule);
   assert.ok(rules.some((r) => /regex/.test(r)), 'runtime RegExp from an unsupported literal');

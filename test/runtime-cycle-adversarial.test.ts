@@ -25,7 +25,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { equal, HookedFlash, isInjectedCut, prefixHeld, type PendingOp } from './support/power-cut-sweep.ts';
 import { SimFlash, type PowerCutEffect } from '../simulator/flash/sim-flash.ts';
-import { RuntimeStore, type Durability, type RuntimeStoreOptions } from '../datastore/runtime/runtime-store.ts';
+import { RingStore } from '../datastore/runtime/ring-store.ts';
+import type { Durability, RuntimeStoreOptions } from '../datastore/runtime/store-api.ts';
 import { PartitionFullError, StoreError } from '../datastore/runtime/errors.ts';
 import { FlashError, type FlashPartition } from '../hal/flash.ts';
 import { decodeSectorHeader, NONE, SECTOR_HEADER_SIZE } from '../datastore/runtime/format.ts';
@@ -45,7 +46,7 @@ interface Peek {
   /** GC passed the first slice of the cycle in progress within the last few operations. */
   passedStart(): boolean;
 }
-function peek(store: () => RuntimeStore): Peek {
+function peek(store: () => RingStore): Peek {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const s = () => store() as any;
   return {
@@ -245,11 +246,11 @@ function newTally(): Tally {
  * recovered state (committed + the prefix of `pending` it holds); throws with
  * `where` on a violated property.
  */
-function recoverAndCheck(f: SimFlash, options: RuntimeStoreOptions, committed: Map<string, Uint8Array>, pending: PendingOp[], where: string): { store: RuntimeStore; model: Map<string, Uint8Array>; read: number } {
+function recoverAndCheck(f: SimFlash, options: RuntimeStoreOptions, committed: Map<string, Uint8Array>, pending: PendingOp[], where: string): { store: RingStore; model: Map<string, Uint8Array>; read: number } {
   const before = f.stats.bytesRead;
-  let store: RuntimeStore;
+  let store: RingStore;
   try {
-    store = RuntimeStore.mount(f, options);
+    store = RingStore.mount(f, options);
   } catch (e) {
     throw new Error(`${where}: the mount failed: ${(e as Error).message}`);
   }
@@ -264,7 +265,7 @@ function recoverAndCheck(f: SimFlash, options: RuntimeStoreOptions, committed: M
   return { store, model: applyOps(committed, pending.slice(0, m)), read };
 }
 
-function writeOrMakeRoom(store: RuntimeStore, model: Map<string, Uint8Array>, key: string, value: Uint8Array): void {
+function writeOrMakeRoom(store: RingStore, model: Map<string, Uint8Array>, key: string, value: Uint8Array): void {
   for (;;) {
     try {
       store.set(key, value, { flush: true });
@@ -281,7 +282,7 @@ function writeOrMakeRoom(store: RuntimeStore, model: Map<string, Uint8Array>, ke
 }
 
 /** After a recovery: maybe a second cut in the first writes, then a probe that must survive a remount. */
-function afterRecovery(f: SimFlash, options: RuntimeStoreOptions, rec: { store: RuntimeStore; model: Map<string, Uint8Array> }, random: () => number, keyOf: (i: number) => string, tally: Tally, where: string): void {
+function afterRecovery(f: SimFlash, options: RuntimeStoreOptions, rec: { store: RingStore; model: Map<string, Uint8Array> }, random: () => number, keyOf: (i: number) => string, tally: Tally, where: string): void {
   let { store, model } = rec;
   if (random() < 0.45) {
     // Double fault: a cut (any kind) among the first operations of the new session.
@@ -325,7 +326,7 @@ function afterRecovery(f: SimFlash, options: RuntimeStoreOptions, rec: { store: 
   }
   const probe = bytesOf(random, 1 + Math.floor(random() * 40));
   writeOrMakeRoom(store, model, '__probe__', probe);
-  const again = RuntimeStore.mount(f, options);
+  const again = RingStore.mount(f, options);
   if (prefixHeld(again, model, []) !== 0) throw new Error(`${where}: a write after recovery (or the state) changed across a remount`);
 }
 
@@ -346,7 +347,7 @@ function cycleSweep(config: Config, tally: Tally): void {
   let committed = new Map<string, Uint8Array>();
   let pending: PendingOp[] = [];
   let inFlight: PendingOp | null = null;
-  let store: RuntimeStore | null = null;
+  let store: RingStore | null = null;
   const p = peek(() => store!);
   let lastSlices = 0;
   let opsSinceMount = 1000;
@@ -407,7 +408,7 @@ function cycleSweep(config: Config, tally: Tally): void {
   };
 
   const flash = new HookedFlash(sim, hook);
-  store = RuntimeStore.format(flash, options);
+  store = RingStore.format(flash, options);
   const sizes: number[] = [];
   if (c.fill !== undefined) {
     const capacity = store.stats().capacityBytes;
@@ -433,7 +434,7 @@ function cycleSweep(config: Config, tally: Tally): void {
       store.unmount();
       committed = applyOps(committed, pending);
       pending = [];
-      store = RuntimeStore.mount(flash, options);
+      store = RingStore.mount(flash, options);
       opsSinceMount = 0;
       continue;
     }
@@ -489,7 +490,7 @@ function cycleSweep(config: Config, tally: Tally): void {
   // The run itself ends with the model intact.
   store.flush();
   committed = applyOps(committed, pending);
-  const final = RuntimeStore.mount(sim, options);
+  const final = RingStore.mount(sim, options);
   if (prefixHeld(final, committed, []) !== 0) throw new Error(`${where0}: the state after the run differs from the model`);
 }
 
@@ -673,7 +674,7 @@ t('a program that fails while it carries a slice, a forced slice or the cycle\'s
     let inFlight: PendingOp | null = null;
     const keys = 30 + Math.floor(random() * 100);
     let lastSlices = 0;
-    let s2: RuntimeStore | null = null;
+    let s2: RingStore | null = null;
     const p = peek(() => s2!);
     // Arm the failure once the workload is under way, at the next op of the target kind.
     const watch = (kind: 'program' | 'erase') => {
@@ -700,7 +701,7 @@ t('a program that fails while it carries a slice, a forced slice or the cycle\'s
         flash.erase(i);
       },
     };
-    s2 = RuntimeStore.format(observed, options);
+    s2 = RingStore.format(observed, options);
     for (let i = 0; i < 3000 && failure === null; i++) {
       const key = `k${Math.floor(random() * keys)}`;
       inFlight = random() < 0.1 && s2.has(key) ? { key, value: undefined } : { key, value: bytesOf(random, Math.floor(random() * 150)) };
@@ -731,7 +732,7 @@ t('a program that fails while it carries a slice, a forced slice or the cycle\'s
     assert.is(fail.afterFailure, 0, `${what}: nothing programmed or erased after the failure`);
     // What reached flash: every committed write; of the rest an in-order prefix (the failed one included).
     const all = inFlight ? [...pending, inFlight] : pending;
-    const again = RuntimeStore.mount(inner, options);
+    const again = RingStore.mount(inner, options);
     assert.ok(prefixHeld(again, committed, all) >= 0, `${what}: a remount holds the committed writes and an in-order prefix of the rest`);
     assert.is(again.get('again'), undefined, `${what}: a refused write never appears`);
   }

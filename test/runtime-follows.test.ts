@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { equal, isInjectedCut } from './support/power-cut-sweep.ts';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
-import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { RingStore } from '../datastore/runtime/ring-store.ts';
 import { LARGE_VALUE } from '../datastore/runtime/format.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 
@@ -53,10 +53,10 @@ for (const unit of [256, 16]) {
       // too large to pace, the slices in later commits' padding cover only a few of the keys, so
       // no cycle completes and the mount after the cut replays from the checkpoint, over the value.
       const options = { indexCycleBytes: 1 << 30 };
-      const first = RuntimeStore.format(f, { ...options, durability: 'batched', batchSize: 64 });
+      const first = RingStore.format(f, { ...options, durability: 'batched', batchSize: 64 });
       for (let i = 0; i < 300; i++) first.set(`k${i}`, value(4, i));
       first.unmount();
-      const store = RuntimeStore.mount(f, options);
+      const store = RingStore.mount(f, options);
       store.set('before', value(30, 1));
       const big = value(length, length);
       store.set('big', big);
@@ -64,7 +64,7 @@ for (const unit of [256, 16]) {
       // Enough small writes that the log moves on past the value's last sector.
       for (let i = 0; i < 40; i++) store.set(`s${i % 8}`, value(100, i));
       const before = f.stats.bytesRead;
-      const again = RuntimeStore.mount(f); // no unmount: the power was cut
+      const again = RingStore.mount(f); // no unmount: the power was cut
       const read = f.stats.bytesRead - before;
       assert.ok(read < length, `length ${length}: the mount read ${read} B, the value is ${length} B`);
       assert.ok(equal(again.get('big'), big), `length ${length}: the value reads back whole`);
@@ -76,7 +76,7 @@ for (const unit of [256, 16]) {
     const random = seededRandom(unit);
     for (let run = 0; run < 60; run++) {
       const f = new SimFlash({ size: 40 * 4 * KiB, sectorSize: 4 * KiB, programUnit: unit, seed: run + 1 });
-      const store = RuntimeStore.format(f);
+      const store = RingStore.format(f);
       const model = new Map<string, Uint8Array>();
       const set = (k: string, v: Uint8Array) => {
         store.set(k, v);
@@ -101,13 +101,13 @@ for (const unit of [256, 16]) {
       if (returned) model.set('big', fresh);
       f.powerOn();
       // The next session writes (opening a sector after the torn head), then its power is cut too.
-      const second = RuntimeStore.mount(f);
+      const second = RingStore.mount(f);
       for (let i = 0; i < 30; i++) {
         const v = value(120, 100 + i);
         second.set(`t${i % 5}`, v);
         model.set(`t${i % 5}`, v);
       }
-      const third = RuntimeStore.mount(f);
+      const third = RingStore.mount(f);
       const got = third.get('big');
       const what = `run ${run}, length ${length}`;
       if (returned) assert.ok(equal(got, fresh), `${what}: the write returned, so it holds`);

@@ -7,7 +7,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KeyIndex } from '../datastore/runtime/key-index.ts';
-import { RuntimeStore, type Durability } from '../datastore/runtime/runtime-store.ts';
+import { RingStore } from '../datastore/runtime/ring-store.ts';
+import type { Durability } from '../datastore/runtime/store-api.ts';
 import { decodeRecordHeader, RECORD_HEADER_SIZE, RecordKind, recordSize } from '../datastore/runtime/format.ts';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
@@ -64,7 +65,7 @@ function value(random: () => number, n: number): Uint8Array {
 }
 
 /** A random workload on a store that is never unmounted; returns the model of what returned. */
-function workload(store: RuntimeStore, random: () => number, keys: number, ops: number, model: Map<string, Uint8Array>): void {
+function workload(store: RingStore, random: () => number, keys: number, ops: number, model: Map<string, Uint8Array>): void {
   for (let i = 0; i < ops; i++) {
     const key = `key-${Math.floor(random() * keys)}`;
     if (random() < 0.1) {
@@ -79,7 +80,7 @@ function workload(store: RuntimeStore, random: () => number, keys: number, ops: 
   store.flush();
 }
 
-function assertModel(store: RuntimeStore, model: Map<string, Uint8Array>, what: string): void {
+function assertModel(store: RingStore, model: Map<string, Uint8Array>, what: string): void {
   assert.equal(store.keys().sort(), [...model.keys()].sort(), `${what}: keys`);
   for (const [k, v] of model) assert.ok(equal(store.get(k), v), `${what}: ${k}`);
   assert.is(store.stats().keys, model.size, `${what}: stats().keys`);
@@ -93,17 +94,17 @@ t('a mount after a cut reads about twice the cycle budget, however much was writ
         const f = new SimFlash({ size: 256 * 4 * KiB, sectorSize: 4 * KiB, programUnit: unit, seed });
         const budget = 8 * KiB;
         const keys = 50 + Math.floor(random() * 300);
-        let store = RuntimeStore.format(f, { durability, indexCycleBytes: budget });
+        let store = RingStore.format(f, { durability, indexCycleBytes: budget });
         const model = new Map<string, Uint8Array>();
         workload(store, random, keys, 500, model);
         store.unmount();
-        store = RuntimeStore.mount(f, { durability, indexCycleBytes: budget });
+        store = RingStore.mount(f, { durability, indexCycleBytes: budget });
         // Far more log than the budget: a replay from the clean unmount's checkpoint would read it all.
         const logBefore = f.stats.bytesProgrammed;
         workload(store, random, keys, 3000 + Math.floor(random() * 3000), model);
         const written = f.stats.bytesProgrammed - logBefore;
         const readBefore = f.stats.bytesRead;
-        const after = RuntimeStore.mount(f, { durability, indexCycleBytes: budget }); // no unmount: the power was cut
+        const after = RingStore.mount(f, { durability, indexCycleBytes: budget }); // no unmount: the power was cut
         const read = f.stats.bytesRead - readBefore;
         const what = `${unit} B, ${durability}, seed ${seed}`;
         assertModel(after, model, what);
@@ -112,7 +113,7 @@ t('a mount after a cut reads about twice the cycle budget, however much was writ
         assert.ok(written > 6 * bound, `${what}: the workload wrote ${written} B, far past the bound`);
         assert.ok(read <= bound, `${what}: mount read ${read} B, bound ${Math.round(bound)} (${written} B written since the clean unmount)`);
         after.set('after', new Uint8Array([1, 2, 3]), { flush: true });
-        assert.ok(equal(RuntimeStore.mount(f).get('after'), new Uint8Array([1, 2, 3])), `${what}: a write after recovery survives`);
+        assert.ok(equal(RingStore.mount(f).get('after'), new Uint8Array([1, 2, 3])), `${what}: a write after recovery survives`);
       }
     }
   }
@@ -136,7 +137,7 @@ t('a damaged slice in the cycle a mount starts from costs a full replay, never a
   const random = seededRandom(77);
   const build = () => {
     const f = new SimFlash({ size: 48 * 4 * KiB, sectorSize: 4 * KiB, programUnit: 256, seed: 3 });
-    const store = RuntimeStore.format(f, { indexCycleBytes: 4 * KiB });
+    const store = RingStore.format(f, { indexCycleBytes: 4 * KiB });
     const model = new Map<string, Uint8Array>();
     workload(store, seededRandom(9), 120, 600, model);
     return { f, model };
@@ -149,7 +150,7 @@ t('a damaged slice in the cycle a mount starts from costs a full replay, never a
     const { f, model } = build();
     // A bit flipped in the slice's entries (weak bits, or damage since it was written).
     f.flipStoredBit(at + RECORD_HEADER_SIZE + 28 + Math.floor(random() * 8), Math.floor(random() * 8));
-    const store = RuntimeStore.mount(f, { indexCycleBytes: 4 * KiB });
+    const store = RingStore.mount(f, { indexCycleBytes: 4 * KiB });
     assertModel(store, model, `slice at ${at} damaged`);
   }
 });
@@ -171,15 +172,15 @@ t('a cut that leaves only the header of a session\'s first sector costs one repl
     });
     const options = { indexCycleBytes: 8 * KiB };
     const random = seededRandom(unit);
-    let store = RuntimeStore.format(f, options);
+    let store = RingStore.format(f, options);
     const model = new Map<string, Uint8Array>();
     workload(store, random, 200, 3000, model);
     // Power cut, then a mount: the reference read count for this log.
     const reference = inner.clone();
     const before = reference.stats.bytesRead;
-    RuntimeStore.mount(reference, options);
+    RingStore.mount(reference, options);
     const once = reference.stats.bytesRead - before;
-    store = RuntimeStore.mount(f, options);
+    store = RingStore.mount(f, options);
     tearNext = true;
     let cut = false;
     try {
@@ -190,7 +191,7 @@ t('a cut that leaves only the header of a session\'s first sector costs one repl
     assert.ok(cut, `${unit} B: the first program of the session was cut`);
     inner.powerOn();
     const readBefore = inner.stats.bytesRead;
-    const again = RuntimeStore.mount(inner, options);
+    const again = RingStore.mount(inner, options);
     const read = inner.stats.bytesRead - readBefore;
     assertModel(again, model, `${unit} B after the cut`);
     assert.is(again.get('new'), undefined);

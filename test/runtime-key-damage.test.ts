@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { equal } from './support/power-cut-sweep.ts';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
-import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { RingStore } from '../datastore/runtime/ring-store.ts';
 import { CorruptRecordError } from '../datastore/runtime/errors.ts';
 import { LARGE_VALUE } from '../datastore/runtime/format.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
@@ -50,10 +50,10 @@ for (const unit of [256, 16]) {
       // completes after the checkpoint, so the mount replays over the value (at 256 B units a
       // slice in one commit's padding would otherwise cover a handful of keys whole).
       const options = { indexCycleBytes: 1 << 30 };
-      const first = RuntimeStore.format(f, { ...options, durability: 'batched', batchSize: 64 });
+      const first = RingStore.format(f, { ...options, durability: 'batched', batchSize: 64 });
       for (let i = 0; i < 300; i++) first.set(`k${i}`, value(4, i));
       first.unmount();
-      const store = RuntimeStore.mount(f, options);
+      const store = RingStore.mount(f, options);
       const big = value(LARGE_VALUE + Math.floor(random() * 4 * KiB), run);
       store.set('bigkey-0001', big);
       const others = new Map<string, Uint8Array>();
@@ -65,7 +65,7 @@ for (const unit of [256, 16]) {
       }
       const [at] = offsetsOf(f, 'bigkey-0001');
       f.flipStoredBit(at + Math.floor(random() * 11), Math.floor(random() * 8));
-      const again = RuntimeStore.mount(f); // no unmount: the power was cut
+      const again = RingStore.mount(f); // no unmount: the power was cut
       const keys = again.keys();
       for (const k of keys) assert.ok(k === 'bigkey-0001' || others.has(k), `run ${run}: ${JSON.stringify(k)} was never written`);
       assert.not.ok(keys.includes('bigkey-0001') && !throwsCorrupt(() => again.get('bigkey-0001')), `run ${run}: the damaged value is never returned as good`);
@@ -78,7 +78,7 @@ for (const unit of [256, 16]) {
     const random = seededRandom(unit + 5);
     for (let run = 0; run < 6; run++) {
       const f = new SimFlash({ size: 24 * 4 * KiB, sectorSize: 4 * KiB, programUnit: unit, seed: run + 1 });
-      const store = RuntimeStore.format(f);
+      const store = RingStore.format(f);
       const model = new Map<string, Uint8Array>();
       store.set('victim-key', value(40, 1));
       for (let i = 0; i < 30; i++) {
@@ -104,7 +104,7 @@ for (const unit of [256, 16]) {
       }
       assert.ok(f.stats.erases > 48, 'the ring went round at least twice');
       check('after GC');
-      const remounted = RuntimeStore.mount(f); // a cut
+      const remounted = RingStore.mount(f); // a cut
       assert.ok(throwsCorrupt(() => remounted.get('victim-key')) || remounted.get('victim-key') === undefined, `run ${run}: after a cut the damaged record is corrupt or gone, never good`);
       for (const k of remounted.keys()) assert.ok(model.has(k), `run ${run}, remounted: ${JSON.stringify(k)} never written`);
       const fresh = value(33, 99);
@@ -113,7 +113,7 @@ for (const unit of [256, 16]) {
       assert.ok(equal(remounted.get('victim-key'), fresh), `run ${run}: a new write replaces the damaged record`);
       assert.is(remounted.keys().length, remounted.size, `run ${run}: every key counted is listed again`);
       remounted.unmount();
-      const last = RuntimeStore.mount(f);
+      const last = RingStore.mount(f);
       assert.equal(last.keys().sort(), [...model.keys()].sort(), `run ${run}: keys after a clean remount`);
     }
   });

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { equal, HookedFlash, isInjectedCut } from './support/power-cut-sweep.ts';
 import { SimFlash, type PowerCutEffect } from '../simulator/flash/sim-flash.ts';
-import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { RingStore } from '../datastore/runtime/ring-store.ts';
 import { PartitionFullError, StoreError } from '../datastore/runtime/errors.ts';
 import { FlashError } from '../hal/flash.ts';
 import { CLOSE_RECORD_SIZE, closeSpan, decodeCloseRecord, encodeCheckpointHead, encodeCloseRecord, encodeRecordHeader, RecordKind, trailerCrc } from '../datastore/runtime/format.ts';
@@ -40,29 +40,29 @@ const t = suite('runtime store: issue 12 regressions');
 
 t('1. clean restarts never wedge: 256 B units, 16 sectors, 10,000 unmount/mount cycles without writes', () => {
   const f = sim(16, 256);
-  let store = RuntimeStore.format(f);
+  let store = RingStore.format(f);
   store.set('a', bytes(10, 1));
   store.unmount();
   const programsBefore = f.stats.programs;
   const erasesBefore = f.stats.erases;
   for (let i = 0; i < 10_000; i++) {
-    store = RuntimeStore.mount(f);
+    store = RingStore.mount(f);
     store.unmount();
   }
   assert.is(f.stats.programs, programsBefore, 'a restart with nothing written programs nothing');
   assert.is(f.stats.erases, erasesBefore, 'and erases nothing');
-  store = RuntimeStore.mount(f);
+  store = RingStore.mount(f);
   store.set('b', bytes(20, 2));
   store.delete('a');
   store.unmount();
-  const again = RuntimeStore.mount(f);
+  const again = RingStore.mount(f);
   assert.equal(again.keys(), ['b']);
 });
 
 t('1. 10,000 clean unmount/mount cycles, half with a write, both program units: values kept, erase counts level, one erase per session that writes and none for one that does not', () => {
   for (const unit of [16, 256]) {
     const f = sim(16, unit, unit);
-    let store = RuntimeStore.format(f);
+    let store = RingStore.format(f);
     const random = seededRandom(unit);
     const model = new Map<string, Uint8Array>();
     const erasesBy = { writing: [] as number[], idle: [] as number[] };
@@ -76,7 +76,7 @@ t('1. 10,000 clean unmount/mount cycles, half with a write, both program units: 
         model.set(key, value);
       }
       store.unmount();
-      store = RuntimeStore.mount(f);
+      store = RingStore.mount(f);
       if (i > 0) (writes ? erasesBy.writing : erasesBy.idle).push(f.stats.erases - erasesBefore);
     }
     for (const [k, v] of model) assert.ok(equal(store.get(k), v), `${unit}: ${k}`);
@@ -99,11 +99,11 @@ t('1. format erases one sector, over foreign data or blank flash; the first pass
       const f = sim(16, unit);
       if (foreignData) for (let s = 0; s < 16; s++) f.program(s * 4 * KiB + unit, new Uint8Array(unit).fill(0x5a));
       const before = f.wear().counts.slice();
-      RuntimeStore.format(f).unmount();
+      RingStore.format(f).unmount();
       const what = `${unit} B units, ${foreignData ? 'foreign data' : 'blank flash'}`;
       assert.equal([...f.wear().counts].map((c, i) => c - before[i]), [1, ...new Array(15).fill(0)], `${what}: erases per sector by the format`);
       // One pass round the ring: every sector opened is erased once, and only what was written reads back.
-      let store = RuntimeStore.mount(f);
+      let store = RingStore.mount(f);
       const model = new Map<string, Uint8Array>();
       for (let i = 0; f.wear().counts.some((c, s) => c - before[s] === 0); i++) {
         const key = `k${i % 30}`;
@@ -112,11 +112,11 @@ t('1. format erases one sector, over foreign data or blank flash; the first pass
         model.set(key, value);
         if (i % 97 === 0) {
           store.unmount();
-          store = RuntimeStore.mount(f);
+          store = RingStore.mount(f);
         }
       }
       assert.equal([...f.wear().counts].map((c, i) => c - before[i]), new Array(16).fill(1), `${what}: one erase per sector in the first pass`);
-      store = RuntimeStore.mount(f);
+      store = RingStore.mount(f);
       assert.equal(store.keys().sort(), [...model.keys()].sort(), `${what}: keys`);
       for (const [k, v] of model) assert.ok(equal(store.get(k), v), `${what}: ${k}`);
     }
@@ -140,7 +140,7 @@ t('1. restarts of a busy store (sectors erased ahead at each unmount) never eras
     });
     const random = seededRandom(unit);
     const model = new Map<string, Uint8Array>();
-    let store = RuntimeStore.format(f);
+    let store = RingStore.format(f);
     for (let i = 0; i < 300; i++) {
       for (let j = 0; j < 30; j++) {
         const key = `k${Math.floor(random() * 40)}`;
@@ -149,7 +149,7 @@ t('1. restarts of a busy store (sectors erased ahead at each unmount) never eras
         model.set(key, value);
       }
       store.unmount();
-      store = RuntimeStore.mount(f);
+      store = RingStore.mount(f);
     }
     for (const [k, v] of model) assert.ok(equal(store.get(k), v), `${unit} B: ${k}`);
     assert.ok(erases > 16 * 20, `${unit} B: the ring went round (${erases} erases)`);
@@ -167,7 +167,7 @@ t('2. a 4-byte record whose body page stayed erased never appears (header page d
   for (const unit of [16]) {
     const inner = sim(16, unit);
     const f = new HookedFlash(inner);
-    const store = RuntimeStore.format(f);
+    const store = RingStore.format(f);
     // Move the log end so the next record's 16-byte header ends exactly at a page boundary.
     let n = 0;
     for (;;) {
@@ -188,13 +188,13 @@ t('2. a 4-byte record whose body page stayed erased never appears (header page d
     };
     cutDuring(() => store.set('x', new Uint8Array([1, 2, 3])));
     inner.powerOn();
-    const after = RuntimeStore.mount(inner);
+    const after = RingStore.mount(inner);
     assert.equal(after.keys().sort(), [...model].sort(), `${unit} B units: keys are exactly those written`);
     assert.is(after.stats().keys, model.size);
     assert.is(after.get('x'), undefined);
     after.set('y', bytes(1, 1));
     after.unmount();
-    const again = RuntimeStore.mount(inner);
+    const again = RingStore.mount(inner);
     assert.equal(again.keys().sort(), [...model, 'y'].sort(), 'and after GC-free remount');
   }
 });
@@ -203,7 +203,7 @@ t('2. erased bytes never validate, whatever the length (0 to 8 bytes of key and 
   for (let total = 1; total <= 8; total++) {
     const inner = sim(16, 16, total);
     const f = new HookedFlash(inner);
-    const store = RuntimeStore.format(f);
+    const store = RingStore.format(f);
     store.set('base', bytes(5, 5));
     // Keep only the record header: every later byte of the write reads erased.
     f.tear = (offset, data) => {
@@ -216,7 +216,7 @@ t('2. erased bytes never validate, whatever the length (0 to 8 bytes of key and 
     const key = 'k'.repeat(Math.min(total, 4));
     cutDuring(() => store.set(key, new Uint8Array(total - key.length)));
     inner.powerOn();
-    const after = RuntimeStore.mount(inner);
+    const after = RingStore.mount(inner);
     assert.equal(after.keys(), ['base'], `key+value ${total} bytes`);
   }
 });
@@ -224,7 +224,7 @@ t('2. erased bytes never validate, whatever the length (0 to 8 bytes of key and 
 t('3. batched: a torn commit with an early record bad and a later one intact stays dropped on every later mount', () => {
   const inner = sim(16, 16);
   const f = new HookedFlash(inner);
-  let store = RuntimeStore.format(f, { durability: 'batched', batchSize: 100 });
+  let store = RingStore.format(f, { durability: 'batched', batchSize: 100 });
   store.set('a', bytes(8, 1));
   store.set('c', bytes(8, 3));
   store.flush();
@@ -251,7 +251,7 @@ t('3. batched: a torn commit with an early record bad and a later one intact sta
   inner.powerOn();
   const expectA = bytes(8, 1);
   const expectC = bytes(8, 3);
-  store = RuntimeStore.mount(inner, { durability: 'batched' });
+  store = RingStore.mount(inner, { durability: 'batched' });
   assert.equal(store.get('a'), expectA, 'first mount: the log ends at R');
   assert.equal(store.get('c'), expectC, 'first mount: B, after R, is dropped');
   // Go on: the head moves to new sectors; later mounts are unclean (no unmount) and see R
@@ -259,7 +259,7 @@ t('3. batched: a torn commit with an early record bad and a later one intact sta
   for (let round = 0; round < 4; round++) {
     for (let i = 0; i < 40; i++) store.set(`n${round}-${i}`, bytes(30, i));
     store.flush();
-    store = RuntimeStore.mount(inner, { durability: 'batched' });
+    store = RingStore.mount(inner, { durability: 'batched' });
     assert.equal(store.get('c'), expectC, `mount ${round + 2}: the dropped delete never comes back`);
     assert.equal(store.get('a'), expectA, `mount ${round + 2}: R stays dropped`);
   }
@@ -269,7 +269,7 @@ t('4. repeated power cuts during GC at 99 % fill never wedge the store (a torn c
   // window 0: the cut always tears the session's first program (its first erase is op 0).
   for (const [unit, window, seed] of [[256, 3, 259], [16, 3, 19], [256, 5, 261], [16, 5, 21], [16, 0, 678], [256, 0, 918]]) {
     const f = sim(16, unit, 3);
-    let store = RuntimeStore.format(f);
+    let store = RingStore.format(f);
     const random = seededRandom(seed);
     const model = new Map<string, Uint8Array>();
     // Fill until the store refuses: well over 90 % of what it accepts.
@@ -305,7 +305,7 @@ t('4. repeated power cuts during GC at 99 % fill never wedge the store (a torn c
         cuts++;
       }
       f.powerOn();
-      store = RuntimeStore.mount(f);
+      store = RingStore.mount(f);
       if (inFlight) {
         const got = store.get(inFlight[0]);
         if (got && got.every((x, i) => x === inFlight![1][i])) model.set(inFlight[0], inFlight[1]);
@@ -316,7 +316,7 @@ t('4. repeated power cuts during GC at 99 % fill never wedge the store (a torn c
     assert.ok(cuts > 250, `${unit} B, window ${window}: ${cuts} cuts`);
     store.set('after', bytes(10, 1));
     store.unmount();
-    assert.equal(RuntimeStore.mount(f).get('after'), bytes(10, 1));
+    assert.equal(RingStore.mount(f).get('after'), bytes(10, 1));
   }
 });
 
@@ -327,22 +327,22 @@ t('5. strict ECC flash: units an interrupted program marked are never programmed
       // (a) resuming after a clean unmount: the first program after mount is interrupted.
       const f = sim(16, unit);
       assert.ok(f.strictReprogram);
-      let store = RuntimeStore.format(f);
+      let store = RingStore.format(f);
       store.set('a', bytes(10, 1));
       store.unmount();
-      store = RuntimeStore.mount(f);
+      store = RingStore.mount(f);
       f.armPowerCut({ atOp: 0, effect, kind: 'program' });
       cutDuring(() => store.set('b', bytes(10, 2)));
       f.powerOn();
-      store = RuntimeStore.mount(f);
+      store = RingStore.mount(f);
       store.set('c', bytes(10, 3)); // threw 'reprogram' before the fix
       store.set('b', bytes(10, 4));
-      assert.equal(RuntimeStore.mount(f).get('c'), bytes(10, 3));
+      assert.equal(RingStore.mount(f).get('c'), bytes(10, 3));
       // (b) every program of a workload interrupted in turn: each recovery holds what returned
       // (and the write in flight, or not), takes new writes and keeps them.
       for (let k = 0; k < 40; k++) {
         const g = sim(24, unit, k);
-        const s = RuntimeStore.format(g);
+        const s = RingStore.format(g);
         const model = new Map<string, Uint8Array>();
         for (let i = 0; i < 20; i++) {
           s.set(`w${i % 5}`, bytes(300, i));
@@ -358,10 +358,10 @@ t('5. strict ECC flash: units an interrupted program marked are never programmed
           }
         });
         g.powerOn();
-        const r = RuntimeStore.mount(g);
+        const r = RingStore.mount(g);
         // The write in flight is entirely there or entirely absent.
         if (equal(r.get(inFlight[0]), inFlight[1])) model.set(inFlight[0], inFlight[1]);
-        const check = (store: RuntimeStore, what: string) => {
+        const check = (store: RingStore, what: string) => {
           assert.equal(store.keys().sort(), [...model.keys()].sort(), `${effect}, ${unit} B, cut at program ${k}, ${what}: keys`);
           for (const [key, v] of model) assert.ok(equal(store.get(key), v), `${effect}, ${unit} B, cut at program ${k}, ${what}: ${key}`);
         };
@@ -370,7 +370,7 @@ t('5. strict ECC flash: units an interrupted program marked are never programmed
           r.set(`z${i % 4}`, bytes(350, i));
           model.set(`z${i % 4}`, bytes(350, i));
         }
-        check(RuntimeStore.mount(g), 'after new writes and a remount');
+        check(RingStore.mount(g), 'after new writes and a remount');
       }
     }
   }
@@ -379,7 +379,7 @@ t('5. strict ECC flash: units an interrupted program marked are never programmed
 t('5. strict ECC flash: a session whose first record spans two sectors and whose second program is interrupted; the next mount reprograms nothing (both units)', () => {
   for (const unit of [256, 16]) {
     const f = sim(24, unit, 5);
-    let store = RuntimeStore.format(f);
+    let store = RingStore.format(f);
     const model = new Map<string, Uint8Array>();
     // Age the ring so sectors hold old data and writes erase ahead of the head.
     for (let i = 0; i < 600; i++) {
@@ -388,13 +388,13 @@ t('5. strict ECC flash: a session whose first record spans two sectors and whose
       model.set(`s${i % 12}`, v);
     }
     store.unmount(); // CLOSE: it counts the sectors erased ahead
-    store = RuntimeStore.mount(f);
+    store = RingStore.mount(f);
     // The first record of the session starts its first sector and runs into the next: the
     // first program (a whole sector) completes, the second is interrupted (units marked).
     f.armPowerCut({ atOp: 1, effect: 'interrupted', kind: 'program' });
     cutDuring(() => store.set('big', bytes(6000, 9)));
     f.powerOn();
-    store = RuntimeStore.mount(f);
+    store = RingStore.mount(f);
     assert.is(store.get('big'), undefined, `${unit} B: the torn value never counts`);
     for (let i = 0; i < 40; i++) {
       const v = bytes(300, i);
@@ -403,7 +403,7 @@ t('5. strict ECC flash: a session whose first record spans two sectors and whose
     }
     store.set('big', bytes(6000, 10));
     model.set('big', bytes(6000, 10));
-    const again = RuntimeStore.mount(f);
+    const again = RingStore.mount(f);
     assert.equal(again.keys().sort(), [...model.keys()].sort(), `${unit} B: keys`);
     for (const [k, v] of model) assert.ok(equal(again.get(k), v), `${unit} B: ${k}`);
   }
@@ -412,7 +412,7 @@ t('5. strict ECC flash: a session whose first record spans two sectors and whose
 t('CLOSE: a value that holds a valid CLOSE record in the last units of a full head is data, never a clean unmount', () => {
   const unit = 16;
   const f = sim(24, unit, 8);
-  let store = RuntimeStore.format(f);
+  let store = RingStore.format(f);
   const model = new Map<string, Uint8Array>();
   // Age the ring so the sectors after the head hold old data.
   for (let i = 0; i < 900; i++) {
@@ -421,11 +421,11 @@ t('CLOSE: a value that holds a valid CLOSE record in the last units of a full he
     model.set(`s${i % 10}`, v);
   }
   store.unmount();
-  const head = RuntimeStore.mount(f).stats().headSector;
+  const head = RingStore.mount(f).stats().headSector;
   const genuine = new Uint8Array(CLOSE_RECORD_SIZE);
   f.read((head + 1) * 4 * KiB - closeSpan(unit), genuine);
   assert.ok(decodeCloseRecord(genuine), 'the unmount left a CLOSE record');
-  store = RuntimeStore.mount(f);
+  store = RingStore.mount(f);
   store.set('a', bytes(10, 1));
   model.set('a', bytes(10, 1));
   const info = store.info('a')!;
@@ -448,14 +448,14 @@ t('CLOSE: a value that holds a valid CLOSE record in the last units of a full he
   model.set('x', value);
   assert.is(store.info('x')!.offset, at, 'the record fills the head to its end');
   // Power is cut here: the next sector was never opened.
-  store = RuntimeStore.mount(f);
+  store = RingStore.mount(f);
   assert.is(store.stats().mountedCleanly, false, 'not a clean unmount');
   for (let i = 0; i < 200; i++) {
     const v = bytes(120, i);
     store.set(`n${i % 9}`, v); // opened old sectors without erasing them when the forgery counted
     model.set(`n${i % 9}`, v);
   }
-  const again = RuntimeStore.mount(f);
+  const again = RingStore.mount(f);
   assert.equal(again.keys().sort(), [...model.keys()].sort());
   for (const [k, v] of model) assert.ok(equal(again.get(k), v), k);
 });
@@ -472,7 +472,7 @@ t('after a program fails, the store refuses every write with a typed error and p
         if (failAt >= 0 && programs > failAt) afterFailure++;
         if (programs++ === failAt) throw new FlashError('worn', op.offset, 'program failed: sector worn out');
       });
-      const store = RuntimeStore.format(f, { durability, batchSize: 4 });
+      const store = RingStore.format(f, { durability, batchSize: 4 });
       const model = new Map<string, Uint8Array>();
       for (let i = 0; i < 40; i++) {
         store.set(`k${i % 7}`, bytes(30 + i, i), { flush: true });
@@ -497,7 +497,7 @@ t('after a program fails, the store refuses every write with a typed error and p
       }
       store.unmount(); // stops without writing
       assert.is(afterFailure, 0, `${what}: nothing programmed after the failed program`);
-      const again = RuntimeStore.mount(inner);
+      const again = RingStore.mount(inner);
       for (const [k, v] of model) {
         const got = again.get(k);
         // The write that failed may or may not have reached flash; nothing else may differ.
@@ -523,12 +523,12 @@ t('review: a torn record that ran on into the next sector stays dropped with eve
     }
   });
   const options = { durability: 'batched' as const, batchSize: 64, indexCycleBytes: 1 << 20 };
-  let store = RuntimeStore.format(f, options);
+  let store = RingStore.format(f, options);
   store.set('k2', bytes(12, 1));
   store.flush();
   store.unmount();
   // A mount never appends to the head it found: R1 starts a fresh sector's payload.
-  store = RuntimeStore.mount(f, options);
+  store = RingStore.mount(f, options);
   const payload = 4 * KiB - 32;
   const tail = 100; // R1's bytes in the next sector: it ends in that sector's first page, and so does R2
   const r1 = Uint8Array.from({ length: payload - (16 + 2 + 4) + tail }, (_, i) => (i * 7 + 3) & 0xff);
@@ -538,12 +538,12 @@ t('review: a torn record that ran on into the next sector stays dropped with eve
   cutDuring(() => store.flush());
   inner.powerOn();
   // The first mount ends the log at R1: neither R1 nor the later R2 counts.
-  store = RuntimeStore.mount(inner, options);
+  store = RingStore.mount(inner, options);
   assert.equal(store.get('k2'), bytes(12, 1), 'first mount: k2 keeps its committed value');
   assert.is(store.get('r1'), undefined, 'first mount: the torn R1 does not count');
   store.set('other', bytes(5, 3), { flush: true });
   // Power cut (no unmount): the next mount replays from before R1, through both sectors.
-  const again = RuntimeStore.mount(inner, options);
+  const again = RingStore.mount(inner, options);
   assert.equal(again.get('k2'), bytes(12, 1), 'a later mount: the dropped R2 never comes back');
   assert.is(again.get('r1'), undefined);
   assert.equal(again.get('other'), bytes(5, 3));
@@ -572,7 +572,7 @@ t('review: a retired sector whose failed erase left its old header valid (the sp
       },
     };
     const options = indexCycleBytes ? { indexCycleBytes } : {};
-    const store = RuntimeStore.format(flash, options);
+    const store = RingStore.format(flash, options);
     const model = new Map<string, Uint8Array>();
     let i = 0;
     const write = () => {
@@ -590,7 +590,7 @@ t('review: a retired sector whose failed erase left its old header valid (the sp
     const h = new Uint8Array(32);
     inner.read(WORN * 4 * KiB, h);
     assert.is(new DataView(h.buffer).getUint32(0, true), 0x54524c44, 'the retired sector still holds a header that reads valid');
-    const again = RuntimeStore.mount(inner, options); // power cut: no unmount
+    const again = RingStore.mount(inner, options); // power cut: no unmount
     const what = `budget ${indexCycleBytes || 'default'}`;
     assert.equal(again.keys().sort(), [...model.keys()].sort(), `${what}: keys`);
     for (const [k, v] of model) assert.ok(equal(again.get(k), v), `${what}: ${k}`);

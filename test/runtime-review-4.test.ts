@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { equal } from './support/power-cut-sweep.ts';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
-import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { RingStore } from '../datastore/runtime/ring-store.ts';
 import { CorruptRecordError } from '../datastore/runtime/errors.ts';
 import { crc32 } from '../bytes/crc32.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
@@ -23,7 +23,7 @@ function value(n: number, seed: number): Uint8Array {
 }
 
 /** get() outcome as text: 'corrupt', 'absent', or the value's bytes compared with `expected`. */
-function outcome(store: RuntimeStore, key: string, expected: Uint8Array): string {
+function outcome(store: RingStore, key: string, expected: Uint8Array): string {
   try {
     const got = store.get(key);
     if (got === undefined) return 'absent';
@@ -45,7 +45,7 @@ for (const unit of [256, 16]) {
     for (let run = 0; run < 24; run++) {
       const f = new SimFlash({ size: 40 * SECTOR, sectorSize: SECTOR, programUnit: unit, seed: run + 1 });
       // A cycle budget too large to complete: the mount after the cut replays over the record.
-      const store = RuntimeStore.format(f, { indexCycleBytes: 1 << 30 });
+      const store = RingStore.format(f, { indexCycleBytes: 1 << 30 });
       const old = value(40 + Math.floor(random() * 300), run);
       store.set('stream-key', old);
       const smalls = Math.floor(random() * 25);
@@ -61,7 +61,7 @@ for (const unit of [256, 16]) {
       assert.ok(equal(store.get('stream-key'), old), `run ${run}: after abort, in session`);
       // The same session writes on (a new sector, opened by this writer), then the power is cut.
       for (let i = 0; i < 3; i++) store.set(`after-${i}`, value(50, i));
-      const again = RuntimeStore.mount(f);
+      const again = RingStore.mount(f);
       assert.is(outcome(again, 'stream-key', old), 'expected', `run ${run} (room ${room}, length ${length}, appended ${appended}): the aborted value never counts`);
     }
   });
@@ -95,7 +95,7 @@ t('review: a single bit flipped in a key never surfaces a key that was never wri
     for (const { byte, bit } of flips) {
       for (let before = 0; before < 16; before++) {
         const f = new SimFlash({ size: 40 * SECTOR, sectorSize: SECTOR, programUnit: unit, seed: before + 1 });
-        const store = RuntimeStore.format(f);
+        const store = RingStore.format(f);
         const written = new Set<string>();
         for (let i = 0; i < before; i++) {
           store.set(`p${i % 7}`, value(60, i));
@@ -112,7 +112,7 @@ t('review: a single bit flipped in a key never surfaces a key that was never wri
         const at = Buffer.from(f.snapshot()).indexOf(Buffer.from(keyBytes));
         assert.ok(at >= 0);
         f.flipStoredBit(at + byte, bit);
-        const again = RuntimeStore.mount(f);
+        const again = RingStore.mount(f);
         const what = `${unit} B unit, ${before} writes before, key byte ${byte} bit ${bit}`;
         const phantom = again.keys().filter((k) => !written.has(k));
         if (phantom.length > 0) problems.push(`${what}: keys() lists ${JSON.stringify(phantom)}, never written`);
@@ -134,7 +134,7 @@ for (const unit of [256, 16]) {
     // (meant for a transient read error) copied a damaged source three times.
     for (const length of [20 * KiB, 50 * KiB]) {
       const f = new SimFlash({ size: 40 * SECTOR, sectorSize: SECTOR, programUnit: unit, seed: length });
-      const store = RuntimeStore.format(f);
+      const store = RingStore.format(f);
       store.set('big', value(length, 1));
       const at = Buffer.from(f.snapshot()).indexOf(Buffer.from('big')) + 3 + 1000;
       f.flipStoredBit(at, 3); // bit rot inside the value
@@ -146,7 +146,7 @@ for (const unit of [256, 16]) {
       }
       assert.is(outcome(store, 'big', value(length, 1)), 'corrupt', `${length} B: the damaged value is reported`);
       for (const [k, v] of model) assert.ok(equal(store.get(k), v), `${length} B: ${k}`);
-      const again = RuntimeStore.mount(f); // after a cut
+      const again = RingStore.mount(f); // after a cut
       for (const [k, v] of model) assert.ok(equal(again.get(k), v), `${length} B, after a cut: ${k}`);
       assert.is(outcome(again, 'big', value(length, 1)), 'corrupt', `${length} B, after a cut: still reported`);
       again.set('one-more', value(10, 1));
@@ -165,7 +165,7 @@ t('review: a DELETE tombstone damaged on flash never brings the deleted value ba
       // torn write and ends the log there (FORMAT.md §6.3), whatever its kind.
       for (let after = 3; after < 40; after += 2) {
         const f = new SimFlash({ size: 40 * SECTOR, sectorSize: SECTOR, programUnit: unit, seed: after });
-        const store = RuntimeStore.format(f, { indexCycleBytes: 1 << 30 });
+        const store = RingStore.format(f, { indexCycleBytes: 1 << 30 });
         store.set('gone-key', value(100, 1));
         for (let i = 0; i < before; i++) store.set(`s${i % 9}`, value(100, i));
         store.delete('gone-key');
@@ -173,7 +173,7 @@ t('review: a DELETE tombstone damaged on flash never brings the deleted value ba
         const snap = Buffer.from(f.snapshot());
         const del = snap.lastIndexOf(Buffer.from('gone-key')); // the tombstone's key; its trailer follows
         f.flipStoredBit(del + 'gone-key'.length, 1);
-        const again = RuntimeStore.mount(f);
+        const again = RingStore.mount(f);
         const got = outcome(again, 'gone-key', value(100, 1));
         if (got !== 'absent' && got !== 'corrupt') problems.push(`${unit} B unit, ${before} before, ${after} after: get() of the deleted key: ${got}`);
       }
@@ -191,7 +191,7 @@ t('review: a key bit flip the one-byte check misses, then GC: the written key is
   const problems: string[] = [];
   for (const unit of [256, 16]) {
     const f = new SimFlash({ size: 40 * SECTOR, sectorSize: SECTOR, programUnit: unit, seed: 3 });
-    const store = RuntimeStore.format(f);
+    const store = RingStore.format(f);
     const v = value(100, 2);
     store.set(key, v);
     f.flipStoredBit(Buffer.from(f.snapshot()).indexOf(Buffer.from(key)) + byte, bit);
@@ -201,13 +201,13 @@ t('review: a key bit flip the one-byte check misses, then GC: the written key is
       store.set(`s${i % 10}`, x);
       model.set(`s${i % 10}`, x);
     }
-    const check = (s: RuntimeStore, when: string) => {
+    const check = (s: RingStore, when: string) => {
       const got = outcome(s, key, v);
       if (got !== 'corrupt' && !(got === 'absent' && s.stats().corruptRecordsSkipped > 0)) problems.push(`${unit} B unit, ${when}: get() of the written key: ${got}, nothing counted corrupt`);
       for (const [k, x] of model) if (!equal(s.get(k), x)) problems.push(`${unit} B unit, ${when}: ${k} lost`);
     };
     check(store, 'in session after GC');
-    const again = RuntimeStore.mount(f);
+    const again = RingStore.mount(f);
     check(again, 'after a cut');
   }
   assert.equal(problems, []);

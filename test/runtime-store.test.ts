@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
-import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { RingStore } from '../datastore/runtime/ring-store.ts';
 import {
   CorruptRecordError,
   KeyInvalidError,
@@ -32,13 +32,13 @@ function bytes(n: number, seed = 1): Uint8Array {
 const api = suite('runtime store: API');
 
 api('set then get returns the same bytes, for 0 bytes up to a multi-sector value', () => {
-  const store = RuntimeStore.format(flash(64));
+  const store = RingStore.format(flash(64));
   for (const n of [0, 1, 15, 64, 4000, 4096, 9000, 70_000]) store.set(`v${n}`, bytes(n, n + 1));
   for (const n of [0, 1, 15, 64, 4000, 4096, 9000, 70_000]) assert.equal(store.get(`v${n}`), bytes(n, n + 1), `value of ${n} bytes`);
 });
 
 api('a missing key reads as undefined, and delete reports whether it removed anything', () => {
-  const store = RuntimeStore.format(flash());
+  const store = RingStore.format(flash());
   assert.is(store.get('nope'), undefined);
   assert.is(store.delete('nope'), false);
   store.set('a', bytes(3));
@@ -48,7 +48,7 @@ api('a missing key reads as undefined, and delete reports whether it removed any
 });
 
 api('overwrites keep only the newest value, and keys() lists each key once', () => {
-  const store = RuntimeStore.format(flash());
+  const store = RingStore.format(flash());
   for (let i = 0; i < 50; i++) store.set(`k${i % 5}`, bytes(10, i));
   assert.equal(store.keys().sort(), ['k0', 'k1', 'k2', 'k3', 'k4']);
   assert.equal(store.get('k4'), bytes(10, 49));
@@ -57,11 +57,11 @@ api('overwrites keep only the newest value, and keys() lists each key once', () 
 api('values and keys survive unmount and mount, with metadata', () => {
   const f = flash();
   const clock = { now: () => 1_736_000_000_000 };
-  const store = RuntimeStore.format(f, { clock });
+  const store = RingStore.format(f, { clock });
   store.set('token', bytes(100, 7), { encoding: 2 });
   store.set('ünïcødé-ключ', bytes(5, 8));
   store.unmount();
-  const again = RuntimeStore.mount(f);
+  const again = RingStore.mount(f);
   assert.equal(again.get('token'), bytes(100, 7));
   assert.equal(again.get('ünïcødé-ключ'), bytes(5, 8));
   const info = again.info('token')!;
@@ -73,16 +73,16 @@ api('values and keys survive unmount and mount, with metadata', () => {
 
 api('values survive a mount without unmount (replay from the last checkpoint)', () => {
   const f = flash();
-  const store = RuntimeStore.format(f);
+  const store = RingStore.format(f);
   for (let i = 0; i < 200; i++) store.set(`k${i % 30}`, bytes(40, i));
   store.delete('k3');
-  const again = RuntimeStore.mount(f);
+  const again = RingStore.mount(f);
   assert.is(again.get('k3'), undefined);
   for (let i = 170; i < 200; i++) if (i % 30 !== 3) assert.equal(again.get(`k${i % 30}`), bytes(40, i));
 });
 
 api('readRange reads part of a large value', () => {
-  const store = RuntimeStore.format(flash(64));
+  const store = RingStore.format(flash(64));
   const big = bytes(50_000, 3);
   store.set('blob', big);
   const part = new Uint8Array(1000);
@@ -91,7 +91,7 @@ api('readRange reads part of a large value', () => {
 });
 
 api('structured values round-trip through the value codec (plain CBOR, raw strings and bytes)', () => {
-  const store = RuntimeStore.format(flash());
+  const store = RingStore.format(flash());
   const token = { access: 'abc', exp: 1736, scopes: ['a', 'b'], nested: { ok: true, n: null } };
   for (const [key, value] of [['obj', token], ['str', 'Meeting Room 4'], ['num', 3.25], ['raw', bytes(9)]] as const) {
     const { encoding, bytes: b } = encodeValue(value);
@@ -107,7 +107,7 @@ const errors = suite('runtime store: bad input');
 
 errors('a key too long is refused with its size and the limit, and nothing is written', () => {
   const f = flash();
-  const store = RuntimeStore.format(f);
+  const store = RingStore.format(f);
   const before = f.stats.bytesProgrammed;
   const err = (() => { try { store.set('x'.repeat(256), bytes(1)); } catch (e) { return e; } })();
   assert.instance(err, KeyTooLongError);
@@ -119,20 +119,20 @@ errors('a key too long is refused with its size and the limit, and nothing is wr
 });
 
 errors('empty and non-string keys are refused', () => {
-  const store = RuntimeStore.format(flash());
+  const store = RingStore.format(flash());
   assert.throws(() => store.set('', bytes(1)), (e: unknown) => e instanceof KeyInvalidError);
   assert.throws(() => store.set(42 as unknown as string, bytes(1)), (e: unknown) => e instanceof KeyInvalidError);
 });
 
 errors('a value too large is refused with the limit', () => {
-  const store = RuntimeStore.format(flash(), { maxValueBytes: 1000 });
+  const store = RingStore.format(flash(), { maxValueBytes: 1000 });
   assert.throws(() => store.set('big', bytes(1001)), (e: unknown) => e instanceof ValueTooLargeError && e.limit === 1000);
   assert.is(store.get('big'), undefined);
 });
 
 errors('a full partition is refused with how much is free; earlier data stays and deletes make room', () => {
   const f = flash(16);
-  const store = RuntimeStore.format(f);
+  const store = RingStore.format(f);
   let written = 0;
   let err: unknown;
   try {
@@ -150,13 +150,13 @@ errors('a full partition is refused with how much is free; earlier data stays an
   store.delete('k1');
   store.set('again', bytes(3000, 99));
   assert.equal(store.get('again'), bytes(3000, 99));
-  const remounted = RuntimeStore.mount(f);
+  const remounted = RingStore.mount(f);
   assert.equal(remounted.get(`k${written - 1}`), bytes(3000, written - 1));
 });
 
 errors('small values one commit each in 256-byte units: capacity counts what each record keeps on flash; the verdict survives a remount', () => {
   const f = flash(32, 256);
-  const store = RuntimeStore.format(f);
+  const store = RingStore.format(f);
   const capacity = store.stats().capacityBytes;
   let n = 0;
   for (;; n++) {
@@ -175,13 +175,13 @@ errors('small values one commit each in 256-byte units: capacity counts what eac
   const full = store.stats().capacityBytes;
   assert.ok(n >= Math.floor((full / 256) * 0.95) && n <= full / record, `${n} values in ${full} B of capacity`);
   for (let i = 0; i < n; i++) assert.equal(store.get(`setting-${i}`), bytes(64, i));
-  const again = RuntimeStore.mount(f);
+  const again = RingStore.mount(f);
   assert.is(again.size, n);
   for (let i = 0; i < n; i++) assert.equal(again.get(`setting-${i}`), bytes(64, i));
   assert.throws(() => again.set('one-more', bytes(64, 1)), (e: unknown) => e instanceof PartitionFullError, 'the same verdict after a remount');
   // Batched commits pack small values densely.
   const g = flash(32, 256);
-  const batched = RuntimeStore.format(g, { durability: 'batched' });
+  const batched = RingStore.format(g, { durability: 'batched' });
   let m = 0;
   for (;; m++) {
     try {
@@ -195,24 +195,24 @@ errors('small values one commit each in 256-byte units: capacity counts what eac
 });
 
 errors('mounting a blank or foreign partition says it is not formatted', () => {
-  assert.throws(() => RuntimeStore.mount(flash()), (e: unknown) => e instanceof NotFormattedError);
+  assert.throws(() => RingStore.mount(flash()), (e: unknown) => e instanceof NotFormattedError);
   const f = flash();
   f.program(0, new Uint8Array(256).fill(0x12));
-  assert.throws(() => RuntimeStore.mount(f), (e: unknown) => e instanceof NotFormattedError);
-  const store = RuntimeStore.open(f); // formats: blank-checks and erases the foreign sector
+  assert.throws(() => RingStore.mount(f), (e: unknown) => e instanceof NotFormattedError);
+  const store = RingStore.open(f); // formats: blank-checks and erases the foreign sector
   store.set('a', bytes(2));
-  assert.equal(RuntimeStore.mount(f).get('a'), bytes(2));
+  assert.equal(RingStore.mount(f).get('a'), bytes(2));
 });
 
 errors('format over an existing store empties it atomically (one sector open)', () => {
   const f = flash();
-  const store = RuntimeStore.format(f);
+  const store = RingStore.format(f);
   for (let i = 0; i < 40; i++) store.set(`k${i}`, bytes(100, i));
   const erasesBefore = f.stats.erases;
-  const fresh = RuntimeStore.format(f);
+  const fresh = RingStore.format(f);
   assert.is(fresh.size, 0);
   assert.ok(f.stats.erases - erasesBefore <= 1, 'at most one erase');
-  assert.is(RuntimeStore.mount(f).size, 0);
+  assert.is(RingStore.mount(f).size, 0);
 });
 
 const model = suite('runtime store: model-based');
@@ -228,7 +228,7 @@ const opArb = (bigValues: boolean) =>
 
 function runModel(ops: Op[], sectors: number, programUnit: number, durability: 'immediate' | 'batched'): void {
   const f = flash(sectors, programUnit);
-  let store = RuntimeStore.format(f, { durability, batchSize: 5 });
+  let store = RingStore.format(f, { durability, batchSize: 5 });
   const m = new Map<string, Uint8Array>();
   for (const op of ops) {
     if (op.t === 'set') {
@@ -246,7 +246,7 @@ function runModel(ops: Op[], sectors: number, programUnit: number, durability: '
     } else {
       if (op.clean) store.unmount();
       else store.flush(); // a mount without unmount, after a commit: nothing may be lost
-      store = RuntimeStore.mount(f, { durability, batchSize: 5 });
+      store = RingStore.mount(f, { durability, batchSize: 5 });
     }
     for (const [k, v] of m) assert.equal(store.get(k), v, k);
   }
@@ -271,7 +271,7 @@ const faults = suite('runtime store: bit flips and wear');
 
 faults('a flipped stored bit is detected: the value is reported corrupt, never returned wrong', () => {
   const f = flash();
-  const store = RuntimeStore.format(f);
+  const store = RingStore.format(f);
   store.set('a', bytes(300, 1));
   store.set('b', bytes(300, 2));
   const at = store.info('a')!.offset + 16 + 1 + 100; // inside a's value
@@ -282,23 +282,23 @@ faults('a flipped stored bit is detected: the value is reported corrupt, never r
   assert.equal(store.get('b'), bytes(300, 2));
   // After a remount (a cut) the damage is still reported, never returned: a mount does not
   // reread a value of 32 B or more whose program completed (FORMAT.md §6.3). b is untouched.
-  const again = RuntimeStore.mount(f);
+  const again = RingStore.mount(f);
   assert.equal(again.get('b'), bytes(300, 2));
   assert.instance((() => { try { again.get('a'); } catch (e) { return e; } })(), CorruptRecordError);
   // Writing the key again replaces the damaged record.
   again.set('a', bytes(300, 3));
   assert.equal(again.get('a'), bytes(300, 3));
-  assert.equal(RuntimeStore.mount(f).get('a'), bytes(300, 3));
+  assert.equal(RingStore.mount(f).get('a'), bytes(300, 3));
 });
 
 faults('a flipped bit in a short value (under 32 B) is found at mount: the record is skipped and counted', () => {
   const f = flash();
-  const store = RuntimeStore.format(f);
+  const store = RingStore.format(f);
   store.set('a', bytes(20, 1));
   store.set('b', bytes(300, 2));
   const at = store.info('a')!.offset + 16 + 1 + 10; // inside a's value
   f.flipStoredBit(at, 3);
-  const again = RuntimeStore.mount(f);
+  const again = RingStore.mount(f);
   assert.equal(again.get('b'), bytes(300, 2));
   assert.ok(again.stats().corruptRecordsSkipped >= 1);
   // 'a' had no older version: after the skip it has no value at all (never the flipped bytes).
@@ -310,17 +310,17 @@ faults('a flipped bit in a short value (under 32 B) is found at mount: the recor
 
 faults('a bit flipped in an older version falls back to nothing wrong: the newest version is still served', () => {
   const f = flash();
-  const store = RuntimeStore.format(f);
+  const store = RingStore.format(f);
   store.set('a', bytes(50, 1));
   const old = store.info('a')!.offset;
   store.set('a', bytes(50, 2));
   f.flipStoredBit(old + 20, 0);
-  assert.equal(RuntimeStore.mount(f).get('a'), bytes(50, 2));
+  assert.equal(RingStore.mount(f).get('a'), bytes(50, 2));
 });
 
 faults('transient read bit flips never produce wrong bytes (reads are verified and retried)', () => {
   const f = flash(64);
-  const store = RuntimeStore.format(f);
+  const store = RingStore.format(f);
   const values = new Map<string, Uint8Array>();
   for (let i = 0; i < 300; i++) {
     const v = bytes(20 + (i % 200), i);
@@ -345,14 +345,14 @@ faults('transient read bit flips never produce wrong bytes (reads are verified a
   assert.is(wrong, 0);
   assert.ok(reported <= 2, `${reported} spurious corrupt reports`);
   // And a mount under flips still finds everything.
-  const again = RuntimeStore.mount(f);
+  const again = RingStore.mount(f);
   f.setReadBitFlipRate(0);
   for (const [k, v] of values) assert.equal(again.get(k), v);
 });
 
 faults('a worn-out sector is retired and the store keeps working with less capacity, saying so', () => {
   const f = flash(24);
-  const store = RuntimeStore.format(f);
+  const store = RingStore.format(f);
   const capacity = store.stats().capacityBytes;
   f.setSectorEndurance(5, 1);
   f.setSectorEndurance(6, 1);
@@ -366,14 +366,14 @@ faults('a worn-out sector is retired and the store keeps working with less capac
   assert.equal(stats.retiredSectors, [5, 6]);
   assert.ok(stats.capacityBytes < capacity, 'capacity shrank');
   for (const [k, v] of m) assert.equal(store.get(k), v);
-  const again = RuntimeStore.mount(f);
+  const again = RingStore.mount(f);
   for (const [k, v] of m) assert.equal(again.get(k), v);
   assert.equal(again.stats().retiredSectors, [5, 6]);
 });
 
 faults('wear is level: after many passes erase counts differ by at most 2 across all sectors', () => {
   const f = flash(32);
-  const store = RuntimeStore.format(f);
+  const store = RingStore.format(f);
   for (let i = 0; i < 200; i++) store.set(`cold${i}`, bytes(60, i)); // static data must move too
   for (let i = 0; i < 8000; i++) store.set(`hot${i % 10}`, bytes(60, i));
   const w = f.wear();

@@ -9,7 +9,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimFlash } from '../simulator/flash/sim-flash.ts';
-import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import { RingStore } from '../datastore/runtime/ring-store.ts';
 import { FlashError } from '../hal/flash.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 import { HookedFlash, prefixHeld, type PendingOp } from './support/power-cut-sweep.ts';
@@ -38,7 +38,7 @@ torn('every batch offset within a page x every record boundary in the torn page:
       for (let variant = 0; variant < 2; variant++) {
         const inner = new SimFlash({ size: 16 * SECTOR, sectorSize: SECTOR, programUnit: UNIT, seed: start + torn });
         const f = new HookedFlash(inner);
-        const store = RuntimeStore.format(f, { durability: 'batched', batchSize: 1000 });
+        const store = RingStore.format(f, { durability: 'batched', batchSize: 1000 });
         const committed = new Map<string, Uint8Array>();
         for (let i = 0; i < 6; i++) {
           committed.set(`c${i}`, value(5 + i, i));
@@ -113,14 +113,14 @@ torn('every batch offset within a page x every record boundary in the torn page:
         inner.powerOn();
         cases++;
         if (variant === 1 && j + 1 < batch.length && Math.floor((starts[j + 1] + sizes[j + 1] - 1) / PAGE) === tornPage) laterRecordComplete++;
-        const recovered = RuntimeStore.mount(inner, { durability: 'batched' });
+        const recovered = RingStore.mount(inner, { durability: 'batched' });
         const m = prefixHeld(recovered, committed, batch);
         assert.ok(m >= 0, `start ${start}, torn record ${j}: the state is no in-order prefix of the batch`);
         assert.ok(m <= j, `start ${start}: records after torn record ${j} recovered without it (prefix ${m})`);
         // And the next mount decides the same after more writes.
         recovered.set('after', value(3, 1));
         recovered.flush();
-        const again = RuntimeStore.mount(inner);
+        const again = RingStore.mount(inner);
         assert.equal(again.get('after'), value(3, 1));
         again.delete('after');
         assert.is(prefixHeld(again, committed, batch), m, 'a later mount keeps the first one\'s decision');

@@ -153,6 +153,15 @@ export class RecordLog {
     return true;
   }
 
+  /**
+   * Erase the token now, if this session holds one: a format over this store
+   * erases the sectors a CLOSE record lists as erased ahead, and without the
+   * token's erase first the next mount would still trust them blank.
+   */
+  leaveSessionTrace(): void {
+    if (this.token) this.spendToken();
+  }
+
   /** Sectors after the head known erased and untouched (what a CLOSE record counts). */
   get erasedAhead(): number {
     return this.ahead.length;

@@ -314,7 +314,7 @@ export class TierSet {
     let failed: RuntimeReformatError | null = null;
     if (this.runtime) {
       try {
-        this.runtime = this.runtime.reformat();
+        this.runtime = RuntimeStore.reformat(this.runtime);
       } catch (e) {
         // Power lost mid-reformat: on a dock nothing runs after it (the simulator's flash says so by throwing).
         if (e instanceof FlashError && e.code === 'power-loss') throw e;

@@ -30,7 +30,7 @@ export const MUTANTS: Mutant[] = [
   {
     id: 'workload-throws',
     what: 'runtime store: every 397th set throws a plain Error (a power-cut sweep must not take it for the cut)',
-    file: 'datastore/runtime/runtime-store.ts',
+    file: 'datastore/runtime/ring-store.ts',
     find: '  set(key: string, value: Uint8Array, options: WriteOptions = {}): void {\n    this.assertMounted();',
     replace: '  set(key: string, value: Uint8Array, options: WriteOptions = {}): void {\n    this.assertMounted();\n    const g = globalThis as any;\n    g.__sets = (g.__sets ?? 0) + 1;\n    if (g.__sets % 397 === 396) throw new Error("bug");',
     suites: ['powercut'],

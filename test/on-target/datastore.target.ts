@@ -96,7 +96,7 @@ test('bad input: typed errors that change nothing', () => {
 
 test('random sequences against a Map, with remounts (model-based)', () => {
   const f = flash();
-  let store = RuntimeStore.format(f);
+  let store: RuntimeStore = RuntimeStore.format(f);
   const model = new Map<string, Uint8Array>();
   let x = 12345;
   const rnd = (n: number) => {

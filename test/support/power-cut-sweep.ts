@@ -10,7 +10,8 @@
 
 import { SimFlash, type PowerCutEffect } from '../../simulator/flash/sim-flash.ts';
 import { FlashError, type FlashPartition } from '../../hal/flash.ts';
-import { RuntimeStore, RuntimeStore as RuntimeV2, type Durability, type RuntimeStoreOptions } from '../../datastore/runtime/runtime-store.ts';
+import { RingStore, RingStore as RuntimeV2 } from '../../datastore/runtime/ring-store.ts';
+import type { Durability, RuntimeStoreOptions } from '../../datastore/runtime/store-api.ts';
 import { NotFormattedError, PartitionFullError } from '../../datastore/runtime/errors.ts';
 import { seededRandom } from '../../simulator/seeded-random.ts';
 
@@ -44,7 +45,7 @@ export interface SweepOptions {
   durability?: Durability;
   /** Self-test of the checker: silently drop this program (by index), as a lying flash driver would. */
   dropProgram?: number;
-  /** The store under test (default v2's RuntimeStore). */
+  /** The store under test (default v2's RingStore). */
   impl?: StoreImpl;
 }
 
@@ -134,7 +135,7 @@ function describe(store: StoreUnderTest, committed: Map<string, Uint8Array>, pen
 }
 
 export function powerCutSweep(options: SweepOptions): SweepResult {
-  const RuntimeStore = options.impl ?? RuntimeV2;
+  const RingStore = options.impl ?? RuntimeV2;
   const fault = options.fault;
   const programUnit = options.programUnit ?? 256;
   const operations = options.operations ?? 2000;
@@ -182,18 +183,18 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
         // format() had not returned: either no store at all (mount says so, typed) or an empty one.
         let store: StoreUnderTest;
         try {
-          store = RuntimeStore.mount(clone);
+          store = RingStore.mount(clone);
         } catch (e) {
           if (!(e instanceof NotFormattedError)) throw e;
-          store = RuntimeStore.format(clone);
+          store = RingStore.format(clone);
         }
         if (store.size !== 0) violation(`a format cut short left ${store.size} keys`);
         store.set('__after_cut__', new Uint8Array([1, 2, 3]));
-        if (!equal(RuntimeStore.mount(clone).get('__after_cut__'), new Uint8Array([1, 2, 3]))) violation('write after a cut format lost on remount');
+        if (!equal(RingStore.mount(clone).get('__after_cut__'), new Uint8Array([1, 2, 3]))) violation('write after a cut format lost on remount');
         checking = false;
         return;
       }
-      const store = RuntimeStore.mount(clone, { durability: 'immediate' });
+      const store = RingStore.mount(clone, { durability: 'immediate' });
       // What was committed must all be there; of what was not, the recovered state may hold
       // any prefix (in order), never a later write without the earlier ones.
       const pending = inFlight ? [...uncommitted, inFlight] : uncommitted;
@@ -209,7 +210,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
           store.delete(store.keys()[0]);
         }
       }
-      const again = RuntimeStore.mount(clone);
+      const again = RingStore.mount(clone);
       if (!equal(again.get('__after_cut__'), new Uint8Array([1, 2, 3]))) violation('write after recovery lost on remount');
     } catch (e) {
       violation(`mount or check threw: ${(e as Error).message}`);
@@ -218,7 +219,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
   };
 
   const flash = new HookedFlash(sim, check, options.dropProgram);
-  let store = RuntimeStore.format(flash, { durability: options.durability ?? 'immediate', indexCycleBytes: 2048 });
+  let store = RingStore.format(flash, { durability: options.durability ?? 'immediate', indexCycleBytes: 2048 });
   formatted = true;
   let largeValues = 0;
   let deletes = 0;
@@ -239,7 +240,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
       inFlight = null;
       store.unmount();
       if (store.pendingWrites !== 0) throw new Error('unmount left writes uncommitted');
-      store = RuntimeStore.mount(flash, { durability: options.durability ?? 'immediate', indexCycleBytes: 2048 });
+      store = RingStore.mount(flash, { durability: options.durability ?? 'immediate', indexCycleBytes: 2048 });
     } else {
       const big = r > 0.98;
       const length = big ? 5000 + Math.floor(random() * 9000) : Math.floor(random() * 120);
@@ -281,8 +282,8 @@ export type PendingOp = { key: string; value: Uint8Array | undefined };
  * `pending` (in order): keys(), size, stats().keys and every get agree with
  * that model. -1 if no prefix matches: a write lost, reordered or invented.
  */
-/** What the randomized runs use of a store: v2's RuntimeStore and v3's JournalStore alike. */
-export type StoreUnderTest = Pick<RuntimeStore, 'set' | 'get' | 'has' | 'delete' | 'flush' | 'unmount' | 'keys' | 'size' | 'stats' | 'pendingWrites'> & {
+/** What the randomized runs use of a store: v2's RingStore and v3's JournalStore alike. */
+export type StoreUnderTest = Pick<RingStore, 'set' | 'get' | 'has' | 'delete' | 'flush' | 'unmount' | 'keys' | 'size' | 'stats' | 'pendingWrites'> & {
   beginValue(key: string, length: number): { append(chunk: Uint8Array): void; commit(): void; abort(): void };
 };
 export interface StoreImpl {
@@ -319,8 +320,8 @@ export interface RandomRunStats {
 }
 
 /** One seeded run; throws (with the seed in the message) on any violated property. */
-export function randomCutRun(seed: number, operations: number, cutEvery: number, impl: StoreImpl = RuntimeStore, minSectors = 12): RandomRunStats {
-  const RuntimeStore = impl;
+export function randomCutRun(seed: number, operations: number, cutEvery: number, impl: StoreImpl = RingStore, minSectors = 12): RandomRunStats {
+  const RingStore = impl;
   const random = seededRandom(seed);
   const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)];
   const unit = pick([16, 256]);
@@ -329,7 +330,7 @@ export function randomCutRun(seed: number, operations: number, cutEvery: number,
   const options = { durability, batchSize: 1 + Math.floor(random() * 8), indexCycleBytes: 256 + Math.floor(random() * 8192) };
   const f = new SimFlash({ size: sectors * 4096, sectorSize: 4096, programUnit: unit, seed });
   const where = `seed ${seed} (${unit} B units, ${sectors} sectors, ${durability})`;
-  let store = RuntimeStore.format(f, options);
+  let store = RingStore.format(f, options);
   const committed = new Map<string, Uint8Array>();
   let pending: PendingOp[] = [];
   const stats: RandomRunStats = { cuts: 0, recoveries: 0, doubleFaults: 0, operations: 0 };
@@ -352,19 +353,19 @@ export function randomCutRun(seed: number, operations: number, cutEvery: number,
     f.powerOn();
     stats.cuts++;
     const all = inFlight ? [...pending, inFlight] : pending;
-    store = RuntimeStore.mount(f, options);
+    store = RingStore.mount(f, options);
     stats.recoveries++;
     const m = prefixHeld(store, committed, all);
-    if (m < 0) throw new Error(`${where}, op ${stats.operations}: recovered state is not committed + an in-order prefix of ${all.length} pending writes: ${describe(store as RuntimeStore, committed, all.length)}`);
+    if (m < 0) throw new Error(`${where}, op ${stats.operations}: recovered state is not committed + an in-order prefix of ${all.length} pending writes: ${describe(store as RingStore, committed, all.length)}`);
     pending = all.slice(0, m);
     commitPending();
     // A new write is accepted and survives another remount.
     const probe = new Uint8Array([seed & 0xff, stats.cuts & 0xff]);
     writeOrMakeRoom(() => store.set('probe', probe, { flush: true }));
     committed.set('probe', probe);
-    store = RuntimeStore.mount(f, options);
+    store = RingStore.mount(f, options);
     if (!equal(store.get('probe'), probe)) throw new Error(`${where}: a write after recovery was lost on remount`);
-    if (prefixHeld(store, committed, []) !== 0) throw new Error(`${where}: remount after recovery changed the state: ${describe(store as RuntimeStore, committed, 0)}`);
+    if (prefixHeld(store, committed, []) !== 0) throw new Error(`${where}: remount after recovery changed the state: ${describe(store as RingStore, committed, 0)}`);
   };
   const writeOrMakeRoom = (write: () => void) => {
     for (let tries = 0; ; tries++) {
@@ -400,7 +401,7 @@ export function randomCutRun(seed: number, operations: number, cutEvery: number,
         store.flush();
       } else if (r < 0.19) {
         store.unmount();
-        store = RuntimeStore.mount(f, options);
+        store = RingStore.mount(f, options);
       } else {
         const n = r < 0.7 ? Math.floor(random() * 5) : r < 0.97 ? 5 + Math.floor(random() * 300) : 1000 + Math.floor(random() * 5000);
         const value = Uint8Array.from({ length: n }, () => (random() * 256) | 0);

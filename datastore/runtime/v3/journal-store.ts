@@ -41,7 +41,7 @@ import {
   StoreError,
   ValueTooLargeError,
 } from '../errors.ts';
-import type { Durability, RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from '../runtime-store.ts';
+import type { Durability, RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from '../store-api.ts';
 import { decodePutS, encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, moveSize, putSSize, type MoveEntry, type SectorValueRef } from './format-v3.ts';
 import { AnchorArea, anchorSectorCount } from './anchor.ts';
 import { SectorKind, SectorTable } from './sector-table.ts';
@@ -88,6 +88,9 @@ const ANCHOR_COPIES = 2;
  * before anything else, and must still leave a collection room to run.
  */
 const GC_RESERVE = 3;
+
+/** Below this the reserve (GC's sectors, the pinned window, anchors) leaves no room for data. */
+export const MIN_SECTORS = 16;
 
 export class JournalStore {
   readonly flash: FlashPartition;
@@ -144,7 +147,7 @@ export class JournalStore {
     }
     this.S = flash.sectorSize;
     this.N = flash.size / flash.sectorSize;
-    if (this.N < 12) throw new StoreError('geometry', `the partition has ${this.N} sectors; a format v3 store needs at least 12.`);
+    if (this.N < MIN_SECTORS) throw new StoreError('geometry', `the partition has ${this.N} sectors; a format v3 store needs at least ${MIN_SECTORS}.`);
     this.A = anchorSectorCount(this.N);
     this.anchors = new AnchorArea(flash, this.A);
     this.table = new SectorTable(this.N, this.S);
@@ -183,11 +186,18 @@ export class JournalStore {
 
   // ---- lifecycle -------------------------------------------------------------------
 
-  static format(flash: FlashPartition, options: RuntimeStoreOptions = {}): JournalStore {
+  /**
+   * An empty store. `keep` names a sector the format must not erase before its
+   * anchor is on flash (runtime-store.ts: the legacy store's empty head, which
+   * is what a cut mid-format leaves mountable). It is never an anchor sector.
+   */
+  static format(flash: FlashPartition, options: RuntimeStoreOptions = {}, keep = -1): JournalStore {
     const s = new JournalStore(flash, options);
     for (let a = 0; a < s.A; a++) s.table.setKind(a, SectorKind.Anchor);
+    if (keep >= s.A) s.table.setKind(keep, SectorKind.Value);
     const first = s.takeErased(SectorKind.Journal);
     const next = s.takeErased(SectorKind.Journal);
+    if (keep >= s.A) s.table.setKind(keep, SectorKind.Free);
     s.journal.startFresh(first, next);
     s.journal.commit(); // the first header is on flash before the anchor names it
     // Anchors last: a cut before this leaves an unformatted partition, never a half store.
@@ -214,10 +224,37 @@ export class JournalStore {
     }
   }
 
-  reformat(): JournalStore {
+  /** The options this store was opened with (a reformat keeps them). */
+  get options(): RuntimeStoreOptions {
     const { clock, ...rest } = this.opts;
+    return { ...rest, ...(clock ? { clock } : {}) };
+  }
+
+  /**
+   * An empty store in place of this one (factory reset), atomic: the new
+   * journal goes into sectors this store does not use, and the anchor record
+   * naming it is the one program that switches stores. A cut before that
+   * record is whole leaves this store's data; after, the empty store. Only
+   * with fewer than two unused sectors (a wedged store) is it a plain format.
+   */
+  reformat(): JournalStore {
     this.mounted = false;
-    return JournalStore.format(this.flash, { ...rest, ...(clock ? { clock } : {}) });
+    const inUse: number[] = [];
+    for (let x = this.A; x < this.N; x++) if (this.table.kind(x) !== SectorKind.Free || x === this.journal.next || this.pendingRelease.includes(x)) inUse.push(x);
+    if (this.N - this.A - inUse.length < 2) return JournalStore.format(this.flash, this.options);
+    const s = new JournalStore(this.flash, this.options);
+    for (let a = 0; a < s.A; a++) s.table.setKind(a, SectorKind.Anchor);
+    for (const x of inUse) s.table.setKind(x, SectorKind.Value);
+    const first = s.takeErased(SectorKind.Journal);
+    const next = s.takeErased(SectorKind.Journal);
+    for (const x of inUse) s.table.setKind(x, SectorKind.Free);
+    s.journal.startFresh(first, next);
+    s.journal.commit();
+    s.anchors.find();
+    s.anchors.write(first, 1, ANCHOR_COPIES);
+    s.anchorStart = first;
+    s.changedSinceCheckpoint = true;
+    return s;
   }
 
   /** Write a checkpoint (if anything changed) and a CLOSE record: the next mount replays nothing. */
@@ -416,6 +453,7 @@ export class JournalStore {
     if (!this.liveExact) this.recount();
     const capacity = this.capacityBytes();
     return {
+      format: 3,
       keys: this.index.size,
       liveBytes: this.liveBytes,
       freeBytes: Math.max(0, capacity - this.liveBytes),
