@@ -741,11 +741,15 @@ export class JournalStore {
   }
 
   /**
-   * A sector erased for `kind`: from the pool (erased this session, unprogrammed since) unless it is a value
-   * sector (a value's own sectors are its own cost, erased as it is written), else a fresh erase.
+   * A sector erased for `kind`: from the pool (erased this session, unprogrammed since), else a fresh erase.
+   * A value sector (its own cost, erased as it is written) takes a pool sector only if that is no more worn
+   * than the best other free one: least-worn allocation stays global (a pool kept out of the values' choice
+   * concentrated their erases on fewer sectors: wear max/mean 2.8 instead of 2.0 on 128 sectors).
    */
   private takeErased(kind: SectorKind): number {
-    if (kind !== SectorKind.Value || this.allocator.poolSize > 0 && this.table.freeCount <= this.allocator.poolSize) {
+    const pooled = this.allocator.peekPooled();
+    const fresh = kind === SectorKind.Value && pooled >= 0 ? this.allocator.peek() : -1;
+    if (pooled >= 0 && (kind !== SectorKind.Value || fresh < 0 || this.table.wear(pooled) <= this.table.wear(fresh))) {
       const p = this.allocator.takePooled(kind);
       if (p >= 0) {
         this.table.touch(p, this.clock);

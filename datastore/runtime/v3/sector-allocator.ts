@@ -33,10 +33,18 @@ export class SectorAllocator {
     return s;
   }
 
-  /** Take an erased pool sector for `kind` (no erase needed), or -1 if the pool is empty. */
+  /** The least-worn pool sector, or -1 if the pool is empty. Changes nothing. */
+  peekPooled(): number {
+    let best = -1;
+    for (const s of this.pool) if (best < 0 || this.table.wear(s) < this.table.wear(best)) best = s;
+    return best;
+  }
+
+  /** Take the least-worn erased pool sector for `kind` (no erase needed), or -1 if the pool is empty. */
   takePooled(kind: SectorKind): number {
-    const s = this.pool.shift();
-    if (s === undefined) return -1;
+    const s = this.peekPooled();
+    if (s < 0) return -1;
+    this.pool.splice(this.pool.indexOf(s), 1);
     this.pooled[s] = 0;
     this.table.setKind(s, kind);
     return s;
