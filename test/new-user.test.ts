@@ -211,9 +211,12 @@ t('the test runner survives a crashing test file and still prints its closing li
     writeFileSync(join(dir, 'a-crash.test.ts'), "import { test } from 'uvu';\nimport { EventEmitter } from 'node:events';\ntest('dies', async () => { new EventEmitter().emit('error', new Error('boom')); });\ntest.run();\n");
     writeFileSync(join(dir, 'b-ok.test.ts'), "import { test } from 'uvu';\nimport * as assert from 'uvu/assert';\ntest('lives', () => assert.ok(true));\ntest.run();\n");
     writeFileSync(join(dir, 'c-exit.test.ts'), "import { test } from 'uvu';\ntest('exits', () => { process.exit(3); });\ntest.run();\n");
+    // A skipped test never hides a failure beside it (uvu's Total leaves skipped tests out).
+    writeFileSync(join(dir, 'd-skip.test.ts'), "import { test } from 'uvu';\nimport * as assert from 'uvu/assert';\ntest.skip('later', () => {});\ntest('fails', () => assert.ok(false));\ntest.run();\n");
     const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'test', 'run.ts')], { cwd: root, encoding: 'utf8', env: { ...process.env, DL7450_TEST_DIR: dir }, timeout: 120_000 });
     const last = r.stdout.trim().split('\n').pop();
-    assert.is(last, '1 passed, 2 failed', r.stdout);
+    assert.is(last, '1 passed, 3 failed', r.stdout);
+    assert.match(r.stdout, /\n1 skipped\n/);
     assert.is(r.status, 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -47,6 +47,14 @@ export interface SweepOptions {
   dropProgram?: number;
   /** The store under test (default v2's RingStore). */
   impl?: StoreImpl;
+  /**
+   * 'mixed' (default): 40 keys, small values with a few of 5-14 KB, deletes and clean remounts.
+   * 'skewed-sectors': `keys` keys (default 14) of 3-8 KB (whole-sector values of one or two
+   * sectors), 90 % of writes to the first tenth, a few deletes, no remounts: one long session,
+   * so that a v3 store's RAM erase counts spread far enough for levelling to move value sectors.
+   */
+  workload?: 'mixed' | 'skewed-sectors';
+  keys?: number;
 }
 
 export interface SweepResult {
@@ -66,6 +74,8 @@ export interface SweepResult {
   refusedFull: number;
   /** set/delete calls that returned (counted as they return, not from the input). */
   writesReturned: number;
+  /** The store the workload ran on, after its last operation (for what the caller wants to ask it). */
+  finalStore: StoreUnderTest;
 }
 
 /**
@@ -225,9 +235,12 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
   let deletes = 0;
   let refusedFull = 0;
   let writesReturned = 0;
+  const skewed = options.workload === 'skewed-sectors';
+  const keyCount = skewed ? (options.keys ?? 14) : 40;
+  const hot = Math.max(1, Math.floor(keyCount / 10));
   for (let i = 0; i < operations; i++) {
-    const key = `key-${Math.floor(random() * 40)}`;
-    const r = random();
+    const key = skewed ? `key-${random() < 0.9 ? Math.floor(random() * hot) : hot + Math.floor(random() * (keyCount - hot))}` : `key-${Math.floor(random() * keyCount)}`;
+    const r = skewed ? (random() < 0.02 ? 0.05 : 0.5) : random(); // skewed: 2 % deletes, the rest writes
     if (r < 0.1) {
       if (!model.has(key)) continue;
       inFlight = { key, value: undefined };
@@ -242,8 +255,8 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
       if (store.pendingWrites !== 0) throw new Error('unmount left writes uncommitted');
       store = RingStore.mount(flash, { durability: options.durability ?? 'immediate', indexCycleBytes: 2048 });
     } else {
-      const big = r > 0.98;
-      const length = big ? 5000 + Math.floor(random() * 9000) : Math.floor(random() * 120);
+      const big = skewed || r > 0.98;
+      const length = skewed ? 3072 + Math.floor(random() * 5120) : big ? 5000 + Math.floor(random() * 9000) : Math.floor(random() * 120);
       const value = new Uint8Array(length);
       for (let j = 0; j < length; j++) value[j] = (random() * 256) | 0;
       inFlight = { key, value };
@@ -270,7 +283,7 @@ export function powerCutSweep(options: SweepOptions): SweepResult {
     }
   }
   const gcPasses = Math.floor(sim.stats.erases / (sim.size / sim.sectorSize));
-  return { fault, durability: options.durability ?? 'immediate', programUnit, operations, flashOperations: sim.opCount, cutPoints, violations, firstViolations, gcPasses, largeValues, deletes, refusedFull, writesReturned };
+  return { fault, durability: options.durability ?? 'immediate', programUnit, operations, flashOperations: sim.opCount, cutPoints, violations, firstViolations, gcPasses, largeValues, deletes, refusedFull, writesReturned, finalStore: store };
 }
 
 // ---- randomized: seeded workloads x random cuts of every fault kind ----------------

@@ -42,7 +42,7 @@ import {
   ValueTooLargeError,
 } from '../errors.ts';
 import type { Durability, RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from '../store-api.ts';
-import { decodePutS, encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, moveSize, putSSize, type MoveEntry, type SectorValueRef } from './format-v3.ts';
+import { decodePutS, encodeListSector, encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, listCapacity, moveSize, putSSize, type MoveEntry, type SectorValueRef } from './format-v3.ts';
 import { AnchorArea, anchorSectorCount } from './anchor.ts';
 import { SectorKind, SectorTable } from './sector-table.ts';
 import { SectorAllocator } from './sector-allocator.ts';
@@ -88,6 +88,8 @@ const ANCHOR_COPIES = 2;
  * before anything else, and must still leave a collection room to run.
  */
 const GC_RESERVE = 3;
+/** valueOwner of a sector no PUT-S names (free, a checkpoint's, a value being written). */
+const NO_OWNER = 0xffffffff;
 
 /** Below this the reserve (GC's sectors, the pinned window, anchors) leaves no room for data. */
 export const MIN_SECTORS = 16;
@@ -121,6 +123,16 @@ export class JournalStore {
   private liveExact = true;
   /** Live records per log sector: exact, so a sector is freed only when none is left (live bytes are estimates after a mount). */
   private liveRecords: Uint32Array;
+  /**
+   * Key hash of the PUT-S record that names each value or list sector, else
+   * NO_OWNER: wear levelling finds the record to re-point with one index
+   * probe, without reading every PUT-S (4 bytes a sector).
+   */
+  private valueOwner: Uint32Array;
+  /** Static levelling moves this session: log sectors collected, value sectors relocated. */
+  private readonly levellingMoves = { collected: 0, relocated: 0 };
+  /** journal.eraseOps when levelling last looked: wear changes only with an erase. */
+  private levelledAtErases = -1;
   private largestRecord = 0;
   private pendingOps = 0;
   /** Writes since mount: the age of a sector for cost-benefit victims. */
@@ -135,10 +147,6 @@ export class JournalStore {
   private gcStepsLeft = GC_STEPS_PER_PUT;
   /** Erases this put did outside its own value sectors (journal, pack, checkpoint, pool). */
   private putErases = 0;
-  /** Sectors taken (erased or from the pool) since the store opened. */
-  private sectorsTaken = 0;
-  /** GC took a sector since static levelling last looked (its trigger, DESIGN.md §3.6): it looks at the next put with a GC step to spare. */
-  private levellingDue = false;
 
   private constructor(flash: FlashPartition, options: RuntimeStoreOptions) {
     this.flash = flash;
@@ -152,6 +160,7 @@ export class JournalStore {
     this.anchors = new AnchorArea(flash, this.A);
     this.table = new SectorTable(this.N, this.S);
     this.liveRecords = new Uint32Array(this.N);
+    this.valueOwner = new Uint32Array(this.N).fill(NO_OWNER);
     this.allocator = new SectorAllocator(this.table);
     this.journal = new JournalWriter(flash);
     this.journal.takeSector = () => this.takeErased(SectorKind.Journal);
@@ -260,6 +269,11 @@ export class JournalStore {
   /** Write a checkpoint (if anything changed) and a CLOSE record: the next mount replays nothing. */
   unmount(): void {
     if (!this.mounted) return;
+    if (this.journal.failed) {
+      // After a flash failure nothing more is written (as v2): the next mount recovers what reached flash.
+      this.mounted = false;
+      return;
+    }
     if (this.changedSinceCheckpoint || this.journal.pendingBytes > 0) {
       this.inGc = true; // no slices in the padding: nothing but the checkpoint and CLOSE after the last write
       this.journal.commit();
@@ -307,7 +321,8 @@ export class JournalStore {
     let valueBytes = 0;
     let smallCount = 0;
     const counts = new Uint32Array(this.N);
-    this.index.forEach((_hash, entry) => {
+    this.valueOwner.fill(NO_OWNER);
+    this.index.forEach((hash, entry) => {
       const off = entryOffset(entry);
       const s = Math.floor(off / this.S);
       if (s >= this.N) return;
@@ -323,6 +338,7 @@ export class JournalStore {
         if (v < this.N) {
           t.setKind(v, SectorKind.Value);
           t.addLive(v, this.S);
+          this.valueOwner[v] = hash;
         }
       }
       valueBytes += held.length * this.S;
@@ -468,8 +484,8 @@ export class JournalStore {
     };
   }
 
-  /** Erase counts this session has seen (RAM; WEAR records are not written yet). */
-  wear(): { min: number; max: number; mean: number; sectors: number } {
+  /** Erase counts this session has seen (RAM; WEAR records are not written yet), and levelling moves made. */
+  wear(): { min: number; max: number; mean: number; sectors: number; levellingMoves: { collected: number; relocated: number } } {
     let min = Infinity;
     let max = 0;
     for (let s = 0; s < this.N; s++) {
@@ -477,7 +493,7 @@ export class JournalStore {
       min = Math.min(min, w);
       max = Math.max(max, w);
     }
-    return { min, max, mean: this.table.meanWear(), sectors: this.N };
+    return { min, max, mean: this.table.meanWear(), sectors: this.N, levellingMoves: { ...this.levellingMoves } };
   }
 
   // ---- writes ------------------------------------------------------------------------
@@ -547,6 +563,7 @@ export class JournalStore {
     const size = recordSize(keyBytes.length, REPLACES_SIZE + payload.length);
     const entry = kind === RecordKind.PutS ? (at | SECTOR_VALUE_FLAG) >>> 0 : at;
     for (const s of taken) this.table.addLive(s, this.S);
+    for (const s of taken) this.valueOwner[s] = hash;
     this.liveBytes += taken.length * this.S + this.packed(size);
     this.chargeJournal(size);
     this.table.addLive(Math.floor(at / this.S), size);
@@ -629,13 +646,13 @@ export class JournalStore {
   // ---- internals: records --------------------------------------------------------------
 
   /** Append a record; keyed kinds (PUT, PUT-S, DELETE) carry `replaces` before their value. */
-  private appendRecord(kind: RecordKind, key: Uint8Array, value: Uint8Array, encoding: number, replaces = NONE): number {
+  private appendRecord(kind: RecordKind, key: Uint8Array, value: Uint8Array, encoding: number, replaces = NONE, writtenAt = this.now()): number {
     const prefix = isKeyed(kind) ? REPLACES_SIZE : 0;
     const valueLength = prefix + value.length;
     const size = recordSize(key.length, valueLength);
     const at = this.journal.beginRecord(size);
     const rec = new Uint8Array(size);
-    encodeRecordHeader({ kind, keyLength: key.length, encoding, valueLength, writtenAt: this.now(), keyCheck: key.length ? keyCheckOf(key) : undefined }, rec, 0);
+    encodeRecordHeader({ kind, keyLength: key.length, encoding, valueLength, writtenAt, keyCheck: key.length ? keyCheckOf(key) : undefined }, rec, 0);
     rec.set(key, RECORD_HEADER_SIZE);
     if (prefix) writeU32LE(rec, RECORD_HEADER_SIZE + key.length, replaces);
     rec.set(value, RECORD_HEADER_SIZE + key.length + prefix);
@@ -742,28 +759,28 @@ export class JournalStore {
 
   /**
    * A sector erased for `kind`: from the pool (erased this session, unprogrammed since), else a fresh erase.
-   * A value sector (its own cost, erased as it is written) takes a pool sector only if that is no more worn
+   * `own`: a value's own sector (not a levelling copy). It is the put's own cost, erased as it is written,
+   * and takes a pool sector only if that is no more worn
    * than the best other free one: least-worn allocation stays global (a pool kept out of the values' choice
    * concentrated their erases on fewer sectors: wear max/mean 2.8 instead of 2.0 on 128 sectors).
    */
-  private takeErased(kind: SectorKind): number {
+  private takeErased(kind: SectorKind, own = kind === SectorKind.Value): number {
     const pooled = this.allocator.peekPooled();
-    const fresh = kind === SectorKind.Value && pooled >= 0 ? this.allocator.peek() : -1;
-    if (pooled >= 0 && (kind !== SectorKind.Value || fresh < 0 || this.table.wear(pooled) <= this.table.wear(fresh))) {
+    const fresh = own && pooled >= 0 ? this.allocator.peek() : -1;
+    if (pooled >= 0 && (!own || fresh < 0 || this.table.wear(pooled) <= this.table.wear(fresh))) {
       const p = this.allocator.takePooled(kind);
       if (p >= 0) {
         this.table.touch(p, this.clock);
-        this.sectorsTaken++;
         return p;
       }
     }
     const s = this.allocator.take(kind);
     if (s < 0) throw new StoreError('flash-failure', 'internal: no free sector left for the store to open');
     this.table.touch(s, this.clock);
+    this.valueOwner[s] = NO_OWNER; // named only once a PUT-S naming it is written
     this.journal.erase(s);
     this.table.noteErase(s);
-    if (kind !== SectorKind.Value) this.putErases++;
-    this.sectorsTaken++;
+    if (!own) this.putErases++;
     return s;
   }
 
@@ -993,9 +1010,11 @@ export class JournalStore {
 
   /** Journal opens the anchor may lag behind the oldest durable point before it is rewritten (DESIGN.md §1.1). */
   private anchorLag(): number {
-    // Records are written twice: an anchor sector takes half its slots' worth of records, and with this lag is
-    // erased about once per pass, like any other sector (half the lag wore the anchors twice as fast).
-    return Math.max(2, Math.ceil(this.N / ((this.A * this.anchors.slotsPerSector) / ANCHOR_COPIES)));
+    // Records are written twice: an anchor sector takes half its slots' worth of records. A pass opens at most
+    // N journal sectors, so with this lag an anchor sector is erased at most 4/5 as often as the average sector:
+    // anchors cannot take part in levelling, and they start one erase ahead (the format erases them all).
+    // With a lag of N records' worth (once a pass) they led every other sector: kv-workload wear 1.23.
+    return Math.max(2, Math.ceil((5 * this.N) / 4 / ((this.A * this.anchors.slotsPerSector) / ANCHOR_COPIES)));
   }
 
   private capacityBytes(): number {
@@ -1027,7 +1046,6 @@ export class JournalStore {
       this.releasePending();
     }
     let steps = 0;
-    const takenBefore = this.sectorsTaken;
     while (this.table.freeCount < need + GC_RESERVE + lead) {
       // Below the hard reserve a put runs as many steps as it takes (the emergency of DESIGN.md §3.5).
       const hard = this.table.freeCount < need + GC_RESERVE;
@@ -1040,12 +1058,8 @@ export class JournalStore {
       steps++;
       this.gcStepsLeft--;
     }
-    // Static levelling is a GC step: only in a put that has one left, after erases (its trigger moves only then).
-    if (steps > 0 && this.sectorsTaken !== takenBefore) this.levellingDue = true;
-    if (this.levellingDue && this.gcStepsLeft > 0 && this.table.freeCount >= need + GC_RESERVE) {
-      this.levellingDue = false;
-      if (this.levelWear()) this.gcStepsLeft--;
-    }
+    // A levelling move is a GC step: only in a put that has its step left.
+    if (!isDelete && steps === 0 && this.gcStepsLeft > 0 && this.levelWear(this.table.freeCount - need - GC_RESERVE)) this.gcStepsLeft--;
     // The sectors GC keeps to work with are part of what a write needs (a delete may use them).
     const required = need + (isDelete ? 0 : GC_RESERVE);
     if (this.table.freeCount < required) throw new PartitionFullError(key, required * this.S, this.table.freeCount * this.S);
@@ -1067,14 +1081,139 @@ export class JournalStore {
   }
 
   /**
-   * Static wear levelling (wear-leveller.ts): when the least-worn free sector is
-   * more worn than a log sector holding data by more than the bound, that data
-   * is cold: collect its sector so it goes back into circulation. Value
-   * sectors are not moved yet.
+   * Static wear levelling (wear-leveller.ts, DESIGN.md §3.6): when the
+   * least-worn free sector is more worn than a sector holding data by more
+   * than the bound, that data is cold: a log sector is collected, a value
+   * sector relocated, so the little-worn sector goes back into circulation.
+   * Looked at in a write (not a delete or an internal write) that ran no GC
+   * step, once each time something was erased since the last look: at most
+   * one move a write, and never a second step beside a collection.
+   * `spare`: free sectors beyond what the write itself and GC's reserve need.
    */
-  private levelWear(): boolean {
-    const cold = levellingMove(this.table, (s) => this.collectable(s));
-    return cold >= 0 && this.collectIfRoom(cold);
+  private levelWear(spare: number): boolean {
+    if (this.journal.eraseOps === this.levelledAtErases || spare < 1) return false;
+    this.levelledAtErases = this.journal.eraseOps;
+    const cold = levellingMove(this.table, (s) => this.collectable(s) || this.relocatable(s));
+    if (cold < 0) return false;
+    if (this.table.kind(cold) === SectorKind.Value) {
+      if (!this.relocate(cold, spare)) return false;
+      this.levellingMoves.relocated++;
+    } else {
+      if (!this.collectIfRoom(cold)) return false;
+      this.levellingMoves.collected++;
+    }
+    return true;
+  }
+
+  /** A value or list sector levelling may move: named by a PUT-S, not pinned, not on its way out. */
+  private relocatable(s: number): boolean {
+    return this.table.kind(s) === SectorKind.Value && this.valueOwner[s] !== NO_OWNER && !this.pinned(s) && !this.pendingRelease.includes(s);
+  }
+
+  /**
+   * Move one value sector: copy it to a freshly allocated sector, then append
+   * a PUT-S for the same key and value (relocation bit, the old record's
+   * encoding and time) naming the new sector in its place, and commit; the
+   * old sector is released after the commit (rule R). In a value named
+   * through list sectors, a moved value sector means its list sector is
+   * rewritten too (a second new sector), and a list sector is copied as it
+   * is. A cut before the commit leaves the new sectors unnamed (free at
+   * mount) and the old record in force; after it, the new record replaces the
+   * old one as any PUT-S does. False if nothing was moved.
+   */
+  private relocate(sector: number, spare: number): boolean {
+    const hash = this.valueOwner[sector];
+    let ref: SectorValueRef | null = null;
+    let values: number[] | null = null;
+    let h: RecordHeader | null = null;
+    const slot = this.index.find(hash, (entry) => {
+      if (!isSectorValue(entry)) return false;
+      h = this.rec.header(entryOffset(entry));
+      ref = h ? this.rec.sectorRef(entryOffset(entry), h) : null;
+      if (!ref) return false;
+      if (ref.sectors.includes(sector)) return true;
+      values = ref.lists ? valueSectorsOf(this.flash, ref) : null; // reads the list sectors (at most 2)
+      return values !== null && values.includes(sector);
+    });
+    if (slot < 0 || !ref || !h) {
+      this.valueOwner[sector] = NO_OWNER; // no record names it (a damaged one, say): leave it be
+      return false;
+    }
+    const old: SectorValueRef = ref;
+    const oldHeader: RecordHeader = h;
+    const oldEntry = this.index.offsetAt(slot);
+    const oldOffset = entryOffset(oldEntry);
+    const key = this.rec.key(oldOffset, oldHeader);
+    if (!keyIntact(oldHeader, key) || keyHash(key) !== hash) {
+      this.valueOwner[sector] = NO_OWNER;
+      return false;
+    }
+    const S = this.S;
+    const u = this.flash.programUnit;
+    // What to write: the sector's copy, and (a value sector of a list-form value) its list rewritten.
+    let at = old.sectors.indexOf(sector); // the reference entry that changes
+    let copyBytes: number; // the units of `sector` its writer programmed
+    let list: number[] | null = null; // the entries of the list sector to rewrite, or null
+    if (at >= 0) {
+      copyBytes = old.lists ? S : Math.ceil(Math.min(S, old.valueLength - at * S) / u) * u;
+    } else {
+      const all = values as number[] | null;
+      if (!all) return false;
+      const per = listCapacity(S);
+      const p = all.indexOf(sector);
+      at = Math.floor(p / per);
+      copyBytes = Math.ceil(Math.min(S, old.valueLength - p * S) / u) * u;
+      list = all.slice(at * per, (at + 1) * per);
+    }
+    const refBytes = new Uint8Array(putSSize(old.sectors.length));
+    const size = recordSize(key.length, REPLACES_SIZE + refBytes.length);
+    // At most two erases, as a GC step (a pack open and a journal open): a rewritten list takes two sectors, so
+    // its PUT-S must fit the journal head (else the move waits for a later look).
+    const opensJournal = this.journal.room < size;
+    if (list && opensJournal) return false;
+    if (spare < (list ? 2 : 1) + (opensJournal ? 1 : 0)) return false;
+    const bytes = new Uint8Array(copyBytes);
+    this.flash.read(sector * S, bytes);
+    const released = list ? [sector, old.sectors[at]] : [sector];
+    this.inGc = true;
+    try {
+      const to = this.takeErased(SectorKind.Value, false); // levelling's copy: from the pool, one of the put's erases
+      this.valueOwner[to] = hash;
+      this.table.addLive(to, S);
+      this.journal.program(to * S, bytes);
+      let named = to;
+      if (list) {
+        const page = new Uint8Array(S);
+        encodeListSector(list.map((s) => (s === sector ? to : s)), page);
+        named = this.takeErased(SectorKind.Value, false);
+        this.valueOwner[named] = hash;
+        this.table.addLive(named, S);
+        this.journal.program(named * S, page);
+      }
+      const moved: SectorValueRef = { ...old, relocation: true, sectors: old.sectors.slice() };
+      moved.sectors[at] = named;
+      encodePutS(moved, refBytes);
+      const rec = this.appendRecord(RecordKind.PutS, key, refBytes, oldHeader.encoding, oldEntry, oldHeader.writtenAt);
+      this.chargeJournal(size);
+      const recSector = Math.floor(rec / S);
+      this.table.addLive(recSector, size);
+      this.liveRecords[recSector]++;
+      this.index.setOffset(slot, (rec | SECTOR_VALUE_FLAG) >>> 0);
+      // The old record leaves its sector; of the sectors it named, only the moved ones are released.
+      const oldSector = Math.floor(oldOffset / S);
+      this.table.addLive(oldSector, -Math.min(recordSize(oldHeader.keyLength, oldHeader.valueLength), this.table.live(oldSector)));
+      if (this.liveRecords[oldSector] > 0) this.liveRecords[oldSector]--;
+      this.maybeFree(oldSector);
+      for (const s of released) {
+        this.valueOwner[s] = NO_OWNER;
+        this.pendingRelease.push(s);
+      }
+      this.journal.commit();
+      this.pendingOps = 0;
+    } finally {
+      this.inGc = false;
+    }
+    return true;
   }
 
   private collectIfRoom(victim: number): boolean {

@@ -225,23 +225,35 @@ export class JournalWriter implements CycleLog {
     if (this.failed) throw new StoreError('flash-failure', `the runtime partition stopped taking writes after a flash failure (${this.failed}); remount it`);
   }
 
+  /** Every program and erase of the store goes through here (value and pack sectors too), so after a failure none does. */
   program(offset: number, data: Uint8Array): void {
+    this.checkUsable();
     try {
       this.programOps++;
       this.flash.program(offset, data);
     } catch (e) {
-      this.failed = e instanceof FlashError ? `${e.code} at ${e.at}` : String(e);
-      throw e;
+      throw this.stop(e);
     }
   }
 
   erase(sector: number): void {
+    this.checkUsable();
     try {
       this.eraseOps++;
       this.flash.erase(sector);
     } catch (e) {
-      this.failed = e instanceof FlashError ? `${e.code} at ${e.at}` : String(e);
-      throw e;
+      throw this.stop(e);
     }
+  }
+
+  /**
+   * A failed program or erase stops the writer: retrying could program a unit
+   * twice, or make durable a write the caller was told had failed. The next
+   * mount finds what reached flash. A power loss stays what it is.
+   */
+  private stop(e: unknown): unknown {
+    this.failed = e instanceof FlashError ? `${e.code} at ${e.at}` : String(e);
+    if (!(e instanceof FlashError) || e.code === 'power-loss') return e;
+    return new StoreError('flash-failure', `a flash operation failed (${this.failed}); nothing was written after it. Mount the store again: recovery finds what reached flash.`);
   }
 }

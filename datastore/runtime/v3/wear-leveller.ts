@@ -1,8 +1,9 @@
-// Format v3 groundwork: static wear levelling. Allocation already takes the
-// least-worn free sector; when even that one is more than a bound more worn
-// than some sector holding data, that data is cold and keeps a little-worn
-// sector out of circulation: move it (a value sector is copied to a newly
-// allocated one, a journal or pack sector is collected as a GC victim).
+// Format v3: static wear levelling (DESIGN.md §3.6). Allocation already takes
+// the least-worn free sector; when even that one is more than a bound more
+// worn than some sector holding data, that data is cold and keeps a
+// little-worn sector out of circulation: move it (the store copies a value
+// sector to a newly allocated one and re-points its PUT-S record, and
+// collects a journal or pack sector as a GC victim).
 
 import { SectorKind, type SectorTable } from './sector-table.ts';
 
@@ -24,7 +25,7 @@ export function levellingMove(table: SectorTable, movable: (sector: number) => b
     const w = table.wear(s);
     if (k === SectorKind.Free) {
       if (w < freeMin) freeMin = w;
-    } else if (k !== SectorKind.Retired && k !== SectorKind.Anchor && movable(s) && w < dataMin) {
+    } else if (w < dataMin && k !== SectorKind.Retired && k !== SectorKind.Anchor && movable(s)) {
       dataMin = w;
       candidate = s;
     }
