@@ -760,9 +760,9 @@ export class JournalStore {
   /**
    * A sector erased for `kind`: from the pool (erased this session, unprogrammed since), else a fresh erase.
    * `own`: a value's own sector (not a levelling copy). It is the put's own cost, erased as it is written,
-   * and takes a pool sector only if that is no more worn
-   * than the best other free one: least-worn allocation stays global (a pool kept out of the values' choice
-   * concentrated their erases on fewer sectors: wear max/mean 2.8 instead of 2.0 on 128 sectors).
+   * and takes a pool sector only if that is no more worn than the best other free one: least-worn allocation
+   * stays global (a pool kept out of the values' choice concentrated their erases on fewer sectors: wear
+   * max/mean 2.8 instead of 2.0 on 128 sectors).
    */
   private takeErased(kind: SectorKind, own = kind === SectorKind.Value): number {
     const pooled = this.allocator.peekPooled();
@@ -866,8 +866,8 @@ export class JournalStore {
    */
   private keepCycleDue(): void {
     if (this.inGc) return;
-    // One slice a put: slices are due about once per two journal sectors at most, so one a put catches up
-    // a lag within a few puts. Only once the whole cycle is overdue (its budget spent: the pinned window is
+    // One slice a put: even paced over a quarter of the budget a slice is due only every few puts (about 20
+    // at 64 B), so one a put catches up a lag within a few puts. Only once the whole cycle is overdue (its budget spent: the pinned window is
     // at its reserve's edge) may a put write more: the emergency of DESIGN.md §3.5.
     const limit = this.cycle.paceTarget() === 0x100000000 ? MAX_SLICES_PER_COMMIT : SLICES_PER_PUT;
     for (let i = 0; i < limit && this.forceSlice(); i++);
