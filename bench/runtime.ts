@@ -175,11 +175,24 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number, 
   while (keys > 0 && store.stats().liveBytes > store.stats().capacityBytes * fillRatio) store.delete(`key-${--keys}`);
   const random = seededRandom(77);
   const pick = chooser(skew, keys, random);
+  // Issue 18's bound per put (DESIGN.md §3.5), from the flash's own counters: erases beyond the put's own
+  // value sectors (a v3 value of 3/4 sector and more takes its own sectors), and the sectors it read from.
+  const ownSectors = format === 3 && valueSize >= (3 * SECTOR) / 4 ? Math.ceil(valueSize / SECTOR) : 0;
+  const touched = sectorsReadBy(f);
+  const bound = { worstExtraErases: 0, worstSectorsRead: 0, putsOverOneErase: 0, putsReadingTwoSectors: 0 };
   const update = (n: number, seed: number, worst?: { cost: OpCost }) => {
     for (let i = 0; i < n; i++) {
       const before = snap(f);
+      touched.clear();
       store.set(`key-${pick()}`, value(valueSize, seed + i));
-      if (worst) worst.cost = worse(worst.cost, diff(before, snap(f)));
+      if (!worst) continue;
+      const cost = diff(before, snap(f));
+      worst.cost = worse(worst.cost, cost);
+      const extra = cost.erases - ownSectors;
+      bound.worstExtraErases = Math.max(bound.worstExtraErases, extra);
+      bound.worstSectorsRead = Math.max(bound.worstSectorsRead, touched.wholeSectors());
+      if (extra > 1) bound.putsOverOneErase++;
+      if (touched.wholeSectors() > 1) bound.putsReadingTwoSectors++;
     }
   };
   // Warm up until GC has passed the whole ring once, then measure.
@@ -211,6 +224,40 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number, 
     modelledMsPerUpdate: round(c.timeUs / 1000 / updates, 3),
     wearMaxOverMean: w.maxOverMean,
     worstPut: { bytesRead: worst.cost.bytesRead, erases: worst.cost.erases, ms: round(worst.cost.timeUs / 1000) },
+    perPutBound: {
+      erasesBeyondOwnValueSectors: bound.worstExtraErases,
+      putsOverOneErase: bound.putsOverOneErase,
+      putsOverOneEraseShare: round(bound.putsOverOneErase / updates, 5),
+      sectorsRead: bound.worstSectorsRead,
+      putsReadingMoreThanOneSector: bound.putsReadingTwoSectors,
+      note: `over the ${updates} measured updates; sectors read counts sectors a put read more than ${SMALL_READ} bytes of (key and header lookups are smaller)`,
+    },
+  };
+}
+
+/** Bytes of a sector a put may read without it counting as reading that sector: a record header and key, an old PUT-S. */
+const SMALL_READ = 1536;
+
+/** Bytes read per sector since the last clear(), from the flash's own reads. */
+function sectorsReadBy(f: SimFlash): { clear(): void; wholeSectors(): number } {
+  const bytes = new Map<number, number>();
+  const read = f.read.bind(f);
+  f.read = (offset: number, into: Uint8Array) => {
+    for (let at = offset; at < offset + into.length; ) {
+      const s = Math.floor(at / f.sectorSize);
+      const end = Math.min(offset + into.length, (s + 1) * f.sectorSize);
+      bytes.set(s, (bytes.get(s) ?? 0) + end - at);
+      at = end;
+    }
+    return read(offset, into);
+  };
+  return {
+    clear: () => bytes.clear(),
+    wholeSectors: () => {
+      let n = 0;
+      for (const b of bytes.values()) if (b > SMALL_READ) n++;
+      return n;
+    },
   };
 }
 
