@@ -175,11 +175,24 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number, 
   while (keys > 0 && store.stats().liveBytes > store.stats().capacityBytes * fillRatio) store.delete(`key-${--keys}`);
   const random = seededRandom(77);
   const pick = chooser(skew, keys, random);
+  // Issue 18's bound per put (DESIGN.md §3.5), from the flash's own counters: erases beyond the put's own
+  // value sectors (a v3 value of 3/4 sector and more takes its own sectors), and the sectors it read from.
+  const ownSectors = format === 3 && valueSize >= (3 * SECTOR) / 4 ? Math.ceil(valueSize / SECTOR) : 0;
+  const touched = sectorsReadBy(f);
+  const bound = { worstExtraErases: 0, worstSectorsRead: 0, putsOverOneErase: 0, putsReadingTwoSectors: 0 };
   const update = (n: number, seed: number, worst?: { cost: OpCost }) => {
     for (let i = 0; i < n; i++) {
       const before = snap(f);
+      touched.clear();
       store.set(`key-${pick()}`, value(valueSize, seed + i));
-      if (worst) worst.cost = worse(worst.cost, diff(before, snap(f)));
+      if (!worst) continue;
+      const cost = diff(before, snap(f));
+      worst.cost = worse(worst.cost, cost);
+      const extra = cost.erases - ownSectors;
+      bound.worstExtraErases = Math.max(bound.worstExtraErases, extra);
+      bound.worstSectorsRead = Math.max(bound.worstSectorsRead, touched.wholeSectors());
+      if (extra > 1) bound.putsOverOneErase++;
+      if (touched.wholeSectors() > 1) bound.putsReadingTwoSectors++;
     }
   };
   // Warm up until GC has passed the whole ring once, then measure.
@@ -211,6 +224,40 @@ export function fill(programUnit: number, valueSize: number, fillRatio: number, 
     modelledMsPerUpdate: round(c.timeUs / 1000 / updates, 3),
     wearMaxOverMean: w.maxOverMean,
     worstPut: { bytesRead: worst.cost.bytesRead, erases: worst.cost.erases, ms: round(worst.cost.timeUs / 1000) },
+    perPutBound: {
+      erasesBeyondOwnValueSectors: bound.worstExtraErases,
+      putsOverOneErase: bound.putsOverOneErase,
+      putsOverOneEraseShare: round(bound.putsOverOneErase / updates, 5),
+      sectorsRead: bound.worstSectorsRead,
+      putsReadingMoreThanOneSector: bound.putsReadingTwoSectors,
+      note: `over the ${updates} measured updates; sectors read counts sectors a put read more than ${SMALL_READ} bytes of (key and header lookups are smaller)`,
+    },
+  };
+}
+
+/** Bytes of a sector a put may read without it counting as reading that sector: a record header and key, an old PUT-S. */
+const SMALL_READ = 1536;
+
+/** Bytes read per sector since the last clear(), from the flash's own reads. */
+function sectorsReadBy(f: SimFlash): { clear(): void; wholeSectors(): number } {
+  const bytes = new Map<number, number>();
+  const read = f.read.bind(f);
+  f.read = (offset: number, into: Uint8Array) => {
+    for (let at = offset; at < offset + into.length; ) {
+      const s = Math.floor(at / f.sectorSize);
+      const end = Math.min(offset + into.length, (s + 1) * f.sectorSize);
+      bytes.set(s, (bytes.get(s) ?? 0) + end - at);
+      at = end;
+    }
+    return read(offset, into);
+  };
+  return {
+    clear: () => bytes.clear(),
+    wholeSectors: () => {
+      let n = 0;
+      for (const b of bytes.values()) if (b > SMALL_READ) n++;
+      return n;
+    },
   };
 }
 
@@ -371,25 +418,63 @@ export function powercutRandom(seeds: number, operations: number, cutEvery: numb
   return { bench: named(bench, format), storeFormat: format, fault: label, durability: 'both', programUnit: 'both', seeds, operations: seeds * operations, cuts, doubleFaults, violations, firstViolations };
 }
 
-/** Clean unmount/mount cycles on a small partition (half of them with a write before). */
-export function restarts(programUnit: number, cycles: number): BenchLine {
+/**
+ * Clean unmount/mount cycles on a small partition (half of them with a write
+ * before), for the store format given (3: JournalStore, the default; 2: RingStore):
+ * restarts survived, erase counts after them (min/max/mean, from the flash),
+ * and erases per writing session and per idle one. For v3, also whether the
+ * erase counts the store restored at the last mount equal the flash's own.
+ */
+export function restarts(programUnit: number, cycles: number, format: 2 | 3 = 3): BenchLine {
   const f = new SimFlash({ size: 16 * SECTOR, sectorSize: SECTOR, programUnit, seed: programUnit });
-  let store = RingStore.format(f);
+  const Store = format === 3 ? JournalStore : RingStore;
+  let store: { set(key: string, value: Uint8Array): void; unmount(): void } = Store.format(f);
   const random = seededRandom(programUnit);
   let survived = 0;
   let error: string | null = null;
+  const sessions = { writing: 0, idle: 0, writingErases: 0, idleErases: 0, idleProgramBytes: 0, maxWritingErases: 0 };
   try {
     for (let i = 0; i < cycles; i++) {
-      if (i % 2 === 0) store.set(`k${Math.floor(random() * 20)}`, value(Math.floor(random() * 40), i));
+      const before = snap(f);
+      const writes = i % 2 === 0;
+      if (writes) store.set(`k${Math.floor(random() * 20)}`, value(Math.floor(random() * 40), i));
       store.unmount();
-      store = RingStore.mount(f);
+      store = Store.mount(f);
+      const d = diff(before, snap(f));
+      if (writes) {
+        sessions.writing++;
+        sessions.writingErases += d.erases;
+        sessions.maxWritingErases = Math.max(sessions.maxWritingErases, d.erases);
+      } else {
+        sessions.idle++;
+        sessions.idleErases += d.erases;
+        sessions.idleProgramBytes += d.bytesProgrammed;
+      }
       survived++;
     }
   } catch (e) {
     error = (e as Error).message;
   }
   const w = f.wear();
-  return { bench: 'runtime.restarts', programUnit, sectors: 16, cycles, restartsSurvived: survived, error, eraseCount: { max: w.max, min: w.min, mean: round(w.mean, 2) } };
+  const line: BenchLine = {
+    bench: named('runtime.restarts', format),
+    storeFormat: format,
+    programUnit,
+    sectors: 16,
+    cycles,
+    restartsSurvived: survived,
+    error,
+    eraseCount: { max: w.max, min: w.min, mean: round(w.mean, 2) },
+    erasesPerWritingSession: round(sessions.writingErases / Math.max(1, sessions.writing)),
+    maxErasesInAWritingSession: sessions.maxWritingErases,
+    erasesPerIdleSession: round(sessions.idleErases / Math.max(1, sessions.idle)),
+    bytesProgrammedPerIdleSession: round(sessions.idleProgramBytes / Math.max(1, sessions.idle)),
+  };
+  if (store instanceof JournalStore) {
+    const mine = store.eraseCounts();
+    line.eraseCountsRestoredExactly = mine.every((c, s) => c === w.counts[s]) && !store.stats().wearEstimated;
+  }
+  return line;
 }
 
 /**
@@ -469,5 +554,6 @@ export const runtimeBenches: Record<string, () => BenchLine[]> = {
     powercutRandom(200, 1000, 40, 'random: every kind, double faults', 'runtime.powercut', 2),
   ],
   'runtime.soak': () => [powercutRandom(1, 1_000_000, 1000, 'soak: every kind, a cut every ~1,000 ops', 'runtime.soak')],
-  'runtime.restarts': () => UNITS.map((u) => restarts(u, 10_000)),
+  'runtime.restarts': () => UNITS.map((u) => restarts(u, 10_000, 3)),
+  'runtime.restarts-v2': () => UNITS.map((u) => restarts(u, 10_000, 2)),
 };

@@ -23,6 +23,12 @@ import {
   moveSize,
   putSSize,
   wearSize,
+  wearWidth,
+  wearIsEstimate,
+  encodeCloseV3,
+  decodeCloseV3,
+  closeV3Span,
+  CLOSE_V3_RECORD_SIZE,
 } from '../datastore/runtime/v3/format-v3.ts';
 import { seededRandom } from '../simulator/seeded-random.ts';
 
@@ -121,7 +127,7 @@ t('LIST sector: count, entries, CRC in the last 4 bytes; capacity; erased and fl
   assert.throws(() => encodeListSector(new Array(listCapacity(64) + 1).fill(0), new Uint8Array(64)));
 });
 
-t('MOVE and WEAR values: layouts, round trips, saturation, malformed lengths refused', () => {
+t('MOVE and WEAR values: layouts, round trips, malformed lengths refused', () => {
   const move = new Uint8Array(moveSize(1));
   encodeMove(9, [{ hash: 0xdeadbeef, from: 0x100, to: 0x2000 }], move);
   assert.equal([...move], [...hex('09000000 efbeadde 00010000 00200000')]);
@@ -129,12 +135,65 @@ t('MOVE and WEAR values: layouts, round trips, saturation, malformed lengths ref
   assert.is(decodeMove(move, move.length - 1), null);
   assert.equal(decodeMove(move, 4), { victim: 9, entries: [] });
   const wear = new Uint8Array(wearSize(4));
-  encodeWear([100, 101, 400, 100], wear);
-  assert.equal([...wear], [...hex('01000000 64000000 00 01 ff 00')]);
-  assert.equal(decodeWear(wear, wear.length), [100, 101, 355, 100], 'a count 300 above the base saturates at base + 255');
+  encodeWear([100, 101, 355, 100], wear);
+  assert.equal([...wear], [...hex('01000000 64000000 00 01 ff 00')], 'one byte a sector while the spread fits 255');
+  assert.equal(decodeWear(wear, wear.length), [100, 101, 355, 100]);
+  assert.not.ok(wearIsEstimate(wear));
   const bad = wear.slice();
-  bad[0] = 2;
+  bad[0] = 3;
   assert.is(decodeWear(bad, bad.length), null, 'an unknown version is refused');
+});
+
+t('WEAR value: two bytes a sector past a spread of 255, exact; bit 31 marks an estimate', () => {
+  assert.is(wearWidth([100, 101, 400, 100]), 2);
+  const wide = new Uint8Array(wearSize(4, 2));
+  encodeWear([100, 101, 400, 100], wide);
+  assert.equal([...wide], [...hex('02000000 64000000 0000 0100 2c01 0000')]);
+  assert.equal(decodeWear(wide, wide.length), [100, 101, 400, 100], 'a count 300 above the base is kept exactly');
+  assert.is(decodeWear(wide, wide.length - 1), null, 'a length that is not whole u16 deltas is refused');
+  const est = new Uint8Array(wearSize(2));
+  encodeWear([7, 9], est, 0, true);
+  assert.equal([...est], [...hex('01000080 07000000 00 02')]);
+  assert.ok(wearIsEstimate(est));
+  assert.equal(decodeWear(est, est.length), [7, 9]);
+  assert.throws(() => wearWidth([0, 0x10000]), 'counts more than 65535 apart do not fit');
+  // A store whose two-byte table would not fit a journal sector writes one byte a sector, saturating, flagged.
+  const narrow = new Uint8Array(wearSize(4));
+  encodeWear([100, 101, 400, 100], narrow, 0, true, 1);
+  assert.equal([...narrow], [...hex('01000080 64000000 00 01 ff 00')]);
+  assert.equal(decodeWear(narrow, narrow.length), [100, 101, 355, 100], 'read low, never high');
+  assert.ok(wearIsEstimate(narrow));
+  const r = seededRandom(31);
+  for (let i = 0; i < 200; i++) {
+    const base = Math.floor(r() * 1e6);
+    const spread = r() < 0.5 ? 255 : 65535;
+    const counts = Array.from({ length: 1 + Math.floor(r() * 40) }, () => base + Math.floor(r() * (spread + 1)));
+    const b = new Uint8Array(wearSize(counts.length, wearWidth(counts)));
+    encodeWear(counts, b);
+    assert.equal(decodeWear(b, b.length), counts);
+  }
+});
+
+t('CLOSE record, v3: the bytes of its layout (checkpoint, WEAR, token and its check, anchor slot, pack head), round trip, flipped bits refused', () => {
+  const header = hex('04 00 00 ff 1c000000 00000000');
+  const headerCrc = new Uint8Array(4);
+  new DataView(headerCrc.buffer).setUint32(0, crc32(header), true);
+  const value = hex('40100000 00100000 05000000 d4c3b2a1 0100 0600 09000000 00020000');
+  const expected = new Uint8Array([...header, ...headerCrc, ...withCrc(value)]);
+  assert.is(CLOSE_V3_RECORD_SIZE, 48);
+  const got = new Uint8Array(CLOSE_V3_RECORD_SIZE);
+  const close = { checkpoint: 0x1040, wear: 0x1000, token: 5, tokenCheck: 0xa1b2c3d4, anchor: { sector: 1, slot: 6 }, pack: { sector: 9, offset: 0x200 } };
+  encodeCloseV3(close, got);
+  assert.equal([...got], [...expected]);
+  assert.equal(decodeCloseV3(got), close);
+  flipsInvalidate(got, (b) => decodeCloseV3(b) !== null);
+  assert.is(decodeCloseV3(new Uint8Array(CLOSE_V3_RECORD_SIZE).fill(0xff)), null, 'erased bytes are no CLOSE');
+  const none = new Uint8Array(CLOSE_V3_RECORD_SIZE);
+  encodeCloseV3({ checkpoint: 0x1040, wear: 0xffffffff, token: 0xffffffff, tokenCheck: 0, anchor: null, pack: null }, none);
+  assert.equal([...none.subarray(16, 44)], [...hex('40100000 ffffffff ffffffff 00000000 ffff ffff ffffffff ffffffff')]);
+  assert.equal(decodeCloseV3(none), { checkpoint: 0x1040, wear: 0xffffffff, token: 0xffffffff, tokenCheck: 0, anchor: null, pack: null });
+  assert.is(closeV3Span(16), 48);
+  assert.is(closeV3Span(256), 256);
 });
 
 t.run();

@@ -610,9 +610,14 @@ t('5. strict ECC flash: one, two or three sessions in a row that die in their fi
         store.unmount();
         for (let d = 0; d < dead; d++) {
           store = JournalStore.mount(w.f);
+          // After a clean unmount whose token is intact, the session's first program may be a GC copy into the
+          // pack head the CLOSE named, or an anchor record in the slot it named (DESIGN.md §4, token trick): the
+          // next unit of a sector erased and not programmed since, as a journal header at a sector start is.
+          const packHead = (store as unknown as { pack: { head: number } }).pack.head;
           inner.armPowerCut({ atOp: 0, effect, kind: 'program' });
           cutDuring(() => store.set(`dead${d}`, bytes(20, d)));
-          assert.is(w.lastProgram() % S, 0, `${what}: session ${d} died in a program at a sector boundary`);
+          const at = w.lastProgram();
+          assert.ok(at % S === 0 || Math.floor(at / S) === packHead || Math.floor(at / S) < 2, `${what}: session ${d} died in its first program, at a sector boundary, in the resumed pack head or in an anchor sector (at ${at})`);
           inner.powerOn();
         }
         // A session whose first write is a whole-sector value: its first program starts a value sector.

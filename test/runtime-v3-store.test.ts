@@ -4,7 +4,8 @@
 // against a model every 25 operations, at both program units; the power-cut
 // sweeps and randomized cut runs of issue 12 (every fault kind, double
 // faults, checks after each recovery) run against v3 with the same harness
-// as v2 (test/support/power-cut-sweep.ts); clean restarts.
+// as v2 (test/support/power-cut-sweep.ts). Clean restarts are in
+// runtime-v3-restarts.test.ts.
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -104,38 +105,6 @@ for (const w of sweeps) {
     assert.is(r.violations, 0, r.firstViolations.join('; '));
   });
 }
-
-v3('2,000 clean unmount/mount cycles, half with a write, both units: values kept, idle sessions program and erase nothing, erase counts level', () => {
-  for (const unit of [16, 256]) {
-    const f = new SimFlash({ size: 16 * 4096, sectorSize: 4096, programUnit: unit, seed: unit });
-    let store = JournalStore.format(f);
-    const random = seededRandom(unit);
-    const model = new Map<string, Uint8Array>();
-    for (let i = 0; i < 2000; i++) {
-      const erasesBefore = f.stats.erases;
-      const programsBefore = f.stats.programs;
-      const writes = i % 2 === 0;
-      if (writes) {
-        const key = `k${Math.floor(random() * 20)}`;
-        const value = Uint8Array.from({ length: Math.floor(random() * 40) }, () => (random() * 256) | 0);
-        store.set(key, value);
-        model.set(key, value);
-      }
-      store.unmount();
-      store = JournalStore.mount(f);
-      if (!writes) {
-        assert.is(f.stats.erases, erasesBefore, `${unit}: an idle session erased`);
-        assert.is(f.stats.programs, programsBefore, `${unit}: an idle session programmed`);
-      }
-    }
-    for (const [k, v] of model) assert.ok(same(store.get(k), v), `${unit}: ${k}`);
-    assert.ok(store.stats().mountedCleanly);
-    const counts = [...f.wear().counts];
-    const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
-    assert.ok(Math.max(...counts) <= 1.5 * mean, `${unit} B units: erase counts ${counts.join(' ')}`);
-    assert.ok(Math.min(...counts) >= 0.5 * mean, `${unit} B units: erase counts ${counts.join(' ')}`);
-  }
-});
 
 v3('a 1.2 MB value streamed in 4 KiB chunks goes straight into its sectors (named through list sectors); an aborted stream leaves the old value and frees what it took', () => {
   const f = new SimFlash({ size: 1024 * 4096, sectorSize: 4096, programUnit: 256, seed: 5 });

@@ -35,6 +35,7 @@ export enum RecordKind {
   Index = 0x05, // one slice of the rolling index snapshot (FORMAT.md §5.2)
   PutS = 0x06, // format v3: the key's value lives in whole sectors (v3/DESIGN.md §1.3)
   Move = 0x07, // format v3: GC copied records to a pack sector (v3/DESIGN.md §1.3)
+  Wear = 0x08, // format v3: erase counts of every sector (v3/DESIGN.md §1.3)
   Erased = 0xff, // nothing written here
 }
 
@@ -174,7 +175,7 @@ export function decodeRecordHeader(bytes: Uint8Array, at = 0): RecordHeader | nu
   const v = new DataView(bytes.buffer, bytes.byteOffset + at, RECORD_HEADER_SIZE);
   if (v.getUint32(12, true) !== crc32(bytes, 0, at, at + 12)) return null;
   const kind = v.getUint8(0);
-  if (kind < RecordKind.Put || kind > RecordKind.Move) return null;
+  if (kind < RecordKind.Put || kind > RecordKind.Wear) return null;
   return {
     kind,
     keyLength: v.getUint8(1),

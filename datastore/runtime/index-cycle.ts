@@ -169,9 +169,14 @@ export class IndexCycle {
    * its eighth-of-a-cycle granularity), or -1 if the cycle has nothing to
    * write. A writer that forces one slice at a time keeps to it this way.
    */
-  paceTarget(budget = this.source.budget()): number {
+  paceTarget(budget = this.source.budget(), within = 1): number {
     if (this.spent >= budget) return this.next < HASH_SPACE ? HASH_SPACE : -1;
-    const target = this.source.index().alignUp(Math.floor((this.spent / budget) * HASH_SPACE));
+    // `within` < 1 paces the cycle over the budget's last part only: the cycle then completes as late as it
+    // may, and a durable point (its first slice) lies close to the one after it, so the window a mount
+    // replays (and pins) is shorter.
+    const begin = budget * (1 - within);
+    if (this.spent <= begin) return -1;
+    const target = this.source.index().alignUp(Math.floor(((this.spent - begin) / (budget - begin)) * HASH_SPACE));
     return target > this.next ? target : -1;
   }
 
@@ -189,7 +194,7 @@ export class IndexCycle {
   }
 
   /** Write slices on their own until the cycle reaches `target`, each of at most `maxEntries` entries. */
-  writeForced(target: number, maxEntries: number): void {
+  writeForced(target: number, maxEntries: number, chargeSlices = true): void {
     const index = this.source.index();
     while (this.next < target) {
       const r = this.nextRange(index, this.next, maxEntries, target);
@@ -197,8 +202,9 @@ export class IndexCycle {
       this.write(r.end, r.entries, retired);
       this.written.forced++;
       if (r.end === HASH_SPACE) return; // complete: the next cycle starts counting now
-      // A mount replays forced slices too: they count against the budget.
-      this.spent += recordSize(0, indexSliceSize(r.entries, retired.length));
+      // A mount replays forced slices too: they count against the budget (v2; format v3 counts them apart,
+      // DESIGN.md §5.2, and sizes its pinned window for the budget plus a cycle of slices).
+      if (chargeSlices) this.spent += recordSize(0, indexSliceSize(r.entries, retired.length));
     }
   }
 

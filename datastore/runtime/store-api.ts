@@ -59,4 +59,6 @@ export interface StoreStats {
   mountedCleanly: boolean;
   headSector: number;
   tailSector: number;
+  /** Format v3: the erase counts behind wear levelling are an estimate (never above the truth): erases went uncounted after a power cut. */
+  wearEstimated?: boolean;
 }

@@ -15,6 +15,11 @@
 // programmed form a prefix, and a mount finds its end by binary search.
 // (A session that dies in its first anchor program leaves a sector whose
 // slot 0 is torn or marked: the next session erases that sector again.)
+//
+// The exception, after a clean unmount: its CLOSE record names the slot the
+// next record may take (continuation()), and a mount that finds the CLOSE's
+// token intact knows no session programmed anything since (the token trick,
+// DESIGN.md §4), so it goes on there without an erase (resume()).
 
 import type { FlashPartition } from '../../../hal/flash.ts';
 import { ANCHOR_RECORD_SIZE, decodeAnchorRecord, encodeAnchorRecord, type AnchorRecord } from './format-v3.ts';
@@ -38,13 +43,16 @@ function newer(a: number, b: number): boolean {
 export class AnchorArea {
   readonly slotSize: number;
   readonly slotsPerSector: number;
-  private readonly probe = new Uint8Array(ANCHOR_RECORD_SIZE);
+  /** The first bytes of a slot: room for two copies of a record when the slot is 32 bytes or more. */
+  private readonly probe: Uint8Array;
   private readonly slot: Uint8Array;
   /** The newest record on flash, as far as this writer knows. */
   private newest: AnchorPlace | null = null;
   /** The anchor sector this writer erased and is filling, or -1 before its first write. */
   private filling = -1;
   private nextSlot = 0;
+  /** Called after each anchor sector erase completed (the store counts erases). */
+  onErase: ((sector: number) => void) | null = null;
 
   constructor(
     private readonly flash: FlashPartition,
@@ -53,6 +61,7 @@ export class AnchorArea {
     this.slotSize = Math.max(ANCHOR_RECORD_SIZE, flash.programUnit);
     this.slotsPerSector = Math.floor(flash.sectorSize / this.slotSize);
     this.slot = new Uint8Array(this.slotSize);
+    this.probe = new Uint8Array(Math.min(2 * ANCHOR_RECORD_SIZE, this.slotSize));
   }
 
   /**
@@ -92,19 +101,23 @@ export class AnchorArea {
    */
   write(chainStart: number, chainSeq: number, copies = 1): AnchorRecord {
     const record: AnchorRecord = { gen: this.newest ? (this.newest.record.gen + 1) >>> 0 : 1, chainStart, chainSeq: chainSeq & 0xffff };
-    if (this.filling < 0 || this.nextSlot + copies > this.slotsPerSector) {
+    const slots = this.slotsFor(copies);
+    if (this.filling < 0 || this.nextSlot + slots > this.slotsPerSector) {
       const after = this.filling >= 0 ? this.filling : this.newest ? this.newest.sector : this.count - 1;
       const sector = (after + 1) % this.count;
       this.flash.erase(sector);
+      this.onErase?.(sector);
       this.filling = sector;
       this.nextSlot = 0;
     }
     this.slot.fill(0xff);
     encodeAnchorRecord(record, this.slot);
-    // Copies go to consecutive slots, each its own program: damage to one later leaves its twin, and the
+    // Two copies share a slot of 32 bytes or more (one program: 256-byte units hold 16 records a sector, not 8);
+    // with 16-byte slots they go to consecutive slots. Either way damage to one later leaves its twin, and the
     // newest valid record is then still this one (a mount takes the last valid slot of the prefix).
+    if (copies > 1 && this.probe.length >= 2 * ANCHOR_RECORD_SIZE) encodeAnchorRecord(record, this.slot, ANCHOR_RECORD_SIZE);
     let slot = this.nextSlot;
-    for (let i = 0; i < copies; i++) {
+    for (let i = 0; i < slots; i++) {
       slot = this.nextSlot++;
       this.flash.program(this.filling * this.flash.sectorSize + slot * this.slotSize, this.slot);
     }
@@ -112,14 +125,39 @@ export class AnchorArea {
     return record;
   }
 
-  private read(sector: number, slot: number): AnchorRecord | null {
-    this.flash.read(sector * this.flash.sectorSize + slot * this.slotSize, this.probe);
-    return decodeAnchorRecord(this.probe);
+  /** Where this writer's next record would go without an erase (for the CLOSE record), or null. */
+  continuation(): { sector: number; slot: number } | null {
+    return this.filling >= 0 && this.nextSlot < this.slotsPerSector ? { sector: this.filling, slot: this.nextSlot } : null;
   }
 
+  /**
+   * Go on at `slot` of `sector` without an erase: the caller knows nothing was
+   * programmed there since the newest record (the token trick). Refused
+   * (false) unless the newest record find() saw sits just before it.
+   */
+  resume(sector: number, slot: number): boolean {
+    const n = this.newest;
+    if (!n || n.sector !== sector || n.slot + 1 !== slot || slot >= this.slotsPerSector) return false;
+    this.filling = sector;
+    this.nextSlot = slot;
+    return true;
+  }
+
+  /** Slots a record written `copies` times takes. */
+  slotsFor(copies: number): number {
+    return copies > 1 && this.probe.length >= 2 * ANCHOR_RECORD_SIZE ? Math.ceil(copies / 2) : copies;
+  }
+
+  private read(sector: number, slot: number): AnchorRecord | null {
+    this.flash.read(sector * this.flash.sectorSize + slot * this.slotSize, this.probe);
+    const first = decodeAnchorRecord(this.probe);
+    return first ?? (this.probe.length >= 2 * ANCHOR_RECORD_SIZE ? decodeAnchorRecord(this.probe, ANCHOR_RECORD_SIZE) : null);
+  }
+
+  /** Nothing programmed in the slot's record bytes (both copies' places). */
   private blank(sector: number, slot: number): boolean {
     this.flash.read(sector * this.flash.sectorSize + slot * this.slotSize, this.probe);
-    for (let i = 0; i < ANCHOR_RECORD_SIZE; i++) if (this.probe[i] !== 0xff) return false;
+    for (let i = 0; i < this.probe.length; i++) if (this.probe[i] !== 0xff) return false;
     return true;
   }
 }

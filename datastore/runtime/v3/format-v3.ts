@@ -6,7 +6,7 @@
 
 import { crc32 } from '../../../bytes/crc32.ts';
 import { readU16LE, readU32LE, writeU16LE, writeU32LE } from '../../../bytes/byte-order.ts';
-import { trailerCrc } from '../format.ts';
+import { decodeRecordHeader, encodeRecordHeader, RECORD_HEADER_SIZE, RECORD_TRAILER_SIZE, RecordKind, trailerCrc } from '../format.ts';
 
 export const FORMAT_VERSION_V3 = 3;
 const NONE = 0xffffffff;
@@ -202,30 +202,135 @@ export function decodeMove(bytes: Uint8Array, length: number, at = 0): { victim:
   return { victim: readU32LE(bytes, at), entries };
 }
 
-// ---- WEAR value (§1.3): erase counts, one byte a sector above a base ---------------
+// ---- WEAR value (§1.3): erase counts, above a base ------------------------------
+//
+// u32 version, u32 base (the smallest count), then one delta a sector: a u8
+// (version 1) while the spread fits 255, else a u16 (version 2). Exact either
+// way: a clean mount restores the counts the unmount had. Bit 31 of the
+// version word set: the counts are an estimate (some erases went uncounted
+// since a power cut), never above the truth; it stays set from then on.
 
 export const WEAR_VERSION = 1;
+export const WEAR_VERSION_WIDE = 2;
 
-export function wearSize(sectors: number): number {
-  return 8 + sectors;
+/** Bytes of a WEAR value for `sectors` sectors with `width`-byte deltas. */
+export function wearSize(sectors: number, width: 1 | 2 = 1): number {
+  return 8 + width * sectors;
 }
 
-/** Encode erase counts; a count more than 255 above the smallest saturates (the table is a hint for levelling). */
-export function encodeWear(counts: ArrayLike<number>, into: Uint8Array, at = 0): void {
+/** Delta width the counts need: 1 byte while they lie within 255 of the smallest, else 2. */
+export function wearWidth(counts: ArrayLike<number>): 1 | 2 {
+  let min = Infinity;
+  let max = 0;
+  for (let i = 0; i < counts.length; i++) {
+    min = Math.min(min, counts[i]);
+    max = Math.max(max, counts[i]);
+  }
+  if (max - min > 0xffff) throw new RangeError(`erase counts ${max - min} apart do not fit a WEAR record`);
+  return counts.length === 0 || max - min <= 0xff ? 1 : 2;
+}
+
+/**
+ * Encode erase counts into wearSize(counts.length, width) bytes. `width`
+ * defaults to what they need; 1 where they need 2 saturates each delta at
+ * 255 (counts then read low, so the caller must flag them `estimated`).
+ */
+export function encodeWear(counts: ArrayLike<number>, into: Uint8Array, at = 0, estimated = false, width: 1 | 2 = wearWidth(counts)): void {
   let base = Infinity;
   for (let i = 0; i < counts.length; i++) base = Math.min(base, counts[i]);
   if (counts.length === 0) base = 0;
-  writeU32LE(into, at, WEAR_VERSION);
+  writeU32LE(into, at, ((width === 1 ? WEAR_VERSION : WEAR_VERSION_WIDE) | (estimated ? 0x80000000 : 0)) >>> 0);
   writeU32LE(into, at + 4, base);
-  for (let i = 0; i < counts.length; i++) into[at + 8 + i] = Math.min(255, counts[i] - base);
+  for (let i = 0; i < counts.length; i++) {
+    if (width === 1) into[at + 8 + i] = Math.min(0xff, counts[i] - base);
+    else writeU16LE(into, at + 8 + 2 * i, counts[i] - base);
+  }
 }
 
+/** Decode a WEAR value of `length` bytes (its record's CRC was checked by the caller), or null. */
 export function decodeWear(bytes: Uint8Array, length: number, at = 0): number[] | null {
-  if (length < 8 || readU32LE(bytes, at) !== WEAR_VERSION) return null;
+  if (length < 8) return null;
+  const version = readU32LE(bytes, at) & 0x7fffffff;
+  const width = version === WEAR_VERSION ? 1 : version === WEAR_VERSION_WIDE ? 2 : 0;
+  if (width === 0 || (length - 8) % width !== 0) return null;
   const base = readU32LE(bytes, at + 4);
   const out: number[] = [];
-  for (let i = 8; i < length; i++) out.push(base + bytes[at + i]);
+  for (let i = 8; i < length; i += width) out.push(base + (width === 1 ? bytes[at + i] : readU16LE(bytes, at + i)));
   return out;
+}
+
+/** The WEAR value's counts are an estimate (bit 31 of its version word). */
+export function wearIsEstimate(bytes: Uint8Array, at = 0): boolean {
+  return (readU32LE(bytes, at) & 0x80000000) !== 0;
+}
+
+// ---- CLOSE value, v3 (§4): a clean unmount's last record ----------------------------
+//
+// v2's CLOSE record (format.ts: kind 0x04, in the head's last program units)
+// with a 28-byte value: u32 checkpoint offset, u32 WEAR record offset (or
+// NONE), u32 token sector (or NONE), u32 tokenCheck (CRC-32 of the token
+// sector's first 32 bytes, which are not blank), u16 anchor sector and u16
+// anchor slot where the next anchor record may go without an erase (0xFFFF
+// 0xFFFF: none), u32 pack head sector and u32 offset where the next GC copy
+// may go without an erase (NONE NONE: none). The anchor slot and the pack
+// head are trusted only while the token's first 32 bytes are intact
+// (DESIGN.md §4, token trick).
+
+export const CLOSE_V3_VALUE_SIZE = 28;
+/** Bytes at the start of the token sector the CLOSE's tokenCheck covers. */
+export const TOKEN_BYTES = 32;
+export const CLOSE_V3_RECORD_SIZE = RECORD_HEADER_SIZE + CLOSE_V3_VALUE_SIZE + RECORD_TRAILER_SIZE;
+
+export interface CloseV3 {
+  checkpoint: number;
+  wear: number;
+  token: number;
+  /** CRC-32 of the token sector's first TOKEN_BYTES bytes at the unmount. */
+  tokenCheck: number;
+  /** Anchor sector and slot the next anchor record may use without an erase, or null. */
+  anchor: { sector: number; slot: number } | null;
+  /** Pack head sector and offset the next GC copy may use without an erase, or null. */
+  pack: { sector: number; offset: number } | null;
+}
+
+/** Bytes at the end of the head a v3 CLOSE takes: its size rounded up to the program unit. */
+export function closeV3Span(programUnit: number): number {
+  return Math.ceil(CLOSE_V3_RECORD_SIZE / programUnit) * programUnit;
+}
+
+export function encodeCloseV3(c: CloseV3, into: Uint8Array, at = 0): void {
+  if (c.anchor && (c.anchor.sector >= 0xffff || c.anchor.slot >= 0xffff)) throw new RangeError('anchor place does not fit 16 bits');
+  encodeRecordHeader({ kind: RecordKind.Close, keyLength: 0, encoding: 0, valueLength: CLOSE_V3_VALUE_SIZE, writtenAt: 0 }, into, at);
+  const v = at + RECORD_HEADER_SIZE;
+  writeU32LE(into, v, c.checkpoint);
+  writeU32LE(into, v + 4, c.wear);
+  writeU32LE(into, v + 8, c.token);
+  writeU32LE(into, v + 12, c.tokenCheck);
+  writeU16LE(into, v + 16, c.anchor ? c.anchor.sector : 0xffff);
+  writeU16LE(into, v + 18, c.anchor ? c.anchor.slot : 0xffff);
+  writeU32LE(into, v + 20, c.pack ? c.pack.sector : NONE);
+  writeU32LE(into, v + 24, c.pack ? c.pack.offset : NONE);
+  writeU32LE(into, v + CLOSE_V3_VALUE_SIZE, storedCrc(into, v, v + CLOSE_V3_VALUE_SIZE));
+}
+
+/** A v3 CLOSE record at `at` (CLOSE_V3_RECORD_SIZE bytes), or null if it does not check. */
+export function decodeCloseV3(bytes: Uint8Array, at = 0): CloseV3 | null {
+  const h = decodeRecordHeader(bytes, at);
+  if (!h || h.kind !== RecordKind.Close || h.keyLength !== 0 || h.valueLength !== CLOSE_V3_VALUE_SIZE) return null;
+  const v = at + RECORD_HEADER_SIZE;
+  if (readU32LE(bytes, v + CLOSE_V3_VALUE_SIZE) !== storedCrc(bytes, v, v + CLOSE_V3_VALUE_SIZE)) return null;
+  const sector = readU16LE(bytes, v + 16);
+  const slot = readU16LE(bytes, v + 18);
+  const packSector = readU32LE(bytes, v + 20);
+  const packOffset = readU32LE(bytes, v + 24);
+  return {
+    checkpoint: readU32LE(bytes, v),
+    wear: readU32LE(bytes, v + 4),
+    token: readU32LE(bytes, v + 8),
+    tokenCheck: readU32LE(bytes, v + 12),
+    anchor: sector === 0xffff && slot === 0xffff ? null : { sector, slot },
+    pack: packSector === NONE && packOffset === NONE ? null : { sector: packSector, offset: packOffset },
+  };
 }
 
 export { NONE as NO_OFFSET };

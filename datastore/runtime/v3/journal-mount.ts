@@ -12,10 +12,7 @@ import {
   CHECKPOINT_PAYLOAD_VERSION,
   checkpointEntryHash,
   checkpointEntryOffset,
-  closeSpan,
-  CLOSE_RECORD_SIZE,
   decodeCheckpointFixed,
-  decodeCloseRecord,
   decodeIndexSlice,
   HASH_SPACE,
   INDEX_FIXED_SIZE,
@@ -29,10 +26,25 @@ import {
   type RecordHeader,
 } from '../format.ts';
 import { readU32LE } from '../../../bytes/byte-order.ts';
+import { crc32 } from '../../../bytes/crc32.ts';
 import { KeyIndex } from '../key-index.ts';
 import { keyHash } from '../key-text.ts';
 import { NotFormattedError, StoreError } from '../errors.ts';
-import { decodeJournalHeader, decodeMove, JOURNAL_HEADER_SIZE, type JournalHeader, type SectorValueRef, decodePutS } from './format-v3.ts';
+import {
+  closeV3Span,
+  CLOSE_V3_RECORD_SIZE,
+  decodeCloseV3,
+  decodeJournalHeader,
+  decodeMove,
+  decodePutS,
+  decodeWear,
+  wearIsEstimate,
+  JOURNAL_HEADER_SIZE,
+  TOKEN_BYTES,
+  type CloseV3,
+  type JournalHeader,
+  type SectorValueRef,
+} from './format-v3.ts';
 import { AnchorArea } from './anchor.ts';
 import { RecordAt, REPLACES_SIZE, SECTOR_VALUE_FLAG } from './journal-records.ts';
 import { readWholeSectorValue, valueSectorsOf } from './sector-value.ts';
@@ -60,6 +72,20 @@ export interface MountResult {
   bytesRead: number;
   /** An index cycle under way at the end of the log (its slices so far all replayed): the writer carries it on. */
   cycleInProgress: { start: number; next: number } | null;
+  /** The head's CLOSE record (a clean unmount), or null. */
+  close: CloseV3 | null;
+  /**
+   * The CLOSE's token sector still holds the bytes it named: no session
+   * erased or programmed anything since that unmount (DESIGN.md §4).
+   */
+  tokenIntact: boolean;
+  /**
+   * Erase counts: estimated (never above) unless the token is intact. Then
+   * `counts` is null: the WEAR record the CLOSE names (`offset`) is read
+   * when the store first needs it (its first erase or program, or wear()),
+   * so a clean mount of a session that writes nothing does not pay for it.
+   */
+  wear: { counts: number[] | null; offset: number; exact: boolean } | null;
 }
 
 interface Cycle {
@@ -91,6 +117,8 @@ class JournalMount {
   private later: Cycle | null = null;
   private newestComplete = NONE;
   private newestCheckpoint = NONE;
+  /** The newest WEAR record replay met. */
+  private newestWear = NONE;
 
   constructor(
     private readonly flash: FlashPartition,
@@ -146,6 +174,7 @@ class JournalMount {
       replayed: this.replayed,
       bytesRead: 0,
       cycleInProgress: this.later && this.later.next < HASH_SPACE ? { ...this.later } : null,
+      ...this.closing(close, this.replayed === 0 && !torn && close !== null && this.newestCheckpoint === close.checkpoint),
     };
   }
 
@@ -188,7 +217,44 @@ class JournalMount {
       replayed: this.replayed,
       bytesRead: 0,
       cycleInProgress: this.later && this.later.next < HASH_SPACE ? { ...this.later } : null,
+      ...this.closing(null, false),
     };
+  }
+
+  /**
+   * The token check and the erase counts. A clean mount whose token still
+   * holds its header takes the unmount's WEAR record as exact. Otherwise the
+   * newest WEAR record reached (replayed, or named by the head's header) plus
+   * one for each journal sector opened after it: sessions since may have
+   * erased more (pack, value and anchor sectors, re-erases), never less.
+   */
+  private closing(close: CloseV3 | null, clean: boolean): Pick<MountResult, 'close' | 'tokenIntact' | 'wear'> {
+    const tokenIntact = clean && close !== null && this.tokenIntact(close);
+    if (tokenIntact && close!.wear !== NONE) return { close, tokenIntact, wear: { counts: null, offset: close!.wear, exact: true } };
+    const head = this.chain[this.chain.length - 1];
+    const offset = clean && close!.wear !== NONE ? close!.wear : this.newestWear !== NONE ? this.newestWear : head.header.wear;
+    const w = offset === NONE ? null : this.wearAt(offset);
+    if (!w) return { close, tokenIntact, wear: null };
+    const counts = w.counts;
+    // A sector of seq s was erased when the sector of seq s - 1 opened: those of seq >= c + 2 after the record
+    // (in the sector of seq c) was written. A record in a sector the walk no longer reaches predates the chain.
+    const at = this.chainPos(Math.floor(offset / this.S));
+    const from = at >= 0 ? (this.chain[at].header.seq + 2) >>> 0 : (this.chain[0].header.seq + 1) >>> 0;
+    const after = (seq: number) => ((seq - from) | 0) >= 0;
+    for (const link of this.chain) if (after(link.header.seq) && link.sector < counts.length) counts[link.sector]++;
+    if (after((head.header.seq + 1) >>> 0) && head.header.next < counts.length) counts[head.header.next]++;
+    return { close, tokenIntact, wear: { counts, offset, exact: false } };
+  }
+
+  private tokenIntact(close: CloseV3): boolean {
+    const n = this.flash.size / this.S;
+    if (close.token === NONE || close.token >= n || close.token < this.anchors.count || this.chainPos(close.token) >= 0) return false;
+    const check = tokenCheckOf(this.flash, close.token);
+    return check !== null && check === close.tokenCheck;
+  }
+
+  private wearAt(offset: number): { counts: number[]; estimate: boolean } | null {
+    return readWearRecord(this.rec, offset, this.flash.size / this.S);
   }
 
   private reset(): void {
@@ -202,6 +268,7 @@ class JournalMount {
     this.skipAt = NONE;
     this.newestComplete = NONE;
     this.newestCheckpoint = NONE;
+    this.newestWear = NONE;
   }
 
   // ---- the chain ---------------------------------------------------------------
@@ -274,12 +341,12 @@ class JournalMount {
   }
 
   /** The head's CLOSE record, if its records end before it (a clean unmount). */
-  private closeOf(head: ChainLink): { checkpoint: number } | null {
-    const span = closeSpan(this.flash.programUnit);
+  private closeOf(head: ChainLink): CloseV3 | null {
+    const span = closeV3Span(this.flash.programUnit);
     const at = head.sector * this.S + this.S - span;
-    const b = new Uint8Array(CLOSE_RECORD_SIZE);
+    const b = new Uint8Array(CLOSE_V3_RECORD_SIZE);
     this.flash.read(at, b);
-    const c = decodeCloseRecord(b);
+    const c = decodeCloseV3(b);
     if (!c) return null;
     // The records must end before it, or these bytes belong to a record.
     let pos = head.sector * this.S + JOURNAL_HEADER_SIZE;
@@ -438,6 +505,9 @@ class JournalMount {
       case RecordKind.Move:
         this.applyMove(payload!);
         break;
+      case RecordKind.Wear:
+        this.newestWear = pos;
+        break;
       case RecordKind.Checkpoint:
         this.newestCheckpoint = pos;
         this.newestComplete = NONE;
@@ -526,6 +596,27 @@ class JournalMount {
       this.later = null;
     }
   }
+}
+
+/** The erase counts of the WEAR record at `offset` (checked, `sectors` of them) and its estimate flag, or null. */
+export function readWearRecord(rec: RecordAt, offset: number, sectors: number): { counts: number[]; estimate: boolean } | null {
+  const h = rec.header(offset);
+  if (!h || h.kind !== RecordKind.Wear) return null;
+  const payload = rec.checkedPayload(offset, h);
+  const counts = payload ? decodeWear(payload, payload.length) : null;
+  return counts && counts.length === sectors ? { counts, estimate: wearIsEstimate(payload!) } : null;
+}
+
+/**
+ * CRC-32 of a sector's first TOKEN_BYTES bytes, or null if they read blank
+ * (what an erase leaves: no proof of anything). One read of 32 bytes.
+ */
+export function tokenCheckOf(flash: FlashPartition, sector: number): number | null {
+  const b = new Uint8Array(TOKEN_BYTES);
+  flash.read(sector * flash.sectorSize, b);
+  let blank = true;
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0xff) blank = false;
+  return blank ? null : crc32(b) >>> 0;
 }
 
 export function checkpointSectors(flash: FlashPartition, offset: number): number[] {

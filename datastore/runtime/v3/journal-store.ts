@@ -15,7 +15,6 @@ import {
   checkpointSize,
   encodeCheckpointEntry,
   encodeCheckpointHead,
-  encodeCloseRecord,
   encodeRecordHeader,
   keyCheckOf,
   keyIntact,
@@ -26,7 +25,6 @@ import {
   RecordKind,
   recordSize,
   trailerCrc,
-  CLOSE_RECORD_SIZE,
   type RecordHeader,
 } from '../format.ts';
 import { KeyIndex } from '../key-index.ts';
@@ -42,7 +40,25 @@ import {
   ValueTooLargeError,
 } from '../errors.ts';
 import type { Durability, RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from '../store-api.ts';
-import { decodePutS, encodeListSector, encodeMove, encodePutS, JOURNAL_HEADER_SIZE, JOURNAL_MAGIC, listCapacity, moveSize, putSSize, type MoveEntry, type SectorValueRef } from './format-v3.ts';
+import {
+  closeV3Span,
+  CLOSE_V3_RECORD_SIZE,
+  decodePutS,
+  encodeCloseV3,
+  encodeListSector,
+  encodeMove,
+  encodePutS,
+  encodeWear,
+  JOURNAL_HEADER_SIZE,
+  JOURNAL_MAGIC,
+  listCapacity,
+  moveSize,
+  putSSize,
+  wearSize,
+  wearWidth,
+  type MoveEntry,
+  type SectorValueRef,
+} from './format-v3.ts';
 import { AnchorArea, anchorSectorCount } from './anchor.ts';
 import { SectorKind, SectorTable } from './sector-table.ts';
 import { SectorAllocator } from './sector-allocator.ts';
@@ -50,15 +66,32 @@ import { chooseVictim } from './victim-policy.ts';
 import { levellingMove } from './wear-leveller.ts';
 import { JournalWriter } from './journal-writer.ts';
 import { PackWriter } from './pack-writer.ts';
-import { CHECKPOINT_IN_SECTORS, checkpointSectors, mountJournal } from './journal-mount.ts';
+import { CHECKPOINT_IN_SECTORS, checkpointSectors, mountJournal, readWearRecord, tokenCheckOf } from './journal-mount.ts';
 import { entryOffset, isKeyed, isSectorValue, payloadLength, RecordAt, REPLACES_SIZE, SECTOR_VALUE_FLAG } from './journal-records.ts';
 import { readSectorValue, sectorFootprint, sectorsHeldBy, SectorValueWriter, valueSectorsOf } from './sector-value.ts';
 import { ValueWriter } from '../value-writer.ts';
 
-/** GC steps a write may run beyond the one it always may (more only below the hard reserve). */
-const GC_STEPS_PER_WRITE = 1;
-/** Forced index slices (about a sector each) one commit may write when the cycle has fallen behind. */
+/** GC steps (a collection or a levelling move) one put may run; more only below the hard reserve (DESIGN.md §3.5). */
+const GC_STEPS_PER_PUT = 1;
+/** Forced index slices (about a sector each) one put may write; more only once the whole cycle is overdue. */
+const SLICES_PER_PUT = 1;
+/**
+ * Forced slices are paced over the last quarter of the cycle's budget (slices
+ * do not count against it, DESIGN.md §5.2): a cycle written late lies close
+ * to the next, so the window a mount replays and pins behind the durable
+ * points is shorter; a quarter budget of records (at 64 B, about 20 puts a
+ * slice) still keeps a put to one slice.
+ */
+const CYCLE_PACED_WITHIN = 0.25;
+/** Forced slices one put may write when the whole cycle is overdue (the emergency of DESIGN.md §3.5). */
 const MAX_SLICES_PER_COMMIT = 4;
+/**
+ * Sectors kept erased ahead (DESIGN.md §3.2): a put takes its journal and pack
+ * opens from them and refills at most one, so the sectors a put's bookkeeping
+ * opens (its record's journal open, a GC step's pack sector and MOVE, a
+ * forced slice) cost it at most one erase.
+ */
+const POOL_SECTORS = 3;
 /**
  * Each anchor record is written twice: a mount that finds the newest damaged
  * takes its twin, so the chain before it need not stay pinned for the
@@ -71,6 +104,11 @@ const ANCHOR_COPIES = 2;
  * before anything else, and must still leave a collection room to run.
  */
 const GC_RESERVE = 3;
+/** Free sectors an unmount reads (32 bytes each) looking for a token that does not read blank. */
+const TOKEN_TRIES = 8;
+/** A made token's first 32 bytes: "DLTK", the head's seq, zeros (anything but blank would do). */
+const TOKEN_MARKER_MAGIC = 0x4b544c44;
+const TOKEN_MARKER_BYTES = 32;
 /** valueOwner of a sector no PUT-S names (free, a checkpoint's, a value being written). */
 const NO_OWNER = 0xffffffff;
 
@@ -120,14 +158,33 @@ export class JournalStore {
   private pendingOps = 0;
   /** Writes since mount: the age of a sector for cost-benefit victims. */
   private clock = 0;
-  /** journal.commits when the index cycle's pace was last checked. */
-  private commitsSeen = 0;
   private changedSinceCheckpoint = false;
   private lastCheckpoint = NONE;
   private mounted = true;
   private cleanMount = true;
   private corruptSkipped = 0;
   private inGc = false;
+  /**
+   * The token (DESIGN.md §4): the sector the head's CLOSE names. Reserved
+   * until the first journal open takes it as its new `next`: nothing else
+   * programs it, and the session's first erase is its erase. -1: none.
+   */
+  private token = -1;
+  private tokenErased = false;
+  /** The erase counts are an estimate (a mount that could not prove them exact). */
+  private wearEstimated = false;
+  /** The WEAR record a clean mount left unread (ensureWear reads it before the counts are used), or NONE. */
+  private unreadWear = NONE;
+  /** Delta width the last wearRecordBytes() planned for the WEAR record (1 or 2 bytes a sector). */
+  private wearWidthPlanned: 1 | 2 = 1;
+  /** Erases since the newest WEAR record (one is written every wearInterval()). */
+  private erasesSinceWear = 0;
+  /** WEAR records the on-flash head's header and the next header name: their sectors stay pinned. */
+  private wearNames: number[] = [];
+  /** GC steps this put may still run (outside the hard reserve). */
+  private gcStepsLeft = GC_STEPS_PER_PUT;
+  /** Erases this put did outside its own value sectors (journal, pack, checkpoint, pool). */
+  private putErases = 0;
 
   private constructor(flash: FlashPartition, options: RuntimeStoreOptions) {
     this.flash = flash;
@@ -144,6 +201,16 @@ export class JournalStore {
     this.valueOwner = new Uint32Array(this.N).fill(NO_OWNER);
     this.allocator = new SectorAllocator(this.table);
     this.journal = new JournalWriter(flash);
+    const erased = (s: number): void => {
+      this.table.noteErase(s);
+      this.erasesSinceWear++;
+    };
+    this.journal.onErase = erased;
+    this.anchors.onErase = erased;
+    this.journal.beforeWrite = () => {
+      this.ensureWear();
+      this.spendToken();
+    };
     this.journal.takeSector = () => this.takeErased(SectorKind.Journal);
     this.journal.onOpened = (s, wasted) => {
       this.cycle.charge(wasted + JOURNAL_HEADER_SIZE);
@@ -180,9 +247,12 @@ export class JournalStore {
    * An empty store. `keep` names a sector the format must not erase before its
    * anchor is on flash (runtime-store.ts: the legacy store's empty head, which
    * is what a cut mid-format leaves mountable). It is never an anchor sector.
+   * Erase counts start at 0 (a partition that holds no v3 store is taken as
+   * fresh), or at `wear` when a store reformats itself.
    */
-  static format(flash: FlashPartition, options: RuntimeStoreOptions = {}, keep = -1): JournalStore {
+  static format(flash: FlashPartition, options: RuntimeStoreOptions = {}, keep = -1, wear?: { counts: number[]; estimated: boolean }): JournalStore {
     const s = new JournalStore(flash, options);
+    if (wear) s.seedWear(wear);
     for (let a = 0; a < s.A; a++) s.table.setKind(a, SectorKind.Anchor);
     if (keep >= s.A) s.table.setKind(keep, SectorKind.Value);
     const first = s.takeErased(SectorKind.Journal);
@@ -214,6 +284,14 @@ export class JournalStore {
     }
   }
 
+  /** Start from these erase counts (a store that reformats itself hands its own on). */
+  private seedWear(wear: { counts: number[]; estimated: boolean }): void {
+    if (wear.counts.length !== this.N) return;
+    this.table = new SectorTable(this.N, this.S, wear.counts);
+    this.allocator = new SectorAllocator(this.table);
+    this.wearEstimated = wear.estimated;
+  }
+
   /** The options this store was opened with (a reformat keeps them). */
   get options(): RuntimeStoreOptions {
     const { clock, ...rest } = this.opts;
@@ -228,11 +306,17 @@ export class JournalStore {
    * with fewer than two unused sectors (a wedged store) is it a plain format.
    */
   reformat(): JournalStore {
+    // The old store's token first (a cut from here on must not leave it claiming its counts are exact), and
+    // the counts go to the new store: the flash remembers every erase, so must the store.
+    // (After a flash failure the old writer erases nothing: the counts handed on are then an estimate.)
+    if (!this.journal.failed) this.spendToken();
+    const wear = { counts: this.eraseCounts(), estimated: this.wearEstimated || this.journal.failed !== null };
     this.mounted = false;
     const inUse: number[] = [];
     for (let x = this.A; x < this.N; x++) if (this.table.kind(x) !== SectorKind.Free || x === this.journal.next || this.pendingRelease.includes(x)) inUse.push(x);
-    if (this.N - this.A - inUse.length < 2) return JournalStore.format(this.flash, this.options);
+    if (this.N - this.A - inUse.length < 2) return JournalStore.format(this.flash, this.options, -1, wear);
     const s = new JournalStore(this.flash, this.options);
+    s.seedWear(wear);
     for (let a = 0; a < s.A; a++) s.table.setKind(a, SectorKind.Anchor);
     for (const x of inUse) s.table.setKind(x, SectorKind.Value);
     const first = s.takeErased(SectorKind.Journal);
@@ -257,12 +341,12 @@ export class JournalStore {
     }
     if (this.changedSinceCheckpoint || this.journal.pendingBytes > 0) {
       this.inGc = true; // no slices in the padding: nothing but the checkpoint and CLOSE after the last write
-      this.journal.commit();
-      const at = this.writeCheckpoint();
-      const close = new Uint8Array(CLOSE_RECORD_SIZE);
-      encodeCloseRecord({ checkpoint: at, erasedAhead: 0 }, close);
-      this.journal.putAtEnd(close);
-      this.inGc = false;
+      try {
+        this.journal.commit();
+        this.closeLog();
+      } finally {
+        this.inGc = false;
+      }
     }
     this.pendingOps = 0;
     this.mounted = false;
@@ -276,20 +360,45 @@ export class JournalStore {
     this.corruptSkipped = m.corruptSkipped;
     this.largestRecord = m.largestRecord;
     const head = m.chain[m.chain.length - 1];
-    this.journal.resume({ head: head.sector, seq: head.header.seq, next: head.header.next });
     this.journal.durable = m.durable;
     this.journal.fallback = m.fallback;
     this.headerNames = [head.header.durable, head.header.fallback];
+    this.journal.wear = m.wear ? m.wear.offset : NONE;
+    this.wearNames = [head.header.wear, this.journal.wear];
     this.anchorStart = m.anchorStart;
     this.chain = m.chain.map((l) => l.sector);
-    this.deriveSectors(head.header.next, { liveBytes: m.liveBytes, largestRecord: m.largestRecord, exact: m.clean });
+    this.deriveSectors(head.header.next, { liveBytes: m.liveBytes, largestRecord: m.largestRecord, exact: m.clean }, m.wear?.counts ?? undefined);
+    this.wearEstimated = !(m.wear && m.wear.exact);
+    if (m.wear && m.wear.counts === null) this.unreadWear = m.wear.offset;
+    // The token trick: the token the head's CLOSE names stays reserved for the first open (intact or not: while
+    // that CLOSE may be read again, nothing else may program the token). Intact, it proves nothing was erased or
+    // programmed since the clean unmount, so the head's `next` is still as its erase left it, and so is the
+    // anchor slot after the newest record.
+    let trusted = false;
+    const t = m.close ? m.close.token : NONE;
+    if (t !== NONE && t >= this.A && t < this.N && this.table.kind(t) === SectorKind.Free) {
+      this.token = t;
+      this.table.setKind(t, SectorKind.Journal);
+      trusted = m.tokenIntact;
+      if (trusted && m.close!.anchor) this.anchors.resume(m.close!.anchor.sector, m.close!.anchor.slot);
+      const p = trusted ? m.close!.pack : null;
+      const pk = p && p.sector < this.N ? this.table.kind(p.sector) : -1;
+      if (p && p.sector >= this.A && p.sector !== t && !this.chainSet.has(p.sector) && p.sector !== head.header.next && (pk === SectorKind.Free || pk === SectorKind.Pack || pk === SectorKind.Journal) && p.offset < this.S && p.offset % this.flash.programUnit === 0) {
+        this.table.setKind(p.sector, SectorKind.Pack);
+        // Its live bytes were estimated from a mean record size: never more than the bytes it holds.
+        const live = this.table.live(p.sector);
+        if (live > p.offset) this.table.addLive(p.sector, p.offset - live);
+        this.pack.resume(p.sector, p.offset);
+      }
+    }
+    this.journal.resume({ head: head.sector, seq: head.header.seq, next: head.header.next, nextTrusted: trusted });
     if (m.cycleInProgress) this.cycle.resume(m.cycleInProgress.start, m.cycleInProgress.next);
     this.changedSinceCheckpoint = !m.clean;
   }
 
   /** The free map after a mount: everything no reference reaches is free (DESIGN.md §2 step 5). */
-  private deriveSectors(next: number, totals: { liveBytes: number; largestRecord: number; exact: boolean }): void {
-    const t = new SectorTable(this.N, this.S);
+  private deriveSectors(next: number, totals: { liveBytes: number; largestRecord: number; exact: boolean }, eraseCounts?: number[]): void {
+    const t = new SectorTable(this.N, this.S, eraseCounts);
     for (let a = 0; a < this.A; a++) t.setKind(a, SectorKind.Anchor);
     this.chainSet.clear();
     for (const s of this.chain) {
@@ -328,6 +437,10 @@ export class JournalStore {
     this.liveRecords = counts;
     for (let s = 0; s < this.N; s++) if (counts[s] > 0) t.addLive(s, Math.min(this.S, meanSmall * counts[s]) | 0);
     for (const d of [this.journal.durable, this.journal.fallback, ...this.headerNames]) this.pinCheckpoint(d, t);
+    for (const w of this.wearNames) {
+      const s = w === NONE ? -1 : Math.floor(w / this.S);
+      if (s >= 0 && s < this.N && t.kind(s) === SectorKind.Free) t.setKind(s, SectorKind.Journal);
+    }
     this.table = t;
     this.allocator = new SectorAllocator(t);
     // Exact after a clean mount (the checkpoint's totals); after a cut, the last slice's, recounted before
@@ -335,7 +448,7 @@ export class JournalStore {
     this.liveBytes = Math.max(totals.liveBytes, valueBytes);
     this.largestRecord = totals.largestRecord;
     this.liveExact = totals.exact;
-    // Least-worn allocation needs erase counts; until WEAR records land, go on from after the head's next.
+    // Ties between equally worn sectors go on from after the head's next.
     this.allocator.startAt(next + 1);
   }
 
@@ -448,6 +561,7 @@ export class JournalStore {
 
   stats(): StoreStats {
     if (!this.liveExact) this.recount();
+    this.ensureWear(); // for the estimate flag, which the record carries
     const capacity = this.capacityBytes();
     return {
       format: 3,
@@ -462,11 +576,13 @@ export class JournalStore {
       mountedCleanly: this.cleanMount,
       headSector: this.journal.head,
       tailSector: this.anchorStart,
+      wearEstimated: this.wearEstimated,
     };
   }
 
-  /** Erase counts this session has seen (RAM; WEAR records are not written yet), and levelling moves made. */
-  wear(): { min: number; max: number; mean: number; sectors: number; levellingMoves: { collected: number; relocated: number } } {
+  /** Erase counts as the store knows them (WEAR records; `estimated` after a mount that could not prove them exact), and levelling moves made. */
+  wear(): { min: number; max: number; mean: number; sectors: number; estimated: boolean; levellingMoves: { collected: number; relocated: number } } {
+    this.ensureWear();
     let min = Infinity;
     let max = 0;
     for (let s = 0; s < this.N; s++) {
@@ -474,7 +590,15 @@ export class JournalStore {
       min = Math.min(min, w);
       max = Math.max(max, w);
     }
-    return { min, max, mean: this.table.meanWear(), sectors: this.N, levellingMoves: { ...this.levellingMoves } };
+    return { min, max, mean: this.table.meanWear(), sectors: this.N, estimated: this.wearEstimated, levellingMoves: { ...this.levellingMoves } };
+  }
+
+  /** Per-sector erase counts as the store knows them (for tests and tools). */
+  eraseCounts(): number[] {
+    this.ensureWear();
+    const out: number[] = [];
+    for (let s = 0; s < this.N; s++) out.push(this.table.wear(s));
+    return out;
   }
 
   // ---- writes ------------------------------------------------------------------------
@@ -504,6 +628,7 @@ export class JournalStore {
   /** Checks, the capacity verdict and room (GC) for a value of `length` bytes; the key's bytes. */
   private prepareWrite(key: string, length: number): Uint8Array {
     this.assertMounted();
+    this.beginPut();
     const keyBytes = this.checkKey(key);
     if (length > this.opts.maxValueBytes) throw new ValueTooLargeError(key, length, this.opts.maxValueBytes);
     const slot = this.findSlot(keyBytes);
@@ -562,6 +687,7 @@ export class JournalStore {
     const hash = keyHash(keyBytes);
     const slot = this.findSlot(keyBytes, hash);
     if (slot < 0) return false;
+    this.beginPut();
     // A delete only frees: it runs no GC while its record fits the head (GC may gain nothing at high fill, and
     // each MOVE spends journal the delete would need).
     if (this.journal.room < recordSize(keyBytes.length, REPLACES_SIZE)) this.makeRoom(key, 0, recordSize(keyBytes.length, REPLACES_SIZE), true);
@@ -657,11 +783,73 @@ export class JournalStore {
       this.journal.commit();
       this.pendingOps = 0;
     }
-    // After any commit since the last look (GC's own included: in batched mode they may be the only ones).
-    if (this.journal.commits !== this.commitsSeen) {
-      this.keepCycleDue();
-      this.commitsSeen = this.journal.commits;
+    // Every put looks (a forced slice commits the batch so far): in batched mode a look only at commits
+    // left the cycle a batch behind, caught up by several slices in one put.
+    this.keepCycleDue();
+    this.refillPool();
+    if (this.pendingOps === 0 && this.erasesSinceWear >= this.wearInterval()) this.writeWear();
+  }
+
+  /** Erases between WEAR records: a 16th of the partition (what a mount after a cut may under-count), at least 16. */
+  private wearInterval(): number {
+    return Math.max(16, Math.ceil(this.N / 16));
+  }
+
+  /** Bytes of a WEAR record now, or 0 if the table does not fit a journal sector (then counts restart estimated). */
+  private wearRecordBytes(): number {
+    const room = this.journal.payloadSize - closeV3Span(this.flash.programUnit) - this.flash.programUnit;
+    // Two bytes a sector when the spread needs them and they fit; else one, saturating (flagged an estimate).
+    const wide = wearWidth(this.eraseCounts()) === 2 && recordSize(0, wearSize(this.N, 2)) <= room;
+    this.wearWidthPlanned = wide ? 2 : 1;
+    const bytes = recordSize(0, wearSize(this.N, this.wearWidthPlanned));
+    return bytes <= room ? bytes : 0;
+  }
+
+  /** Append and commit a WEAR record between writes (after a cut, a mount starts its estimate there). */
+  private writeWear(): void {
+    if (this.inGc || !this.mounted) return;
+    const bytes = this.wearRecordBytes();
+    if (bytes === 0 || this.table.freeCount < GC_RESERVE) return;
+    this.inGc = true;
+    try {
+      this.journal.reserve(bytes, 0);
+      const at = this.appendWear();
+      this.journal.commit();
+      this.journal.wear = at;
+    } finally {
+      this.inGc = false;
     }
+  }
+
+  /** The WEAR record, encoded from the table as it is now (the caller has reserved room: nothing erases after). */
+  private appendWear(): number {
+    const counts = this.eraseCounts();
+    // The width wearRecordBytes planned (the room reserved for it): narrower than the counts need saturates.
+    const width = this.wearWidthPlanned;
+    const value = new Uint8Array(wearSize(this.N, width));
+    encodeWear(counts, value, 0, this.wearEstimated || wearWidth(counts) > width, width);
+    const at = this.appendRecord(RecordKind.Wear, new Uint8Array(0), value, 0);
+    this.erasesSinceWear = 0;
+    return at;
+  }
+
+  /** A put starts: its allowance of GC steps and erases (DESIGN.md §3.5). */
+  private beginPut(): void {
+    this.gcStepsLeft = GC_STEPS_PER_PUT;
+    this.putErases = 0;
+  }
+
+  /** A put ends: erase one sector into the pool if it erased nothing else and the pool is short. */
+  private refillPool(): void {
+    if (this.putErases > 0 || this.allocator.poolSize >= POOL_SECTORS || this.journal.failed) return;
+    // Not while the token is unspent (its erase would come first: two erases in a put), and with the erase
+    // counts read before the allocator chooses (reading them rebuilds the table and the allocator).
+    if (this.token >= 0 && !this.tokenErased) return;
+    this.ensureWear();
+    const s = this.allocator.reserveForPool();
+    if (s < 0) return;
+    this.journal.erase(s); // counted by the writer's onErase hook, as every erase
+    this.putErases++;
   }
 
   /** What an entry holds: its record's size and sector, and its value sectors if any. */
@@ -721,20 +909,88 @@ export class JournalStore {
     this.table.setKind(s, SectorKind.Free);
   }
 
-  private takeErased(kind: SectorKind): number {
+  /**
+   * The session's first erase or program, whatever it is for, is preceded by
+   * the token's erase: a later mount that finds the token intact then knows
+   * nothing at all was erased or programmed since the clean unmount (a GC copy
+   * into the resumed pack head included).
+   */
+  private spendToken(): void {
+    if (this.token < 0 || this.tokenErased) return;
+    this.tokenErased = true;
+    this.journal.erase(this.token);
+    this.putErases++; // the put's erase: it refills no pool sector
+  }
+
+  /**
+   * Read the erase counts a clean mount left unread (the WEAR record the CLOSE
+   * names: N + 28 bytes), before anything uses or changes them: a session that
+   * writes nothing never reads them. A damaged record leaves the counts at 0,
+   * flagged as an estimate.
+   */
+  private ensureWear(): void {
+    if (this.unreadWear === NONE) return;
+    const w = readWearRecord(this.rec, this.unreadWear, this.N);
+    this.unreadWear = NONE;
+    if (!w) {
+      this.wearEstimated = true;
+      return;
+    }
+    this.wearEstimated = w.estimate;
+    const old = this.table;
+    const t = new SectorTable(this.N, this.S, w.counts);
+    for (let s = 0; s < this.N; s++) {
+      t.setKind(s, old.kind(s));
+      if (old.live(s) > 0) t.addLive(s, old.live(s));
+      t.touch(s, old.stamp(s));
+    }
+    this.table = t;
+    this.allocator = new SectorAllocator(t);
+    this.allocator.startAt(this.journal.next + 1);
+  }
+
+  /**
+   * A sector erased for `kind`: from the pool (erased this session, unprogrammed since), else a fresh erase.
+   * `own`: a value's own sector (not a levelling copy). It is the put's own cost, erased as it is written,
+   * and takes a pool sector only if that is no more worn than the best other free one: least-worn allocation
+   * stays global (a pool kept out of the values' choice concentrated their erases on fewer sectors: wear
+   * max/mean 2.8 instead of 2.0 on 128 sectors).
+   */
+  private takeErased(kind: SectorKind, own = kind === SectorKind.Value): number {
+    this.ensureWear();
+    if (this.token >= 0) {
+      this.spendToken();
+      if (kind === SectorKind.Journal) {
+        // Erased in this session and unprogrammed since: the first open's new `next` (rule E allows it).
+        const t = this.token;
+        this.token = -1;
+        this.table.touch(t, this.clock);
+        return t;
+      }
+    }
+    const pooled = this.allocator.peekPooled();
+    const fresh = own && pooled >= 0 ? this.allocator.peek() : -1;
+    if (pooled >= 0 && (!own || fresh < 0 || this.table.wear(pooled) <= this.table.wear(fresh))) {
+      const p = this.allocator.takePooled(kind);
+      if (p >= 0) {
+        this.table.touch(p, this.clock);
+        return p;
+      }
+    }
     const s = this.allocator.take(kind);
-    if (s >= 0) this.table.touch(s, this.clock);
     if (s < 0) throw new StoreError('flash-failure', 'internal: no free sector left for the store to open');
+    this.table.touch(s, this.clock);
     this.valueOwner[s] = NO_OWNER; // named only once a PUT-S naming it is written
     this.journal.erase(s);
-    this.table.noteErase(s);
+    if (!own) this.putErases++;
     return s;
   }
 
   // ---- the chain, anchors and pins ------------------------------------------------------
 
   private pinned(s: number): boolean {
-    if (s < this.A || this.chainSet.has(s) || s === this.journal.next || s === this.pack.head) return true;
+    if (s < this.A || this.chainSet.has(s) || s === this.journal.next || s === this.pack.head || s === this.token) return true;
+    for (const w of this.wearNames) if (w !== NONE && Math.floor(w / this.S) === s) return true;
     for (const list of this.checkpointPins.values()) if (list.includes(s)) return true;
     return false;
   }
@@ -743,6 +999,10 @@ export class JournalStore {
   private opened(sector: number): void {
     this.chain.push(sector);
     this.chainSet.add(sector);
+    // WEAR records: the on-flash head's header names one, the new header (once programmed) another.
+    const wasWear = this.wearNames;
+    this.wearNames = [wasWear[wasWear.length - 1] ?? NONE, this.journal.wear];
+    for (const w of wasWear) if (w !== NONE && !this.wearNames.includes(w)) this.maybeFree(Math.floor(w / this.S));
     // Until the new header is on flash a mount takes the previous head, and its names: both sets stay reachable.
     const prev = this.headerNames;
     this.headerNames = [this.journal.durable, this.journal.fallback];
@@ -774,6 +1034,7 @@ export class JournalStore {
     const seq = this.seqOf(target);
     if (seq < 0) return;
     this.anchors.write(target, seq, ANCHOR_COPIES);
+    this.putErases++; // it may have erased the next anchor sector: this put refills no pool sector
     this.anchorStart = target;
     const dropped = this.chain.slice(0, pos);
     this.chain = this.chain.slice(pos);
@@ -812,29 +1073,39 @@ export class JournalStore {
    */
   private keepCycleDue(): void {
     if (this.inGc) return;
-    // Usually one slice; more while the cycle is a whole slice or more behind its pace (GC's MOVE records and
-    // unused sector ends count too: at high fill one a commit fell behind and the window outgrew its reserve).
-    for (let i = 0; i < MAX_SLICES_PER_COMMIT && this.forceSlice(); i++);
+    // One slice a put: even paced over a quarter of the budget a slice is due only every few puts (about 20
+    // at 64 B), so one a put catches up a lag within a few puts. Only once the whole cycle is overdue (its budget spent: the pinned window is
+    // at its reserve's edge) may a put write more: the emergency of DESIGN.md §3.5.
+    const limit = this.cycle.paceTarget() === 0x100000000 ? MAX_SLICES_PER_COMMIT : SLICES_PER_PUT;
+    for (let i = 0; i < limit && this.forceSlice(); i++);
   }
 
   /** Write one forced slice if one is due; true if it did. */
   private forceSlice(): boolean {
-    const target = this.cycle.paceTarget();
+    const target = this.cycle.paceTarget(undefined, CYCLE_PACED_WITHIN);
     if (target < 0) return false;
     const perSlice = Math.max(1, Math.floor((this.journal.payloadSize - 64) / CHECKPOINT_ENTRY_SIZE));
     const from = this.cycle.position;
-    const r = this.index.rangeFrom(from, perSlice, target);
-    // Less than a whole slice behind (and not closing the cycle): wait, so slices stay a sector each.
-    if (r.entries < perSlice && target < 0x100000000) return false;
+    // Less than a whole slice behind (and not closing the cycle): wait, so slices stay about a sector each. A
+    // range cut short by the slice size ends before the target; one that reached the target is not a whole
+    // slice yet. (Its entry count cannot say: a range that stops before a group of colliding keys holds fewer
+    // than perSlice, and waiting for the count stalled the cycle until its whole budget was spent, then forced
+    // four slices a put for dozens of puts.)
+    if (this.index.rangeFrom(from, perSlice, target).end >= target && target < 0x100000000) return false;
+    // The slice fills what the head has left, unless that is little: a slice that opened a sector charged the
+    // head's unused end to the cycle, which then ran faster (at 64 B and U 16, 3.5x instead of 2.6x).
+    const fits = Math.floor((this.journal.room - 64) / CHECKPOINT_ENTRY_SIZE);
+    const size = fits >= perSlice / 8 ? Math.min(perSlice, fits) : perSlice;
+    const r = this.index.rangeFrom(from, size, target);
     // Keys sharing one home slot are never split: take them all if they alone exceed the limit.
     const end = r.end > from ? r.end : this.index.rangeFrom(from, Infinity, this.index.alignUp(from + 1)).end;
     try {
-      this.makeRoom('(index)', 0, this.journal.payloadSize, true);
+      this.makeRoom('(index)', 0, 64 + CHECKPOINT_ENTRY_SIZE * size, true);
     } catch (e) {
       if (!(e instanceof PartitionFullError)) throw e;
-      return false; // no room now: the cycle catches up at a later commit
+      return false; // no room now: the cycle catches up at a later put
     }
-    this.cycle.writeForced(end, perSlice);
+    this.cycle.writeForced(end, size, false);
     this.journal.commit();
     return true;
   }
@@ -889,8 +1160,14 @@ export class JournalStore {
     this.liveExact = true;
   }
 
-  /** A full checkpoint (inline if it fits a journal sector, else in sectors); its record's offset. */
-  private writeCheckpoint(): number {
+  /**
+   * A clean unmount's end of the log: a WEAR record, a full checkpoint (inline
+   * if both fit a journal sector, else in sectors), then the CLOSE record in
+   * the head's last units, naming the checkpoint, the WEAR record, a token and
+   * the anchor slot to go on at. Every erase happens before the WEAR record is
+   * encoded, so its counts are the session's final ones.
+   */
+  private closeLog(): void {
     if (!this.liveExact) this.recount();
     const entries = this.index.size;
     const head = encodeCheckpointHead(entries, this.liveBytes, this.largestRecord, []);
@@ -901,23 +1178,71 @@ export class JournalStore {
       encodeCheckpointEntry(hash, entry, payload, p);
       p += CHECKPOINT_ENTRY_SIZE;
     });
-    let at: number;
-    if (recordSize(0, payload.length) <= this.journal.payloadSize - 64) {
-      at = this.appendRecord(RecordKind.Checkpoint, new Uint8Array(0), payload, 0);
-    } else {
+    const span = closeV3Span(this.flash.programUnit);
+    let wearBytes = this.wearRecordBytes();
+    let value = payload;
+    let encoding = 0;
+    let taken: number[] = [];
+    if (recordSize(0, payload.length) + wearBytes + span + this.flash.programUnit > this.journal.payloadSize - 64) {
       this.makeRoom('(checkpoint)', Math.ceil(payload.length / this.S), 64, true);
       const w = new SectorValueWriter(this.flash, payload.length, () => this.takeErased(SectorKind.Value), (o, d) => this.journal.program(o, d));
       w.append(payload);
       const ref = w.finish();
-      const refBytes = new Uint8Array(putSSize(ref.sectors.length));
-      encodePutS(ref, refBytes);
-      at = this.appendRecord(RecordKind.Checkpoint, new Uint8Array(0), refBytes, CHECKPOINT_IN_SECTORS);
-      this.checkpointPins.set(at, w.taken);
+      value = new Uint8Array(putSSize(ref.sectors.length));
+      encodePutS(ref, value);
+      encoding = CHECKPOINT_IN_SECTORS;
+      taken = w.taken;
+      wearBytes = this.wearRecordBytes(); // the erases above may have widened the table
     }
+    this.journal.reserve(recordSize(0, value.length) + wearBytes, span);
+    // From here nothing erases but makeToken (before the WEAR record is encoded).
+    const found = this.chooseToken();
+    const token = found >= 0 ? found : this.makeToken();
+    const tokenCheck = token >= 0 ? tokenCheckOf(this.flash, token) : null;
+    const wearAt = wearBytes > 0 ? this.appendWear() : NONE;
+    const at = this.appendRecord(RecordKind.Checkpoint, new Uint8Array(0), value, encoding);
+    if (taken.length > 0) this.checkpointPins.set(at, taken);
     this.journal.commit();
+    if (wearAt !== NONE) this.journal.wear = wearAt;
     this.lastCheckpoint = at;
     this.changedSinceCheckpoint = false;
-    return at;
+    const close = new Uint8Array(CLOSE_V3_RECORD_SIZE);
+    encodeCloseV3({ checkpoint: at, wear: wearAt, token: tokenCheck !== null ? token : NONE, tokenCheck: tokenCheck ?? 0, anchor: this.anchors.continuation(), pack: this.pack.continuation() }, close);
+    this.journal.putAtEnd(close);
+  }
+
+  /**
+   * No free sector qualifies as a token (early in a partition's life they are
+   * all blank): make one. Erase the least-worn free sector and program a
+   * marker into its first unit; nothing ever reads it but the next mount's
+   * token check. One erase, only at unmounts that find no token. -1 if no
+   * sector is free.
+   */
+  private makeToken(): number {
+    if (this.table.freeCount === 0) return -1;
+    const s = this.takeErased(SectorKind.Journal);
+    const marker = new Uint8Array(Math.max(this.flash.programUnit, TOKEN_MARKER_BYTES)).fill(0xff);
+    writeU32LE(marker, 0, TOKEN_MARKER_MAGIC);
+    writeU32LE(marker, 4, this.journal.headSeq);
+    marker.fill(0, 8, TOKEN_MARKER_BYTES);
+    this.journal.program(s * this.S, marker.subarray(0, Math.ceil(TOKEN_MARKER_BYTES / this.flash.programUnit) * this.flash.programUnit));
+    this.table.setKind(s, SectorKind.Free);
+    return s;
+  }
+
+  /**
+   * The token for the next session (DESIGN.md §4): a free sector whose first
+   * 32 bytes do not read blank, the least worn of them (the next session's
+   * first erase is the token's, as the allocator would have chosen). At most
+   * TOKEN_TRIES sectors are read (32 bytes each). -1 if none qualifies: the
+   * next session then erases `next` again.
+   */
+  private chooseToken(): number {
+    const free: number[] = [];
+    for (let s = this.A; s < this.N; s++) if (this.table.kind(s) === SectorKind.Free && !this.pinned(s)) free.push(s);
+    free.sort((a, b) => this.table.wear(a) - this.table.wear(b) || a - b);
+    for (let i = 0; i < free.length && i < TOKEN_TRIES; i++) if (tokenCheckOf(this.flash, free[i]) !== null) return free[i];
+    return -1;
   }
 
   // ---- GC ------------------------------------------------------------------------------
@@ -946,10 +1271,12 @@ export class JournalStore {
 
   /** Journal opens the anchor may lag behind the oldest durable point before it is rewritten (DESIGN.md §1.1). */
   private anchorLag(): number {
-    // Records are written twice: an anchor sector takes half its slots' worth of records. A pass opens at most
-    // N journal sectors, so with this lag an anchor sector is erased at most 4/5 as often as the average sector:
-    // anchors cannot take part in levelling, and they start one erase ahead (the format erases them all).
-    // With a lag of N records' worth (once a pass) they led every other sector: kv-workload wear 1.23.
+    // Records are written twice: counted as half the slots' worth of records. A pass opens at most N journal
+    // sectors, so with this lag an anchor sector is erased at most 4/5 as often as the average sector (2/5 where
+    // the two copies share a slot, 32 bytes or more): anchors cannot take part in levelling, and they start one
+    // erase ahead (the format erases them all). With a lag of N records' worth (once a pass) they led every other
+    // sector: kv-workload wear 1.23. (Counting shared slots as one would halve K where they are: more capacity,
+    // but runtime-v3-wear's cold-value case, whose key count follows capacity, then reached 1.625.)
     return Math.max(2, Math.ceil((5 * this.N) / 4 / ((this.A * this.anchors.slotsPerSector) / ANCHOR_COPIES)));
   }
 
@@ -983,16 +1310,19 @@ export class JournalStore {
     }
     let steps = 0;
     while (this.table.freeCount < need + GC_RESERVE + lead) {
+      // Below the hard reserve a put runs as many steps as it takes (the emergency of DESIGN.md §3.5).
       const hard = this.table.freeCount < need + GC_RESERVE;
-      if (steps >= GC_STEPS_PER_WRITE && !hard) break;
+      if (this.gcStepsLeft <= 0 && !hard) break;
       if (steps > this.N) break;
       if (!this.collectOne()) {
         // Nothing to collect outside the pinned window: move the window on (rare; the reserve is sized for it).
         if (!hard || steps > this.N || !this.advanceWindow()) break;
       }
       steps++;
+      this.gcStepsLeft--;
     }
-    if (!isDelete && steps === 0) this.levelWear(this.table.freeCount - need - GC_RESERVE);
+    // A levelling move is a GC step: only in a put that has its step left.
+    if (!isDelete && steps === 0 && this.gcStepsLeft > 0 && this.levelWear(this.table.freeCount - need - GC_RESERVE)) this.gcStepsLeft--;
     // The sectors GC keeps to work with are part of what a write needs (a delete may use them).
     const required = need + (isDelete ? 0 : GC_RESERVE);
     if (this.table.freeCount < required) throw new PartitionFullError(key, required * this.S, this.table.freeCount * this.S);
@@ -1023,14 +1353,19 @@ export class JournalStore {
    * one move a write, and never a second step beside a collection.
    * `spare`: free sectors beyond what the write itself and GC's reserve need.
    */
-  private levelWear(spare: number): void {
-    if (this.journal.eraseOps === this.levelledAtErases || spare < 1) return;
+  private levelWear(spare: number): boolean {
+    if (this.journal.eraseOps === this.levelledAtErases || spare < 1) return false;
     this.levelledAtErases = this.journal.eraseOps;
     const cold = levellingMove(this.table, (s) => this.collectable(s) || this.relocatable(s));
-    if (cold < 0) return;
+    if (cold < 0) return false;
     if (this.table.kind(cold) === SectorKind.Value) {
-      if (this.relocate(cold, spare)) this.levellingMoves.relocated++;
-    } else if (this.collectIfRoom(cold)) this.levellingMoves.collected++;
+      if (!this.relocate(cold, spare)) return false;
+      this.levellingMoves.relocated++;
+    } else {
+      if (!this.collectIfRoom(cold)) return false;
+      this.levellingMoves.collected++;
+    }
+    return true;
   }
 
   /** A value or list sector levelling may move: named by a PUT-S, not pinned, not on its way out. */
@@ -1105,7 +1440,7 @@ export class JournalStore {
     const released = list ? [sector, old.sectors[at]] : [sector];
     this.inGc = true;
     try {
-      const to = this.takeErased(SectorKind.Value);
+      const to = this.takeErased(SectorKind.Value, false); // levelling's copy: from the pool, one of the put's erases
       this.valueOwner[to] = hash;
       this.table.addLive(to, S);
       this.journal.program(to * S, bytes);
@@ -1113,7 +1448,7 @@ export class JournalStore {
       if (list) {
         const page = new Uint8Array(S);
         encodeListSector(list.map((s) => (s === sector ? to : s)), page);
-        named = this.takeErased(SectorKind.Value);
+        named = this.takeErased(SectorKind.Value, false);
         this.valueOwner[named] = hash;
         this.table.addLive(named, S);
         this.journal.program(named * S, page);

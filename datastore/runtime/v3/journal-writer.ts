@@ -17,8 +17,10 @@ export interface JournalResume {
   /** The head found at mount (never appended to again: rule E). */
   head: number;
   seq: number;
-  /** The erased sector the head's header names; the first open erases it again. */
+  /** The erased sector the head's header names; the first open erases it again unless `nextTrusted`. */
   next: number;
+  /** The token trick showed no session programmed anything since the clean unmount: `next` is as that session left it. */
+  nextTrusted?: boolean;
 }
 
 export class JournalWriter implements CycleLog {
@@ -45,6 +47,12 @@ export class JournalWriter implements CycleLog {
   /** Durable point the next header names (CHECKPOINT record or a cycle's first slice), and the one before. */
   durable = NONE;
   fallback = NONE;
+  /** Offset of the newest WEAR record on flash, named by the next header (NONE: none). */
+  wear = NONE;
+  /** Called after each erase completed (the store counts erases). */
+  onErase: ((sector: number) => void) | null = null;
+  /** Called before each program and erase (the store erases its token first: DESIGN.md §4). */
+  beforeWrite: (() => void) | null = null;
   /** Why a program or erase failed (the journal stops), or null. */
   failed: string | null = null;
 
@@ -100,8 +108,22 @@ export class JournalWriter implements CycleLog {
     this.next = r.next;
     this.headOpen = false;
     this.headOpenedHere = false;
-    this.nextNeedsErase = true;
+    this.nextNeedsErase = r.nextTrusted !== true;
     this.progPos = this.bufPos = 0;
+  }
+
+  /**
+   * Make sure the head can take `recordBytes` more (records appended back to
+   * back, then padded to the unit) and still keep `endBytes` at its end (a
+   * CLOSE): open the next sector now if not. After it, those appends and
+   * putAtEnd erase nothing.
+   */
+  reserve(recordBytes: number, endBytes: number): void {
+    this.checkUsable();
+    const fits = (pos: number) => Math.ceil((pos + recordBytes) / this.unit) * this.unit + endBytes <= this.sectorSize;
+    if (this.headOpen && fits(this.bufPos)) return;
+    if (!fits(JOURNAL_HEADER_SIZE)) throw new StoreError('flash-failure', `internal: ${recordBytes} + ${endBytes} bytes do not fit a journal sector`);
+    this.openNext();
   }
 
   /** Bytes a record can still take in the head without an open. */
@@ -206,7 +228,7 @@ export class JournalWriter implements CycleLog {
     const follows = this.headOpenedHere;
     this.buf.fill(0xff);
     encodeJournalHeader(
-      { seq, carry: 0, next: after, durable: this.durable, fallback: this.fallback, wear: NONE, follows },
+      { seq, carry: 0, next: after, durable: this.durable, fallback: this.fallback, wear: this.wear, follows },
       this.buf,
       0,
     );
@@ -228,6 +250,7 @@ export class JournalWriter implements CycleLog {
   /** Every program and erase of the store goes through here (value and pack sectors too), so after a failure none does. */
   program(offset: number, data: Uint8Array): void {
     this.checkUsable();
+    this.beforeWrite?.();
     try {
       this.programOps++;
       this.flash.program(offset, data);
@@ -238,12 +261,14 @@ export class JournalWriter implements CycleLog {
 
   erase(sector: number): void {
     this.checkUsable();
+    this.beforeWrite?.();
     try {
       this.eraseOps++;
       this.flash.erase(sector);
     } catch (e) {
       throw this.stop(e);
     }
+    this.onErase?.(sector);
   }
 
   /**

@@ -3,7 +3,9 @@
 // 0, never cross a sector, and a PAD byte ends a GC step's units. Nothing
 // but a MOVE record written after the copies are programmed names them.
 // After a mount the pack head is never appended to (rule E): the first copy
-// takes a fresh sector.
+// takes a fresh sector. The exception is a clean mount whose token is intact
+// (DESIGN.md §4, token trick): nothing was programmed since the unmount, so
+// the head goes on where its CLOSE record says it stopped (resume).
 
 import type { FlashPartition } from '../../../hal/flash.ts';
 import { RecordKind } from '../format.ts';
@@ -51,6 +53,19 @@ export class PackWriter {
     if (this.bufPos < end) this.buf[this.bufPos] = RecordKind.Pad;
     this.program(this.head * S + this.progPos, this.buf.subarray(this.progPos, end));
     this.progPos = this.bufPos = end;
+  }
+
+  /** Where the next copy would go without an erase (for the CLOSE record), or null. */
+  continuation(): { sector: number; offset: number } | null {
+    this.flush();
+    return this.head >= 0 && this.progPos < this.flash.sectorSize ? { sector: this.head, offset: this.progPos } : null;
+  }
+
+  /** Go on appending at `offset` of `sector`: the caller knows its units from there on are unprogrammed since its erase. */
+  resume(sector: number, offset: number): void {
+    this.head = sector;
+    this.buf.fill(0xff);
+    this.progPos = this.bufPos = offset;
   }
 
   /** Forget the head (after a mount, or a reformat): the next copy opens a fresh sector. */
