@@ -14,12 +14,14 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   decodeAnchorRecord,
+  decodeCloseV3,
   decodeJournalHeader,
   decodeListSector,
   decodeMove,
   decodePutS,
   decodeWear,
   encodeAnchorRecord,
+  encodeCloseV3,
   encodeJournalHeader,
   encodeListSector,
   encodeMove,
@@ -29,13 +31,11 @@ import {
 } from '../datastore/runtime/v3/format-v3.ts';
 import {
   decodeCheckpointFixed,
-  decodeCloseRecord,
   decodeIndexSlice,
   decodeRecordHeader,
   decodeSectorHeader,
   encodeCheckpointEntry,
   encodeCheckpointHead,
-  encodeCloseRecord,
   encodeIndexHead,
   encodeRecordHeader,
   encodeSectorHeader,
@@ -45,6 +45,7 @@ import {
 import { entryOffset, isKeyed, isSectorValue, RecordAt } from '../datastore/runtime/v3/journal-records.ts';
 import { keyHash } from '../datastore/runtime/key-text.ts';
 import { JournalStore } from '../datastore/runtime/v3/journal-store.ts';
+import { tokenCheckOf } from '../datastore/runtime/v3/journal-mount.ts';
 import { RingStore } from '../datastore/runtime/ring-store.ts';
 import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
 import { NotFormattedError } from '../datastore/runtime/errors.ts';
@@ -314,18 +315,27 @@ function checkpointFixture(): Fixture {
   };
 }
 
+const CLOSE = { checkpoint: 0x00012340, wear: 0x00034560, token: 0x00000a0b, tokenCheck: 0x9e3779b9, anchor: { sector: 0x0102, slot: 0x0304 }, pack: { sector: 0x00000c0d, offset: 0x00000e00 } };
+
 function closeFixture(): Fixture {
-  const bytes = new Uint8Array(28);
-  encodeCloseRecord({ checkpoint: 0x00012340, erasedAhead: 0x00000a0b }, bytes);
-  assert.equal(decodeCloseRecord(bytes), { checkpoint: 0x12340, erasedAhead: 0xa0b });
+  const bytes = new Uint8Array(48);
+  encodeCloseV3(CLOSE, bytes);
+  assert.equal(decodeCloseV3(bytes), CLOSE, 'the CLOSE record decodes to what was encoded');
+  const value = le([[CLOSE.checkpoint, 4], [CLOSE.wear, 4], [CLOSE.token, 4], [CLOSE.tokenCheck, 4], [0x0102, 2], [0x0304, 2], [0xc0d, 4], [0xe00, 4]]);
   return {
     bytes,
-    end: 28,
+    end: 48,
     fields: {
-      header: headerBytes(RecordKind.Close, 0, 0, 0xff, 8, 0),
-      checkpoint: 0x12340,
-      erasedAhead: 0xa0b,
-      dataCrc: stored(crc32(le([[0x12340, 4], [0xa0b, 4]]))),
+      header: headerBytes(RecordKind.Close, 0, 0, 0xff, 28, 0),
+      checkpoint: CLOSE.checkpoint,
+      wear: CLOSE.wear,
+      token: CLOSE.token,
+      tokenCheck: CLOSE.tokenCheck,
+      anchorSector: 0x0102,
+      anchorSlot: 0x0304,
+      packSector: 0xc0d,
+      packOffset: 0xe00,
+      dataCrc: stored(crc32(value)),
     },
   };
 }
@@ -355,11 +365,12 @@ function indexSliceFixture(): Fixture {
 }
 
 function wearFixture(): Fixture {
-  const counts = [11, 13, 10, 17];
-  const bytes = new Uint8Array(8 + counts.length);
-  encodeWear(counts, bytes);
+  // A spread over 255: two-byte deltas (version 2), flagged as an estimate.
+  const counts = [1000, 1300, 1001, 1017];
+  const bytes = new Uint8Array(8 + 2 * counts.length);
+  encodeWear(counts, bytes, 0, true);
   assert.equal(decodeWear(bytes, bytes.length), counts);
-  return { bytes, vars: { W: 4 }, end: 12, fields: { version: 1, base: 10, counts: Uint8Array.from([1, 3, 0, 7]) } };
+  return { bytes, vars: { w: 2, N: 4 }, end: 16, fields: { version: 0x80000002, base: 1000, deltas: [0, 300, 1, 17] } };
 }
 
 /** Table title (heading without its number) and which table under it → fixture. */
@@ -376,7 +387,7 @@ const FIXTURES: Array<{ title: string; nth: number; make: () => Fixture }> = [
   { title: 'CHECKPOINT', nth: 0, make: checkpointFixture },
   { title: 'CLOSE', nth: 0, make: closeFixture },
   { title: 'INDEX slice', nth: 0, make: indexSliceFixture },
-  { title: 'WEAR value (codec only)', nth: 0, make: wearFixture },
+  { title: 'WEAR', nth: 0, make: wearFixture },
 ];
 
 function tableFor(title: string, nth: number): Table | undefined {
@@ -570,10 +581,20 @@ t('§2.2-2.3: each CRC whose computed value is 0xFFFFFFFF is stored as the page\
       return { storedCrc: readLE(b, 12, 4), decodes: decodeRecordHeader(b) !== null };
     },
     record: () => {
-      const erasedAhead = readLE(forge(le([[0x2000, 4]]), NONE32), 0, 4);
-      const b = new Uint8Array(28);
-      encodeCloseRecord({ checkpoint: 0x2000, erasedAhead }, b);
-      return { storedCrc: readLE(b, 24, 4), decodes: decodeCloseRecord(b) !== null };
+      // A CLOSE whose value's CRC is 0xFFFFFFFF: packOffset chosen for it.
+      const head = le([[0x2000, 4], [NONE32, 4], [9, 4], [0x1234, 4], [0, 2], [4, 2], [7, 4]]);
+      const packOffset = readLE(forge(head, NONE32), 0, 4);
+      const b = new Uint8Array(48);
+      encodeCloseV3({ checkpoint: 0x2000, wear: NONE32, token: 9, tokenCheck: 0x1234, anchor: { sector: 0, slot: 4 }, pack: { sector: 7, offset: packOffset } }, b);
+      return { storedCrc: readLE(b, 44, 4), decodes: decodeCloseV3(b) !== null };
+    },
+    'token check': () => {
+      // A token sector whose first 32 bytes have the CRC 0xFFFFFFFF.
+      const f = new SimFlash({ size: 64 * 512, sectorSize: 512, programUnit: 16, seed: 6 });
+      const head = pattern(28, 4);
+      f.program(5 * 512, cat(head, forge(head, NONE32)));
+      const check = tokenCheckOf(f, 5);
+      return { storedCrc: check ?? 0, decodes: check !== null && tokenCheckOf(f, 6) === null };
     },
     'PUT-S value': () => {
       // A real store: a whole-sector value whose CRC is 0xFFFFFFFF.
@@ -607,7 +628,7 @@ t('§2.3, §5.1: erased bytes never validate; a blank journal header reads blank
   assert.is(decodeAnchorRecord(ff(16)), null);
   assert.equal(decodeJournalHeader(ff(32)), { kind: 'blank' });
   assert.is(decodeRecordHeader(ff(16)), null);
-  assert.is(decodeCloseRecord(ff(28)), null);
+  assert.is(decodeCloseV3(ff(48)), null);
   assert.is(decodeListSector(ff(512)), null);
 });
 
