@@ -642,6 +642,14 @@ t('§6.4: bit 31 of an entry marks a PUT-S, bits 0..30 are the offset; keyHash i
 });
 
 t('§4.3, §8: a format writes the first anchor record twice in sector 0 naming a seq-1 header; v2 and v3 refuse each other, the runtime store tells them apart', () => {
+  // §4.2.3: the copies at bytes 0 and 16 of sector 0, as two 16-byte slots (U = 16) or one slot (U = 256).
+  for (const unit of [256, 16]) {
+    const u = new SimFlash({ size: 64 * 512, sectorSize: 512, programUnit: unit, seed: 4 });
+    JournalStore.format(u);
+    const c = u.snapshot();
+    assert.ok(decodeAnchorRecord(c.subarray(0, 16)) && decodeAnchorRecord(c.subarray(16, 32)), `U = ${unit}: copies at 0 and 16`);
+    assert.ok(c.subarray(32, Math.max(32, unit)).every((x) => x === 0xff), `U = ${unit}: the rest of the slot is 0xFF`);
+  }
   const f = new SimFlash({ size: 64 * 512, sectorSize: 512, programUnit: 16, seed: 4 });
   JournalStore.format(f);
   const b = f.snapshot();
