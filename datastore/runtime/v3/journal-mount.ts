@@ -558,7 +558,9 @@ class JournalMount {
     for (const e of m.entries) {
       if (this.waiting(e.hash)) continue;
       const slot = this.index.findOffset(e.hash, e.from);
-      if (slot >= 0) this.index.setOffset(slot, e.to);
+      if (slot < 0) continue;
+      if (e.to === NONE) this.index.removeAt(slot); // GC found the record's header damaged: dropped, counted corrupt then
+      else this.index.setOffset(slot, e.to);
     }
   }
 

@@ -605,7 +605,8 @@ export class JournalStore {
 
   /** Values this long or longer live in whole sectors. */
   get sectorValueThreshold(): number {
-    const fitsJournal = this.S - JOURNAL_HEADER_SIZE - RECORD_HEADER_SIZE - MAX_KEY_BYTES - RECORD_TRAILER_SIZE;
+    // A keyed record's value starts with its `replaces`.
+    const fitsJournal = this.S - JOURNAL_HEADER_SIZE - RECORD_HEADER_SIZE - MAX_KEY_BYTES - REPLACES_SIZE - RECORD_TRAILER_SIZE;
     return Math.min(Math.floor((3 * this.S) / 4), fitsJournal + 1);
   }
 
@@ -1532,13 +1533,24 @@ export class JournalStore {
         }
         pos += size;
       }
-      // Entries the walk could not reach (a damaged header before them): found by offset.
-      this.index.forEach((_hash, entry, slot) => {
+      // Entries the walk could not reach (a damaged header before them): found by offset. An entry whose own
+      // header is damaged cannot be copied: the MOVE drops it (to NONE), so no index entry, in RAM or replayed,
+      // points into the victim once it is reused.
+      const damaged: MoveEntry[] = [];
+      this.index.forEach((hash, entry, slot) => {
         const off = entryOffset(entry);
         if (Math.floor(off / S) !== victim) return;
         const h = this.rec.header(off);
         if (h) copy(off, h, entry, slot);
+        else damaged.push({ hash, from: entry, to: NONE });
       });
+      // Removed by hash and offset after the walk: a removal shifts the slots after it.
+      for (const d of damaged) {
+        moves.push(d);
+        const slot = this.index.findOffset(d.hash, d.from);
+        if (slot >= 0) this.index.removeAt(slot);
+      }
+      this.corruptSkipped += damaged.length;
       this.pack.flush();
       if (moves.length > 0) {
         const value = new Uint8Array(moveSize(moves.length));
@@ -1551,10 +1563,6 @@ export class JournalStore {
       this.pendingRelease.push(victim);
       this.journal.commit();
       this.pendingOps = 0;
-      // What the index still points into the victim (nothing, unless a header there is damaged) is dropped as corrupt.
-      this.index.forEach((_hash, entry) => {
-        if (Math.floor(entryOffset(entry) / S) === victim) this.corruptSkipped++;
-      });
       void moved;
     } finally {
       this.inGc = false;
