@@ -279,6 +279,6 @@ export class JournalWriter implements CycleLog {
   private stop(e: unknown): unknown {
     this.failed = e instanceof FlashError ? `${e.code} at ${e.at}` : String(e);
     if (!(e instanceof FlashError) || e.code === 'power-loss') return e;
-    return new StoreError('flash-failure', `a flash operation failed (${this.failed}); nothing was written after it. Mount the store again: recovery finds what reached flash.`);
+    return new StoreError('flash-failure', `the flash failed: ${e.message}; nothing was written after it. Mount the store again: recovery finds what reached flash.`);
   }
 }
