@@ -613,7 +613,7 @@ t('5. strict ECC flash: one, two or three sessions in a row that die in their fi
           // After a clean unmount whose token is intact, the session's first program may be a GC copy into the
           // pack head the CLOSE named, or an anchor record in the slot it named (DESIGN.md §4, token trick): the
           // next unit of a sector erased and not programmed since, as a journal header at a sector start is.
-          const packHead = (store as unknown as { pack: { head: number } }).pack.head;
+          const packHead = (store as unknown as { st: { pack: { head: number } } }).st.pack.head;
           inner.armPowerCut({ atOp: 0, effect, kind: 'program' });
           cutDuring(() => store.set(`dead${d}`, bytes(20, d)));
           const at = w.lastProgram();

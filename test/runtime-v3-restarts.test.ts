@@ -168,7 +168,7 @@ function tokenSweep(fault: Fault, unit: number, sessions: number, seed: number):
       }
       clone.powerOn();
       const first = recover(clone, model, inFlight, where);
-      if ((first.store as unknown as { token: number }).token >= 0 && !first.store.stats().wearEstimated) stats.trusted++;
+      if ((first.store as unknown as { st: { token: number } }).st.token >= 0 && !first.store.stats().wearEstimated) stats.trusted++;
       // A clean session after the recovery, on a copy.
       const calm = clone.clone();
       followUp(calm, new Map(first.held), JournalStore.mount(calm), 0);
@@ -275,7 +275,7 @@ t('a forged token: a whole-sector value whose first 32 bytes are the token\'s ne
       store.unmount();
       store = JournalStore.open(f);
     }
-    const token = (store as unknown as { token: number }).token;
+    const token = (store as unknown as { st: { token: number } }).st.token;
     assert.ok(token >= 0, 'the clean mount reserved a token');
     const forged = new Uint8Array(SECTOR);
     f.read(token * SECTOR, forged.subarray(0, 32));
@@ -288,7 +288,7 @@ t('a forged token: a whole-sector value whose first 32 bytes are the token\'s ne
     assert.throws(() => first.set('z', new Uint8Array([1])));
     torn.powerOn();
     const afterTear = JournalStore.mount(torn.clone());
-    assert.is((afterTear as unknown as { token: number }).token, token, 'a token no longer intact stays reserved');
+    assert.is((afterTear as unknown as { st: { token: number } }).st.token, token, 'a token no longer intact stays reserved');
     assert.ok(afterTear.stats().wearEstimated);
     let cuts = 0;
     for (const [base, effect] of [[f.clone(), 'clean'], [f.clone(), 'interrupted'], [torn, 'clean'], [torn, 'interrupted']] as [SimFlash, PowerCutEffect][]) {

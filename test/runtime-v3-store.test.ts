@@ -110,7 +110,7 @@ v3('a 1.2 MB value streamed in 4 KiB chunks goes straight into its sectors (name
   const f = new SimFlash({ size: 1024 * 4096, sectorSize: 4096, programUnit: 256, seed: 5 });
   let store = JournalStore.format(f);
   const size = 1_200_000;
-  const freeSectors = () => (store as unknown as { table: { freeCount: number } }).table.freeCount;
+  const freeSectors = () => (store as unknown as { st: { table: { freeCount: number } } }).st.table.freeCount;
   const random = seededRandom(5);
   const big = Uint8Array.from({ length: size }, () => (random() * 256) | 0);
   const w = store.beginValue('image', size);
@@ -141,7 +141,7 @@ v3('a journal header damaged after its sector filled is stepped over: every key 
       store.set(`k${i % 50}`, v);
       model.set(`k${i % 50}`, v);
     }
-    const chain: number[] = (store as unknown as { chain: number[] }).chain;
+    const chain: number[] = (store as unknown as { st: { chain: number[] } }).st.chain;
     assert.ok(chain.length >= 4, `${chain.length} journal sectors`);
     // A sector in the middle of the chain, its header (seq, durable, fallback or CRC) flipped after it filled.
     f.flipStoredBit(chain[chain.length - 3] * 4096 + byte, 1);
@@ -163,7 +163,7 @@ v3('every journal record checks after a batched workload at high fill with GC an
   for (let w = 0; w < 30_000; w++) store.set(`key-${Math.floor(random() * keys)}`, new Uint8Array(64).fill(w & 0xff));
   store.flush();
   // Walk the chain as a mount does and check every record's data CRC (not only the ones a mount reads).
-  const chain: number[] = (store as unknown as { chain: number[] }).chain;
+  const chain: number[] = (store as unknown as { st: { chain: number[] } }).st.chain;
   const rec = new RecordAt(f);
   let records = 0;
   const one = new Uint8Array(1);
