@@ -11,6 +11,16 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimFlash, type PowerCutEffect } from '../simulator/flash/sim-flash.ts';
 import { JournalStore } from '../datastore/runtime/v3/journal-store.ts';
+import { RuntimeStore } from '../datastore/runtime/runtime-store.ts';
+import type { RuntimeStoreOptions } from '../datastore/runtime/store-api.ts';
+import type { FlashPartition } from '../hal/flash.ts';
+
+/** What a dock does at power-on (mount, or format a blank partition), on a partition that must hold format v3. */
+function openV3(flash: FlashPartition, options?: RuntimeStoreOptions): JournalStore {
+  const store = RuntimeStore.open(flash, options);
+  if (!(store instanceof JournalStore)) throw new Error(`expected a format v3 store, found format v${store.stats().format}`);
+  return store;
+}
 import { seededRandom } from '../simulator/seeded-random.ts';
 import { HookedFlash, isInjectedCut, type Fault } from './support/power-cut-sweep.ts';
 import { PartitionFullError } from '../datastore/runtime/errors.ts';
@@ -44,7 +54,7 @@ for (const unit of [16, 256]) {
         model.set(key, value);
       }
       store.unmount();
-      store = JournalStore.open(f);
+      store = openV3(f);
       if (writes) {
         writing++;
         writingErases += f.stats.erases - erases;
@@ -211,7 +221,7 @@ function tokenSweep(fault: Fault, unit: number, sessions: number, seed: number):
       }
     }
     store.unmount();
-    store = JournalStore.open(flash);
+    store = openV3(flash);
   }
   return stats;
 }
@@ -254,14 +264,14 @@ t('reformat keeps the erase counts (the flash remembers them, so must the store)
   for (let i = 0; i < 30; i++) {
     store.set(`k${i % 4}`, new Uint8Array(50).fill(i));
     store.unmount();
-    store = JournalStore.open(f);
+    store = openV3(f);
   }
   store = store.reformat();
   assert.is(store.size, 0);
   assert.equal(store.eraseCounts(), [...f.wear().counts], 'right after the reformat');
   store.set('a', new Uint8Array([1]));
   store.unmount();
-  store = JournalStore.open(f);
+  store = openV3(f);
   assert.equal(store.eraseCounts(), [...f.wear().counts], 'after a clean remount');
   assert.not.ok(store.stats().wearEstimated);
 });
@@ -273,7 +283,7 @@ t('a forged token: a whole-sector value whose first 32 bytes are the token\'s ne
     for (let i = 0; i < 12; i++) {
       store.set(`k${i % 3}`, new Uint8Array(30).fill(i));
       store.unmount();
-      store = JournalStore.open(f);
+      store = openV3(f);
     }
     const token = (store as unknown as { st: { token: number } }).st.token;
     assert.ok(token >= 0, 'the clean mount reserved a token');
@@ -332,7 +342,7 @@ t('a clean remount after a cut keeps saying the counts are estimates (the WEAR r
   for (let i = 0; i < 40; i++) {
     store.set(`k${i % 5}`, new Uint8Array([i]));
     store.unmount();
-    store = JournalStore.open(f);
+    store = openV3(f);
   }
   assert.not.ok(store.stats().wearEstimated);
   // A session whose first erase (the token's) a cut tore: the flash counts an erase the store never saw.
@@ -345,7 +355,7 @@ t('a clean remount after a cut keeps saying the counts are estimates (the WEAR r
   for (let i = 0; i < 5; i++) {
     store.set('y', new Uint8Array([i]));
     store.unmount();
-    store = JournalStore.open(f);
+    store = openV3(f);
     assert.ok(store.stats().wearEstimated, `clean remount ${i}: still an estimate`);
     assert.ok(store.wear().estimated);
     checkCounts(store, f, `clean remount ${i}`);
@@ -377,7 +387,7 @@ t('random workloads with random cuts of every kind (6 seeds, 24 sectors, small a
         const x = r();
         if (x < 0.04) {
           store.unmount();
-          store = JournalStore.open(f);
+          store = openV3(f);
           checkCounts(store, f, `seed ${seed} op ${i}: clean remount`);
           if (!store.stats().wearEstimated) exactMounts++;
         } else if (x < 0.06) {

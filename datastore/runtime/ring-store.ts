@@ -22,7 +22,6 @@ import {
   checkpointSize,
   decodeRecordHeader,
   encodeRecordHeader,
-  MAX_KEY_BYTES,
   NONE,
   RECORD_HEADER_SIZE,
   RECORD_TRAILER_SIZE,
@@ -39,16 +38,14 @@ import {
 import { crc32 } from '../../bytes/crc32.ts';
 import { readU32LE, writeU32LE } from '../../bytes/byte-order.ts';
 import { KeyIndex } from './key-index.ts';
-import { utf8Decode, utf8Encode } from '../../bytes/utf8.ts';
-import { keyHash } from './key-text.ts';
+import { utf8Decode } from '../../bytes/utf8.ts';
+import { checkedKey, keyHash } from './key-text.ts';
 import { RecordLog } from './record-log.ts';
 import { MountRecovery } from './mount-recovery.ts';
 import { RecordReader } from './record-reader.ts';
 import { SectorRing } from './sector-ring.ts';
 import {
   CorruptRecordError,
-  KeyInvalidError,
-  KeyTooLongError,
   NotFormattedError,
   PartitionFullError,
   StoreError,
@@ -57,7 +54,7 @@ import {
 } from './errors.ts';
 import { ValueWriter } from './value-writer.ts';
 import { IndexCycle } from './index-cycle.ts';
-import type { Durability, RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from './store-api.ts';
+import type { RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from './store-api.ts';
 
 const CHUNK = 512;
 
@@ -917,10 +914,7 @@ export class RingStore {
   }
 
   private checkKey(key: string): Uint8Array {
-    if (typeof key !== 'string' || key.length === 0) throw new KeyInvalidError(typeof key !== 'string' ? `expected a string, got ${typeof key}` : 'empty');
-    const bytes = utf8Encode(key);
-    if (bytes.length > MAX_KEY_BYTES) throw new KeyTooLongError(key, bytes.length, MAX_KEY_BYTES);
-    return bytes;
+    return checkedKey(key);
   }
 
   private now(): number {

@@ -9,13 +9,12 @@
 import type { FlashPartition } from '../../../hal/flash.ts';
 import type { Clock } from '../../../hal/clock.ts';
 import { crc32 } from '../../../bytes/crc32.ts';
-import { utf8Encode } from '../../../bytes/utf8.ts';
 import { writeU32LE } from '../../../bytes/byte-order.ts';
-import { encodeRecordHeader, keyCheckOf, MAX_KEY_BYTES, NONE, RECORD_HEADER_SIZE, RecordKind, recordSize, trailerCrc } from '../format.ts';
+import { encodeRecordHeader, keyCheckOf, NONE, RECORD_HEADER_SIZE, RecordKind, recordSize, trailerCrc } from '../format.ts';
 import { KeyIndex } from '../key-index.ts';
-import { keyHash } from '../key-text.ts';
+import { checkedKey, keyHash } from '../key-text.ts';
 import { IndexCycle } from '../index-cycle.ts';
-import { KeyInvalidError, KeyTooLongError, StoreError } from '../errors.ts';
+import { StoreError } from '../errors.ts';
 import type { Durability, RuntimeStoreOptions } from '../store-api.ts';
 import { JOURNAL_HEADER_SIZE } from './format-v3.ts';
 import { AnchorArea, anchorSectorCount } from './anchor.ts';
@@ -373,10 +372,7 @@ export class JournalState {
   }
 
   checkKey(key: string): Uint8Array {
-    if (typeof key !== 'string' || key.length === 0) throw new KeyInvalidError('the key is empty or not a string');
-    const bytes = utf8Encode(key);
-    if (bytes.length > MAX_KEY_BYTES) throw new KeyTooLongError(key, bytes.length, MAX_KEY_BYTES);
-    return bytes;
+    return checkedKey(key);
   }
 
   assertMounted(): void {

@@ -2,8 +2,9 @@
 // application's records in a journal chain, GC's copies in headerless pack
 // sectors announced by MOVE records, values of ¾ sector and more in whole
 // sectors that GC never copies, victims chosen by live bytes outside the
-// pinned replay window. Same API and promises as the v2 RuntimeStore; not
-// yet the default format (DESIGN.md §7 step 6).
+// pinned replay window. Same API and promises as the legacy v2 ring
+// (ring-store.ts); the runtime store's default format (runtime-store.ts
+// dispatches, and is what callers open).
 //
 // This file: the API and the write path. The store's state and shared
 // bookkeeping are in journal-state.ts; mount, WEAR and clean unmount in
@@ -15,7 +16,7 @@ import { crc32 } from '../../../bytes/crc32.ts';
 import { utf8Decode } from '../../../bytes/utf8.ts';
 import { keyIntact, MAX_KEY_BYTES, NONE, RECORD_HEADER_SIZE, RECORD_TRAILER_SIZE, RecordKind, recordSize, trailerCrc, type RecordHeader } from '../format.ts';
 import { keyHash } from '../key-text.ts';
-import { CorruptRecordError, NotFormattedError, ValueTooLargeError } from '../errors.ts';
+import { CorruptRecordError, ValueTooLargeError } from '../errors.ts';
 import type { RecordInfo, RuntimeStoreOptions, StoreStats, WriteOptions } from '../store-api.ts';
 import { decodePutS, encodePutS, JOURNAL_HEADER_SIZE, putSSize, type SectorValueRef } from './format-v3.ts';
 import { SectorKind } from './sector-table.ts';
@@ -28,6 +29,13 @@ import { capacityBytes, checkCapacity, cycleBudget, keepCycleDue, opened, recoun
 import { closeLog, load, wearInterval, writeWear } from './journal-session.ts';
 
 export { MIN_SECTORS } from './journal-state.ts';
+
+/** A key's index slot (-1: absent) and the record it names, looked up once per set(). */
+interface Found {
+  keyBytes: Uint8Array;
+  slot: number;
+  old: ReturnType<JournalState['footprintOf']> | null;
+}
 
 export class JournalStore {
   readonly flash: FlashPartition;
@@ -55,21 +63,33 @@ export class JournalStore {
    * fresh), or at `wear` when a store reformats itself.
    */
   static format(flash: FlashPartition, options: RuntimeStoreOptions = {}, keep = -1, wear?: { counts: number[]; estimated: boolean }): JournalStore {
+    return JournalStore.create(flash, options, keep >= 0 ? [keep] : [], wear, true);
+  }
+
+  /**
+   * A new journal's first sector and its `next`, taken from anything but the
+   * anchors and `keep`, then the anchor record naming it: the one program that
+   * makes the store exist. A fresh format erases the anchor sectors first (they
+   * may hold anything); a reformat appends to its own anchor area instead, so
+   * a cut before that record leaves the old store.
+   */
+  private static create(flash: FlashPartition, options: RuntimeStoreOptions, keep: number[], wear: { counts: number[]; estimated: boolean } | undefined, eraseAnchors: boolean): JournalStore {
     const s = new JournalStore(flash, options);
-    if (wear) s.st.seedWear(wear);
-    for (let a = 0; a < s.st.A; a++) s.st.table.setKind(a, SectorKind.Anchor);
-    if (keep >= s.st.A) s.st.table.setKind(keep, SectorKind.Value);
-    const first = s.st.takeErased(SectorKind.Journal);
-    const next = s.st.takeErased(SectorKind.Journal);
-    if (keep >= s.st.A) s.st.table.setKind(keep, SectorKind.Free);
-    s.st.journal.startFresh(first, next);
-    s.st.journal.commit(); // the first header is on flash before the anchor names it
-    // Anchors last: a cut before this leaves an unformatted partition, never a half store.
-    for (let a = 0; a < s.st.A; a++) s.st.journal.erase(a);
-    s.st.anchors.find();
-    s.st.anchors.write(first, 1, ANCHOR_COPIES);
-    s.st.anchorStart = first;
-    s.st.changedSinceCheckpoint = true;
+    const st = s.st;
+    if (wear) st.seedWear(wear);
+    for (let a = 0; a < st.A; a++) st.table.setKind(a, SectorKind.Anchor);
+    const kept = keep.filter((x) => x >= st.A);
+    for (const x of kept) st.table.setKind(x, SectorKind.Value);
+    const first = st.takeErased(SectorKind.Journal);
+    const next = st.takeErased(SectorKind.Journal);
+    for (const x of kept) st.table.setKind(x, SectorKind.Free);
+    st.journal.startFresh(first, next);
+    st.journal.commit(); // the first header is on flash before the anchor names it
+    if (eraseAnchors) for (let a = 0; a < st.A; a++) st.journal.erase(a);
+    st.anchors.find();
+    st.anchors.write(first, 1, ANCHOR_COPIES);
+    st.anchorStart = first;
+    st.changedSinceCheckpoint = true;
     return s;
   }
 
@@ -77,15 +97,6 @@ export class JournalStore {
     const s = new JournalStore(flash, options);
     load(s.st);
     return s;
-  }
-
-  static open(flash: FlashPartition, options: RuntimeStoreOptions = {}): JournalStore {
-    try {
-      return JournalStore.mount(flash, options);
-    } catch (e) {
-      if (e instanceof NotFormattedError) return JournalStore.format(flash, options);
-      throw e;
-    }
   }
 
   /** The options this store was opened with (a reformat keeps them). */
@@ -111,20 +122,7 @@ export class JournalStore {
     const inUse: number[] = [];
     for (let x = this.st.A; x < this.st.N; x++) if (this.st.table.kind(x) !== SectorKind.Free || x === this.st.journal.next || this.st.pendingRelease.includes(x)) inUse.push(x);
     if (this.st.N - this.st.A - inUse.length < 2) return JournalStore.format(this.flash, this.options, -1, wear);
-    const s = new JournalStore(this.flash, this.options);
-    s.st.seedWear(wear);
-    for (let a = 0; a < s.st.A; a++) s.st.table.setKind(a, SectorKind.Anchor);
-    for (const x of inUse) s.st.table.setKind(x, SectorKind.Value);
-    const first = s.st.takeErased(SectorKind.Journal);
-    const next = s.st.takeErased(SectorKind.Journal);
-    for (const x of inUse) s.st.table.setKind(x, SectorKind.Free);
-    s.st.journal.startFresh(first, next);
-    s.st.journal.commit();
-    s.st.anchors.find();
-    s.st.anchors.write(first, 1, ANCHOR_COPIES);
-    s.st.anchorStart = first;
-    s.st.changedSinceCheckpoint = true;
-    return s;
+    return JournalStore.create(this.flash, this.options, inUse, wear, false);
   }
 
   /** Write a checkpoint (if anything changed) and a CLOSE record: the next mount replays nothing. */
@@ -297,36 +295,38 @@ export class JournalStore {
   }
 
   set(key: string, value: Uint8Array, options: WriteOptions = {}): void {
-    const keyBytes = this.prepareWrite(key, value.length);
+    const found = this.prepareWrite(key, value.length);
+    const keyBytes = found.keyBytes;
     if (value.length < this.sectorValueThreshold) {
-      this.finishWrite(keyBytes, RecordKind.Put, value, [], options);
+      this.finishWrite(keyBytes, RecordKind.Put, value, [], options, found);
       return;
     }
     const w = this.sectorWriter(value.length);
     try {
       w.append(value);
-      this.finishSectorValue(keyBytes, w, options);
+      this.finishSectorValue(keyBytes, w, options, found);
     } catch (e) {
       this.dropTaken(w);
       throw e;
     }
   }
 
-  /** Checks, the capacity verdict and room (GC) for a value of `length` bytes; the key's bytes. */
-  private prepareWrite(key: string, length: number): Uint8Array {
+  /** Checks, the capacity verdict and room (GC) for a value of `length` bytes; the key's bytes and what it replaces. */
+  private prepareWrite(key: string, length: number): Found {
     this.st.assertMounted();
     beginPut(this.st);
     const keyBytes = this.st.checkKey(key);
     if (length > this.st.opts.maxValueBytes) throw new ValueTooLargeError(key, length, this.st.opts.maxValueBytes);
     const slot = this.st.findSlot(keyBytes);
-    const oldBytes = slot >= 0 ? this.st.footprintOf(this.st.index.offsetAt(slot)).bytes : 0;
+    const old = slot >= 0 ? this.st.footprintOf(this.st.index.offsetAt(slot)) : null;
+    const oldBytes = old ? old.bytes : 0;
     const big = length >= this.sectorValueThreshold;
     const sectors = big ? sectorFootprint(length, this.st.S) : 0;
     const recordBytes = recordSize(keyBytes.length, REPLACES_SIZE + (big ? putSSize(Math.min(256, sectors)) : length));
     const footprint = sectors * this.st.S + this.st.packed(recordBytes);
     checkCapacity(this.st, key, footprint - oldBytes, footprint);
     makeRoom(this.st, key, sectors, recordBytes);
-    return keyBytes;
+    return { keyBytes, slot, old };
   }
 
   private sectorWriter(length: number): SectorValueWriter {
@@ -339,18 +339,23 @@ export class JournalStore {
   }
 
   /** The value's sectors are programmed: name them with a PUT-S record. */
-  private finishSectorValue(keyBytes: Uint8Array, w: SectorValueWriter, options: WriteOptions): void {
+  private finishSectorValue(keyBytes: Uint8Array, w: SectorValueWriter, options: WriteOptions, found?: Found): void {
     const ref = w.finish();
     const refBytes = new Uint8Array(putSSize(ref.sectors.length));
     encodePutS(ref, refBytes);
-    this.finishWrite(keyBytes, RecordKind.PutS, refBytes, w.taken, options);
+    this.finishWrite(keyBytes, RecordKind.PutS, refBytes, w.taken, options, found);
   }
 
-  /** Append the key's record (it replaces what the index names now) and make it the key's. */
-  private finishWrite(keyBytes: Uint8Array, kind: RecordKind, payload: Uint8Array, taken: number[], options: WriteOptions): void {
+  /**
+   * Append the key's record (it replaces what the index names now) and make it
+   * the key's. `found`: what prepareWrite looked up within this same set(), still
+   * true unless GC moved that record since (then it is looked up again).
+   */
+  private finishWrite(keyBytes: Uint8Array, kind: RecordKind, payload: Uint8Array, taken: number[], options: WriteOptions, found?: Found): void {
     const hash = keyHash(keyBytes);
-    const slot = this.st.findSlot(keyBytes, hash);
-    const old = slot >= 0 ? this.st.footprintOf(this.st.index.offsetAt(slot)) : null;
+    const still = found && (found.old === null ? found.slot < 0 : this.st.index.offsetAt(found.slot) === found.old.entry);
+    const slot = still ? found.slot : this.st.findSlot(keyBytes, hash);
+    const old = still ? found.old : slot >= 0 ? this.st.footprintOf(this.st.index.offsetAt(slot)) : null;
     const at = this.st.appendRecord(kind, keyBytes, payload, options.encoding ?? 0, old ? old.entry : NONE);
     const size = recordSize(keyBytes.length, REPLACES_SIZE + payload.length);
     const entry = kind === RecordKind.PutS ? (at | SECTOR_VALUE_FLAG) >>> 0 : at;
@@ -416,7 +421,7 @@ export class JournalStore {
         abort: () => {},
       });
     }
-    const keyBytes = this.prepareWrite(key, length);
+    const keyBytes = this.prepareWrite(key, length).keyBytes; // other writes may come before commit: looked up again then
     const w = this.sectorWriter(length);
     return new ValueWriter(key, length, {
       append: (chunk) => {
